@@ -1,0 +1,23 @@
+//! keel: embeddable resilience primitives, modelled on go-zero's `core/`.
+//!
+//! This umbrella crate re-exports each keel crate as a module behind a feature named after
+//! it; `full` turns them all on. Depending on a single `keel-*` crate directly works just as
+//! well.
+//!
+//! | feature | module | crate |
+//! |---|---|---|
+//! | `timex` | [`timex`] | `keel-timex`: the clock (monotonic, coarse, manual) |
+//! | `rollingwindow` | [`rollingwindow`] | `keel-rollingwindow`: bucketed sliding window |
+//!
+//! ```toml
+//! keel = { version = "0.1", features = ["rollingwindow"] }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "timex")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timex")))]
+#[doc(inline)]
+pub use keel_timex as timex;
+
