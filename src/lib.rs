@@ -6,8 +6,8 @@
 //!
 //! | feature | module | crate |
 //! |---|---|---|
-//! | `timex` | [`timex`] | `keel-timex`: the clock (monotonic, coarse, manual) |
-//! | `rollingwindow` | [`rollingwindow`] | `keel-rollingwindow`: bucketed sliding window |
+//! | `timex` | `keel::timex` | `keel-timex`: the clock (monotonic, coarse, manual) |
+//! | `rollingwindow` | `keel::rollingwindow` | `keel-rollingwindow`: bucketed sliding window |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
@@ -21,3 +21,8 @@
 #[doc(inline)]
 pub use keel_timex as timex;
 
+
+#[cfg(feature = "rollingwindow")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rollingwindow")))]
+#[doc(inline)]
+pub use keel_rollingwindow as rollingwindow;

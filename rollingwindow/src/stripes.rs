@@ -1,0 +1,99 @@
+//! The window's table of stripes: one per writing thread, allocated on its first add, plus a
+//! locked fallback stripe.
+//!
+//! The table is `LEVELS` lazily allocated levels; level `k` has room for the `2^k` thread
+//! indices `2^k - 1 .. 2^(k+1) - 1`, and each entry is boxed on first use. A window used by
+//! a handful of threads therefore costs a handful of stripes, whatever the process's other
+//! threads do, and the lookup on the add path is two `OnceLock` loads.
+
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use crate::Bucket;
+use crate::stripe::Stripe;
+use crate::thread_id;
+
+/// Thread indices up to `2^LEVELS - 2` get their own stripe; any beyond share the fallback.
+const LEVELS: usize = 16;
+/// Stripe references gathered on the stack for a reduce before spilling to a `Vec`.
+const INLINE_STRIPES: usize = 16;
+
+type Level<B> = Box<[OnceLock<Box<Stripe<B>>>]>;
+
+pub(crate) struct Stripes<B> {
+    size: usize,
+    levels: [OnceLock<Level<B>>; LEVELS],
+    /// Shared by threads with no index of their own (exiting, or past the table); its
+    /// writers take `fallback_lock`, so it too has one writer at a time.
+    fallback: OnceLock<Box<Stripe<B>>>,
+    fallback_lock: Mutex<()>,
+}
+
+impl<B: Bucket> Stripes<B> {
+    pub(crate) fn new(size: usize) -> Stripes<B> {
+        Stripes {
+            size,
+            levels: [const { OnceLock::new() }; LEVELS],
+            fallback: OnceLock::new(),
+            fallback_lock: Mutex::new(()),
+        }
+    }
+
+    /// Runs `write` on a stripe the calling thread may write.
+    #[inline]
+    pub(crate) fn with_own<R>(&self, write: impl FnOnce(&Stripe<B>) -> R) -> R {
+        match thread_id::current().and_then(|i| self.own(i)) {
+            Some(stripe) => write(stripe),
+            None => self.with_fallback(write),
+        }
+    }
+
+    #[inline]
+    fn own(&self, index: usize) -> Option<&Stripe<B>> {
+        let n = index + 1;
+        let level = (usize::BITS - 1 - n.leading_zeros()) as usize;
+        let entries = self.levels.get(level)?.get_or_init(|| {
+            (0..1usize << level).map(|_| OnceLock::new()).collect()
+        });
+        let entry = &entries[n - (1 << level)];
+        Some(entry.get_or_init(|| Box::new(Stripe::new(self.size))))
+    }
+
+    #[cold]
+    fn with_fallback<R>(&self, write: impl FnOnce(&Stripe<B>) -> R) -> R {
+        let _writer = self.fallback_lock.lock();
+        write(self.fallback.get_or_init(|| Box::new(Stripe::new(self.size))))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Stripe<B>> {
+        self.levels
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|level| level.iter().filter_map(OnceLock::get))
+            .chain(self.fallback.get())
+            .map(|boxed| &**boxed)
+    }
+
+    /// Calls `read` with every stripe allocated so far (`None` entries are padding). The
+    /// references are gathered once, on the stack unless there are many, because a reduce
+    /// walks them once per slice.
+    pub(crate) fn with_all<R>(&self, read: impl FnOnce(&[Option<&Stripe<B>>]) -> R) -> R {
+        let mut inline: [Option<&Stripe<B>>; INLINE_STRIPES] = [None; INLINE_STRIPES];
+        let mut all = self.iter();
+        for (entry, stripe) in inline.iter_mut().zip(&mut all) {
+            *entry = Some(stripe);
+        }
+        match all.next() {
+            None => read(&inline),
+            Some(more) => {
+                let spilled: Vec<_> = inline
+                    .into_iter()
+                    .chain([Some(more)])
+                    .chain(all.map(Some))
+                    .collect();
+                read(&spilled)
+            }
+        }
+    }
+}

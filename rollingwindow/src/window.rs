@@ -1,0 +1,213 @@
+//! [`RollingWindow`]: adds and reads.
+
+use std::fmt;
+use std::time::Duration;
+
+use keel_timex::{Clock, CoarseClock, Nanos};
+
+use crate::stripes::Stripes;
+use crate::{Bucket, Builder, ConfigError};
+
+/// A sliding window of `size` buckets, each covering `interval` of time, with go-zero's
+/// semantics and a per-thread striped layout.
+///
+/// Values go into the bucket of the time slice they are added in; slices lie on a grid
+/// anchored at construction. Reading visits the buckets still inside the window, oldest first
+/// (see [`reduce`](RollingWindow::reduce) for exactly which).
+///
+/// Share it by `&self` (or an `Arc`) across threads. Each thread that adds writes its own
+/// copy of the buckets, so [`add`](RollingWindow::add) takes no lock and no atomic
+/// read-modify-write: a clock read, a few loads and two plain stores. Reads merge the
+/// per-thread copies, so they cost `O(size × writing threads)`.
+///
+/// ```
+/// use keel_rollingwindow::{RollingWindow, SumCount};
+/// use keel_timex::ManualClock;
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let window = RollingWindow::<SumCount<i64>, _>::builder(3, Duration::from_millis(50))
+///     .build_with_clock(clock.clone())?;
+///
+/// window.add(1);
+/// clock.advance(Duration::from_millis(50));
+/// window.add(2);
+/// window.add(3);
+/// let sums: Vec<i64> = window.snapshots().iter().map(|b| b.sum).collect();
+/// assert_eq!(sums, [0, 1, 5]); // oldest first
+/// # Ok::<(), keel_rollingwindow::ConfigError>(())
+/// ```
+///
+/// # Differences from go-zero
+///
+/// - Lock-free adds on per-thread stripes instead of one `RWMutex` around the window.
+/// - Bad configuration is a [`ConfigError`], not a panic.
+/// - The clock is injected ([`build_with_clock`](Builder::build_with_clock)); the default is
+///   the cached [`CoarseClock`].
+/// - An add for a slice older than the bucket it maps to (a thread that read the clock a
+///   whole window ago) is dropped instead of resetting the window: such a value is outside
+///   the window for any read. go-zero resets every bucket when time appears to go backwards.
+/// - A read whose clock reading is older than the newest add treats the newest add's slice
+///   as "now" rather than skipping every bucket.
+pub struct RollingWindow<B: Bucket, C: Clock = CoarseClock> {
+    stripes: Stripes<B>,
+    clock: C,
+    /// Clock reading at construction: the anchor of the bucket grid.
+    origin: u64,
+    /// Bucket interval in nanoseconds, at least 1.
+    interval: u64,
+    size: usize,
+    ignore_current: bool,
+}
+
+impl<B: Bucket> RollingWindow<B> {
+    /// Starts configuring a window of `size` buckets of `interval` each.
+    pub fn builder(size: usize, interval: Duration) -> Builder<B> {
+        Builder::new(size, interval)
+    }
+
+    /// A window of `size` buckets of `interval` each on the [`CoarseClock`], without
+    /// [`ignore_current_bucket`](Builder::ignore_current_bucket).
+    pub fn new(size: usize, interval: Duration) -> Result<RollingWindow<B>, ConfigError> {
+        Builder::new(size, interval).build()
+    }
+}
+
+impl<B: Bucket, C: Clock> RollingWindow<B, C> {
+    pub(crate) fn from_parts(
+        size: usize,
+        interval: u64,
+        ignore_current: bool,
+        clock: C,
+    ) -> RollingWindow<B, C> {
+        RollingWindow {
+            stripes: Stripes::new(size),
+            origin: clock.now().as_nanos(),
+            clock,
+            interval,
+            size,
+            ignore_current,
+        }
+    }
+
+    /// Adds `input` to the current time slice's bucket.
+    #[inline]
+    pub fn add(&self, input: B::Input) {
+        self.add_at(self.clock.now(), input);
+    }
+
+    /// Adds `input` to the bucket of the slice holding `now`, for callers that already read
+    /// the clock for this operation. A `now` before construction counts as the first slice.
+    #[inline]
+    pub fn add_at(&self, now: Nanos, input: B::Input) {
+        let rel = now.as_nanos().saturating_sub(self.origin);
+        self.stripes
+            .with_own(|stripe| stripe.add(rel, self.interval, input));
+    }
+
+    /// Calls `f` with each bucket still in the window, oldest first, as go-zero's `Reduce`.
+    ///
+    /// Let `S` be the current slice and `L` the newest slice anything was added in (the
+    /// first slice if nothing was). The buckets visited are those of slices `S - size + 1`
+    /// to `L`: `size - (S - L)` of them, none once `S - L >= size`. Slices between `L` and
+    /// `S` (time that passed with no adds) are not visited; stale buckets are skipped, never
+    /// reset by a read. With [`ignore_current_bucket`](Builder::ignore_current_bucket), `L`
+    /// is left out while it is still the current slice. A slice no thread wrote is visited as
+    /// an empty bucket.
+    ///
+    /// Each visited bucket merges every thread's copy of that slice; adds racing with the
+    /// read may or may not be included.
+    pub fn reduce(&self, f: impl FnMut(&B::Snapshot)) {
+        self.reduce_at(self.clock.now(), f);
+    }
+
+    /// [`reduce`](RollingWindow::reduce) as of `now`.
+    pub fn reduce_at(&self, now: Nanos, mut f: impl FnMut(&B::Snapshot)) {
+        let current = now.as_nanos().saturating_sub(self.origin) / self.interval;
+        self.stripes.with_all(|stripes| {
+            let last_stamp = stripes
+                .iter()
+                .flatten()
+                .map(|s| s.last_stamp())
+                .max()
+                .unwrap_or(0);
+            let last = last_stamp.saturating_sub(1);
+            let current = current.max(last);
+            let span = current - last;
+            let size = self.size as u64;
+            if span >= size {
+                return;
+            }
+            let mut count = size - span;
+            if span == 0 && self.ignore_current {
+                count -= 1;
+            }
+            // The oldest visited slice is `current + 1 - size`, which may be before the first
+            // slice: those are empty.
+            let oldest = (current + 1) as i128 - size as i128;
+            for k in 0..count {
+                let slice = oldest + k as i128;
+                let mut merged = B::Snapshot::default();
+                if slice >= 0 {
+                    for stripe in stripes.iter().flatten() {
+                        if let Some(part) = stripe.read(slice as u64) {
+                            B::merge(&mut merged, &part);
+                        }
+                    }
+                }
+                f(&merged);
+            }
+        });
+    }
+
+    /// Folds the visited buckets (see [`reduce`](RollingWindow::reduce)), oldest first.
+    pub fn fold<A>(&self, init: A, mut f: impl FnMut(A, &B::Snapshot) -> A) -> A {
+        let mut acc = Some(init);
+        self.reduce(|b| acc = acc.take().map(|a| f(a, b)));
+        acc.expect("reduce hands the accumulator back after every bucket")
+    }
+
+    /// The visited buckets (see [`reduce`](RollingWindow::reduce)), oldest first. Allocates;
+    /// prefer `reduce` or `fold` on hot paths.
+    pub fn snapshots(&self) -> Vec<B::Snapshot> {
+        let mut out = Vec::with_capacity(self.size);
+        self.reduce(|b| out.push(b.clone()));
+        out
+    }
+
+    /// The number of buckets.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The time one bucket covers.
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(self.interval)
+    }
+
+    /// `size × interval`: how far back the window reaches.
+    pub fn span(&self) -> Duration {
+        Duration::from_nanos(self.interval * self.size as u64)
+    }
+
+    /// Whether reads leave out the bucket still being filled.
+    pub fn ignores_current_bucket(&self) -> bool {
+        self.ignore_current
+    }
+
+    /// The clock the window reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+}
+
+impl<B: Bucket, C: Clock + fmt::Debug> fmt::Debug for RollingWindow<B, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RollingWindow")
+            .field("size", &self.size)
+            .field("interval", &self.interval())
+            .field("ignore_current_bucket", &self.ignore_current)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
