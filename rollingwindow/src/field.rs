@@ -17,7 +17,9 @@ mod sealed {
 /// Integers add with wrapping (a window of 2⁶³ events is not a practical concern); floats add
 /// with IEEE semantics, so a NaN added to a bucket makes that bucket's sum NaN until the
 /// bucket leaves the window (see the crate docs on NaN).
-pub trait Value: sealed::Sealed + Copy + Default + PartialEq + fmt::Debug + Send + Sync + 'static {
+pub trait Value:
+    sealed::Sealed + Copy + Default + PartialEq + fmt::Debug + Send + Sync + 'static
+{
     #[doc(hidden)]
     fn to_bits(self) -> u64;
     #[doc(hidden)]

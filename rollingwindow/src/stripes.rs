@@ -53,9 +53,10 @@ impl<B: Bucket> Stripes<B> {
     fn own(&self, index: usize) -> Option<&Stripe<B>> {
         let n = index + 1;
         let level = (usize::BITS - 1 - n.leading_zeros()) as usize;
-        let entries = self.levels.get(level)?.get_or_init(|| {
-            (0..1usize << level).map(|_| OnceLock::new()).collect()
-        });
+        let entries = self
+            .levels
+            .get(level)?
+            .get_or_init(|| (0..1usize << level).map(|_| OnceLock::new()).collect());
         let entry = &entries[n - (1 << level)];
         Some(entry.get_or_init(|| Box::new(Stripe::new(self.size))))
     }
@@ -63,7 +64,10 @@ impl<B: Bucket> Stripes<B> {
     #[cold]
     fn with_fallback<R>(&self, write: impl FnOnce(&Stripe<B>) -> R) -> R {
         let _writer = self.fallback_lock.lock();
-        write(self.fallback.get_or_init(|| Box::new(Stripe::new(self.size))))
+        write(
+            self.fallback
+                .get_or_init(|| Box::new(Stripe::new(self.size))),
+        )
     }
 
     fn iter(&self) -> impl Iterator<Item = &Stripe<B>> {
@@ -95,5 +99,50 @@ impl<B: Bucket> Stripes<B> {
                 read(&spilled)
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{SumCount, SumCountSnapshot};
+
+    fn stripes_of(s: &Stripes<SumCount<i64>>) -> usize {
+        s.with_all(|all| all.iter().flatten().count())
+    }
+
+    #[test]
+    fn each_index_gets_its_own_stripe_and_the_fallback_is_shared() {
+        let s = Stripes::<SumCount<i64>>::new(2);
+        s.own(0).unwrap().add(0, 10, 1);
+        s.own(5).unwrap().add(0, 10, 2);
+        s.own(5).unwrap().add(0, 10, 3);
+        assert!(!std::ptr::eq(s.own(0).unwrap(), s.own(5).unwrap()));
+        s.with_fallback(|f| f.add(0, 10, 4));
+        assert_eq!(stripes_of(&s), 3);
+        let sum: i64 = s.with_all(|all| {
+            all.iter()
+                .flatten()
+                .filter_map(|st| st.read(0))
+                .map(|b: SumCountSnapshot<i64>| b.sum)
+                .sum()
+        });
+        assert_eq!(sum, 10);
+    }
+
+    #[test]
+    fn indices_past_the_table_have_no_stripe_of_their_own() {
+        let s = Stripes::<SumCount<i64>>::new(1);
+        assert!(s.own((1 << LEVELS) - 2).is_some());
+        assert!(s.own((1 << LEVELS) - 1).is_none());
+    }
+
+    #[test]
+    fn many_stripes_spill_past_the_inline_buffer() {
+        let s = Stripes::<SumCount<i64>>::new(1);
+        for i in 0..40 {
+            s.own(i).unwrap().add(0, 10, 1);
+        }
+        assert_eq!(stripes_of(&s), 40);
     }
 }

@@ -21,9 +21,18 @@ fn main() {
     let coarse = CoarseClock::new();
     let manual = ManualClock::new();
 
-    println!("one read of MonotonicClock: {:6.1} ns", cost_per_read(&precise));
-    println!("one read of CoarseClock:    {:6.1} ns", cost_per_read(&coarse));
-    println!("one read of ManualClock:    {:6.1} ns", cost_per_read(&manual));
+    println!(
+        "one read of MonotonicClock: {:6.1} ns",
+        cost_per_read(&precise)
+    );
+    println!(
+        "one read of CoarseClock:    {:6.1} ns",
+        cost_per_read(&coarse)
+    );
+    println!(
+        "one read of ManualClock:    {:6.1} ns",
+        cost_per_read(&manual)
+    );
 
     let mut worst = Duration::ZERO;
     for _ in 0..200 {

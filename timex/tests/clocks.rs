@@ -26,8 +26,14 @@ fn manual_clock_clones_share_time_across_threads() {
 #[test]
 fn manual_clock_never_goes_back_and_saturates() {
     let clock = ManualClock::starting_at(Nanos::from_nanos(100));
-    assert_eq!(clock.advance_to(Nanos::from_nanos(50)), Nanos::from_nanos(100));
-    assert_eq!(clock.advance_to(Nanos::from_nanos(150)), Nanos::from_nanos(150));
+    assert_eq!(
+        clock.advance_to(Nanos::from_nanos(50)),
+        Nanos::from_nanos(100)
+    );
+    assert_eq!(
+        clock.advance_to(Nanos::from_nanos(150)),
+        Nanos::from_nanos(150)
+    );
     assert_eq!(clock.advance(Duration::MAX), Nanos::MAX);
     assert_eq!(clock.advance(Duration::from_secs(1)), Nanos::MAX);
     assert_eq!(clock.now(), Nanos::MAX);
