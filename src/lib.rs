@@ -21,8 +21,11 @@
 #[doc(inline)]
 pub use keel_timex as timex;
 
-
 #[cfg(feature = "rollingwindow")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rollingwindow")))]
 #[doc(inline)]
 pub use keel_rollingwindow as rollingwindow;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_doctests {}
