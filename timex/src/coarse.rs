@@ -14,8 +14,9 @@ use crate::{Clock, Nanos};
 /// How often the upkeep thread refreshes the cached reading.
 const RESOLUTION: Duration = Duration::from_millis(1);
 
-/// The one upkeep of the process, shared by every `CoarseClock` alive. A `Weak` so that the
-/// upkeep stops when the last clock is dropped and a later `CoarseClock::new` starts afresh.
+/// The one upkeep of the process, shared by every `CoarseClock` alive. The upkeep thread holds
+/// the strong reference that keeps it alive; it clears this slot and exits once no clock has
+/// been alive for [`IDLE_GRACE_TICKS`], after which a `CoarseClock::new` starts afresh.
 static SHARED: Mutex<Weak<Shared>> = Mutex::new(Weak::new());
 
 struct Shared {
@@ -39,9 +40,11 @@ impl Shared {
 /// `clock_gettime` (about 26 ns).
 ///
 /// One upkeep thread per process stores a fresh reading every millisecond; every `CoarseClock`
-/// reads that shared value. The thread is started by the first `CoarseClock::new()`, shared
-/// by all clones and later calls, and exits within a millisecond after the last one is
-/// dropped.
+/// reads that shared value. The thread is started by the first `CoarseClock::new()` and
+/// shared by all clones and later calls. It exits about a second after the last handle is
+/// dropped (the grace keeps code that creates and drops clocks in a loop from starting a
+/// thread each time); the next `new()` starts it again. Waking a thread 1000 times a second
+/// costs a fraction of a percent of one core.
 ///
 /// # Resolution
 ///
@@ -78,19 +81,26 @@ impl CoarseClock {
             return CoarseClock { shared };
         }
         let origin = origin();
-        let mut shared = Arc::new(Shared {
+        let shared = Arc::new(Shared {
             now: CachePadded::new(AtomicU64::new(nanos_since(origin, Instant::now()))),
             origin,
             cached: true,
         });
-        if spawn_upkeep(Arc::downgrade(&shared)).is_err() {
-            // Nobody else holds it yet, so it can still be changed in place.
-            if let Some(s) = Arc::get_mut(&mut shared) {
-                s.cached = false;
+        match spawn_upkeep(Arc::clone(&shared)) {
+            Ok(()) => {
+                *slot = Arc::downgrade(&shared);
+                CoarseClock { shared }
             }
+            // No upkeep: a private clock that reads precisely, and no registry entry, so the
+            // next `new` tries to start the thread again.
+            Err(_) => CoarseClock {
+                shared: Arc::new(Shared {
+                    now: CachePadded::new(AtomicU64::new(0)),
+                    origin,
+                    cached: false,
+                }),
+            },
         }
-        *slot = Arc::downgrade(&shared);
-        CoarseClock { shared }
     }
 
     /// How often the cached reading is refreshed (1 ms).
@@ -99,18 +109,36 @@ impl CoarseClock {
     }
 }
 
-fn spawn_upkeep(shared: Weak<Shared>) -> std::io::Result<()> {
+/// How long the upkeep keeps running with no `CoarseClock` alive, so that code which creates
+/// and drops clocks (or windows) in a loop does not start a thread each time.
+const IDLE_GRACE_TICKS: u32 = 1000;
+
+fn spawn_upkeep(shared: Arc<Shared>) -> std::io::Result<()> {
     thread::Builder::new()
         .name("keel-coarse-clock".into())
         .spawn(move || {
+            let mut idle_ticks = 0;
             loop {
                 thread::sleep(RESOLUTION);
-                let Some(shared) = shared.upgrade() else {
-                    return;
-                };
-                // fetch_max: a precise reading is monotonic anyway, but this keeps the cached
-                // value monotonic even if a second upkeep briefly overlaps an exiting one.
+                // fetch_max keeps the cached value monotonic whatever the scheduling.
                 shared.now.fetch_max(shared.precise(), Ordering::Release);
+                // The upkeep holds one strong reference; a count of 1 means no clock is alive.
+                if Arc::strong_count(&shared) > 1 {
+                    idle_ticks = 0;
+                    continue;
+                }
+                idle_ticks += 1;
+                if idle_ticks < IDLE_GRACE_TICKS {
+                    continue;
+                }
+                // Decide under the registry lock: `new` upgrades under the same lock, so no
+                // handle can appear between this check and the slot being cleared.
+                let mut slot = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+                if Arc::strong_count(&shared) == 1 {
+                    *slot = Weak::new();
+                    return;
+                }
+                idle_ticks = 0;
             }
         })
         .map(drop)
