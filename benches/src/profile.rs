@@ -1,0 +1,48 @@
+//! [`Profile`]: how long criterion samples, shared by the bench targets and the report.
+
+use std::time::Duration;
+
+use criterion::Criterion;
+
+/// A criterion configuration with a name the report can print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// 20 samples, 1 s warm-up, 2 s measurement: the method the peer figures in
+    /// `peer-figures.md` were measured with, so our numbers line up with theirs.
+    Standard,
+    /// 50 samples, 2 s warm-up, 5 s measurement, for a steadier report (about 3 minutes).
+    Full,
+}
+
+impl Profile {
+    /// The criterion runner for this profile. The bench targets still let command-line flags
+    /// (`--measurement-time` ...) override it; the report does not parse them.
+    pub fn criterion(self) -> Criterion {
+        let (samples, warm_up, measurement, resamples) = self.settings();
+        Criterion::default()
+            .sample_size(samples)
+            .warm_up_time(warm_up)
+            .measurement_time(measurement)
+            // The report reads point estimates, which do not depend on the bootstrap: fewer
+            // resamples only make the confidence intervals coarser, and they shorten the
+            // single-threaded analysis after each benchmark (criterion's rayon is off).
+            .nresamples(resamples)
+    }
+
+    /// One line for the report's method section.
+    pub fn describe(self) -> String {
+        let (samples, warm_up, measurement, resamples) = self.settings();
+        format!(
+            "{samples} samples, {} s warm-up, {} s measurement, {resamples} bootstrap resamples",
+            warm_up.as_secs_f64(),
+            measurement.as_secs_f64(),
+        )
+    }
+
+    fn settings(self) -> (usize, Duration, Duration, usize) {
+        match self {
+            Profile::Standard => (20, Duration::from_secs(1), Duration::from_secs(2), 20_000),
+            Profile::Full => (50, Duration::from_secs(2), Duration::from_secs(5), 50_000),
+        }
+    }
+}

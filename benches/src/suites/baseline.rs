@@ -1,0 +1,46 @@
+//! The machine's floor: one atomic read-modify-write and one uncontended lock.
+//!
+//! The targets were set on the peer-figures machine. These two figures say how this
+//! machine compares, so that a ratio against the mutex window (whose cost is mostly its
+//! lock) can be read on any host.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{Criterion, Throughput};
+use parking_lot::Mutex;
+
+use crate::threads::time_on_threads;
+
+/// Benchmark id: `AtomicU64::fetch_add(1, Relaxed)`, all threads on one cache line.
+pub const FETCH_ADD: &str = "AtomicU64 fetch_add";
+/// Benchmark id: lock a `parking_lot::Mutex<u64>`, increment, unlock.
+pub const LOCK: &str = "parking_lot Mutex lock+unlock";
+
+/// The group for `threads` threads, e.g. `baseline 2t`.
+pub fn group(threads: usize) -> String {
+    format!("baseline {threads}t")
+}
+
+/// Both figures on 1 and on 2 threads.
+pub fn all(c: &mut Criterion) {
+    floor(c, 1);
+    floor(c, 2);
+}
+
+fn floor(c: &mut Criterion, threads: usize) {
+    let mut group = c.benchmark_group(group(threads));
+    group.throughput(Throughput::Elements(threads as u64));
+    let counter = AtomicU64::new(0);
+    group.bench_function(FETCH_ADD, |b| {
+        b.iter_custom(|iters| {
+            time_on_threads(threads, iters, &counter, |a| {
+                a.fetch_add(1, Ordering::Relaxed);
+            })
+        })
+    });
+    let lock = Mutex::new(0u64);
+    group.bench_function(LOCK, |b| {
+        b.iter_custom(|iters| time_on_threads(threads, iters, &lock, |m| *m.lock() += 1))
+    });
+    group.finish();
+}

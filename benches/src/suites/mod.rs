@@ -1,0 +1,7 @@
+//! The criterion suites: one module per keel crate, plus `baseline` for the machine's floor.
+//! Each `pub fn` takes `&mut Criterion` so
+//! the bench targets (`benches/*.rs`) and the report binary run the same code.
+
+pub mod baseline;
+pub mod rollingwindow;
+pub mod timex;

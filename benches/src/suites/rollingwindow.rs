@@ -1,0 +1,109 @@
+//! The `keel-rollingwindow` suite: add on 1 and 2 threads, and a breaker-style reduce.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+
+use crate::threads::time_on_threads;
+use crate::window::{Keel, MutexWindow, RsZero, RustZeroCore, WindowUnderTest};
+
+/// Buckets per window: go-zero's breaker keeps 40 buckets of 250 ms (a 10 s window).
+pub const SIZE: usize = 40;
+/// Width of one bucket.
+pub const INTERVAL: Duration = Duration::from_millis(250);
+/// The reduce group.
+pub const REDUCE: &str = "rollingwindow reduce 40 buckets";
+
+/// Bucket width of the reduce group's windows. No implementation's reduce cost depends on
+/// it (each walks all live buckets whatever their width); it only sets how long filling the
+/// window takes, and 40 × 50 ms keeps that to 2 s.
+const REDUCE_INTERVAL: Duration = Duration::from_millis(50);
+/// How often the background writer adds to each window during the reduce group: several
+/// times per bucket, so no bucket of the window is ever empty.
+const FILL_EVERY: Duration = Duration::from_millis(10);
+
+/// The add group for `threads` threads, e.g. `rollingwindow add 2t`.
+pub fn add_group(threads: usize) -> String {
+    format!("rollingwindow add {threads}t")
+}
+
+/// Every group of this suite.
+pub fn all(c: &mut Criterion) {
+    add_1t(c);
+    add_2t(c);
+    reduce(c);
+}
+
+/// `add` from one thread.
+pub fn add_1t(c: &mut Criterion) {
+    add(c, 1);
+}
+
+/// `add` from two threads sharing one window; the figure is the latency each thread sees.
+pub fn add_2t(c: &mut Criterion) {
+    add(c, 2);
+}
+
+fn add(c: &mut Criterion, threads: usize) {
+    let mut group = c.benchmark_group(add_group(threads));
+    // One iteration is one add on each thread, so criterion's elements/s is the aggregate.
+    group.throughput(Throughput::Elements(threads as u64));
+    add_on::<Keel>(&mut group, threads);
+    add_on::<MutexWindow>(&mut group, threads);
+    add_on::<RustZeroCore>(&mut group, threads);
+    add_on::<RsZero>(&mut group, threads);
+    group.finish();
+}
+
+fn add_on<W: WindowUnderTest>(group: &mut BenchmarkGroup<'_, WallTime>, threads: usize) {
+    let window = W::with_buckets(SIZE, INTERVAL);
+    group.bench_function(W::NAME, |b| {
+        b.iter_custom(|iters| time_on_threads(threads, iters, &window, |w| w.add(black_box(1))))
+    });
+}
+
+/// `reduce` over a full window: the read a breaker does before each decision.
+///
+/// The window has to be full in real time, since the crates.io peers read `Instant::now()`
+/// and cannot be handed a manual clock. So one background thread keeps adding to every
+/// window while the group runs, and the group waits one window span before its first
+/// sample. That writer adds once per `FILL_EVERY`, so it disturbs the reader (a lock
+/// hand-off, or a cache line moving between cores) at most once per 10 ms.
+pub fn reduce(c: &mut Criterion) {
+    let keel = Keel::with_buckets(SIZE, REDUCE_INTERVAL);
+    let mutex = MutexWindow::with_buckets(SIZE, REDUCE_INTERVAL);
+    let rust_zero = RustZeroCore::with_buckets(SIZE, REDUCE_INTERVAL);
+    let rs_zero = RsZero::with_buckets(SIZE, REDUCE_INTERVAL);
+    let writes: [&(dyn Fn() + Sync); 4] = [
+        &|| keel.add(1),
+        &|| mutex.add(1),
+        &|| rust_zero.add(1),
+        &|| rs_zero.add(1),
+    ];
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                writes.iter().for_each(|write| write());
+                thread::sleep(FILL_EVERY);
+            }
+        });
+        thread::sleep(REDUCE_INTERVAL * (SIZE as u32 + 1));
+
+        let mut group = c.benchmark_group(REDUCE);
+        group.throughput(Throughput::Elements(1));
+        reduce_on(&mut group, &keel);
+        reduce_on(&mut group, &mutex);
+        reduce_on(&mut group, &rust_zero);
+        reduce_on(&mut group, &rs_zero);
+        group.finish();
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+fn reduce_on<W: WindowUnderTest>(group: &mut BenchmarkGroup<'_, WallTime>, window: &W) {
+    group.bench_function(W::NAME, |b| b.iter(|| window.count()));
+}
