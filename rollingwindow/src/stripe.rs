@@ -108,11 +108,18 @@ impl<B: Bucket> Stripe<B> {
         self.last.load(Ordering::Acquire)
     }
 
-    /// This stripe's copy of `slice`, if it holds one. Any thread.
-    #[inline]
+    /// This stripe's copy of `slice`, if it holds one. Any thread. (Reads in the window walk
+    /// slots with [`Stripe::read_slot`]; this is the by-slice form for tests.)
+    #[cfg(test)]
     pub(crate) fn read(&self, slice: u64) -> Option<B::Snapshot> {
-        let slot = &self.slots[(slice % self.slots.len() as u64) as usize];
-        let stamp = slice + 1;
+        self.read_slot((slice % self.slots.len() as u64) as usize, slice + 1)
+    }
+
+    /// The bucket in slot `idx` if its stamp is `stamp`, i.e. if it holds slice `stamp - 1`.
+    /// Reads walk the slots in order and pass `idx` to save a division per bucket.
+    #[inline]
+    pub(crate) fn read_slot(&self, idx: usize, stamp: u64) -> Option<B::Snapshot> {
+        let slot = self.slots.get(idx)?;
         if slot.stamp.load(Ordering::Acquire) != stamp {
             return None;
         }

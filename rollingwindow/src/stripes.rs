@@ -1,10 +1,12 @@
 //! The window's table of stripes: one per writing thread, allocated on its first add, plus a
 //! locked fallback stripe.
 //!
-//! The table is `LEVELS` lazily allocated levels; level `k` has room for the `2^k` thread
-//! indices `2^k - 1 .. 2^(k+1) - 1`, and each entry is boxed on first use. A window used by
-//! a handful of threads therefore costs a handful of stripes, whatever the process's other
-//! threads do, and the lookup on the add path is two `OnceLock` loads.
+//! Thread indices below [`DIRECT`] (the first threads to add anywhere in the process: in a
+//! typical service, the runtime's workers) map straight to an entry of a small inline array.
+//! Larger indices go through `LEVELS` lazily allocated levels: level `k` has room for `2^k`
+//! indices. Every entry is boxed on first use, so a window used by a handful of threads
+//! costs a handful of stripes, whatever the process's other threads do. The add path is one
+//! `OnceLock` load for a direct index, two otherwise.
 
 use std::sync::OnceLock;
 
@@ -14,29 +16,37 @@ use crate::Bucket;
 use crate::stripe::Stripe;
 use crate::thread_id;
 
-/// Thread indices up to `2^LEVELS - 2` get their own stripe; any beyond share the fallback.
+/// Thread indices with an inline entry.
+const DIRECT: usize = 8;
+/// Indices from `DIRECT` up to `DIRECT + 2^LEVELS - 2` get their own stripe through the
+/// levels; any beyond share the fallback.
 const LEVELS: usize = 16;
 /// Stripe references gathered on the stack for a reduce before spilling to a `Vec`.
 const INLINE_STRIPES: usize = 16;
 
-type Level<B> = Box<[OnceLock<Box<Stripe<B>>>]>;
+type Entry<B> = OnceLock<Box<Stripe<B>>>;
 
 pub(crate) struct Stripes<B> {
     size: usize,
-    levels: [OnceLock<Level<B>>; LEVELS],
+    direct: [Entry<B>; DIRECT],
+    levels: [OnceLock<Box<[Entry<B>]>>; LEVELS],
     /// Shared by threads with no index of their own (exiting, or past the table); its
     /// writers take `fallback_lock`, so it too has one writer at a time.
-    fallback: OnceLock<Box<Stripe<B>>>,
+    fallback: Entry<B>,
     fallback_lock: Mutex<()>,
+    /// A stripe with no slots: filler for the stack array in [`Stripes::with_all`].
+    empty: Stripe<B>,
 }
 
 impl<B: Bucket> Stripes<B> {
     pub(crate) fn new(size: usize) -> Stripes<B> {
         Stripes {
             size,
+            direct: [const { OnceLock::new() }; DIRECT],
             levels: [const { OnceLock::new() }; LEVELS],
             fallback: OnceLock::new(),
             fallback_lock: Mutex::new(()),
+            empty: Stripe::new(0),
         }
     }
 
@@ -51,51 +61,58 @@ impl<B: Bucket> Stripes<B> {
 
     #[inline]
     fn own(&self, index: usize) -> Option<&Stripe<B>> {
+        let entry = match self.direct.get(index) {
+            Some(entry) => entry,
+            None => self.leveled(index - DIRECT)?,
+        };
+        Some(entry.get_or_init(|| Box::new(Stripe::new(self.size))))
+    }
+
+    #[cold]
+    fn leveled(&self, index: usize) -> Option<&Entry<B>> {
         let n = index + 1;
         let level = (usize::BITS - 1 - n.leading_zeros()) as usize;
         let entries = self
             .levels
             .get(level)?
             .get_or_init(|| (0..1usize << level).map(|_| OnceLock::new()).collect());
-        let entry = &entries[n - (1 << level)];
-        Some(entry.get_or_init(|| Box::new(Stripe::new(self.size))))
+        entries.get(n - (1 << level))
     }
 
     #[cold]
     fn with_fallback<R>(&self, write: impl FnOnce(&Stripe<B>) -> R) -> R {
         let _writer = self.fallback_lock.lock();
-        write(
-            self.fallback
-                .get_or_init(|| Box::new(Stripe::new(self.size))),
-        )
+        write(self.fallback.get_or_init(|| Box::new(Stripe::new(self.size))))
     }
 
     fn iter(&self) -> impl Iterator<Item = &Stripe<B>> {
-        self.levels
+        let leveled = self
+            .levels
             .iter()
             .filter_map(OnceLock::get)
-            .flat_map(|level| level.iter().filter_map(OnceLock::get))
-            .chain(self.fallback.get())
+            .flat_map(|level| level.iter());
+        self.direct
+            .iter()
+            .chain(leveled)
+            .chain([&self.fallback])
+            .filter_map(OnceLock::get)
             .map(|boxed| &**boxed)
     }
 
-    /// Calls `read` with every stripe allocated so far (`None` entries are padding). The
-    /// references are gathered once, on the stack unless there are many, because a reduce
-    /// walks them once per slice.
-    pub(crate) fn with_all<R>(&self, read: impl FnOnce(&[Option<&Stripe<B>>]) -> R) -> R {
-        let mut inline: [Option<&Stripe<B>>; INLINE_STRIPES] = [None; INLINE_STRIPES];
+    /// Calls `read` with every stripe allocated so far. The references are gathered once,
+    /// on the stack unless there are many, because a reduce walks them once per slice.
+    pub(crate) fn with_all<R>(&self, read: impl FnOnce(&[&Stripe<B>]) -> R) -> R {
+        let mut inline = [&self.empty; INLINE_STRIPES];
         let mut all = self.iter();
+        let mut n = 0;
         for (entry, stripe) in inline.iter_mut().zip(&mut all) {
-            *entry = Some(stripe);
+            *entry = stripe;
+            n += 1;
         }
         match all.next() {
-            None => read(&inline),
+            None => read(&inline[..n]),
             Some(more) => {
-                let spilled: Vec<_> = inline
-                    .into_iter()
-                    .chain([Some(more)])
-                    .chain(all.map(Some))
-                    .collect();
+                let spilled: Vec<_> = inline.into_iter().chain([more]).chain(all).collect();
                 read(&spilled)
             }
         }
@@ -108,7 +125,7 @@ mod tests {
     use crate::{SumCount, SumCountSnapshot};
 
     fn stripes_of(s: &Stripes<SumCount<i64>>) -> usize {
-        s.with_all(|all| all.iter().flatten().count())
+        s.with_all(|all| all.len())
     }
 
     #[test]
@@ -122,7 +139,6 @@ mod tests {
         assert_eq!(stripes_of(&s), 3);
         let sum: i64 = s.with_all(|all| {
             all.iter()
-                .flatten()
                 .filter_map(|st| st.read(0))
                 .map(|b: SumCountSnapshot<i64>| b.sum)
                 .sum()
@@ -133,8 +149,10 @@ mod tests {
     #[test]
     fn indices_past_the_table_have_no_stripe_of_their_own() {
         let s = Stripes::<SumCount<i64>>::new(1);
-        assert!(s.own((1 << LEVELS) - 2).is_some());
-        assert!(s.own((1 << LEVELS) - 1).is_none());
+        assert!(s.own(DIRECT - 1).is_some());
+        assert!(s.own(DIRECT).is_some());
+        assert!(s.own(DIRECT + (1 << LEVELS) - 2).is_some());
+        assert!(s.own(DIRECT + (1 << LEVELS) - 1).is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! the old owner's last writes to its stripes before the new owner's first: the
 //! one-writer-per-stripe rule holds across reuse.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::{Mutex, PoisonError};
@@ -23,37 +24,69 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     free: BinaryHeap::new(),
 });
 
-struct Index(usize);
+fn acquire() -> usize {
+    let mut r = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    r.free.pop().map(|Reverse(i)| i).unwrap_or_else(|| {
+        r.next += 1;
+        r.next - 1
+    })
+}
 
-impl Index {
-    fn acquire() -> Index {
-        let mut r = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
-        match r.free.pop() {
-            Some(Reverse(i)) => Index(i),
-            None => {
-                r.next += 1;
-                Index(r.next - 1)
-            }
+fn release(index: usize) {
+    let mut r = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    r.free.push(Reverse(index));
+}
+
+/// `INDEX` before the thread's first add.
+const UNSET: usize = usize::MAX;
+/// `INDEX` after the thread's index was given back: the thread is exiting.
+const GONE: usize = usize::MAX - 1;
+
+/// Gives the index back when the thread exits. Kept apart from `INDEX` so that `INDEX` has
+/// no destructor: a const-initialised thread-local without one is a single load, with no
+/// "initialised or destroyed?" check on the add path.
+struct Release(Cell<usize>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let index = self.0.get();
+        if index < GONE {
+            // Later adds from this thread's other destructors take the fallback stripe.
+            INDEX.with(|i| i.set(GONE));
+            release(index);
         }
     }
 }
 
-impl Drop for Index {
-    fn drop(&mut self) {
-        let mut r = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
-        r.free.push(Reverse(self.0));
+thread_local! {
+    static INDEX: Cell<usize> = const { Cell::new(UNSET) };
+    static RELEASE: Release = const { Release(Cell::new(UNSET)) };
+}
+
+/// This thread's index, or `None` while the thread is being torn down; such late adds go
+/// through the window's locked fallback stripe.
+#[inline]
+pub(crate) fn current() -> Option<usize> {
+    match INDEX.with(Cell::get) {
+        index if index < GONE => Some(index),
+        index => first_use(index),
     }
 }
 
-thread_local! {
-    static INDEX: Index = Index::acquire();
-}
-
-/// This thread's index, or `None` while the thread is being torn down (its thread-locals
-/// destroyed); such late adds go through the window's locked fallback stripe.
-#[inline]
-pub(crate) fn current() -> Option<usize> {
-    INDEX.try_with(|i| i.0).ok()
+#[cold]
+fn first_use(index: usize) -> Option<usize> {
+    if index == GONE {
+        return None;
+    }
+    let index = acquire();
+    // Registering the destructor fails if this thread's thread-locals are already being
+    // destroyed; then the index goes straight back.
+    if RELEASE.try_with(|r| r.0.set(index)).is_err() {
+        release(index);
+        return None;
+    }
+    INDEX.with(|i| i.set(index));
+    Some(index)
 }
 
 #[cfg(all(test, not(loom)))]

@@ -125,12 +125,7 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
     pub fn reduce_at(&self, now: Nanos, mut f: impl FnMut(&B::Snapshot)) {
         let current = now.as_nanos().saturating_sub(self.origin) / self.interval;
         self.stripes.with_all(|stripes| {
-            let last_stamp = stripes
-                .iter()
-                .flatten()
-                .map(|s| s.last_stamp())
-                .max()
-                .unwrap_or(0);
+            let last_stamp = stripes.iter().map(|s| s.last_stamp()).max().unwrap_or(0);
             let last = last_stamp.saturating_sub(1);
             let current = current.max(last);
             let span = current - last;
@@ -142,20 +137,27 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
             if span == 0 && self.ignore_current {
                 count -= 1;
             }
-            // The oldest visited slice is `current + 1 - size`, which may be before the first
-            // slice: those are empty.
-            let oldest = (current + 1) as i128 - size as i128;
+            // The oldest visited slice is `current + 1 - size`; the first `before_origin` of
+            // them lie before the first slice and are empty. Slot indices advance with the
+            // slices, so only the first one needs a division.
+            let before_origin = size.saturating_sub(current + 1);
+            let mut stamp = (current + 1).saturating_sub(size) + 1;
+            let mut idx = ((current + 1) % size) as usize;
             for k in 0..count {
-                let slice = oldest + k as i128;
                 let mut merged = B::Snapshot::default();
-                if slice >= 0 {
-                    for stripe in stripes.iter().flatten() {
-                        if let Some(part) = stripe.read(slice as u64) {
+                if k >= before_origin {
+                    for stripe in stripes {
+                        if let Some(part) = stripe.read_slot(idx, stamp) {
                             B::merge(&mut merged, &part);
                         }
                     }
+                    stamp += 1;
                 }
                 f(&merged);
+                idx += 1;
+                if idx == self.size {
+                    idx = 0;
+                }
             }
         });
     }
