@@ -30,43 +30,31 @@ pub trait Value:
     fn to_f64(self) -> f64;
 }
 
-impl Value for i64 {
-    #[inline]
-    fn to_bits(self) -> u64 {
-        self as u64
-    }
-    #[inline]
-    fn from_bits(bits: u64) -> Self {
-        bits as i64
-    }
-    #[inline]
-    fn plus(self, other: Self) -> Self {
-        self.wrapping_add(other)
-    }
-    #[inline]
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
+/// The integer impls: two's-complement bits, wrapping addition.
+macro_rules! integer_value {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            #[inline]
+            fn to_bits(self) -> u64 {
+                self as u64
+            }
+            #[inline]
+            fn from_bits(bits: u64) -> Self {
+                bits as $t
+            }
+            #[inline]
+            fn plus(self, other: Self) -> Self {
+                self.wrapping_add(other)
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
 }
 
-impl Value for u64 {
-    #[inline]
-    fn to_bits(self) -> u64 {
-        self
-    }
-    #[inline]
-    fn from_bits(bits: u64) -> Self {
-        bits
-    }
-    #[inline]
-    fn plus(self, other: Self) -> Self {
-        self.wrapping_add(other)
-    }
-    #[inline]
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-}
+integer_value!(i64, u64);
 
 impl Value for f64 {
     #[inline]

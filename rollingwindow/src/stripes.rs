@@ -82,7 +82,10 @@ impl<B: Bucket> Stripes<B> {
     #[cold]
     fn with_fallback<R>(&self, write: impl FnOnce(&Stripe<B>) -> R) -> R {
         let _writer = self.fallback_lock.lock();
-        write(self.fallback.get_or_init(|| Box::new(Stripe::new(self.size))))
+        write(
+            self.fallback
+                .get_or_init(|| Box::new(Stripe::new(self.size))),
+        )
     }
 
     fn iter(&self) -> impl Iterator<Item = &Stripe<B>> {
