@@ -116,16 +116,28 @@ impl<B: Bucket> Stripe<B> {
     }
 
     /// The bucket in slot `idx` if its stamp is `stamp`, i.e. if it holds slice `stamp - 1`.
-    /// Reads walk the slots in order and pass `idx` to save a division per bucket.
     #[inline]
     pub(crate) fn read_slot(&self, idx: usize, stamp: u64) -> Option<B::Snapshot> {
-        let slot = self.slots.get(idx)?;
-        if slot.stamp.load(Ordering::Acquire) != stamp {
+        self.slots.get(idx)?.read(stamp)
+    }
+
+    /// The slots, for reads that walk them in order (saving a division per bucket).
+    #[inline]
+    pub(crate) fn slots(&self) -> &[Slot<B>] {
+        &self.slots
+    }
+}
+
+impl<B: Bucket> Slot<B> {
+    /// The bucket if its stamp is `stamp`, i.e. if it holds slice `stamp - 1`. Any thread.
+    #[inline]
+    pub(crate) fn read(&self, stamp: u64) -> Option<B::Snapshot> {
+        if self.stamp.load(Ordering::Acquire) != stamp {
             return None;
         }
-        let snapshot = slot.bucket.read();
+        let snapshot = self.bucket.read();
         // The bucket's loads are Acquire, so this load cannot move before them.
-        (slot.stamp.load(Ordering::Relaxed) == stamp).then_some(snapshot)
+        (self.stamp.load(Ordering::Relaxed) == stamp).then_some(snapshot)
     }
 }
 

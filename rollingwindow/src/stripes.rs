@@ -88,36 +88,44 @@ impl<B: Bucket> Stripes<B> {
         )
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Stripe<B>> {
-        let leveled = self
-            .levels
-            .iter()
-            .filter_map(OnceLock::get)
-            .flat_map(|level| level.iter());
-        self.direct
-            .iter()
-            .chain(leveled)
-            .chain([&self.fallback])
-            .filter_map(OnceLock::get)
-            .map(|boxed| &**boxed)
+    /// Calls `f` with every stripe allocated so far. Plain loops: this runs on every read.
+    fn for_each<'a>(&'a self, mut f: impl FnMut(&'a Stripe<B>)) {
+        for entry in &self.direct {
+            if let Some(stripe) = entry.get() {
+                f(stripe);
+            }
+        }
+        for level in self.levels.iter().filter_map(OnceLock::get) {
+            for stripe in level.iter().filter_map(OnceLock::get) {
+                f(stripe);
+            }
+        }
+        if let Some(stripe) = self.fallback.get() {
+            f(stripe);
+        }
     }
 
     /// Calls `read` with every stripe allocated so far. The references are gathered once,
     /// on the stack unless there are many, because a reduce walks them once per slice.
     pub(crate) fn with_all<R>(&self, read: impl FnOnce(&[&Stripe<B>]) -> R) -> R {
         let mut inline = [&self.empty; INLINE_STRIPES];
-        let mut all = self.iter();
+        let mut spilled = Vec::new();
         let mut n = 0;
-        for (entry, stripe) in inline.iter_mut().zip(&mut all) {
-            *entry = stripe;
-            n += 1;
-        }
-        match all.next() {
-            None => read(&inline[..n]),
-            Some(more) => {
-                let spilled: Vec<_> = inline.into_iter().chain([more]).chain(all).collect();
-                read(&spilled)
+        self.for_each(|stripe| {
+            if n < INLINE_STRIPES {
+                inline[n] = stripe;
+            } else {
+                if spilled.is_empty() {
+                    spilled.extend_from_slice(&inline);
+                }
+                spilled.push(stripe);
             }
+            n += 1;
+        });
+        if n <= INLINE_STRIPES {
+            read(&inline[..n])
+        } else {
+            read(&spilled)
         }
     }
 }

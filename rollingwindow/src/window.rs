@@ -123,15 +123,30 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
 
     /// [`reduce`](RollingWindow::reduce) as of `now`.
     pub fn reduce_at(&self, now: Nanos, mut f: impl FnMut(&B::Snapshot)) {
+        self.fold_at(now, (), |(), b| f(b));
+    }
+
+    /// Folds the visited buckets (see [`reduce`](RollingWindow::reduce)), oldest first.
+    ///
+    /// Prefer it to `reduce` with a closure that updates captured state: the accumulator can
+    /// stay in a register here, while captured state is reloaded from memory after the
+    /// atomic loads of every bucket.
+    pub fn fold<A>(&self, init: A, f: impl FnMut(A, &B::Snapshot) -> A) -> A {
+        self.fold_at(self.clock.now(), init, f)
+    }
+
+    /// [`fold`](RollingWindow::fold) as of `now`.
+    pub fn fold_at<A>(&self, now: Nanos, init: A, mut f: impl FnMut(A, &B::Snapshot) -> A) -> A {
         let current = now.as_nanos().saturating_sub(self.origin) / self.interval;
         self.stripes.with_all(|stripes| {
+            let mut acc = init;
             let last_stamp = stripes.iter().map(|s| s.last_stamp()).max().unwrap_or(0);
             let last = last_stamp.saturating_sub(1);
             let current = current.max(last);
             let span = current - last;
             let size = self.size as u64;
             if span >= size {
-                return;
+                return acc;
             }
             let mut count = size - span;
             if span == 0 && self.ignore_current {
@@ -143,30 +158,35 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
             let before_origin = size.saturating_sub(current + 1);
             let mut stamp = (current + 1).saturating_sub(size) + 1;
             let mut idx = ((current + 1) % size) as usize;
-            for k in 0..count {
-                let mut merged = B::Snapshot::default();
-                if k >= before_origin {
-                    for stripe in stripes {
-                        if let Some(part) = stripe.read_slot(idx, stamp) {
-                            B::merge(&mut merged, &part);
-                        }
-                    }
-                    stamp += 1;
-                }
-                f(&merged);
-                idx += 1;
-                if idx == self.size {
-                    idx = 0;
-                }
+            for _ in 0..before_origin.min(count) {
+                acc = f(acc, &B::Snapshot::default());
+                idx = if idx + 1 == self.size { 0 } else { idx + 1 };
             }
-        });
-    }
-
-    /// Folds the visited buckets (see [`reduce`](RollingWindow::reduce)), oldest first.
-    pub fn fold<A>(&self, init: A, mut f: impl FnMut(A, &B::Snapshot) -> A) -> A {
-        let mut acc = Some(init);
-        self.reduce(|b| acc = acc.take().map(|a| f(a, b)));
-        acc.expect("reduce hands the accumulator back after every bucket")
+            let in_window = count.saturating_sub(before_origin);
+            if let [stripe] = stripes {
+                // One writing thread (the common case for a window per call site): no merge.
+                let slots = stripe.slots();
+                for _ in 0..in_window {
+                    let bucket = slots[idx].read(stamp).unwrap_or_default();
+                    acc = f(acc, &bucket);
+                    stamp += 1;
+                    idx = if idx + 1 == self.size { 0 } else { idx + 1 };
+                }
+                return acc;
+            }
+            for _ in 0..in_window {
+                let mut merged = B::Snapshot::default();
+                for stripe in stripes {
+                    if let Some(part) = stripe.read_slot(idx, stamp) {
+                        B::merge(&mut merged, &part);
+                    }
+                }
+                acc = f(acc, &merged);
+                stamp += 1;
+                idx = if idx + 1 == self.size { 0 } else { idx + 1 };
+            }
+            acc
+        })
     }
 
     /// The visited buckets (see [`reduce`](RollingWindow::reduce)), oldest first. Allocates;
