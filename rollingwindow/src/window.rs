@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use keel_timex::{Clock, CoarseClock, Nanos};
 
+use std::sync::atomic::AtomicU64;
+
+use crate::stripe::Stripe;
 use crate::stripes::Stripes;
 use crate::{Bucket, Builder, ConfigError};
 
@@ -58,6 +61,8 @@ pub struct RollingWindow<B: Bucket, C: Clock = CoarseClock> {
     interval: u64,
     size: usize,
     ignore_current: bool,
+    /// Slices below this one read as empty ([`RollingWindow::clear`]).
+    cleared: AtomicU64,
 }
 
 impl<B: Bucket> RollingWindow<B> {
@@ -87,6 +92,7 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
             interval,
             size,
             ignore_current,
+            cleared: AtomicU64::new(0),
         }
     }
 
@@ -136,57 +142,114 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
     }
 
     /// [`fold`](RollingWindow::fold) as of `now`.
-    pub fn fold_at<A>(&self, now: Nanos, init: A, mut f: impl FnMut(A, &B::Snapshot) -> A) -> A {
-        let current = now.as_nanos().saturating_sub(self.origin) / self.interval;
+    pub fn fold_at<A>(&self, now: Nanos, init: A, f: impl FnMut(A, &B::Snapshot) -> A) -> A {
+        let current = self.slice_of(now);
         self.stripes.with_all(|stripes| {
-            let mut acc = init;
             let last_stamp = stripes.iter().map(|s| s.last_stamp()).max().unwrap_or(0);
             let last = last_stamp.saturating_sub(1);
             let current = current.max(last);
             let span = current - last;
             let size = self.size as u64;
             if span >= size {
-                return acc;
+                return init;
             }
-            let mut count = size - span;
-            if span == 0 && self.ignore_current {
-                count -= 1;
-            }
-            // The oldest visited slice is `current + 1 - size`; the first `before_origin` of
-            // them lie before the first slice and are empty. Slot indices advance with the
-            // slices, so only the first one needs a division.
-            let before_origin = size.saturating_sub(current + 1);
-            let mut stamp = (current + 1).saturating_sub(size) + 1;
-            let mut idx = ((current + 1) % size) as usize;
-            for _ in 0..before_origin.min(count) {
-                acc = f(acc, &B::Snapshot::default());
-                idx = if idx + 1 == self.size { 0 } else { idx + 1 };
-            }
-            let in_window = count.saturating_sub(before_origin);
-            if let [stripe] = stripes {
-                // One writing thread (the common case for a window per call site): no merge.
-                let slots = stripe.slots();
-                for _ in 0..in_window {
-                    let bucket = slots[idx].read(stamp).unwrap_or_default();
-                    acc = f(acc, &bucket);
-                    stamp += 1;
-                    idx = if idx + 1 == self.size { 0 } else { idx + 1 };
-                }
-                return acc;
-            }
-            for _ in 0..in_window {
-                let mut merged = B::Snapshot::default();
-                for stripe in stripes {
-                    if let Some(part) = stripe.read_slot(idx, stamp) {
-                        B::merge(&mut merged, &part);
-                    }
-                }
-                acc = f(acc, &merged);
-                stamp += 1;
-                idx = if idx + 1 == self.size { 0 } else { idx + 1 };
-            }
-            acc
+            let ignore = u64::from(span == 0 && self.ignore_current);
+            // Slices `current + 1 - size ..= last`, less `last` when it is ignored.
+            self.fold_slices(stripes, last + 1 - ignore, size - span - ignore, init, f)
         })
+    }
+
+    /// The bucket of the slice holding `now`, merged across threads; empty if nothing was
+    /// added in that slice (or it was [cleared](RollingWindow::clear)).
+    ///
+    /// With [`fold_previous_at`](RollingWindow::fold_previous_at) it lets a reader keep an
+    /// aggregate of the finished slices and combine it with the live one, which is how the
+    /// breaker decides in O(1) instead of folding the whole window per request.
+    pub fn current_at(&self, now: Nanos) -> B::Snapshot {
+        let slice = self.slice_of(now);
+        self.stripes.with_all(|stripes| {
+            self.fold_slices(stripes, slice + 1, 1, B::Snapshot::default(), |_, b| {
+                b.clone()
+            })
+        })
+    }
+
+    /// Folds the `size - 1` slices before the one holding `now`, oldest first: the finished
+    /// part of the window. Unlike [`reduce`](RollingWindow::reduce) it always visits every
+    /// one of them; a slice nobody added in (or one that was cleared, or that lies before
+    /// construction) is visited as an empty bucket.
+    pub fn fold_previous_at<A>(
+        &self,
+        now: Nanos,
+        init: A,
+        f: impl FnMut(A, &B::Snapshot) -> A,
+    ) -> A {
+        let slice = self.slice_of(now);
+        self.stripes
+            .with_all(|stripes| self.fold_slices(stripes, slice, self.size as u64 - 1, init, f))
+    }
+
+    /// Forgets everything added so far: every slice up to and including the current one
+    /// reads as empty from now on, including adds that land in the current slice after this
+    /// call. Recording resumes at the next slice boundary (at most one `interval` later).
+    /// Meant for operators (a breaker's reset), not for hot paths.
+    pub fn clear(&self) {
+        self.clear_at(self.clock.now());
+    }
+
+    /// [`clear`](RollingWindow::clear) as of `now`.
+    pub fn clear_at(&self, now: Nanos) {
+        self.cleared
+            .fetch_max(self.slice_of(now) + 1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    #[inline]
+    fn slice_of(&self, now: Nanos) -> u64 {
+        now.as_nanos().saturating_sub(self.origin) / self.interval
+    }
+
+    /// Folds the `count` slices that end just before slice `end`, oldest first. Slices
+    /// before the first slice or below the clear mark are visited as empty. Slot indices
+    /// advance with the slices, so only the first one costs a division.
+    fn fold_slices<A>(
+        &self,
+        stripes: &[&Stripe<B>],
+        end: u64,
+        count: u64,
+        mut acc: A,
+        mut f: impl FnMut(A, &B::Snapshot) -> A,
+    ) -> A {
+        let first = end.saturating_sub(count);
+        let cleared = self.cleared.load(std::sync::atomic::Ordering::Acquire);
+        let first_kept = first.max(cleared.min(end));
+        for _ in 0..count - (end - first_kept) {
+            acc = f(acc, &B::Snapshot::default());
+        }
+        let mut stamp = first_kept + 1;
+        let mut idx = (first_kept % self.size as u64) as usize;
+        let next = |idx: usize| if idx + 1 == self.size { 0 } else { idx + 1 };
+        if let [stripe] = stripes {
+            // One writing thread (the common case for a window per call site): no merge.
+            let slots = stripe.slots();
+            for _ in first_kept..end {
+                acc = f(acc, &slots[idx].read(stamp).unwrap_or_default());
+                stamp += 1;
+                idx = next(idx);
+            }
+            return acc;
+        }
+        for _ in first_kept..end {
+            let mut merged = B::Snapshot::default();
+            for stripe in stripes {
+                if let Some(part) = stripe.read_slot(idx, stamp) {
+                    B::merge(&mut merged, &part);
+                }
+            }
+            acc = f(acc, &merged);
+            stamp += 1;
+            idx = next(idx);
+        }
+        acc
     }
 
     /// The visited buckets (see [`reduce`](RollingWindow::reduce)), oldest first. Allocates;

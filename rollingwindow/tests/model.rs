@@ -34,11 +34,17 @@ enum Op {
     Reduce,
     /// Read as of `back` ns ago.
     ReduceLate { back: u64 },
+    /// Read the current slice and the finished ones, separately.
+    Parts,
+    /// Forget everything so far.
+    Clear,
 }
 
 /// Every add as (slice, value), and the documented read rule.
 struct EventLog {
     events: Vec<(u64, i64)>,
+    /// Slices below this read as empty.
+    cleared: u64,
     origin: u64,
     interval: u64,
     size: u64,
@@ -54,6 +60,27 @@ impl EventLog {
         self.events.push((self.slice(t), value));
     }
 
+    fn bucket(&self, slice: i128) -> Bucket {
+        if slice < self.cleared as i128 {
+            return (0, 0);
+        }
+        self.events
+            .iter()
+            .filter(|e| e.0 as i128 == slice)
+            .fold((0, 0), |(s, n), e| (s + e.1, n + 1))
+    }
+
+    fn current(&self, t: u64) -> Bucket {
+        self.bucket(self.slice(t) as i128)
+    }
+
+    fn previous(&self, t: u64) -> Vec<Bucket> {
+        let s = self.slice(t) as i128;
+        (s + 1 - self.size as i128..s)
+            .map(|j| self.bucket(j))
+            .collect()
+    }
+
     fn reduce(&self, t: u64) -> Vec<Bucket> {
         let last = self.events.iter().map(|e| e.0).max().unwrap_or(0);
         let current = self.slice(t).max(last);
@@ -67,13 +94,7 @@ impl EventLog {
         }
         let oldest = (current + 1) as i128 - self.size as i128;
         (0..count as i128)
-            .map(|k| {
-                let slice = oldest + k;
-                self.events
-                    .iter()
-                    .filter(|e| e.0 as i128 == slice)
-                    .fold((0, 0), |(s, n), e| (s + e.1, n + 1))
-            })
+            .map(|k| self.bucket(oldest + k))
             .collect()
     }
 }
@@ -171,6 +192,8 @@ fn ops(late: bool) -> impl Strategy<Value = Vec<Op>> {
         (if late { 2 } else { 0 }) => (0..3usize, 0..400u64, -50..50i64)
             .prop_map(|(thread, back, value)| Op::AddLate { thread, back, value }),
         (if late { 1 } else { 0 }) => (0..400u64).prop_map(|back| Op::ReduceLate { back }),
+        2 => Just(Op::Parts),
+        (if late { 1 } else { 0 }) => Just(Op::Clear),
     ];
     prop::collection::vec(op, 1..120)
 }
@@ -183,6 +206,7 @@ fn run(size: usize, interval: u64, ignore: bool, start: u64, ops: &[Op], gozero:
         .unwrap();
     let mut log = EventLog {
         events: vec![],
+        cleared: 0,
         origin: start,
         interval,
         size: size as u64,
@@ -223,6 +247,24 @@ fn run(size: usize, interval: u64, ignore: bool, start: u64, ops: &[Op], gozero:
                     if gozero {
                         assert_eq!(got, go.reduce(now), "go-zero model, ops {ops:?}");
                     }
+                }
+                Op::Parts => {
+                    let at = clock.now();
+                    let current = window.current_at(at);
+                    assert_eq!(
+                        (current.sum, current.count),
+                        log.current(now),
+                        "current, ops {ops:?}"
+                    );
+                    let previous = window.fold_previous_at(at, Vec::new(), |mut v, b| {
+                        v.push((b.sum, b.count));
+                        v
+                    });
+                    assert_eq!(previous, log.previous(now), "previous, ops {ops:?}");
+                }
+                Op::Clear => {
+                    window.clear_at(clock.now());
+                    log.cleared = log.cleared.max(log.slice(now) + 1);
                 }
                 Op::ReduceLate { back } => {
                     let at = now.saturating_sub(back);
