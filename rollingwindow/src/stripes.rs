@@ -9,6 +9,7 @@
 //! `OnceLock` load for a direct index, two otherwise.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -36,7 +37,14 @@ pub(crate) struct Stripes<B> {
     fallback_lock: Mutex<()>,
     /// A stripe with no slots: filler for the stack array in [`Stripes::with_all`].
     empty: Stripe<B>,
+    /// Which entries are allocated: bit `i < DIRECT` for `direct[i]`, bit `DIRECT + k` for
+    /// level `k`, bit [`FALLBACK_BIT`] for the fallback. Set once per entry, so reads visit
+    /// only what exists (usually one or two stripes) instead of probing every entry.
+    used: AtomicU64,
 }
+
+const FALLBACK_BIT: u32 = 63;
+const _: () = assert!(DIRECT + LEVELS < FALLBACK_BIT as usize);
 
 impl<B: Bucket> Stripes<B> {
     pub(crate) fn new(size: usize) -> Stripes<B> {
@@ -47,6 +55,7 @@ impl<B: Bucket> Stripes<B> {
             fallback: OnceLock::new(),
             fallback_lock: Mutex::new(()),
             empty: Stripe::new(0),
+            used: AtomicU64::new(0),
         }
     }
 
@@ -61,21 +70,35 @@ impl<B: Bucket> Stripes<B> {
 
     #[inline]
     fn own(&self, index: usize) -> Option<&Stripe<B>> {
-        let entry = match self.direct.get(index) {
-            Some(entry) => entry,
-            None => self.leveled(index - DIRECT)?,
-        };
-        Some(entry.get_or_init(|| Box::new(Stripe::new(self.size))))
+        match self.direct.get(index) {
+            Some(entry) => Some(entry.get_or_init(|| self.new_stripe(Some(index as u32)))),
+            // The level's bit was set when `leveled` allocated the level.
+            None => Some(
+                self.leveled(index - DIRECT)?
+                    .get_or_init(|| self.new_stripe(None)),
+            ),
+        }
+    }
+
+    /// A new stripe, marking its entry's `bit` used (see [`Stripes::used`]).
+    #[cold]
+    fn new_stripe(&self, bit: Option<u32>) -> Box<Stripe<B>> {
+        if let Some(bit) = bit {
+            // Relaxed: the OnceLock publishes the stripe; the bit only says where to look,
+            // and any read ordered after the add by other means sees it too.
+            self.used.fetch_or(1 << bit, Ordering::Relaxed);
+        }
+        Box::new(Stripe::new(self.size))
     }
 
     #[cold]
     fn leveled(&self, index: usize) -> Option<&Entry<B>> {
         let n = index + 1;
         let level = (usize::BITS - 1 - n.leading_zeros()) as usize;
-        let entries = self
-            .levels
-            .get(level)?
-            .get_or_init(|| (0..1usize << level).map(|_| OnceLock::new()).collect());
+        let entries = self.levels.get(level)?.get_or_init(|| {
+            self.used.fetch_or(1 << (DIRECT + level), Ordering::Relaxed);
+            (0..1usize << level).map(|_| OnceLock::new()).collect()
+        });
         entries.get(n - (1 << level))
     }
 
@@ -84,24 +107,30 @@ impl<B: Bucket> Stripes<B> {
         let _writer = self.fallback_lock.lock();
         write(
             self.fallback
-                .get_or_init(|| Box::new(Stripe::new(self.size))),
+                .get_or_init(|| self.new_stripe(Some(FALLBACK_BIT))),
         )
     }
 
-    /// Calls `f` with every stripe allocated so far. Plain loops: this runs on every read.
+    /// Calls `f` with every stripe allocated so far, visiting only the entries marked used.
     fn for_each<'a>(&'a self, mut f: impl FnMut(&'a Stripe<B>)) {
-        for entry in &self.direct {
-            if let Some(stripe) = entry.get() {
+        let mut used = self.used.load(Ordering::Relaxed);
+        while used != 0 {
+            let bit = used.trailing_zeros();
+            used &= used - 1;
+            let bit = bit as usize;
+            if bit < DIRECT {
+                if let Some(stripe) = self.direct[bit].get() {
+                    f(stripe);
+                }
+            } else if bit < DIRECT + LEVELS {
+                if let Some(level) = self.levels[bit - DIRECT].get() {
+                    for stripe in level.iter().filter_map(OnceLock::get) {
+                        f(stripe);
+                    }
+                }
+            } else if let Some(stripe) = self.fallback.get() {
                 f(stripe);
             }
-        }
-        for level in self.levels.iter().filter_map(OnceLock::get) {
-            for stripe in level.iter().filter_map(OnceLock::get) {
-                f(stripe);
-            }
-        }
-        if let Some(stripe) = self.fallback.get() {
-            f(stripe);
         }
     }
 

@@ -143,7 +143,7 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
 
     /// [`fold`](RollingWindow::fold) as of `now`.
     pub fn fold_at<A>(&self, now: Nanos, init: A, f: impl FnMut(A, &B::Snapshot) -> A) -> A {
-        let current = self.slice_of(now);
+        let current = self.slice_at(now);
         self.stripes.with_all(|stripes| {
             let last_stamp = stripes.iter().map(|s| s.last_stamp()).max().unwrap_or(0);
             let last = last_stamp.saturating_sub(1);
@@ -166,7 +166,12 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
     /// aggregate of the finished slices and combine it with the live one, which is how the
     /// breaker decides in O(1) instead of folding the whole window per request.
     pub fn current_at(&self, now: Nanos) -> B::Snapshot {
-        let slice = self.slice_of(now);
+        self.slice_bucket(self.slice_at(now))
+    }
+
+    /// The bucket of slice number `slice` (see [`slice_at`](RollingWindow::slice_at)),
+    /// merged across threads; empty if it is not held any more, or never was.
+    pub fn slice_bucket(&self, slice: u64) -> B::Snapshot {
         self.stripes.with_all(|stripes| {
             self.fold_slices(stripes, slice + 1, 1, B::Snapshot::default(), |_, b| {
                 b.clone()
@@ -184,9 +189,31 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
         init: A,
         f: impl FnMut(A, &B::Snapshot) -> A,
     ) -> A {
-        let slice = self.slice_of(now);
+        self.fold_before_slice(self.slice_at(now), init, f)
+    }
+
+    /// [`fold_previous_at`](RollingWindow::fold_previous_at) for the slice numbered `slice`.
+    pub fn fold_before_slice<A>(
+        &self,
+        slice: u64,
+        init: A,
+        f: impl FnMut(A, &B::Snapshot) -> A,
+    ) -> A {
         self.stripes
             .with_all(|stripes| self.fold_slices(stripes, slice, self.size as u64 - 1, init, f))
+    }
+
+    /// The number of the slice holding `now`: 0 for the slice the window was built in, and
+    /// one more every `interval` after [`origin`](RollingWindow::origin).
+    #[inline]
+    pub fn slice_at(&self, now: Nanos) -> u64 {
+        now.as_nanos().saturating_sub(self.origin) / self.interval
+    }
+
+    /// Where the grid of slices starts: the clock reading at construction. Slice `n` covers
+    /// `origin + n × interval` up to the next one.
+    pub fn origin(&self) -> Nanos {
+        Nanos::from_nanos(self.origin)
     }
 
     /// Forgets everything added so far: every slice up to and including the current one
@@ -200,12 +227,7 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
     /// [`clear`](RollingWindow::clear) as of `now`.
     pub fn clear_at(&self, now: Nanos) {
         self.cleared
-            .fetch_max(self.slice_of(now) + 1, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    #[inline]
-    fn slice_of(&self, now: Nanos) -> u64 {
-        now.as_nanos().saturating_sub(self.origin) / self.interval
+            .fetch_max(self.slice_at(now) + 1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Folds the `count` slices that end just before slice `end`, oldest first. Slices
