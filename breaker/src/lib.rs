@@ -1,0 +1,124 @@
+//! A client-side circuit breaker: Google SRE adaptive throttling with go-zero's refinements.
+//!
+//! Instead of open/half-open/closed states, every request is admitted with a probability
+//! computed from the last 10 seconds: as failures outnumber successes the breaker drops a
+//! growing share of requests locally, giving the failing dependency room to recover, and it
+//! keeps letting some through (at least one a second) to notice when it has.
+//!
+//! # Example
+//!
+//! ```
+//! use keel_breaker::{Breaker, BreakerError};
+//!
+//! #[derive(Debug)]
+//! enum DbError { NotFound, Connection(String) }
+//! impl std::fmt::Display for DbError {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+//!         match self {
+//!             DbError::NotFound => f.write_str("not found"),
+//!             DbError::Connection(e) => write!(f, "connection: {e}"),
+//!         }
+//!     }
+//! }
+//! fn query(id: u32) -> Result<String, DbError> {
+//!     match id {
+//!         0 => Err(DbError::NotFound),
+//!         u32::MAX => Err(DbError::Connection("reset by peer".into())),
+//!         _ => Ok(format!("row {id}")),
+//!     }
+//! }
+//!
+//! let breaker = Breaker::builder().name("users-db").build()?;
+//! // "not found" means the database answered: count it as a success.
+//! let found = breaker.call_with(|| query(0), |e| matches!(e, DbError::NotFound));
+//! assert!(matches!(found, Err(BreakerError::Inner(DbError::NotFound))));
+//! assert_eq!(breaker.call(|| query(7)).unwrap(), "row 7");
+//! // A connection error counts as a failure and is kept for operators.
+//! assert!(breaker.call(|| query(u32::MAX)).is_err());
+//! assert!(breaker.recent_failures()[0].reason.contains("reset by peer"));
+//! # Ok::<(), keel_breaker::ConfigError>(())
+//! ```
+//!
+//! # Three ways in
+//!
+//! - [`Breaker::allow`] returns a [`Permit`]: report `success()` or `failure()`; dropping it
+//!   unresolved (a panic, a cancelled future) records a failure.
+//! - [`Breaker::call`], [`call_with`](Breaker::call_with) (an `acceptable` classifier) and
+//!   [`call_with_fallback`](Breaker::call_with_fallback) wrap a closure; `call_async*` wrap a
+//!   future. Errors keep the caller's type: [`BreakerError::Inner`] or
+//!   [`BreakerError::Rejected`].
+//! - With the `tower` feature, `BreakerLayer` wraps any tower `Service` (axum, tonic,
+//!   hyper); clones share one breaker and rejections come from `call`, never `poll_ready`.
+//!
+//! # The algorithm
+//!
+//! Over a window of `buckets` buckets (go-zero: 40 × 250 ms), with `accepts` the successes,
+//! `total` successes + failures + the breaker's own rejections, `failing` the trailing run
+//! of failure-only buckets and `working` the trailing run of success-only buckets:
+//!
+//! ```text
+//! w         = K - (K - 1.1) · failing / buckets          (K = 1.5)
+//! pressure  = ((total - protection) - max(w, 1.1) · accepts) / (total + 1)   (protection = 5)
+//! pressure <= 0            → admit
+//! last pass > 1 s ago      → admit (force pass), remember now
+//! p = pressure · (buckets - working) / buckets
+//! uniform[0,1) < p         → reject (counted as a drop)
+//! otherwise                → admit, remember now
+//! ```
+//!
+//! # Cost
+//!
+//! go-zero folds all 40 buckets on every request. keel folds the finished buckets once per
+//! bucket, caches that history (a seqlock, loom-checked), and combines it with the live
+//! bucket per request, which is exactly go-zero's history: O(1), lock-free, allocation-free,
+//! and the clock is the cached [`CoarseClock`](keel_timex::CoarseClock). Outcomes go into a
+//! per-thread striped [`keel_rollingwindow::RollingWindow`]. See `BENCHMARKS.md` for figures.
+//!
+//! # Operations
+//!
+//! [`Breaker::snapshot`], [`Breaker::recent_failures`] (the last five reasons),
+//! [`Breaker::set_mode`] ([`Mode::Shadow`] dry run, forced open / closed, disabled),
+//! [`Breaker::reset`], a [`Registry`] of named breakers, and with the `tracing` feature a
+//! warning when a breaker starts dropping and a note when it stops (at most one of each per
+//! 5 s).
+//!
+//! # Differences from go-zero
+//!
+//! See [`Breaker`].
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
+
+mod async_call;
+mod breaker;
+mod cache;
+mod config;
+mod decision;
+mod error;
+mod events;
+mod mode;
+mod permit;
+mod reasons;
+mod registry;
+mod rng;
+mod stats;
+mod sync;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
+
+pub use breaker::{Breaker, Snapshot};
+pub use config::{
+    Builder, DEFAULT_BUCKETS, DEFAULT_FORCE_PASS, DEFAULT_K, DEFAULT_PROTECTION, DEFAULT_WINDOW,
+};
+pub use error::{BreakerError, ConfigError, Rejected};
+pub use mode::Mode;
+pub use permit::{OwnedPermit, Permit};
+pub use reasons::FailureReason;
+pub use registry::Registry;
+pub use stats::History;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_doctests {}

@@ -1,0 +1,1 @@
+//! tower integration (feature `tower`): being written.
