@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `timex` | `keel::timex` | `keel-timex`: the clock (monotonic, coarse, manual) |
 //! | `rollingwindow` | `keel::rollingwindow` | `keel-rollingwindow`: bucketed sliding window |
+//! | `breaker` | `keel::breaker` | `keel-breaker`: Google SRE adaptive circuit breaker |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
@@ -25,6 +26,11 @@ pub use keel_timex as timex;
 #[cfg_attr(docsrs, doc(cfg(feature = "rollingwindow")))]
 #[doc(inline)]
 pub use keel_rollingwindow as rollingwindow;
+
+#[cfg(feature = "breaker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
+#[doc(inline)]
+pub use keel_breaker as breaker;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
