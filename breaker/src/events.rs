@@ -68,7 +68,7 @@ mod imp {
 #[cfg(not(feature = "tracing"))]
 mod imp {
     #[derive(Debug, Default)]
-    pub(crate) struct Events;
+    pub(crate) struct Events {}
 
     impl Events {
         #[inline(always)]

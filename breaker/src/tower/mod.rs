@@ -1,1 +1,96 @@
-//! tower integration (feature `tower`): being written.
+//! tower integration (feature `tower`): [`BreakerLayer`] and [`BreakerService`] put any tower
+//! `Service` (axum, tonic, hyper clients and servers) behind a [`Breaker`](crate::Breaker).
+//!
+//! - **Shared state.** The layer holds a [`Breaker`](crate::Breaker), whose state lives in
+//!   an `Arc`: clones of the layer and of every service it makes feed and obey one breaker.
+//! - **Readiness.** `poll_ready` only forwards the inner service's readiness, so backpressure
+//!   is kept; the breaker never makes it `Pending` nor an error (tower reads `Err` from
+//!   `poll_ready` as "this service is dead").
+//! - **Rejection.** `call` asks the breaker; a rejected call resolves at once to
+//!   [`BreakerError::Rejected`](crate::BreakerError::Rejected) and the inner service is not
+//!   called.
+//! - **Outcomes.** An admitted call carries its [`OwnedPermit`](crate::OwnedPermit) in the
+//!   [`ResponseFuture`](future::ResponseFuture). On completion a [`Classify`]er decides:
+//!   [`DefaultClassifier`] counts `Err` as a failure (keeping its text among the breaker's
+//!   [recent failures](crate::Breaker::recent_failures)); a closure can count HTTP 5xx as
+//!   failures and 4xx as successes. A response future dropped before completion counts as a
+//!   **failure**, so a `tower::timeout::Timeout` on either side of the breaker reports
+//!   timeouts to it.
+//! - **Errors** are [`BreakerError<S::Error>`](crate::BreakerError), not boxed: match
+//!   `BreakerError::Rejected` to answer 503 / `UNAVAILABLE`; inner errors come back
+//!   unchanged as `BreakerError::Inner`. `BreakerError<E>` implements `std::error::Error`
+//!   when `E` does, so it converts into tower's `BoxError` where one is expected.
+//!
+//! # Example
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use keel_breaker::tower::BreakerLayer;
+//! use keel_breaker::{Breaker, BreakerError, Mode};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let breaker = Breaker::builder().name("inventory").build().unwrap();
+//! let service = ServiceBuilder::new()
+//!     // The service answers with status codes: 5xx is a failure, 4xx is not.
+//!     .layer(
+//!         BreakerLayer::new(breaker.clone())
+//!             .classifier(|r: &Result<u16, Infallible>| matches!(r, Ok(s) if *s >= 500)),
+//!     )
+//!     .service(service_fn(|path: &'static str| async move {
+//!         Ok::<u16, Infallible>(if path == "/missing" { 404 } else { 200 })
+//!     }));
+//!
+//! // What an HTTP server would answer: a rejection becomes 503 Service Unavailable.
+//! let status = |result: Result<u16, BreakerError<Infallible>>| match result {
+//!     Ok(status) => status,
+//!     Err(BreakerError::Rejected(_)) => 503,
+//!     Err(BreakerError::Inner(never)) => match never {},
+//! };
+//! assert_eq!(status(service.clone().oneshot("/").await), 200);
+//! assert_eq!(status(service.clone().oneshot("/missing").await), 404);
+//!
+//! // An operator sheds the dependency: calls are refused without reaching it.
+//! breaker.set_mode(Mode::ForcedOpen);
+//! assert_eq!(status(service.clone().oneshot("/").await), 503);
+//! # }
+//! ```
+//!
+//! # axum and tonic
+//!
+//! axum wants infallible services, so put a `HandleErrorLayer` above the breaker and map the
+//! rejection to `503 Service Unavailable` (axum is not a dependency of this crate, so this
+//! is not compiled here):
+//!
+//! ```ignore
+//! use axum::{error_handling::HandleErrorLayer, http::StatusCode, response::Response};
+//!
+//! let app = Router::new().route("/checkout", post(checkout)).layer(
+//!     ServiceBuilder::new()
+//!         .layer(HandleErrorLayer::new(|err: BreakerError<Infallible>| async move {
+//!             match err {
+//!                 BreakerError::Rejected(_) => StatusCode::SERVICE_UNAVAILABLE,
+//!                 BreakerError::Inner(never) => match never {},
+//!             }
+//!         }))
+//!         .layer(BreakerLayer::new(breaker).classifier(
+//!             |r: &Result<Response, Infallible>| {
+//!                 matches!(r, Ok(res) if res.status().is_server_error())
+//!             },
+//!         )),
+//! );
+//! ```
+//!
+//! With tonic the same holds: `BreakerError::Rejected` is the case to report as
+//! `tonic::Code::Unavailable`, and `BreakerError::Inner` carries the transport's own error.
+
+mod classify;
+pub mod future;
+mod layer;
+mod service;
+
+pub use classify::{Classify, DefaultClassifier};
+pub use layer::BreakerLayer;
+pub use service::BreakerService;

@@ -1,0 +1,114 @@
+//! [`ResponseFuture`]: the future of a [`BreakerService`](super::BreakerService) call.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use keel_timex::{Clock, CoarseClock};
+use pin_project_lite::pin_project;
+
+use super::Classify;
+use crate::{BreakerError, OwnedPermit, Rejected};
+
+pin_project! {
+    /// The response future of [`BreakerService`](super::BreakerService).
+    ///
+    /// Either the breaker rejected the call (ready at once with
+    /// [`BreakerError::Rejected`]), or it wraps the inner service's future together with the
+    /// call's [`OwnedPermit`]: on completion the classifier decides success or failure. If
+    /// this future is dropped before completion (a timeout, a client that went away), the
+    /// permit is dropped unresolved and the call counts as a **failure**.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<F, C: Clock = CoarseClock, K = super::DefaultClassifier> {
+        #[pin]
+        state: State<F, C, K>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, C: Clock, K> {
+        Rejected { rejected: Rejected },
+        Called {
+            #[pin]
+            fut: F,
+            // `None` once the outcome is recorded.
+            permit: Option<OwnedPermit<C>>,
+            classifier: K,
+        },
+    }
+}
+
+impl<F, C: Clock, K> ResponseFuture<F, C, K> {
+    /// A future that resolves to `Err(BreakerError::Rejected(rejected))` at once.
+    pub(crate) fn rejected(rejected: Rejected) -> Self {
+        ResponseFuture {
+            state: State::Rejected { rejected },
+        }
+    }
+
+    /// The inner service's future, settling `permit` with `classifier` when it completes.
+    pub(crate) fn called(fut: F, permit: OwnedPermit<C>, classifier: K) -> Self {
+        ResponseFuture {
+            state: State::Called {
+                fut,
+                permit: Some(permit),
+                classifier,
+            },
+        }
+    }
+}
+
+impl<F, C, K, Res, Err> Future for ResponseFuture<F, C, K>
+where
+    F: Future<Output = Result<Res, Err>>,
+    C: Clock,
+    K: Classify<Res, Err>,
+{
+    type Output = Result<Res, BreakerError<Err>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Rejected { rejected } => Poll::Ready(Err(BreakerError::Rejected(*rejected))),
+            StateProj::Called {
+                fut,
+                permit,
+                classifier,
+            } => {
+                let result = std::task::ready!(fut.poll(cx));
+                if let Some(permit) = permit.take() {
+                    settle(permit, classifier, &result);
+                }
+                Poll::Ready(result.map_err(BreakerError::Inner))
+            }
+        }
+    }
+}
+
+/// Records the call's outcome as `classifier` sees it.
+fn settle<C: Clock, Res, Err>(
+    permit: OwnedPermit<C>,
+    classifier: &impl Classify<Res, Err>,
+    result: &Result<Res, Err>,
+) {
+    if !classifier.is_failure(result) {
+        permit.success();
+    } else if let Some(reason) = classifier.reason(result) {
+        permit.failure_with(reason);
+    } else {
+        permit.failure();
+    }
+}
+
+impl<F, C: Clock, K> fmt::Debug for ResponseFuture<F, C, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.state {
+            State::Rejected { .. } => f.debug_struct("ResponseFuture::Rejected").finish(),
+            State::Called { permit, .. } => f
+                .debug_struct("ResponseFuture::Called")
+                .field("permit", permit)
+                .finish_non_exhaustive(),
+        }
+    }
+}
