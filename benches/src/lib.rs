@@ -2,14 +2,16 @@
 //! targets and the `report` binary that writes `BENCHMARKS.md`.
 //!
 //! Every primitive is driven through a small adapter trait, in the style of parking_lot's
-//! `benchmark` crate: [`window::WindowUnderTest`] for rolling windows and
-//! [`clocks::ClockUnderTest`] for clocks. One generic driver per benchmark runs keel and
+//! `benchmark` crate: [`window::WindowUnderTest`] for rolling windows,
+//! [`breaker::BreakerUnderTest`] for circuit breakers and [`clocks::ClockUnderTest`] for
+//! clocks. One generic driver per benchmark runs keel and
 //! every peer inside the same criterion group, so one run prints (and the report compares)
 //! both under identical conditions.
 //!
 //! ```text
 //! cargo bench -p keel-benches                                    # full criterion output
 //! cargo bench -p keel-benches --bench rollingwindow -- "add 2t"  # one group
+//! cargo bench -p keel-benches --bench breaker -- "call\(ok\) 1t"  # the filter is a regex
 //! cargo run -p keel-benches --release --bin report [-- --full]   # writes BENCHMARKS.md
 //! ```
 //!
@@ -17,6 +19,7 @@
 //! object, start together at a barrier, and the figure is the per-operation latency each
 //! thread sees (see [`threads::time_on_threads`]).
 
+pub mod breaker;
 pub mod clocks;
 pub mod profile;
 pub mod suites;

@@ -10,7 +10,7 @@ pub enum Profile {
     /// 20 samples, 1 s warm-up, 2 s measurement: the method the peer figures in
     /// `peer-figures.md` were measured with, so our numbers line up with theirs.
     Standard,
-    /// 50 samples, 2 s warm-up, 5 s measurement, for a steadier report (about 3 minutes).
+    /// 50 samples, 2 s warm-up, 5 s measurement, for a steadier report (about 5 minutes).
     Full,
 }
 

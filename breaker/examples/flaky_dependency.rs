@@ -40,7 +40,11 @@ fn main() {
             clock.advance(step);
             elapsed += step;
         }
-        let state = if (5..15).contains(&second) { "DOWN" } else { "up" };
+        let state = if (5..15).contains(&second) {
+            "DOWN"
+        } else {
+            "up"
+        };
         println!(
             "{second:>6}  {state:>10}  {ok:>3}  {failed:>6}  {rejected:>8}  {:>11}  {:>10.3}",
             ok + failed,

@@ -3,5 +3,6 @@
 //! the bench targets (`benches/*.rs`) and the report binary run the same code.
 
 pub mod baseline;
+pub mod breaker;
 pub mod rollingwindow;
 pub mod timex;

@@ -3,9 +3,13 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use keel_benches::breaker::{
+    BreakerUnderTest, Failsafe, Keel as KeelBreaker, KeelForcedOpen, RustZeroCore as RzcBreaker,
+};
 use keel_benches::clocks::{ClockUnderTest, StdInstant};
 use keel_benches::profile::Profile;
 use keel_benches::suites::baseline;
+use keel_benches::suites::breaker::{REJECTION, Tally, allow_success_group, call_ok_group};
 use keel_benches::suites::rollingwindow::{REDUCE, add_group};
 use keel_benches::suites::timex::CLOCK_NOW;
 use keel_benches::window::{Keel, MutexWindow, RsZero, RustZeroCore, WindowUnderTest};
@@ -22,6 +26,8 @@ pub(crate) struct Report {
     pub(crate) machine: Machine,
     pub(crate) versions: Vec<(String, String)>,
     pub(crate) results: Results,
+    /// What the breaker suite's calls came back as.
+    pub(crate) breaker_calls: Vec<Tally>,
     pub(crate) elapsed: Duration,
 }
 
@@ -50,6 +56,55 @@ fn comparisons() -> Vec<Comparison> {
             });
         }
     }
+    let healthy_peers = [Failsafe::NAME, RzcBreaker::NAME];
+    let open_peers = [Failsafe::REJECTION_NAME, RzcBreaker::REJECTION_NAME];
+    for (operation, group, ours, peers) in [
+        (
+            "breaker allow+success, 1 thread",
+            allow_success_group(1),
+            KeelBreaker::NAME,
+            healthy_peers,
+        ),
+        (
+            "breaker allow+success, 2 threads (per thread)",
+            allow_success_group(2),
+            KeelBreaker::NAME,
+            healthy_peers,
+        ),
+        (
+            "breaker call(ok), 1 thread",
+            call_ok_group(1),
+            KeelBreaker::NAME,
+            healthy_peers,
+        ),
+        (
+            "breaker call(ok), 2 threads (per thread)",
+            call_ok_group(2),
+            KeelBreaker::NAME,
+            healthy_peers,
+        ),
+        (
+            "breaker rejection: keel forced open",
+            REJECTION.to_owned(),
+            KeelForcedOpen::REJECTION_NAME,
+            open_peers,
+        ),
+        (
+            "breaker rejection: keel adaptive",
+            REJECTION.to_owned(),
+            KeelBreaker::REJECTION_NAME,
+            open_peers,
+        ),
+    ] {
+        for peer in peers {
+            rows.push(Comparison {
+                operation,
+                group: group.clone(),
+                ours,
+                peer,
+            });
+        }
+    }
     for (operation, ours) in [
         ("clock read: CoarseClock", CoarseClock::NAME),
         ("clock read: MonotonicClock", MonotonicClock::NAME),
@@ -67,33 +122,86 @@ fn comparisons() -> Vec<Comparison> {
 
 /// One of the issue's targets, checked against this run.
 struct Target {
-    goal: &'static str,
+    goal: String,
     measured: Option<String>,
     pass: bool,
 }
 
-fn targets(r: &Results) -> Vec<Target> {
+fn targets(r: &Results, calls: &[Tally]) -> Vec<Target> {
     let keel = |threads| r.get(&add_group(threads), Keel::NAME).map(|m| m.ns);
     let mutex = |threads| r.get(&add_group(threads), MutexWindow::NAME).map(|m| m.ns);
-    let latency = |goal, ns: Option<f64>, max: f64| Target {
-        goal,
+    let latency = |goal: &str, ns: Option<f64>, max: f64| Target {
+        goal: goal.to_owned(),
         measured: ns.map(|v| format!("{} ns", fmt_ns(v))),
         pass: ns.is_some_and(|v| v <= max),
     };
-    let speedup = |goal, threads: usize, min: f64| {
+    let speedup = |goal: &str, threads: usize, min: f64| {
         let ratio = mutex(threads).zip(keel(threads)).map(|(p, o)| p / o);
         Target {
-            goal,
+            goal: goal.to_owned(),
             measured: ratio.map(fmt_ratio),
             pass: ratio.is_some_and(|x| x >= min),
         }
     };
+    let breaker = |group: &str, bench| r.get(group, bench).map(|m| m.ns);
+    let call_ok = |threads| breaker(&call_ok_group(threads), KeelBreaker::NAME);
+    let adaptive = KeelBreaker::REJECTION_NAME;
+    let rejected = rejected_share(calls, adaptive).map_or_else(String::new, |share| {
+        format!(", {share} of its calls rejected")
+    });
     vec![
-        latency("add, 1 thread: ≤ 15 ns", keel(1), 15.0),
-        latency("add, 2 threads: ≤ 15 ns per thread", keel(2), 15.0),
-        speedup("add, 1 thread: ≥ 3× faster than the mutex window", 1, 3.0),
-        speedup("add, 2 threads: ≥ 5× faster than the mutex window", 2, 5.0),
+        latency("rolling window add, 1 thread: ≤ 15 ns", keel(1), 15.0),
+        latency(
+            "rolling window add, 2 threads: ≤ 15 ns per thread",
+            keel(2),
+            15.0,
+        ),
+        speedup(
+            "rolling window add, 1 thread: ≥ 3× faster than the mutex window",
+            1,
+            3.0,
+        ),
+        speedup(
+            "rolling window add, 2 threads: ≥ 5× faster than the mutex window",
+            2,
+            5.0,
+        ),
+        latency("breaker call(ok), 1 thread: ≤ 25 ns", call_ok(1), 25.0),
+        latency(
+            "breaker call(ok), 2 threads: ≤ 30 ns per thread",
+            call_ok(2),
+            30.0,
+        ),
+        latency(
+            "breaker rejection, forced open (`Mode::ForcedOpen`): ≤ 15 ns",
+            breaker(REJECTION, KeelForcedOpen::REJECTION_NAME),
+            15.0,
+        ),
+        latency(
+            &format!("breaker rejection, adaptive (throttling{rejected}): ≤ 15 ns"),
+            breaker(REJECTION, adaptive),
+            15.0,
+        ),
     ]
+}
+
+/// The share of a rejection benchmark's calls that the breaker rejected, e.g. `99.9997%`.
+fn rejected_share(calls: &[Tally], bench: &str) -> Option<String> {
+    let t = calls
+        .iter()
+        .find(|t| t.group == REJECTION && t.bench == bench)?;
+    Some(fmt_share(t.expected_fraction()))
+}
+
+/// A share close to 1 with enough digits to show how close.
+fn fmt_share(x: f64) -> String {
+    if x == 1.0 {
+        "100%".to_owned()
+    } else if x >= 0.999 {
+        format!("{:.4}%", 100.0 * x)
+    } else {
+        format!("{:.2}%", 100.0 * x)
+    }
 }
 
 pub(crate) fn markdown(r: &Report) -> String {
@@ -126,9 +234,9 @@ pub(crate) fn markdown(r: &Report) -> String {
 
     let _ = writeln!(
         s,
-        "## Issue targets (rolling window `add`)\n\n| target | measured | result |\n|---|---|---|"
+        "## Issue targets\n\n| target | measured | result |\n|---|---|---|"
     );
-    for t in targets(&r.results) {
+    for t in targets(&r.results, &r.breaker_calls) {
         let measured = t.measured.as_deref().unwrap_or("not measured");
         let result = if t.pass { "PASS" } else { "FAIL" };
         let _ = writeln!(s, "| {} | {measured} | **{result}** |", t.goal);
@@ -137,7 +245,9 @@ pub(crate) fn markdown(r: &Report) -> String {
         s,
         "\nThe targets were set on the peer-figures machine. The ratio targets assume its \
          lock costs: read them against the machine floor above, since the mutex window's \
-         add is little more than one lock+unlock."
+         add is little more than one lock+unlock. The breaker targets (peer-figures.md, \
+         section 3) are for keel's own breaker; its figures against failsafe and \
+         rust-zero-core are in the next table."
     );
 
     let _ = writeln!(
@@ -160,6 +270,7 @@ pub(crate) fn markdown(r: &Report) -> String {
             ratio.as_deref().unwrap_or("–"),
         );
     }
+    write_breaker_calls(&mut s, &r.breaker_calls);
 
     let _ = writeln!(
         s,
@@ -177,6 +288,40 @@ pub(crate) fn markdown(r: &Report) -> String {
 
     s.push_str(NOTES);
     s
+}
+
+/// What the breaker benchmarks' calls came back as: the share each open breaker rejected,
+/// and any call a healthy breaker refused (a figure that would not measure the healthy path).
+fn write_breaker_calls(s: &mut String, calls: &[Tally]) {
+    if calls.is_empty() {
+        return;
+    }
+    let rejected: Vec<String> = calls
+        .iter()
+        .filter(|t| t.group == REJECTION)
+        .map(|t| format!("{} {}", t.bench, fmt_share(t.expected_fraction())))
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nShare of the calls each open breaker rejected in the rejection group (the rest \
+         were let through and recorded a failure): {}.",
+        rejected.join(", ")
+    );
+    let refused: Vec<String> = calls
+        .iter()
+        .filter(|t| t.group != REJECTION && t.unexpected > 0)
+        .map(|t| format!("{}/{}: {} of {}", t.group, t.bench, t.unexpected, t.calls))
+        .collect();
+    if refused.is_empty() {
+        let _ = writeln!(s, "Every call in the healthy breaker groups was admitted.");
+    } else {
+        let _ = writeln!(
+            s,
+            "**Calls refused in the healthy breaker groups** (those figures are not the \
+             healthy path alone): {}.",
+            refused.join(", ")
+        );
+    }
 }
 
 /// The baseline suite against the figures in `peer-figures.md` (Xeon Sapphire Rapids, 2
@@ -237,6 +382,31 @@ const NOTES: &str = "
   filled in real time: 40 buckets of 50 ms, kept full by one background writer adding to
   every window each 10 ms. keel's reduce merges one stripe per writing thread, so with more
   writer threads it costs proportionally more.
+- **breakers:** one breaker per implementation for the whole suite, each with its default
+  configuration (rust-zero-core: its go-zero policy, `CircuitBreakerConfig::rolling`, over
+  go-zero's 10 s window of 40 buckets). Before the first sample a background thread calls
+  every breaker each 25 ms for one window and a bucket (10.25 s), and keeps doing so until
+  the suite ends, so the healthy windows hold successes in every bucket (rust-zero-core's
+  `VecDeque` reaches its 40 buckets) and the open breakers stay open. That thread also
+  gives keel's window a second stripe, as any multi-threaded service would.
+  - **allow+success:** the permit API with no closure: keel `allow()` + `Permit::success()`;
+    failsafe `is_call_permitted()` + `on_success()`; rust-zero-core `acquire()` (on an
+    `Arc`, which it requires) + `finish(true)`.
+  - **call(ok):** the closure API with a closure returning `Ok(())`: keel `call`, failsafe
+    `CircuitBreaker::call` (`Config::new().build()`: success-rate over 30 s or else 5
+    consecutive failures), rust-zero-core `execute`.
+  - **rejection:** one thread asking an open breaker for a permit (the path the closure APIs
+    share when they reject); a call let through (force-pass, probe, half-open) records a
+    failure. **keel (forced open)** is `set_mode(Mode::ForcedOpen)`: one mode load.
+    **keel (adaptive)** is the SRE throttle: 10 000 `allow()` + `failure()` when the
+    suite starts (most come back rejected and count as drops), so accepts are 0 and the drop
+    probability is about 1; each rejection reads the clock and the cached history, draws a
+    random number and records a drop. failsafe is opened by 5 failed calls (consecutive
+    policy; open 5–10 s the first time, longer after each failed half-open probe).
+    rust-zero-core is opened like keel; it lets every 100th call through as a probe and
+    does not count its own rejections, so it rejects about 97–99%.
+  - **2 threads:** as for the windows: two threads share one breaker; the figure is the
+    latency each sees.
 - **clock now:** one read of each clock; std `Instant::now()` is the baseline.
 - **machine floor:** `fetch_add` and `parking_lot` lock+unlock, all threads on one cache
   line, measured like the 2-thread adds. The reference columns are from `peer-figures.md`.

@@ -4,7 +4,13 @@ use std::fs;
 use std::path::Path;
 
 /// The crates whose versions the report names.
-const CRATES: [&str; 4] = ["criterion", "rust-zero-core", "rs-zero", "parking_lot"];
+const CRATES: [&str; 5] = [
+    "criterion",
+    "failsafe",
+    "rust-zero-core",
+    "rs-zero",
+    "parking_lot",
+];
 
 /// `(crate, version)` for each of [`CRATES`] found in the lock file. A crate locked at
 /// several versions is listed once per version.

@@ -1,0 +1,61 @@
+//! Peer: `failsafe`'s default circuit breaker from crates.io.
+
+use failsafe::backoff::EqualJittered;
+use failsafe::failure_policy::{ConsecutiveFailures, OrElse, SuccessRateOverTimeWindow};
+use failsafe::{CircuitBreaker, Config, StateMachine};
+
+use super::BreakerUnderTest;
+
+/// The policy `failsafe::Config::new()` builds: a success-rate EMA over 30 s, or else five
+/// consecutive failures, each backing off 10 s to 300 s (equal jitter).
+type DefaultPolicy =
+    OrElse<SuccessRateOverTimeWindow<EqualJittered>, ConsecutiveFailures<EqualJittered>>;
+
+/// `failsafe::Config::new().build()`, used as published: a closed/open/half-open state
+/// machine behind one `parking_lot::Mutex`, with `Instant::now()` reads in its policy.
+/// Opened by five failed calls (its consecutive-failures policy).
+#[derive(Debug)]
+pub struct Failsafe(StateMachine<DefaultPolicy, ()>);
+
+impl BreakerUnderTest for Failsafe {
+    const NAME: &'static str = "failsafe";
+
+    fn healthy() -> Self {
+        Failsafe(Config::new().build())
+    }
+
+    fn tripped() -> Self {
+        let breaker = Config::new().build();
+        while breaker.is_call_permitted() {
+            let _ = breaker.call(|| Err::<(), ()>(()));
+        }
+        Failsafe(breaker)
+    }
+
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.0.call(|| Ok::<(), ()>(())).is_ok()
+    }
+
+    /// Its permit API: `is_call_permitted()`, then `on_success()`.
+    #[inline]
+    fn allow_success(&self) -> bool {
+        if self.0.is_call_permitted() {
+            self.0.on_success();
+            true
+        } else {
+            false
+        }
+    }
+
+    #[inline]
+    fn reject(&self) -> bool {
+        if self.0.is_call_permitted() {
+            // Half-open after its back-off: the probe fails and it opens again.
+            self.0.on_error();
+            false
+        } else {
+            true
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! keel's own breaker, as the suite measures it.
+
+use keel_breaker::{Breaker, Mode};
+
+use super::{BreakerUnderTest, TRIP_ATTEMPTS};
+
+/// A fixed seed for the drop decisions, so that every run draws the same sequence.
+const SEED: u64 = 0x5EED_CAFE;
+
+/// keel's [`Breaker`] with go-zero's defaults (10 s in 40 buckets, K = 1.5, protection 5,
+/// force-pass every second) on the process-wide `CoarseClock`: what `Breaker::new` gives a
+/// user. Opened adaptively: [`TRIP_ATTEMPTS`] times `allow()` then `failure()`. Once the drop
+/// probability is positive most of those come back rejected (and count as drops), so the
+/// window holds a few failures, thousands of drops and no success: a drop probability of
+/// about 1, with one call a second let through by force-pass.
+#[derive(Debug)]
+pub struct Keel(Breaker);
+
+impl BreakerUnderTest for Keel {
+    const NAME: &'static str = "keel";
+    const REJECTION_NAME: &'static str = "keel (adaptive)";
+
+    fn healthy() -> Self {
+        Keel(Breaker::new())
+    }
+
+    fn tripped() -> Self {
+        let breaker = Breaker::builder()
+            .seed(SEED)
+            .build()
+            .expect("go-zero's defaults with a seed are valid");
+        for _ in 0..TRIP_ATTEMPTS {
+            if let Ok(permit) = breaker.allow() {
+                permit.failure();
+            }
+        }
+        Keel(breaker)
+    }
+
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.0.call(|| Ok::<(), &str>(())).is_ok()
+    }
+
+    #[inline]
+    fn allow_success(&self) -> bool {
+        match self.0.allow() {
+            Ok(permit) => {
+                permit.success();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    #[inline]
+    fn reject(&self) -> bool {
+        match self.0.allow() {
+            Ok(permit) => {
+                permit.failure();
+                false
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+/// The same breaker switched to [`Mode::ForcedOpen`] by an operator: the cheapest rejection,
+/// a mode load and nothing else.
+#[derive(Debug)]
+pub struct KeelForcedOpen(Keel);
+
+impl BreakerUnderTest for KeelForcedOpen {
+    const NAME: &'static str = "keel (forced open)";
+
+    fn healthy() -> Self {
+        KeelForcedOpen(Keel::healthy())
+    }
+
+    fn tripped() -> Self {
+        let keel = Keel::healthy();
+        keel.0.set_mode(Mode::ForcedOpen);
+        KeelForcedOpen(keel)
+    }
+
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.0.call_ok()
+    }
+
+    #[inline]
+    fn allow_success(&self) -> bool {
+        self.0.allow_success()
+    }
+
+    #[inline]
+    fn reject(&self) -> bool {
+        self.0.reject()
+    }
+}

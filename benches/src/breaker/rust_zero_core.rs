@@ -1,0 +1,77 @@
+//! Peer: `rust_zero_core::CircuitBreaker` from crates.io, with its go-zero-style policy.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_zero_core::{CircuitBreaker, CircuitBreakerConfig, RollingCircuitBreakerConfig};
+
+use super::{BreakerUnderTest, TRIP_ATTEMPTS};
+
+/// `rust-zero-core`'s breaker with its rolling (go-zero SRE) policy over go-zero's window of
+/// 10 s in 40 buckets (its own default is 5 s), everything else at its defaults (K = 1.5,
+/// 5 protected requests, every 100th call let through as a probe). A decision locks a
+/// `std::sync::Mutex`, reads `Instant::now()` and folds the `VecDeque` of buckets; an
+/// outcome locks it again. Its `acquire` needs an `Arc`, so the breaker lives in one.
+/// Opened by [`TRIP_ATTEMPTS`] failed (or rejected) calls.
+pub struct RustZeroCore(Arc<CircuitBreaker>);
+
+impl RustZeroCore {
+    fn new() -> Self {
+        let rolling = RollingCircuitBreakerConfig::new().with_window(Duration::from_secs(10), 40);
+        RustZeroCore(Arc::new(CircuitBreaker::new(
+            CircuitBreakerConfig::rolling(rolling),
+        )))
+    }
+}
+
+impl BreakerUnderTest for RustZeroCore {
+    const NAME: &'static str = "rust-zero-core (rolling)";
+
+    fn healthy() -> Self {
+        RustZeroCore::new()
+    }
+
+    fn tripped() -> Self {
+        let breaker = RustZeroCore::new();
+        for _ in 0..TRIP_ATTEMPTS {
+            breaker.reject();
+        }
+        breaker
+    }
+
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.0.execute(|| Ok::<(), ()>(())).is_ok()
+    }
+
+    /// Its permit API: `acquire()`, then `finish(true)`.
+    #[inline]
+    fn allow_success(&self) -> bool {
+        match self.0.acquire() {
+            Some(permit) => {
+                permit.finish(true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[inline]
+    fn reject(&self) -> bool {
+        match self.0.acquire() {
+            Some(permit) => {
+                permit.finish(false);
+                false
+            }
+            None => true,
+        }
+    }
+}
+
+// The peer type has no Debug implementation; the workspace lints want one on ours.
+impl fmt::Debug for RustZeroCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RustZeroCore").finish_non_exhaustive()
+    }
+}
