@@ -112,7 +112,8 @@ impl<B: Bucket> Stripes<B> {
     }
 
     /// Calls `f` with every stripe allocated so far, visiting only the entries marked used.
-    fn for_each<'a>(&'a self, mut f: impl FnMut(&'a Stripe<B>)) {
+    #[inline]
+    pub(crate) fn for_each<'a>(&'a self, mut f: impl FnMut(&'a Stripe<B>)) {
         let mut used = self.used.load(Ordering::Relaxed);
         while used != 0 {
             let bit = used.trailing_zeros();
