@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use keel_rollingwindow::RollingWindow;
 use keel_timex::{Clock, CoarseClock, Nanos};
 
-use crate::cache::{Cache, Finished};
+use crate::cache::{Finished, finished, live};
 use crate::decision::Params;
 use crate::events::Events;
 use crate::reasons::Reasons;
 use crate::rng::Rng;
-use crate::stats::{Outcome, Outcomes};
+use crate::stats::{Counts, Outcome, Outcomes};
 use crate::{BreakerError, Builder, FailureReason, History, Mode, OwnedPermit, Permit, Rejected};
 
 /// A Google SRE adaptive-throttling circuit breaker with go-zero's refinements.
@@ -37,6 +37,9 @@ use crate::{BreakerError, Builder, FailureReason, History, Mode, OwnedPermit, Pe
 ///
 /// A decision reads the coarse clock, one cached history of the finished buckets and the
 /// live bucket: O(1), no lock, no allocation. go-zero folds all 40 buckets per request.
+/// With several threads calling, a decision may reuse a reading of the live bucket for up
+/// to [`Builder::live_refresh`] (1 ms), so that threads do not pull each other's cache lines
+/// on every call; with one thread it is exact.
 ///
 /// # Differences from go-zero
 ///
@@ -55,7 +58,11 @@ pub struct Breaker<C: Clock = CoarseClock> {
 pub(crate) struct Inner<C: Clock> {
     pub(crate) name: String,
     window: RollingWindow<Outcomes, C>,
-    cache: Cache,
+    finished: finished::Cell,
+    live: live::Cell,
+    /// How long a decision may reuse a reading of the live bucket when several threads
+    /// write, in nanoseconds; 0 = read it every time.
+    live_refresh: u64,
     params: Params,
     /// Last time a request passed while the pressure was positive, in clock nanoseconds;
     /// 0 = never (go-zero's `lastPass`).
@@ -128,7 +135,9 @@ impl<C: Clock> Breaker<C> {
             inner: Arc::new(Inner {
                 name: builder.name_or_default(),
                 window,
-                cache: Cache::new(),
+                finished: finished::empty(),
+                live: live::empty(),
+                live_refresh: u64::try_from(builder.live_refresh.as_nanos()).unwrap_or(u64::MAX),
                 params,
                 last_pass: AtomicU64::new(0),
                 mode: AtomicU8::new(builder.mode as u8),
@@ -235,7 +244,8 @@ impl<C: Clock> Breaker<C> {
     pub fn reset(&self) {
         let inner = &*self.inner;
         inner.window.clear();
-        inner.cache.invalidate();
+        inner.finished.publish([0; 6]);
+        inner.live.publish([0; 5]);
         inner.last_pass.store(0, Ordering::Relaxed);
         inner.reasons.clear();
         inner.shadow_rejections.store(0, Ordering::Relaxed);
@@ -288,7 +298,7 @@ impl<C: Clock> Inner<C> {
             Mode::ForcedOpen => return Err(Rejected::new()),
         }
         let now = self.window.clock().now();
-        let history = self.history(now);
+        let history = self.decision_history(now);
         let pressure = self.params.pressure(&history);
         if pressure <= 0.0 {
             self.events.healthy(&self.name, now.as_nanos());
@@ -329,31 +339,61 @@ impl<C: Clock> Inner<C> {
         Ok(true)
     }
 
-    /// go-zero's `history()` as of `now`: the cached finished buckets, then the live one.
-    #[inline]
+    /// go-zero's `history()` as of `now`, exactly: the cached finished buckets, then the live
+    /// one read afresh. For snapshots.
     fn history(&self, now: Nanos) -> History {
-        let finished = match self.cache.get(now.as_nanos()) {
-            Some(f) => f,
-            None => self.refresh(now),
-        };
-        finished
-            .history
-            .then(&self.window.slice_bucket(finished.slice))
+        let f = self.finished(now);
+        f.history.then(&self.window.slice_bucket(f.slice))
     }
 
-    /// Folds the finished buckets once for the bucket holding `now` and caches the result.
+    /// The history a decision uses: like [`Inner::history`], except that with several
+    /// writing threads a reading of the live bucket is reused for up to `live_refresh`, so
+    /// that decisions do not pull in the cache lines other threads are writing. With one
+    /// writing thread it is exact.
+    #[inline]
+    fn decision_history(&self, now: Nanos) -> History {
+        let f = self.finished(now);
+        let live = if self.live_refresh == 0 || self.window.single_writer() {
+            self.window.slice_bucket(f.slice)
+        } else {
+            match live::get(&self.live, f.slice, now.as_nanos()) {
+                Some(counts) => counts,
+                None => self.refresh_live(f.slice, now),
+            }
+        };
+        f.history.then(&live)
+    }
+
+    /// The finished buckets' history for the bucket holding `now`, folded at most once per
+    /// bucket.
+    #[inline]
+    fn finished(&self, now: Nanos) -> Finished {
+        match finished::get(&self.finished, now.as_nanos()) {
+            Some(f) => f,
+            None => self.refresh_finished(now),
+        }
+    }
+
     #[cold]
-    fn refresh(&self, now: Nanos) -> Finished {
+    fn refresh_finished(&self, now: Nanos) -> Finished {
         let slice = self.window.slice_at(now);
         let history = self
             .window
             .fold_before_slice(slice, History::default(), History::then);
-        let finished = Finished { slice, history };
+        let f = Finished { slice, history };
         let interval = self.window.interval().as_nanos() as u64;
         let from = self.window.origin().as_nanos() + slice * interval;
-        self.cache
-            .publish(from, from.saturating_add(interval), finished);
-        finished
+        self.finished
+            .try_publish(finished::words(from, from.saturating_add(interval), f));
+        f
+    }
+
+    #[cold]
+    fn refresh_live(&self, slice: u64, now: Nanos) -> Counts {
+        let counts = self.window.slice_bucket(slice);
+        let until = now.as_nanos().saturating_add(self.live_refresh);
+        self.live.try_publish(live::words(slice, until, counts));
+        counts
     }
 
     #[inline]

@@ -18,6 +18,8 @@ pub const DEFAULT_K: f64 = 1.5;
 pub const DEFAULT_PROTECTION: u32 = 5;
 /// go-zero's force-pass interval.
 pub const DEFAULT_FORCE_PASS: Duration = Duration::from_secs(1);
+/// How long a decision may reuse a reading of the live bucket when several threads call.
+pub const DEFAULT_LIVE_REFRESH: Duration = Duration::from_millis(1);
 
 /// Configures a [`Breaker`]; every default is go-zero's.
 ///
@@ -48,6 +50,7 @@ pub struct Builder {
     pub(crate) seed: Option<u64>,
     pub(crate) mode: Mode,
     pub(crate) count_rejections: bool,
+    pub(crate) live_refresh: Duration,
 }
 
 impl Default for Builder {
@@ -62,6 +65,7 @@ impl Default for Builder {
             seed: None,
             mode: Mode::Adaptive,
             count_rejections: true,
+            live_refresh: DEFAULT_LIVE_REFRESH,
         }
     }
 }
@@ -122,6 +126,18 @@ impl Builder {
     /// it off recovers faster but throttles less (go-zero PR #5551 discusses the trade-off).
     pub fn count_rejections(mut self, count: bool) -> Builder {
         self.count_rejections = count;
+        self
+    }
+
+    /// With several threads calling, how long a decision may reuse one reading of the live
+    /// (current) bucket (default 1 ms). A fresh reading merges every thread's copy of the
+    /// bucket, which pulls in cache lines the other threads are writing: about 50 ns per
+    /// decision with 2 threads on our machine. Reusing it for 1 ms means a decision may miss
+    /// the last millisecond of other threads' outcomes. `Duration::ZERO` reads afresh every
+    /// time. With one calling thread the live bucket is always read directly (it is cheap).
+    /// The finished buckets are always exact.
+    pub fn live_refresh(mut self, reuse_for: Duration) -> Builder {
+        self.live_refresh = reuse_for;
         self
     }
 

@@ -70,7 +70,9 @@
 //!
 //! go-zero folds all 40 buckets on every request. keel folds the finished buckets once per
 //! bucket, caches that history (a seqlock, loom-checked), and combines it with the live
-//! bucket per request, which is exactly go-zero's history: O(1), lock-free, allocation-free,
+//! bucket per request, which is exactly go-zero's history (with several calling threads the
+//! live bucket's reading is reused for up to 1 ms, see [`Builder::live_refresh`]): O(1),
+//! lock-free, allocation-free,
 //! and the clock is the cached [`CoarseClock`](keel_timex::CoarseClock). Outcomes go into a
 //! per-thread striped [`keel_rollingwindow::RollingWindow`]. See `BENCHMARKS.md` for figures.
 //!
@@ -110,7 +112,8 @@ pub mod tower;
 
 pub use breaker::{Breaker, Snapshot};
 pub use config::{
-    Builder, DEFAULT_BUCKETS, DEFAULT_FORCE_PASS, DEFAULT_K, DEFAULT_PROTECTION, DEFAULT_WINDOW,
+    Builder, DEFAULT_BUCKETS, DEFAULT_FORCE_PASS, DEFAULT_K, DEFAULT_LIVE_REFRESH,
+    DEFAULT_PROTECTION, DEFAULT_WINDOW,
 };
 pub use error::{BreakerError, ConfigError, Rejected};
 pub use mode::Mode;

@@ -73,3 +73,50 @@ fn concurrent_calls_across_bucket_boundaries_keep_every_admitted_outcome() {
     let h = breaker.snapshot().history;
     assert_eq!((h.accepts, h.total), (admitted, admitted));
 }
+
+/// With several writing threads a decision may reuse a reading of the live bucket for
+/// `live_refresh`; with `Duration::ZERO` it never does.
+#[test]
+fn live_bucket_readings_are_reused_for_live_refresh_only() {
+    for refresh in [Duration::from_millis(1), Duration::ZERO] {
+        let clock = ManualClock::new();
+        let breaker = Breaker::builder()
+            .seed(3)
+            .live_refresh(refresh)
+            .build_with_clock(clock.clone())
+            .unwrap();
+        // Two writing threads, so the breaker is no longer single-writer.
+        thread::scope(|s| {
+            for _ in 0..2 {
+                let b = breaker.clone();
+                s.spawn(move || b.allow().unwrap().success());
+            }
+        });
+        // A decision now takes (and, with a refresh interval, keeps) a live reading.
+        assert!(breaker.allow().map(|p| p.success()).is_ok());
+        // A burst of failures in the same instant, bypassing the decision.
+        breaker.set_mode(Mode::ForcedClosed);
+        for _ in 0..10_000 {
+            breaker.allow().unwrap().failure();
+        }
+        breaker.set_mode(Mode::Adaptive);
+        let rejected_now = (0..100).filter(|_| breaker.allow().is_err()).count();
+        if refresh.is_zero() {
+            assert!(
+                rejected_now > 90,
+                "exact reading: {rejected_now} of 100 rejected"
+            );
+        } else {
+            assert_eq!(
+                rejected_now, 0,
+                "the reading is reused within the millisecond"
+            );
+            clock.advance(refresh);
+            let rejected_later = (0..100).filter(|_| breaker.allow().is_err()).count();
+            assert!(
+                rejected_later > 90,
+                "after refresh: {rejected_later} of 100 rejected"
+            );
+        }
+    }
+}

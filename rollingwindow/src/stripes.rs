@@ -135,6 +135,18 @@ impl<B: Bucket> Stripes<B> {
         }
     }
 
+    /// Whether at most one stripe exists (a level may hold several, so a level counts as
+    /// many).
+    #[inline]
+    pub(crate) fn at_most_one(&self) -> bool {
+        let used = self.used.load(Ordering::Relaxed);
+        used == 0
+            || used.is_power_of_two() && {
+                let bit = used.trailing_zeros() as usize;
+                bit < DIRECT || bit == FALLBACK_BIT as usize
+            }
+    }
+
     /// Calls `read` with every stripe allocated so far. The references are gathered once,
     /// on the stack unless there are many, because a reduce walks them once per slice.
     pub(crate) fn with_all<R>(&self, read: impl FnOnce(&[&Stripe<B>]) -> R) -> R {

@@ -195,6 +195,14 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
         merged
     }
 
+    /// Whether at most one thread has added to this window so far. Then a read touches no
+    /// cache line that another thread is writing; readers that run per request can use it to
+    /// choose between a direct read and a cached one.
+    #[inline]
+    pub fn single_writer(&self) -> bool {
+        self.stripes.at_most_one()
+    }
+
     /// `slice % size` without a hardware division for slices below 2^32 (136 years of
     /// 1-second buckets): Lemire's "faster remainder by direct computation".
     #[inline]
