@@ -40,7 +40,9 @@ impl Params {
     #[inline]
     pub(crate) fn drop_probability(&self, pressure: f64, h: &History) -> f64 {
         let working = f64::from(h.working_buckets).min(self.buckets);
-        pressure * (self.buckets - working) / self.buckets
+        // go-zero's order: `dropRatio *= (buckets - working) / buckets`. The two divisions
+        // (this one and the pressure's) do not depend on each other, so they overlap.
+        pressure * ((self.buckets - working) / self.buckets)
     }
 
     /// The probability that the next request is dropped, for reporting: 0 when the pressure

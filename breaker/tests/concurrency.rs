@@ -85,12 +85,12 @@ fn live_bucket_readings_are_reused_for_live_refresh_only() {
             .live_refresh(refresh)
             .build_with_clock(clock.clone())
             .unwrap();
-        // Two writing threads, so the breaker is no longer single-writer.
+        // Two writing threads (this one, alive, and another), so the breaker is no longer
+        // single-writer.
+        breaker.allow().unwrap().success();
         thread::scope(|s| {
-            for _ in 0..2 {
-                let b = breaker.clone();
-                s.spawn(move || b.allow().unwrap().success());
-            }
+            let b = breaker.clone();
+            s.spawn(move || b.allow().unwrap().success());
         });
         // A decision now takes (and, with a refresh interval, keeps) a live reading.
         assert!(breaker.allow().map(|p| p.success()).is_ok());

@@ -103,7 +103,7 @@ impl Model {
             self.last_pass = now;
             return true;
         }
-        let p = ratio * (b - f64::from(h.working_buckets).min(b)) / b;
+        let p = ratio * ((b - f64::from(h.working_buckets).min(b)) / b);
         if self.next_f64() < p {
             self.events.push((now, Kind::Drop));
             return false;
