@@ -51,6 +51,9 @@ use crate::{BreakerError, Builder, FailureReason, History, Mode, OwnedPermit, Pe
 /// - Operator controls go-zero lacks: [`Mode`] (shadow, forced open/closed, disabled),
 ///   [`reset`](Breaker::reset), [`snapshot`](Breaker::snapshot).
 /// - Rejections can be left out of the total ([`Builder::count_rejections`]).
+/// - With several threads calling, a decision may see the other threads' outcomes of the
+///   last millisecond late ([`Builder::live_refresh`]); go-zero takes a lock per request
+///   instead. With one thread, decisions equal go-zero's exactly (property-tested).
 pub struct Breaker<C: Clock = CoarseClock> {
     inner: Arc<Inner<C>>,
 }
