@@ -34,4 +34,15 @@ use crate::Nanos;
 pub trait Clock: Clone + Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> Nanos;
+
+    /// The current time at full precision, on the same time line as [`now`](Clock::now).
+    ///
+    /// For measuring short durations (a request's latency) with a clock whose `now` is
+    /// cached and coarse: [`CoarseClock`](crate::CoarseClock) answers this from the precise
+    /// monotonic clock (same origin), every other clock of this crate with `now`. The
+    /// default is `now`.
+    #[inline]
+    fn now_precise(&self) -> Nanos {
+        self.now()
+    }
 }

@@ -1,0 +1,119 @@
+//! Adaptive load shedding for servers, go-zero's design: refuse work early and cheaply
+//! when the CPU is saturated and more requests are in flight than the service has shown it
+//! can sustain, so the requests it does accept still finish in time.
+//!
+//! # Example
+//!
+//! ```
+//! use keel_shedder::{Shedder, cpu::ManualCpu};
+//!
+//! // By default the CPU signal is the container's (cgroup) usage relative to its quota,
+//! // sampled in the background; here it is injected.
+//! let cpu = ManualCpu::new(200);
+//! let shedder = Shedder::builder().name("api").cpu_source(cpu.clone()).build()?;
+//!
+//! fn handle(shedder: &Shedder) -> Result<&'static str, u16> {
+//!     let guard = shedder.allow().map_err(|_| 503u16)?;
+//!     let body = "hello"; // ... the real work ...
+//!     guard.pass(); // records the latency; fail() for an error; drop = cancelled
+//!     Ok(body)
+//! }
+//! assert_eq!(handle(&shedder), Ok("hello"));
+//!
+//! // Even at 100% CPU nothing is refused until the in-flight count exceeds what the
+//! // window shows the service sustains.
+//! cpu.set(1000);
+//! assert_eq!(handle(&shedder), Ok("hello"));
+//! assert_eq!(shedder.snapshot().dropped, 0);
+//! # Ok::<(), keel_shedder::ConfigError>(())
+//! ```
+//!
+//! # The algorithm
+//!
+//! Over a window of `buckets` buckets (go-zero: 50 × 100 ms), ignoring the one being
+//! filled, with `cpu` the smoothed CPU usage in millis:
+//!
+//! ```text
+//! max_flight = max(1, max_pass × min_rt × buckets per second / 1000)   (Little's law)
+//! factor     = clamp((1000 − cpu) / (1000 − threshold), 0.1, 1)
+//! drop if    (cpu ≥ threshold  or  dropped within the cool-off of the CPU last being high)
+//!        and avg_in_flight > max_flight × factor
+//!        and in_flight     > max_flight × factor
+//! ```
+//!
+//! `max_pass` is the most passes one bucket held, `min_rt` the lowest per-bucket mean
+//! latency in whole ms (1000 without data, so nothing is dropped before the window has
+//! seen traffic), `avg_in_flight` a moving average (β = 0.9) updated as requests finish.
+//! Both the CPU condition and the in-flight condition must hold: a busy CPU alone (a batch
+//! job next door) or a burst of slow requests alone sheds nothing.
+//!
+//! # The CPU signal
+//!
+//! [`cpu::SystemCpu`] reads cgroup v2 (`cpu.max`, `cpu.stat`), cgroup v1
+//! (`cpu.cfs_quota_us`, `cpuacct.usage`) or `/proc/stat`, relative to the CPUs the process
+//! may use (a quota of 1.5 CPUs counts as 1000 at 1.5 CPUs busy), every 250 ms, smoothed
+//! with β = 0.95 (about the last 5 s). The sampler thread starts on the first decision
+//! that needs it, is shared by every shedder of the process, and stops when the last one
+//! is dropped. On platforms without these files there is no signal and the shedder applies
+//! its [`CpuFallback`]: never shed (the default) or shed on the in-flight check alone.
+//!
+//! # Differences from go-zero
+//!
+//! - **RAII guards.** [`Guard`] releases its in-flight slot when dropped without an outcome
+//!   (a cancelled future, a panic); go-zero's promise leaks the count forever. Such a
+//!   request records no latency and no pass.
+//! - **No global state.** No init-time goroutine, no global `Disable()`: a shedder is
+//!   disabled per instance ([`Shedder::noop`], [`Builder::enabled`]); the CPU sampler is
+//!   lazy and stops with its last user; the per-minute statistics roll over on the first
+//!   request after the minute instead of on a timer of their own.
+//! - **Validated configuration.** A CPU threshold outside 1..=999 is refused at
+//!   construction (go-zero divides by zero at 1000 and then never sheds).
+//! - **A cheaper hot path.** The in-flight count is striped per thread (go-zero: one atomic
+//!   every request of every thread writes); the max-flight figure is computed once per
+//!   bucket, not per decision; the latency is measured on a random sample of requests
+//!   ([`Builder::latency_sample_period`], default 1 in 8, 1 = every request as in go-zero)
+//!   and the in-flight average is updated on those completions. An admission below the CPU
+//!   threshold reads one cached CPU value and touches only the thread's own stripe.
+//! - **CPU signal fixes.** The CPU average is kept in floating point (go-zero's integer
+//!   truncation sticks at 0 below 2%), is seeded with the first sample instead of climbing
+//!   from 0 for 5 s, and survives counter resets; the cgroup usage is relative to wall time
+//!   × the CPU limit, and the process's own cgroup path is followed (see [`cpu`]).
+//! - **Shadow mode** ([`Builder::shadow`]): decide and count, never refuse.
+//!
+//! # Features
+//!
+//! - `tower`: a `Clone` layer and service sharing one shedder (ready at once, refusing in
+//!   `call` with a typed error that maps to 503 / `UNAVAILABLE`).
+//! - `tracing`: events when shedding starts and stops, and the statistics of every minute.
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+pub mod cpu;
+mod cpu_choice;
+mod decision;
+mod error;
+mod events;
+mod group;
+mod guard;
+mod inflight;
+mod local;
+mod minute;
+mod shedder;
+mod snapshot;
+mod stats;
+mod sync;
+
+pub use config::{
+    Builder, CpuFallback, DEFAULT_BUCKETS, DEFAULT_COOL_OFF, DEFAULT_CPU_THRESHOLD,
+    DEFAULT_LATENCY_SAMPLE_PERIOD, DEFAULT_WINDOW,
+};
+pub use error::{ConfigError, Overloaded};
+pub use group::ShedderGroup;
+pub use guard::{Guard, OwnedGuard};
+pub use minute::{PeriodStats, STATS_PERIOD};
+pub use shedder::Shedder;
+pub use snapshot::Snapshot;
+
+#[cfg(all(test, not(loom)))]
+mod tests;

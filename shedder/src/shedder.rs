@@ -1,0 +1,335 @@
+//! [`Shedder`]: the admission decision.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use keel_rollingwindow::RollingWindow;
+use keel_timex::{Clock, CoarseClock, Nanos};
+
+use crate::Overloaded;
+use crate::config::{Builder, CpuFallback};
+use crate::cpu_choice::CpuChoice;
+use crate::decision::{ema, overload_factor, rt_ms};
+use crate::events::Events;
+use crate::guard::{Guard, OwnedGuard, UNTIMED};
+use crate::inflight::Inflight;
+use crate::local;
+use crate::minute::Minute;
+use crate::snapshot::Snapshot;
+use crate::stats::{PassRt, Stats};
+use crate::sync::{AtomicU64, Ordering};
+
+/// `overload_time` before the CPU was ever seen over the threshold.
+const NEVER: u64 = u64::MAX;
+
+/// An adaptive load shedder: admits a request unless the CPU is (or was, within the
+/// cool-off) above the threshold **and** more requests are in flight than the service has
+/// shown it can sustain.
+///
+/// Cheap to clone (an `Arc`); clones share one state. Build one per service or route
+/// (see [`ShedderGroup`](crate::ShedderGroup)) and keep it.
+///
+/// ```
+/// use keel_shedder::{Shedder, cpu::ManualCpu};
+///
+/// let cpu = ManualCpu::new(300); // injected here; by default the cgroup/host CPU
+/// let shedder = Shedder::builder().cpu_source(cpu.clone()).build()?;
+///
+/// match shedder.allow() {
+///     Ok(guard) => {
+///         // ... handle the request ...
+///         guard.pass(); // or guard.fail(); dropping it releases the slot too
+///     }
+///     Err(overloaded) => println!("503: {overloaded}"),
+/// }
+/// assert_eq!(shedder.snapshot().in_flight, 0);
+/// # Ok::<(), keel_shedder::ConfigError>(())
+/// ```
+pub struct Shedder<C: Clock = CoarseClock> {
+    pub(crate) inner: Arc<Inner<C>>,
+}
+
+impl<C: Clock> Clone for Shedder<C> {
+    fn clone(&self) -> Self {
+        Shedder {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+pub(crate) struct Inner<C: Clock> {
+    pub(crate) name: String,
+    pub(crate) stats: Stats<C>,
+    pub(crate) cpu: CpuChoice,
+    pub(crate) threshold: u32,
+    pub(crate) cool_off_ns: u64,
+    pub(crate) fallback: CpuFallback,
+    pub(crate) shadow: bool,
+    pub(crate) enabled: bool,
+    pub(crate) sample_period: u32,
+    pub(crate) inflight: Inflight,
+    /// The in-flight average, as f64 bits.
+    pub(crate) avg_flying: AtomicU64,
+    /// When the CPU was last seen at or over the threshold (clock nanos), or [`NEVER`].
+    pub(crate) overload_time: AtomicU64,
+    /// A request was dropped and the shedder has not cooled off since.
+    pub(crate) dropped_recently: AtomicBool,
+    /// Shadow mode: requests that would have been dropped.
+    pub(crate) would_drop: AtomicU64,
+    pub(crate) minute: Minute,
+    pub(crate) events: Events,
+}
+
+impl Shedder {
+    /// A builder with go-zero's defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A shedder with go-zero's defaults on the system CPU signal.
+    pub fn new() -> Shedder {
+        Builder::default()
+            .build()
+            .unwrap_or_else(|e| unreachable!("the defaults are valid: {e}"))
+    }
+
+    /// A shedder that admits everything and records nothing, for turning shedding off
+    /// without changing the code around it (go-zero's `Disable()`, per instance).
+    pub fn noop() -> Shedder {
+        Builder::default()
+            .enabled(false)
+            .cpu_source(crate::cpu::NoCpu)
+            .build()
+            .unwrap_or_else(|e| unreachable!("the defaults are valid: {e}"))
+    }
+}
+
+impl Default for Shedder {
+    fn default() -> Self {
+        Shedder::new()
+    }
+}
+
+impl<C: Clock> Shedder<C> {
+    pub(crate) fn from_parts(builder: Builder, window: RollingWindow<PassRt, C>) -> Shedder<C> {
+        let stripes = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
+        let start = window.clock().now();
+        Shedder {
+            inner: Arc::new(Inner {
+                name: builder.name_or_default(),
+                stats: Stats::new(window),
+                cpu: builder.cpu_or_default(),
+                threshold: builder.cpu_threshold,
+                cool_off_ns: u64::try_from(builder.cool_off.as_nanos()).unwrap_or(u64::MAX),
+                fallback: builder.fallback,
+                shadow: builder.shadow,
+                enabled: builder.enabled,
+                sample_period: builder.sample_period,
+                inflight: Inflight::new(stripes.clamp(4, 64)),
+                avg_flying: AtomicU64::new(0f64.to_bits()),
+                overload_time: AtomicU64::new(NEVER),
+                dropped_recently: AtomicBool::new(false),
+                would_drop: AtomicU64::new(0),
+                minute: Minute::new(start),
+                events: Events::default(),
+            }),
+        }
+    }
+
+    /// Admits the request (a [`Guard`] to report its outcome on) or refuses it.
+    ///
+    /// Cost when the CPU is below the threshold: a CPU reading (one atomic load), a
+    /// striped counter increment and, for one request in
+    /// [`latency_sample_period`](Builder::latency_sample_period), a precise clock read.
+    #[inline]
+    pub fn allow(&self) -> Result<Guard<'_, C>, Overloaded> {
+        let start = self.inner.admit()?;
+        Ok(Guard::new(&self.inner, start))
+    }
+
+    /// [`allow`](Shedder::allow) with a guard that owns a handle to the shedder, for
+    /// moving into a spawned task or a future (costs one `Arc` clone).
+    #[inline]
+    pub fn allow_owned(&self) -> Result<OwnedGuard<C>, Overloaded> {
+        let start = self.inner.admit()?;
+        Ok(OwnedGuard::new(Arc::clone(&self.inner), start))
+    }
+
+    /// The shedder's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether this is a no-op shedder ([`Shedder::noop`], `enabled(false)`).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
+    /// Whether the shedder runs dry ([`Builder::shadow`]).
+    pub fn is_shadow(&self) -> bool {
+        self.inner.shadow
+    }
+
+    /// The current state and statistics.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::of(&self.inner)
+    }
+
+    /// The clock the shedder reads.
+    pub fn clock(&self) -> &C {
+        self.inner.stats.clock()
+    }
+}
+
+impl<C: Clock> Inner<C> {
+    /// The admission decision. `Ok(start)` holds the precise start time of a timed request
+    /// or [`UNTIMED`].
+    #[inline]
+    fn admit(&self) -> Result<u64, Overloaded> {
+        if !self.enabled {
+            return Ok(UNTIMED);
+        }
+        let now = self.stats.clock().now();
+        self.minute.tick(now, self);
+        let (stripe, timed) = local::stripe_and_sample(self.sample_period);
+        if let Some(refusal) = self.should_drop(now) {
+            if !self.shadow {
+                self.inflight.drop_one(stripe);
+                return Err(refusal);
+            }
+            self.would_drop.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inflight.admit(stripe);
+        Ok(if timed {
+            self.stats.clock().now_precise().as_nanos()
+        } else {
+            UNTIMED
+        })
+    }
+
+    /// go-zero's `shouldDrop`: `(overloaded || still hot) && high throughput`.
+    #[inline]
+    pub(crate) fn should_drop(&self, now: Nanos) -> Option<Overloaded> {
+        let cpu = self.cpu.usage();
+        let overloaded = match cpu {
+            Some(c) => c >= self.threshold,
+            None => self.fallback == CpuFallback::InFlightOnly,
+        };
+        if overloaded {
+            // Store only when it changes (once per coarse-clock tick): every admission
+            // writing this shared line would make it bounce between cores.
+            if self.overload_time.load(Ordering::Relaxed) != now.as_nanos() {
+                self.overload_time.store(now.as_nanos(), Ordering::Relaxed);
+            }
+        } else if !self.still_hot(now) {
+            return None;
+        }
+        self.over_limit(now, cpu)
+    }
+
+    /// go-zero's `stillHot`: a request was dropped and the CPU was over the threshold less
+    /// than the cool-off ago. Clears `dropped_recently` once cooled off.
+    #[inline]
+    pub(crate) fn still_hot(&self, now: Nanos) -> bool {
+        if !self
+            .dropped_recently
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return false;
+        }
+        let last = self.overload_time.load(Ordering::Relaxed);
+        if last == NEVER {
+            return false;
+        }
+        if now.as_nanos().saturating_sub(last) < self.cool_off_ns {
+            return true;
+        }
+        if self
+            .dropped_recently
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.events.stopped(&self.name, now.as_nanos());
+        }
+        false
+    }
+
+    /// go-zero's `highThru`: both the in-flight average and the current count exceed
+    /// max flight × overload factor. Returns the refusal if they do.
+    #[inline]
+    fn over_limit(&self, now: Nanos, cpu: Option<u32>) -> Option<Overloaded> {
+        let factor = cpu.map_or(1.0, |c| overload_factor(c, self.threshold));
+        let limit = self.stats.max_flight_at(now) * factor;
+        let avg = f64::from_bits(self.avg_flying.load(Ordering::Relaxed));
+        if avg <= limit {
+            return None;
+        }
+        let in_flight = self.inflight.in_flight();
+        if in_flight as f64 <= limit {
+            return None;
+        }
+        self.mark_dropped(now);
+        Some(Overloaded {
+            cpu,
+            in_flight,
+            limit,
+        })
+    }
+
+    fn mark_dropped(&self, now: Nanos) {
+        use std::sync::atomic::Ordering as O;
+        if !self.dropped_recently.load(O::Relaxed) && !self.dropped_recently.swap(true, O::Relaxed)
+        {
+            self.events.started(&self.name, now.as_nanos());
+        }
+    }
+
+    /// A guard finished. `start` is its precise start or [`UNTIMED`]; `passed` is `None`
+    /// for a guard dropped without an outcome (a cancelled request).
+    #[inline]
+    pub(crate) fn finish(&self, start: u64, passed: Option<bool>) {
+        if !self.enabled {
+            return;
+        }
+        self.inflight.complete(local::stripe());
+        let timed = start != UNTIMED;
+        if timed {
+            let flying = self.inflight.in_flight() as f64;
+            // A lost race between two completions would only skip one averaging step, but
+            // the CAS loop keeps every step.
+            let _ = self
+                .avg_flying
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                    Some(ema(f64::from_bits(bits), flying).to_bits())
+                });
+        }
+        if passed == Some(true) {
+            let clock = self.stats.clock();
+            let rt = timed.then(|| rt_ms(clock.now_precise().as_nanos().saturating_sub(start)));
+            self.stats.pass(clock.now(), rt);
+        }
+    }
+}
+
+impl<C: Clock> fmt::Debug for Shedder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shedder")
+            .field("name", &self.inner.name)
+            .field("threshold", &self.inner.threshold)
+            .field("cpu", &self.inner.cpu)
+            .field("in_flight", &self.inner.inflight.in_flight())
+            .field("shadow", &self.inner.shadow)
+            .field("enabled", &self.inner.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl<C: Clock> Shedder<C> {
+    /// Test hooks for go-zero's white-box scenarios.
+    pub(crate) fn set_avg_flying(&self, avg: f64) {
+        self.inner
+            .avg_flying
+            .store(avg.to_bits(), Ordering::Relaxed);
+    }
+}
