@@ -194,7 +194,15 @@ fn shedder(clock: &ManualClock, cpu: &ManualCpu, sample_period: u32) -> Shedder<
 
 fn check_protected(stats: &[PhaseStats], label: &str) {
     let (healthy, overload, recovery) = (&stats[0], &stats[1], &stats[2]);
-    eprintln!("{label}: in flight {:.1}, p99 {}, shed {}/{}, first drop {:?}, last recovery drop {:?}", overload.mean_in_flight(), overload.p99(), overload.dropped, overload.offered, overload.first_drop_ms, recovery.last_drop_ms);
+    eprintln!(
+        "{label}: in flight {:.1}, p99 {}, shed {}/{}, first drop {:?}, last recovery drop {:?}",
+        overload.mean_in_flight(),
+        overload.p99(),
+        overload.dropped,
+        overload.offered,
+        overload.first_drop_ms,
+        recovery.last_drop_ms
+    );
     assert_eq!(
         healthy.dropped, 0,
         "{label}: nothing dropped at half capacity"
