@@ -102,6 +102,7 @@ impl Inflight {
         t
     }
 
+    #[cfg(test)]
     pub(crate) fn stripes(&self) -> usize {
         self.stripes.len()
     }

@@ -146,8 +146,4 @@ impl<C: Clock> Stats<C> {
         self.cached.store((slice + 1, fresh));
         fresh
     }
-
-    pub(crate) fn window(&self) -> &RollingWindow<PassRt, C> {
-        &self.window
-    }
 }
