@@ -132,7 +132,7 @@ impl<C: Clock> Shedder<C> {
                 dropped_recently: AtomicBool::new(false),
                 would_drop: AtomicU64::new(0),
                 minute: Minute::new(start),
-                events: Events::default(),
+                events: Events,
             }),
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use keel_shedder::cpu::ManualCpu;
 use keel_shedder::{ConfigError, Overloaded, STATS_PERIOD, Shedder, ShedderGroup};
-use keel_timex::{Clock, ManualClock};
+use keel_timex::ManualClock;
 
 const BUCKET: Duration = Duration::from_millis(100);
 
