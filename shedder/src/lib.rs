@@ -103,6 +103,9 @@ mod shedder;
 mod snapshot;
 mod stats;
 mod sync;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 
 pub use config::{
     Builder, CpuFallback, DEFAULT_BUCKETS, DEFAULT_COOL_OFF, DEFAULT_CPU_THRESHOLD,
@@ -117,3 +120,7 @@ pub use snapshot::Snapshot;
 
 #[cfg(all(test, not(loom)))]
 mod tests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_doctests {}
