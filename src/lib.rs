@@ -9,6 +9,7 @@
 //! | `timex` | `keel::timex` | `keel-timex`: the clock (monotonic, coarse, manual) |
 //! | `rollingwindow` | `keel::rollingwindow` | `keel-rollingwindow`: bucketed sliding window |
 //! | `breaker` | `keel::breaker` | `keel-breaker`: Google SRE adaptive circuit breaker |
+//! | `shedder` | `keel::shedder` | `keel-shedder`: adaptive load shedder (CPU + in-flight) |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
@@ -31,6 +32,11 @@ pub use keel_rollingwindow as rollingwindow;
 #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
 #[doc(inline)]
 pub use keel_breaker as breaker;
+
+#[cfg(feature = "shedder")]
+#[cfg_attr(docsrs, doc(cfg(feature = "shedder")))]
+#[doc(inline)]
+pub use keel_shedder as shedder;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
