@@ -160,6 +160,21 @@ impl Builder {
         self
     }
 
+    /// Use the system CPU signal in `mode`: the cgroup, the host or this process alone
+    /// (shorthand for `cpu_source(SystemCpu::new(mode))`).
+    ///
+    /// ```
+    /// use keel_shedder::{Shedder, cpu::CpuMode};
+    ///
+    /// // Several services share one container: shed on this process's own CPU use.
+    /// let shedder = Shedder::builder().cpu_mode(CpuMode::Process).build()?;
+    /// # drop(shedder);
+    /// # Ok::<(), keel_shedder::ConfigError>(())
+    /// ```
+    pub fn cpu_mode(self, mode: crate::cpu::CpuMode) -> Builder {
+        self.cpu_source(crate::cpu::SystemCpu::new(mode))
+    }
+
     /// What to do while the CPU source has no signal (default [`CpuFallback::NeverShed`]).
     pub fn cpu_fallback(mut self, fallback: CpuFallback) -> Builder {
         self.fallback = fallback;

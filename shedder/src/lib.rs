@@ -88,6 +88,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod average;
 mod config;
 pub mod cpu;
 mod cpu_choice;

@@ -8,9 +8,10 @@ use keel_rollingwindow::RollingWindow;
 use keel_timex::{Clock, CoarseClock, Nanos};
 
 use crate::Overloaded;
+use crate::average::InFlightAverage;
 use crate::config::{Builder, CpuFallback};
 use crate::cpu_choice::CpuChoice;
-use crate::decision::{ema, overload_factor, rt_ms};
+use crate::decision::{overload_factor, rt_ms};
 use crate::events::Events;
 use crate::guard::{Guard, OwnedGuard, UNTIMED};
 use crate::inflight::Inflight;
@@ -69,8 +70,8 @@ pub(crate) struct Inner<C: Clock> {
     pub(crate) enabled: bool,
     pub(crate) sample_period: u32,
     pub(crate) inflight: Inflight,
-    /// The in-flight average, as f64 bits.
-    pub(crate) avg_flying: AtomicU64,
+    /// go-zero's `avgFlying`.
+    pub(crate) avg_flying: InFlightAverage,
     /// When the CPU was last seen at or over the threshold (clock nanos), or [`NEVER`].
     pub(crate) overload_time: AtomicU64,
     /// A request was dropped and the shedder has not cooled off since.
@@ -127,7 +128,7 @@ impl<C: Clock> Shedder<C> {
                 enabled: builder.enabled,
                 sample_period: builder.sample_period,
                 inflight: Inflight::new(stripes.clamp(4, 64)),
-                avg_flying: AtomicU64::new(0f64.to_bits()),
+                avg_flying: InFlightAverage::new(),
                 overload_time: AtomicU64::new(NEVER),
                 dropped_recently: AtomicBool::new(false),
                 would_drop: AtomicU64::new(0),
@@ -260,7 +261,7 @@ impl<C: Clock> Inner<C> {
     fn over_limit(&self, now: Nanos, cpu: Option<u32>) -> Option<Overloaded> {
         let factor = cpu.map_or(1.0, |c| overload_factor(c, self.threshold));
         let limit = self.stats.max_flight_at(now) * factor;
-        let avg = f64::from_bits(self.avg_flying.load(Ordering::Relaxed));
+        let avg = self.avg_flying.get();
         if avg <= limit {
             return None;
         }
@@ -294,14 +295,7 @@ impl<C: Clock> Inner<C> {
         self.inflight.complete(local::stripe());
         let timed = start != UNTIMED;
         if timed {
-            let flying = self.inflight.in_flight() as f64;
-            // A lost race between two completions would only skip one averaging step, but
-            // the CAS loop keeps every step.
-            let _ = self
-                .avg_flying
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                    Some(ema(f64::from_bits(bits), flying).to_bits())
-                });
+            self.avg_flying.step(self.inflight.in_flight() as f64);
         }
         if passed == Some(true) {
             let clock = self.stats.clock();
@@ -328,8 +322,6 @@ impl<C: Clock> fmt::Debug for Shedder<C> {
 impl<C: Clock> Shedder<C> {
     /// Test hooks for go-zero's white-box scenarios.
     pub(crate) fn set_avg_flying(&self, avg: f64) {
-        self.inner
-            .avg_flying
-            .store(avg.to_bits(), Ordering::Relaxed);
+        self.inner.avg_flying.set(avg);
     }
 }

@@ -76,7 +76,7 @@ impl Snapshot {
                 .dropped_recently
                 .load(std::sync::atomic::Ordering::Relaxed),
             in_flight: inner.inflight.in_flight(),
-            avg_in_flight: f64::from_bits(inner.avg_flying.load(Ordering::Relaxed)),
+            avg_in_flight: inner.avg_flying.get(),
             max_pass: capacity.max_pass,
             min_rt_ms: capacity.min_rt_ms,
             max_flight: capacity.max_flight,
