@@ -1,0 +1,50 @@
+//! axum responses (feature `axum`): [`Overloaded`] and [`ShedError`] as
+//! `IntoResponse`, and [`overloaded_response`] for boxed errors.
+
+use std::error::Error;
+
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::{HeaderValue, RETRY_AFTER};
+
+use super::{ShedError, find_overloaded};
+use crate::Overloaded;
+
+/// `503 Service Unavailable`, `Retry-After: 1`, body `service overloaded` (text/plain).
+///
+/// One second is the default [cool-off](crate::Builder::cool_off): a client that comes
+/// back sooner is likely refused again (a load balancer may try another instance at once).
+impl IntoResponse for Overloaded {
+    fn into_response(self) -> Response {
+        let retry_after = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            retry_after,
+            "service overloaded",
+        )
+            .into_response()
+    }
+}
+
+/// A refusal answers as [`Overloaded`] does (503); an inner error as the inner error does.
+///
+/// With an infallible axum handler behind the layer, `ShedError<Infallible>` is the whole
+/// error handling: `HandleErrorLayer::new(|e: ShedError<Infallible>| async move { e })`.
+impl<E: IntoResponse> IntoResponse for ShedError<E> {
+    fn into_response(self) -> Response {
+        match self {
+            ShedError::Overloaded(o) => o.into_response(),
+            ShedError::Inner(e) => e.into_response(),
+        }
+    }
+}
+
+/// The 503 response for `err` if a shedder refused the request somewhere in it
+/// (see [`find_overloaded`]); `None` for any other error, which is the caller's to answer.
+///
+/// For `HandleErrorLayer` and `map_err` users whose errors are tower's `BoxError` (a
+/// `Timeout` or other fallible layer between axum and the shedder): the example in the
+/// [module docs](super#axum).
+pub fn overloaded_response(err: &(dyn Error + 'static)) -> Option<Response> {
+    find_overloaded(err).map(IntoResponse::into_response)
+}
