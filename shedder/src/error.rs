@@ -29,6 +29,16 @@ impl Overloaded {
     /// The gRPC status code: 14, `UNAVAILABLE` (the client may retry elsewhere).
     pub const GRPC_CODE: i32 = 14;
 
+    /// A refusal with these figures, for tests of code that handles one (an error
+    /// handler, a fallback). The shedder itself fills them from its decision.
+    pub fn new(cpu: Option<u32>, in_flight: u64, limit: f64) -> Overloaded {
+        Overloaded {
+            cpu,
+            in_flight,
+            limit,
+        }
+    }
+
     /// The CPU usage (millis) at the decision, if there was a signal.
     pub fn cpu(&self) -> Option<u32> {
         self.cpu

@@ -42,8 +42,10 @@
 //! ```
 //!
 //! `max_pass` is the most passes one bucket held, `min_rt` the lowest per-bucket mean
-//! latency in whole ms (1000 without data, so nothing is dropped before the window has
-//! seen traffic), `avg_in_flight` a moving average (β = 0.9) updated as requests finish.
+//! latency in whole ms (1000 without data: a generous limit of `max_pass × 10` with the
+//! default buckets until the window has seen latencies), `avg_in_flight` a moving average
+//! (β = 0.9) updated as requests finish, so a fresh shedder admits a first burst whatever
+//! the CPU.
 //! Both the CPU condition and the in-flight condition must hold: a busy CPU alone (a batch
 //! job next door) or a burst of slow requests alone sheds nothing.
 //!
@@ -84,6 +86,8 @@
 //!
 //! - `tower`: a `Clone` layer and service sharing one shedder (ready at once, refusing in
 //!   `call` with a typed error that maps to 503 / `UNAVAILABLE`).
+//! - `axum`: `Overloaded` and `ShedError` as axum responses (503 with `Retry-After: 1`),
+//!   and a helper for `HandleErrorLayer` (on `axum-core`, not the whole of axum).
 //! - `tracing`: events when shedding starts and stops, and the statistics of every minute.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -19,7 +19,8 @@
 //!   [`DefaultClassifier`] counts `Err` as a failure; for HTTP, where errors are responses,
 //!   pass a closure that counts 5xx as failures. A response future dropped before it
 //!   completes (a timeout, a client gone) is **cancelled**: the slot is released, nothing
-//!   is recorded.
+//!   is recorded. For HTTP the inner future completes when the response *head* is ready:
+//!   time spent streaming a body afterwards is neither in flight nor in the latency.
 //! - **Errors** are [`ShedError<S::Error>`](ShedError), not boxed: `ShedError::Overloaded`
 //!   is the case to answer with 503 ([`ShedError::http_status`]) or gRPC `UNAVAILABLE`
 //!   ([`Overloaded::GRPC_CODE`](crate::Overloaded::GRPC_CODE)); the inner service's errors
