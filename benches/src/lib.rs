@@ -3,7 +3,8 @@
 //!
 //! Every primitive is driven through a small adapter trait, in the style of parking_lot's
 //! `benchmark` crate: [`window::WindowUnderTest`] for rolling windows,
-//! [`breaker::BreakerUnderTest`] for circuit breakers and [`clocks::ClockUnderTest`] for
+//! [`breaker::BreakerUnderTest`] for circuit breakers,
+//! [`shedder::ShedderUnderTest`] for load shedders and [`clocks::ClockUnderTest`] for
 //! clocks. One generic driver per benchmark runs keel and
 //! every peer inside the same criterion group, so one run prints (and the report compares)
 //! both under identical conditions.
@@ -22,6 +23,7 @@
 pub mod breaker;
 pub mod clocks;
 pub mod profile;
+pub mod shedder;
 pub mod suites;
 pub mod threads;
 pub mod window;

@@ -5,4 +5,5 @@
 pub mod baseline;
 pub mod breaker;
 pub mod rollingwindow;
+pub mod shedder;
 pub mod timex;

@@ -2,8 +2,8 @@
 //! root, comparing keel with its peers and checking the issue's performance targets.
 //!
 //! ```text
-//! cargo run -p keel-benches --release --bin report            # about 2 minutes
-//! cargo run -p keel-benches --release --bin report -- --full  # about 5 minutes
+//! cargo run -p keel-benches --release --bin report            # about 3.5 minutes
+//! cargo run -p keel-benches --release --bin report -- --full  # about 8 minutes
 //! ```
 //!
 //! The figures are criterion's own median estimates, read back from the `estimates.json`
@@ -25,7 +25,7 @@ use keel_benches::suites;
 
 const COMMAND: &str = "cargo run -p keel-benches --release --bin report";
 const USAGE: &str = "usage: report [--full]\n\n  --full  longer criterion runs \
-                     (50 samples, 2 s warm-up, 5 s measurement; about 5 minutes)";
+                     (50 samples, 2 s warm-up, 5 s measurement; about 8 minutes)";
 
 fn main() -> ExitCode {
     let profile = match parse_args(env::args().skip(1)) {
@@ -82,6 +82,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
     suites::timex::all(&mut c);
     suites::rollingwindow::all(&mut c);
     let breaker_calls = suites::breaker::run(&mut c);
+    let shedder_calls = suites::shedder::run(&mut c);
 
     let results = results::load(&out)?;
     let report = render::Report {
@@ -94,6 +95,8 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
         versions: versions::read(&root.join("Cargo.lock")),
         results,
         breaker_calls,
+        shedder_calls,
+        cpu_meter: suites::shedder::cpu_meter_kind(),
         elapsed: started.elapsed(),
     };
     let path = root.join("BENCHMARKS.md");

@@ -8,9 +8,16 @@ use keel_benches::breaker::{
 };
 use keel_benches::clocks::{ClockUnderTest, StdInstant};
 use keel_benches::profile::Profile;
+use keel_benches::shedder::{
+    Keel as KeelShedder, KeelHighLoad, LittleLoadShedder, RustZeroCore as RzcShedder,
+    ShedderUnderTest, TokioSemaphore, TowerLoadShed,
+};
 use keel_benches::suites::baseline;
 use keel_benches::suites::breaker::{REJECTION, Tally, allow_success_group, call_ok_group};
 use keel_benches::suites::rollingwindow::{REDUCE, add_group};
+use keel_benches::suites::shedder::{
+    CPU_METER, CPU_SAMPLE, REJECTION as SHEDDER_REJECTION, allow_pass_group,
+};
 use keel_benches::suites::timex::CLOCK_NOW;
 use keel_benches::window::{Keel, MutexWindow, RsZero, RustZeroCore, WindowUnderTest};
 use keel_timex::{CoarseClock, ManualClock, MonotonicClock};
@@ -28,6 +35,10 @@ pub(crate) struct Report {
     pub(crate) results: Results,
     /// What the breaker suite's calls came back as.
     pub(crate) breaker_calls: Vec<Tally>,
+    /// What the shedder suite's requests came back as.
+    pub(crate) shedder_calls: Vec<Tally>,
+    /// The kind of CPU meter the `cpu sample` benchmark read (`cgroup v1`, ...), if any.
+    pub(crate) cpu_meter: Option<String>,
     pub(crate) elapsed: Duration,
 }
 
@@ -105,6 +116,60 @@ fn comparisons() -> Vec<Comparison> {
             });
         }
     }
+    let shedder_peers = [
+        RzcShedder::NAME,
+        TowerLoadShed::NAME,
+        LittleLoadShedder::NAME,
+        TokioSemaphore::NAME,
+    ];
+    let refusing_peers = [
+        RzcShedder::REJECTION_NAME,
+        TowerLoadShed::REJECTION_NAME,
+        LittleLoadShedder::REJECTION_NAME,
+        TokioSemaphore::REJECTION_NAME,
+    ];
+    for (operation, group, ours, peers) in [
+        (
+            "shedder allow+pass, 1 thread",
+            allow_pass_group(1),
+            KeelShedder::NAME,
+            &shedder_peers[..],
+        ),
+        (
+            "shedder allow+pass, 2 threads (per thread)",
+            allow_pass_group(2),
+            KeelShedder::NAME,
+            &shedder_peers[..],
+        ),
+        // rust-zero-core is the one peer whose every decision also weighs CPU and capacity.
+        (
+            "shedder allow+pass, 1 thread: keel at high load",
+            allow_pass_group(1),
+            KeelHighLoad::NAME,
+            &shedder_peers[..1],
+        ),
+        (
+            "shedder allow+pass, 2 threads (per thread): keel at high load",
+            allow_pass_group(2),
+            KeelHighLoad::NAME,
+            &shedder_peers[..1],
+        ),
+        (
+            "shedder rejection (overloaded), 1 thread",
+            SHEDDER_REJECTION.to_owned(),
+            KeelShedder::REJECTION_NAME,
+            &refusing_peers[..],
+        ),
+    ] {
+        for &peer in peers {
+            rows.push(Comparison {
+                operation,
+                group: group.clone(),
+                ours,
+                peer,
+            });
+        }
+    }
     for (operation, ours) in [
         ("clock read: CoarseClock", CoarseClock::NAME),
         ("clock read: MonotonicClock", MonotonicClock::NAME),
@@ -149,6 +214,10 @@ fn targets(r: &Results, calls: &[Tally]) -> Vec<Target> {
     let rejected = rejected_share(calls, adaptive).map_or_else(String::new, |share| {
         format!(", {share} of its calls rejected")
     });
+    let shedder = |threads| {
+        r.get(&allow_pass_group(threads), KeelShedder::NAME)
+            .map(|m| m.ns)
+    };
     vec![
         latency("rolling window add, 1 thread: ≤ 15 ns", keel(1), 15.0),
         latency(
@@ -181,6 +250,12 @@ fn targets(r: &Results, calls: &[Tally]) -> Vec<Target> {
             &format!("breaker rejection, adaptive (throttling{rejected}): ≤ 15 ns"),
             breaker(REJECTION, adaptive),
             15.0,
+        ),
+        latency("shedder allow+pass, 1 thread: ≤ 40 ns", shedder(1), 40.0),
+        latency(
+            "shedder allow+pass, 2 threads: ≤ 60 ns per thread",
+            shedder(2),
+            60.0,
         ),
     ]
 }
@@ -247,7 +322,8 @@ pub(crate) fn markdown(r: &Report) -> String {
          lock costs: read them against the machine floor above, since the mutex window's \
          add is little more than one lock+unlock. The breaker targets (peer-figures.md, \
          section 3) are for keel's own breaker; its figures against failsafe and \
-         rust-zero-core are in the next table."
+         rust-zero-core are in the next table. The shedder targets (section 4: admit and \
+         complete, with latency accounting) are for keel's shedder below its CPU threshold."
     );
 
     let _ = writeln!(
@@ -271,6 +347,8 @@ pub(crate) fn markdown(r: &Report) -> String {
         );
     }
     write_breaker_calls(&mut s, &r.breaker_calls);
+    write_shedder_calls(&mut s, &r.shedder_calls);
+    write_cpu_sample(&mut s, &r.results, r.cpu_meter.as_deref());
 
     let _ = writeln!(
         s,
@@ -322,6 +400,58 @@ fn write_breaker_calls(s: &mut String, calls: &[Tally]) {
             refused.join(", ")
         );
     }
+}
+
+/// What the shedder benchmarks' requests came back as: the share each overloaded shedder
+/// refused, and any request refused in an admitting group.
+fn write_shedder_calls(s: &mut String, calls: &[Tally]) {
+    if calls.is_empty() {
+        return;
+    }
+    let refused: Vec<String> = calls
+        .iter()
+        .filter(|t| t.group == SHEDDER_REJECTION)
+        .map(|t| format!("{} {}", t.bench, fmt_share(t.expected_fraction())))
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nShare of the requests each overloaded shedder refused in the rejection group: {}.",
+        refused.join(", ")
+    );
+    let shed: Vec<String> = calls
+        .iter()
+        .filter(|t| t.group != SHEDDER_REJECTION && t.unexpected > 0)
+        .map(|t| format!("{}/{}: {} of {}", t.group, t.bench, t.unexpected, t.calls))
+        .collect();
+    if shed.is_empty() {
+        let _ = writeln!(
+            s,
+            "Every request in the shedder allow+pass groups was admitted."
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "**Requests refused in the shedder allow+pass groups** (those figures are not \
+             the admission path alone): {}.",
+            shed.join(", ")
+        );
+    }
+}
+
+/// The cost of one CPU sample of keel's meter, and what sampling 4 times a second costs.
+fn write_cpu_sample(s: &mut String, r: &Results, meter: Option<&str>) {
+    let Some(m) = r.get(CPU_SAMPLE, CPU_METER) else {
+        return;
+    };
+    // SystemCpu samples every 250 ms.
+    let share = m.ns * 4.0 / 1e9 * 100.0;
+    let _ = writeln!(
+        s,
+        "\nOne sample of keel's CPU meter ({} here) takes {:.1} µs: sampling 4 times a second \
+         costs {share:.4}% of one core.",
+        meter.unwrap_or("unknown kind"),
+        m.ns / 1000.0,
+    );
 }
 
 /// The baseline suite against the figures in `peer-figures.md` (Xeon Sapphire Rapids, 2
@@ -407,6 +537,41 @@ const NOTES: &str = "
     does not count its own rejections, so it rejects about 97–99%.
   - **2 threads:** as for the windows: two threads share one breaker; the figure is the
     latency each sees.
+- **shedders:** one shedder per implementation for the whole suite; a request is admitted
+  and completed at once (the work between is not measured).
+  - **keel:** `Shedder::builder().cpu_source(ManualCpu)`, go-zero's defaults (5 s in 50
+    buckets, threshold 900, 1 s cool-off), its own default of timing 1 request in 8, on
+    the `CoarseClock`; `allow()` + `Guard::pass()`. At CPU 0 (the figure of the targets) the
+    decision ends after the CPU check: the fast path. **keel (high load)** runs at CPU 950, so every decision also reads the cached max flight and the
+    in-flight average (go-zero's `BenchmarkAdaptiveShedder_Allow/high load`); its window is
+    first filled by real traffic (100 requests held 25 ms together, every 30 ms, from a
+    background thread paused while it is measured), so it admits. **keel (overloaded)**:
+    CPU 1000, 1000 requests held open after 1000 more finished (in-flight average and count
+    far above the limit).
+  - **rust-zero-core:** `AdaptiveShedder` with `LoadShedderConfig::production(1024)` (its
+    CPU- and throughput-aware, go-zero-style mode) over go-zero's 5 s × 50 window;
+    `try_acquire()` + dropping the permit. Its CPU signal is its own `getrusage` sampler,
+    which cannot be injected; every admission locks a `std::sync::Mutex` twice and reads
+    `Instant::now()`, every completion locks it again and reads the clock twice. Refusing:
+    1024 permits held (its `max_concurrency`).
+  - **tower LoadShed+ConcurrencyLimit:** tower 0.5 `LoadShed::new(ConcurrencyLimit::new(svc,
+    1024))` over a service that answers at once: `poll_ready` + `call` + one poll of the
+    response with a no-op waker (no runtime), dropping it returns the permit. Each thread
+    calls its own clone of the stack, found in a thread-local (a few ns the shared peers do
+    not pay). Refusing: all the limit's permits held, so `poll_ready` polls its pending
+    acquire and `call` answers `Overloaded`.
+  - **little-loadshedder:** `LoadShed::new(svc, 0.01, 2 s)` (its example's settings), driven
+    like tower's; each request boxes a future, clones three `Arc`s, locks its statistics
+    twice and reads `Instant::now()` twice. Its concurrency limit starts at 1, so with two
+    threads a request may wait in its queue (polled until served). Refusing: over a service
+    that never answers, one request in service and one queued fill its one-place queue.
+  - **tokio Semaphore try_acquire:** `Semaphore::new(1024)`, `try_acquire()` + drop: a
+    fixed concurrency limit, no statistics, no clock. Refusing: all permits taken.
+  - **2 threads:** as for the windows: two threads share one shedder; the figure is the
+    latency each sees.
+  - **cpu sample:** one `CpuMeter::sample` of the meter `CpuMode::Auto.detect()` returns
+    (the one keel's default `SystemCpu` reads every 250 ms): a read of the cgroup's or the
+    host's counters and a division.
 - **clock now:** one read of each clock; std `Instant::now()` is the baseline.
 - **machine floor:** `fetch_add` and `parking_lot` lock+unlock, all threads on one cache
   line, measured like the 2-thread adds. The reference columns are from `peer-figures.md`.
@@ -427,5 +592,75 @@ fn fmt_ratio(x: f64) -> String {
         format!("{x:.2}×")
     } else {
         format!("{x:.1}×")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Median;
+
+    fn report(results: Results) -> Report {
+        Report {
+            command: "report".to_owned(),
+            profile: Profile::Standard,
+            machine: Machine {
+                cpu: "cpu".to_owned(),
+                cores: 2,
+                kernel: "kernel".to_owned(),
+                rustc: "rustc".to_owned(),
+                date: "date".to_owned(),
+            },
+            versions: Vec::new(),
+            results,
+            breaker_calls: Vec::new(),
+            shedder_calls: Vec::new(),
+            cpu_meter: Some("cgroup v2".to_owned()),
+            elapsed: Duration::from_secs(1),
+        }
+    }
+
+    fn median(ns: f64) -> Median {
+        Median {
+            ns,
+            low: ns,
+            high: ns,
+        }
+    }
+
+    /// Every row of the peers table names benchmarks the suites run: with a figure for each
+    /// of them, no row is left without a ratio.
+    #[test]
+    fn every_comparison_names_measured_benchmarks() {
+        let mut results = Results::default();
+        for c in comparisons() {
+            results.insert(&c.group, c.ours, median(10.0));
+            results.insert(&c.group, c.peer, median(10.0));
+        }
+        let md = markdown(&report(results));
+        let table = md
+            .split("## keel against its peers")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").nth(2))
+            .expect("the peers table");
+        assert_eq!(table.lines().count(), comparisons().len() + 2);
+        for row in table.lines().skip(2) {
+            assert!(row.ends_with("| 1.00× |"), "{row}");
+        }
+    }
+
+    #[test]
+    fn shedder_targets_and_cpu_sample_are_reported() {
+        let mut results = Results::default();
+        results.insert(&allow_pass_group(1), KeelShedder::NAME, median(20.0));
+        results.insert(&allow_pass_group(2), KeelShedder::NAME, median(70.0));
+        results.insert(CPU_SAMPLE, CPU_METER, median(12_500.0));
+        let md = markdown(&report(results));
+        assert!(md.contains("| shedder allow+pass, 1 thread: ≤ 40 ns | 20.0 ns | **PASS** |"));
+        assert!(md.contains(
+            "| shedder allow+pass, 2 threads: ≤ 60 ns per thread | 70.0 ns | **FAIL** |"
+        ));
+        assert!(md.contains("(cgroup v2 here) takes 12.5 µs"), "{md}");
+        assert!(md.contains("costs 0.0050% of one core"), "{md}");
     }
 }

@@ -24,6 +24,11 @@ impl Results {
         self.0.get(&(group.to_owned(), bench.to_owned())).copied()
     }
 
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, group: &str, bench: &str, median: Median) {
+        self.0.insert((group.to_owned(), bench.to_owned()), median);
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&(String, String), &Median)> {
         self.0.iter()
     }

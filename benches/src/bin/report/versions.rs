@@ -4,12 +4,15 @@ use std::fs;
 use std::path::Path;
 
 /// The crates whose versions the report names.
-const CRATES: [&str; 5] = [
+const CRATES: [&str; 8] = [
     "criterion",
     "failsafe",
+    "little-loadshedder",
     "rust-zero-core",
     "rs-zero",
     "parking_lot",
+    "tokio",
+    "tower",
 ];
 
 /// `(crate, version)` for each of [`CRATES`] found in the lock file. A crate locked at

@@ -1,0 +1,103 @@
+//! [`ShedderUnderTest`]: the adapter the load-shedder suite drives, and its implementations
+//! for keel and each peer.
+
+mod keel;
+mod little;
+mod rust_zero_core;
+mod semaphore;
+pub mod service;
+mod tower;
+
+pub use self::keel::{HIGH_LOAD_CPU, Keel, KeelHighLoad};
+pub use self::little::LittleLoadShedder;
+pub use self::rust_zero_core::RustZeroCore;
+pub use self::semaphore::TokioSemaphore;
+pub use self::tower::TowerLoadShed;
+
+/// The fixed in-flight limit of the peers that have one (tower's `ConcurrencyLimit`, the
+/// tokio `Semaphore`, rust-zero-core's `max_concurrency`): far above what two benchmark
+/// threads reach, so only their rejecting setups, which hold it all, ever hit it.
+pub const CAPACITY: usize = 1024;
+
+/// A load shedder as the suite sees it: one generic driver runs every implementation, so
+/// each one only says how to build it in an admitting and in a rejecting state and how to
+/// make one request.
+///
+/// keel is built with an injected CPU signal; the peers use what they have (none for the
+/// fixed limits, rust-zero-core its own process sampler, which cannot be replaced).
+pub trait ShedderUnderTest: Send + Sync + 'static {
+    /// The benchmark id in the admitting groups, and the name in the report.
+    const NAME: &'static str;
+    /// The benchmark id in the rejection group.
+    const REJECTION_NAME: &'static str = Self::NAME;
+
+    /// A shedder that admits every request of the benchmark threads.
+    fn admitting() -> Self;
+
+    /// A shedder that refuses: overloaded the way its design sheds (CPU and in-flight for
+    /// keel, a full limit or queue for the peers), with requests held open in the setup.
+    fn overloaded() -> Self;
+
+    /// One request that completes successfully: ask, then report a pass (or drop the
+    /// permit). `false` if it was refused.
+    fn allow_pass(&self) -> bool;
+
+    /// One request to an overloaded shedder: `true` if it was refused. A request let
+    /// through completes at once.
+    fn reject(&self) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards the wiring of each adapter: a benchmark whose request never reached the
+    /// shedder, or whose "rejection" was in fact an admission, would measure the wrong thing.
+    fn reaches_the_shedder<S: ShedderUnderTest>() {
+        let admitting = S::admitting();
+        for _ in 0..1000 {
+            assert!(admitting.allow_pass(), "{}: a request was refused", S::NAME);
+        }
+        let overloaded = S::overloaded();
+        for _ in 0..1000 {
+            assert!(
+                overloaded.reject(),
+                "{}: a request was let through",
+                S::REJECTION_NAME
+            );
+        }
+    }
+
+    #[test]
+    fn every_adapter_reaches_its_shedder() {
+        reaches_the_shedder::<Keel>();
+        reaches_the_shedder::<KeelHighLoad>();
+        reaches_the_shedder::<RustZeroCore>();
+        reaches_the_shedder::<TowerLoadShed>();
+        reaches_the_shedder::<LittleLoadShedder>();
+        reaches_the_shedder::<TokioSemaphore>();
+    }
+
+    /// The high-load shedder is measured on its checked path (CPU over the threshold) with
+    /// a window whose limit two benchmark threads stay far below.
+    #[test]
+    fn the_high_load_shedder_runs_the_in_flight_check_and_admits() {
+        let high = KeelHighLoad::admitting();
+        // Over a bucket (100 ms) of warm-up, so that a finished bucket holds it.
+        for _ in 0..5 {
+            high.warm_round();
+        }
+        let _paused = high.pause();
+        let before = high.snapshot();
+        assert!(
+            before.overloaded && before.cpu == Some(HIGH_LOAD_CPU),
+            "{before:?}"
+        );
+        assert_eq!(before.in_flight, 0);
+        assert!(before.limit >= 10.0, "{before:?}");
+        for _ in 0..1000 {
+            assert!(high.allow_pass());
+        }
+        assert_eq!(high.snapshot().dropped, 0);
+    }
+}

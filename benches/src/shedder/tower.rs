@@ -1,0 +1,85 @@
+//! Peer: tower's `LoadShed` over its `ConcurrencyLimit`, the shedding a tower stack gets
+//! from tower itself.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::Service;
+use tower::limit::ConcurrencyLimit;
+use tower::load_shed::LoadShed;
+
+use super::service::{PerThread, Trivial, noop_context};
+use super::{CAPACITY, ShedderUnderTest};
+
+type Stack = LoadShed<ConcurrencyLimit<Trivial>>;
+
+/// `LoadShed::new(ConcurrencyLimit::new(Trivial, CAPACITY))` from tower 0.5: `poll_ready`
+/// takes a permit from the limit's `tokio::sync::Semaphore` (through tokio-util's
+/// `PollSemaphore`) or, when none is left, records "not ready" so that `call` answers
+/// `Overloaded` at once. One request is `poll_ready` + `call` + one poll of the response with
+/// a no-op waker; dropping the response returns the permit. Each thread calls its own clone
+/// of the stack, as each connection of a server would.
+#[derive(Debug)]
+pub struct TowerLoadShed {
+    stack: PerThread<Stack>,
+    /// The limit's permits, all taken, in the rejecting setup.
+    _held: Option<OwnedSemaphorePermit>,
+}
+
+impl TowerLoadShed {
+    fn request(&self) -> bool {
+        self.stack.with(|stack| {
+            let mut cx = noop_context();
+            // Always ready: `LoadShed` only notes whether the limit had a permit.
+            let ready = stack.poll_ready(&mut cx);
+            debug_assert!(matches!(ready, Poll::Ready(Ok(()))));
+            let response = pin!(stack.call(()));
+            match response.poll(&mut cx) {
+                Poll::Ready(Ok(())) => true,
+                // `Overloaded`, the only error of this stack.
+                Poll::Ready(Err(_)) => false,
+                Poll::Pending => unreachable!("the trivial service answers at once"),
+            }
+        })
+    }
+}
+
+impl ShedderUnderTest for TowerLoadShed {
+    const NAME: &'static str = "tower LoadShed+ConcurrencyLimit";
+
+    fn admitting() -> Self {
+        TowerLoadShed {
+            stack: PerThread::new(LoadShed::new(ConcurrencyLimit::new(
+                Trivial::ready(),
+                CAPACITY,
+            ))),
+            _held: None,
+        }
+    }
+
+    fn overloaded() -> Self {
+        let semaphore = Arc::new(Semaphore::new(CAPACITY));
+        let held = Arc::clone(&semaphore)
+            .try_acquire_many_owned(CAPACITY as u32)
+            .expect("a new semaphore has all its permits");
+        TowerLoadShed {
+            stack: PerThread::new(LoadShed::new(ConcurrencyLimit::with_semaphore(
+                Trivial::ready(),
+                semaphore,
+            ))),
+            _held: Some(held),
+        }
+    }
+
+    #[inline]
+    fn allow_pass(&self) -> bool {
+        self.request()
+    }
+
+    #[inline]
+    fn reject(&self) -> bool {
+        !self.request()
+    }
+}

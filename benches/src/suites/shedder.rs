@@ -1,0 +1,222 @@
+//! The `keel-shedder` suite: an admitted request (allow, then pass) on 1 and 2 threads,
+//! keel against tower, little-loadshedder, rust-zero-core and a bare tokio `Semaphore`; a
+//! refused request; and one sample of keel's CPU meter.
+//!
+//! Every shedder is built once for the whole suite. keel's high-load shedder needs a window
+//! of real traffic first: a background thread feeds it warm-up rounds (100 requests held
+//! 25 ms together, every 30 ms) from the start of the suite, and is paused while that
+//! shedder is measured; its first measurement waits until the warm-up has covered one
+//! window and a bucket (5.1 s with go-zero's defaults), which the benchmarks before it
+//! take anyway.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use keel_shedder::cpu::CpuMode;
+use keel_shedder::{DEFAULT_BUCKETS, DEFAULT_WINDOW};
+use keel_timex::{Clock, MonotonicClock};
+
+use crate::shedder::{
+    Keel, KeelHighLoad, LittleLoadShedder, RustZeroCore, ShedderUnderTest, TokioSemaphore,
+    TowerLoadShed,
+};
+use crate::suites::breaker::Tally;
+use crate::threads::time_on_threads;
+
+/// The rejection group (one thread).
+pub const REJECTION: &str = "shedder rejection 1t";
+/// The CPU-meter group.
+pub const CPU_SAMPLE: &str = "cpu sample";
+/// The benchmark id in [`CPU_SAMPLE`].
+pub const CPU_METER: &str = "keel CpuMode::Auto meter";
+
+/// How long the high-load shedder is warmed before its first sample: one window and a
+/// bucket (5.1 s with go-zero's defaults), so that every bucket the decision reads has seen
+/// the warm-up traffic.
+pub fn fill() -> Duration {
+    DEFAULT_WINDOW + DEFAULT_WINDOW / DEFAULT_BUCKETS
+}
+
+/// The pause between two warm-up rounds, with no request in flight: lets the benchmark take
+/// the warm-up lock.
+const WARM_PAUSE: Duration = Duration::from_millis(5);
+
+/// The admission group for `threads` threads, e.g. `shedder allow+pass 2t`.
+pub fn allow_pass_group(threads: usize) -> String {
+    format!("shedder allow+pass {threads}t")
+}
+
+/// Every group of this suite (for the bench target).
+pub fn all(c: &mut Criterion) {
+    for t in run(c) {
+        if t.unexpected > 0 {
+            eprintln!(
+                "error: {}/{}: only {:.4}% of {} requests came back as the group expects",
+                t.group,
+                t.bench,
+                100.0 * t.expected_fraction(),
+                t.calls
+            );
+        }
+    }
+}
+
+/// Every group of this suite, with what the requests of each benchmark came back as.
+pub fn run(c: &mut Criterion) -> Vec<Tally> {
+    let keel = Keel::admitting();
+    let high = KeelHighLoad::admitting();
+    let rust_zero = RustZeroCore::admitting();
+    let tower = TowerLoadShed::admitting();
+    let little = LittleLoadShedder::admitting();
+    let semaphore = TokioSemaphore::admitting();
+    let keel_over = Keel::overloaded();
+    let rust_zero_over = RustZeroCore::overloaded();
+    let tower_over = TowerLoadShed::overloaded();
+    let little_over = LittleLoadShedder::overloaded();
+    let semaphore_over = TokioSemaphore::overloaded();
+
+    let stop = AtomicBool::new(false);
+    let warm_since = Instant::now();
+    let mut tallies = Vec::new();
+    thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                high.warm_round();
+                thread::sleep(WARM_PAUSE);
+            }
+        });
+
+        for threads in [1, 2] {
+            let mut g = Group::new(c, allow_pass_group(threads), threads, &mut tallies);
+            g.bench(&keel, Keel::NAME, Keel::allow_pass);
+            g.bench(&rust_zero, RustZeroCore::NAME, RustZeroCore::allow_pass);
+            g.bench(&tower, TowerLoadShed::NAME, TowerLoadShed::allow_pass);
+            g.bench(
+                &little,
+                LittleLoadShedder::NAME,
+                LittleLoadShedder::allow_pass,
+            );
+            g.bench(&semaphore, TokioSemaphore::NAME, TokioSemaphore::allow_pass);
+            // Last, so that in a full run the warm-up is long done.
+            if let Some(rest) = (warm_since + fill()).checked_duration_since(Instant::now()) {
+                thread::sleep(rest);
+            }
+            let paused = high.pause();
+            g.bench(&high, KeelHighLoad::NAME, KeelHighLoad::allow_pass);
+            drop(paused);
+            g.finish();
+        }
+        stop.store(true, Ordering::Relaxed);
+
+        let mut g = Group::new(c, REJECTION.to_owned(), 1, &mut tallies);
+        g.bench(&keel_over, Keel::REJECTION_NAME, Keel::reject);
+        g.bench(
+            &rust_zero_over,
+            RustZeroCore::REJECTION_NAME,
+            RustZeroCore::reject,
+        );
+        g.bench(
+            &tower_over,
+            TowerLoadShed::REJECTION_NAME,
+            TowerLoadShed::reject,
+        );
+        g.bench(
+            &little_over,
+            LittleLoadShedder::REJECTION_NAME,
+            LittleLoadShedder::reject,
+        );
+        g.bench(
+            &semaphore_over,
+            TokioSemaphore::REJECTION_NAME,
+            TokioSemaphore::reject,
+        );
+        g.finish();
+    });
+
+    cpu_sample(c);
+    tallies
+}
+
+/// One sample of the CPU meter keel's default signal (`SystemCpu` over `CpuMode::Auto`)
+/// reads every 250 ms: a read of the cgroup's `cpu.stat` (or `/proc/stat`) and a division.
+/// Skipped where there is no meter (not Linux, or no readable counters).
+pub fn cpu_sample(c: &mut Criterion) {
+    let Ok(mut meter) = CpuMode::Auto.detect() else {
+        return;
+    };
+    let clock = MonotonicClock::new();
+    let mut g = c.benchmark_group(CPU_SAMPLE);
+    g.bench_function(CPU_METER, |b| {
+        b.iter(|| black_box(meter.sample(clock.now())))
+    });
+    g.finish();
+}
+
+/// Which meter [`cpu_sample`] measures here (`cgroup v2`, `host`, ...), if any.
+pub fn cpu_meter_kind() -> Option<String> {
+    CpuMode::Auto.detect().ok().map(|m| m.kind().to_string())
+}
+
+/// A criterion group of this suite, and where its tallies go.
+struct Group<'c, 't> {
+    group: BenchmarkGroup<'c, WallTime>,
+    name: String,
+    threads: usize,
+    tallies: &'t mut Vec<Tally>,
+}
+
+impl<'c, 't> Group<'c, 't> {
+    fn new(
+        c: &'c mut Criterion,
+        name: String,
+        threads: usize,
+        tallies: &'t mut Vec<Tally>,
+    ) -> Self {
+        let mut group = c.benchmark_group(&name);
+        // One iteration is one request on each thread, so elements/s is the aggregate.
+        group.throughput(Throughput::Elements(threads as u64));
+        Group {
+            group,
+            name,
+            threads,
+            tallies,
+        }
+    }
+
+    /// The one driver: `op` on the group's threads sharing `shedder`; `op` returns `true`
+    /// when a request came back as the group expects. The others are counted in an atomic
+    /// touched only by them (none, or rare), so the count costs the loop one predictable
+    /// branch.
+    fn bench<S, F>(&mut self, shedder: &S, id: &'static str, op: F)
+    where
+        S: ShedderUnderTest,
+        F: Fn(&S) -> bool + Sync,
+    {
+        let threads = self.threads;
+        let unexpected = AtomicU64::new(0);
+        let mut calls = 0u64;
+        self.group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                calls += iters * threads as u64;
+                time_on_threads(threads, iters, shedder, |shedder| {
+                    if !op(shedder) {
+                        unexpected.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+        });
+        self.tallies.push(Tally {
+            group: self.name.clone(),
+            bench: id,
+            calls,
+            unexpected: unexpected.into_inner(),
+        });
+    }
+
+    fn finish(self) {
+        self.group.finish();
+    }
+}
