@@ -18,7 +18,7 @@ fn main() -> Result<(), keel_shedder::ConfigError> {
     let shedder = Shedder::builder()
         .name("api")
         .cpu_source(cpu.clone())
-        .latency_sample_period(1)
+        .exact_statistics()
         .build_with_clock(clock.clone())?;
 
     println!("phase      cpu  offered  admitted  refused  mean in flight  max flight  limit");

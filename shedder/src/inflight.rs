@@ -175,7 +175,10 @@ mod loom_tests {
             // The raw balance, before `in_flight` clamps it: a completion seen without
             // its admission would make it negative.
             let (admitted, completed) = f.sums();
-            assert!(completed <= admitted, "{completed} completions, {admitted} admissions");
+            assert!(
+                completed <= admitted,
+                "{completed} completions, {admitted} admissions"
+            );
             assert!(admitted <= 1);
             admitter.join().unwrap();
             completer.join().unwrap();

@@ -74,7 +74,9 @@
 //!   every request of every thread writes); the max-flight figure is computed once per
 //!   bucket, not per decision; the latency is measured on a random sample of requests
 //!   ([`Builder::latency_sample_period`], default 1 in 8, 1 = every request as in go-zero)
-//!   and the in-flight average is updated on those completions. An admission below the CPU
+//!   and the in-flight average is stepped on those completions, at most once per
+//!   millisecond ([`Builder::in_flight_average_interval`]); [`Builder::exact_statistics`]
+//!   restores go-zero's every-request statistics. An admission below the CPU
 //!   threshold reads one cached CPU value and touches only the thread's own stripe.
 //! - **CPU signal fixes.** The CPU average is kept in floating point (go-zero's integer
 //!   truncation sticks at 0 below 2%), is seeded with the first sample instead of climbing
@@ -114,7 +116,7 @@ pub mod tower;
 
 pub use config::{
     Builder, CpuFallback, DEFAULT_BUCKETS, DEFAULT_COOL_OFF, DEFAULT_CPU_THRESHOLD,
-    DEFAULT_LATENCY_SAMPLE_PERIOD, DEFAULT_WINDOW,
+    DEFAULT_IN_FLIGHT_AVERAGE_INTERVAL, DEFAULT_LATENCY_SAMPLE_PERIOD, DEFAULT_WINDOW,
 };
 pub use error::{ConfigError, Overloaded};
 pub use group::ShedderGroup;

@@ -128,7 +128,9 @@ impl<C: Clock> Shedder<C> {
                 enabled: builder.enabled,
                 sample_period: builder.sample_period,
                 inflight: Inflight::new(stripes.clamp(4, 64)),
-                avg_flying: InFlightAverage::new(),
+                avg_flying: InFlightAverage::new(
+                    u64::try_from(builder.avg_interval.as_nanos()).unwrap_or(u64::MAX),
+                ),
                 overload_time: AtomicU64::new(NEVER),
                 dropped_recently: AtomicBool::new(false),
                 would_drop: AtomicU64::new(0),
@@ -294,13 +296,17 @@ impl<C: Clock> Inner<C> {
         }
         self.inflight.complete(local::stripe());
         let timed = start != UNTIMED;
-        if timed {
+        if !timed && passed != Some(true) {
+            return;
+        }
+        let clock = self.stats.clock();
+        let now = clock.now();
+        if timed && self.avg_flying.claim(now.as_nanos()) {
             self.avg_flying.step(self.inflight.in_flight() as f64);
         }
         if passed == Some(true) {
-            let clock = self.stats.clock();
             let rt = timed.then(|| rt_ms(clock.now_precise().as_nanos().saturating_sub(start)));
-            self.stats.pass(clock.now(), rt);
+            self.stats.pass(now, rt);
         }
     }
 }

@@ -58,7 +58,7 @@ fn start_stop_and_minute_statistics_are_reported() {
             .name("api")
             .window(Duration::from_secs(1))
             .buckets(10)
-            .latency_sample_period(1)
+            .exact_statistics()
             .cpu_source(cpu.clone())
             .build_with_clock(clock.clone())
             .unwrap();

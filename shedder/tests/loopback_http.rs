@@ -229,7 +229,7 @@ async fn an_overloaded_server_answers_fast_503s_and_recovers() {
     // The real clock; every request timed so the window learns from the short warm-up.
     let shedder = Shedder::builder()
         .name("loopback")
-        .latency_sample_period(1)
+        .exact_statistics()
         .cpu_source(cpu.clone())
         .build()
         .expect("valid configuration");

@@ -134,7 +134,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .window(Duration::from_nanos(BUCKETS * INTERVAL_NS))
         .buckets(BUCKETS as u32)
         .cpu_threshold(THRESHOLD)
-        .latency_sample_period(1)
+        .exact_statistics()
         .cpu_source(cpu.clone())
         .build_with_clock(clock.clone())
         .unwrap();

@@ -37,7 +37,7 @@ impl Rig {
         let shedder = Shedder::builder()
             .window(Duration::from_secs(1))
             .buckets(10)
-            .latency_sample_period(1)
+            .exact_statistics()
             .cpu_source(cpu.clone())
             .build_with_clock(clock.clone())
             .expect("valid configuration");

@@ -42,7 +42,7 @@
 //! // The CPU signal is injected here; by default it is the container's CPU usage.
 //! let cpu = ManualCpu::new(300);
 //! let shedder = Shedder::builder()
-//!     .latency_sample_period(1)
+//!     .exact_statistics()
 //!     .cpu_source(cpu.clone())
 //!     .build_with_clock(ManualClock::new())
 //!     .unwrap();
@@ -120,7 +120,7 @@
 //! let cpu = ManualCpu::new(300);
 //! let shedder = Shedder::builder()
 //!     .cpu_source(cpu.clone())
-//!     .latency_sample_period(1)
+//!     .exact_statistics()
 //!     .build()
 //!     .unwrap();
 //! let app = Router::new().route("/", get(|| async { "hello" })).layer(
