@@ -88,6 +88,27 @@ pub use error::ConfigError;
 pub use field::{Field, Value};
 pub use window::RollingWindow;
 
+/// The calling thread's small, dense index: distinct among live threads, given back when
+/// the thread exits and handed to the next new thread (smallest first), so indices stay
+/// below the peak number of live threads. `None` while the thread is being torn down.
+///
+/// The windows key their per-thread stripes by it; other striped structures (keel-shedder's
+/// in-flight counters) use it so that two live threads never share a stripe by accident,
+/// whatever the thread churn.
+///
+/// ```
+/// let mine = keel_rollingwindow::thread_index().unwrap();
+/// let other = std::thread::spawn(|| keel_rollingwindow::thread_index().unwrap())
+///     .join()
+///     .unwrap();
+/// assert_ne!(mine, other);
+/// assert_eq!(keel_rollingwindow::thread_index(), Some(mine));
+/// ```
+#[inline]
+pub fn thread_index() -> Option<usize> {
+    thread_id::current()
+}
+
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 mod readme_doctests {}

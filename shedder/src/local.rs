@@ -1,47 +1,37 @@
 //! Per-thread state of the hot path: which in-flight stripe a thread uses, and a small
 //! random generator that picks the requests whose latency is measured.
+//!
+//! The stripe is the thread's index from keel-rollingwindow's registry: distinct among
+//! live threads and reused after a thread exits, so two live threads share a stripe only
+//! when there are more of them than stripes (a counter handing out ever-growing numbers
+//! would make threads that come and go collide on one stripe by chance).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Hands out stripe numbers to threads in the order they first use a shedder.
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-struct Local {
-    stripe: Cell<usize>,
-    rng: Cell<u64>,
-}
-
-const UNASSIGNED: usize = usize::MAX;
+/// Seeds each thread's generator differently.
+static NEXT_SEED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    static LOCAL: Local = const {
-        Local {
-            stripe: Cell::new(UNASSIGNED),
-            rng: Cell::new(0),
-        }
-    };
+    /// xorshift64 state; 0 = not seeded yet (0 is xorshift's fixed point, never a state).
+    static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
 #[cold]
-fn assign(local: &Local) -> usize {
-    let stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed);
-    local.stripe.set(stripe);
-    // Seed each thread differently (splitmix64 of its number), never 0 (xorshift's fixed point).
-    let mut z = (stripe as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+fn seed() -> u64 {
+    // splitmix64 of a per-thread number.
+    let n = NEXT_SEED.fetch_add(1, Ordering::Relaxed);
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    local.rng.set((z ^ (z >> 31)) | 1);
-    stripe
+    (z ^ (z >> 31)) | 1
 }
 
-/// This thread's stripe number (callers mask it to their stripe count).
+/// This thread's stripe number (callers mask it to their stripe count). A thread being
+/// torn down uses stripe 0: the counters are atomic, sharing costs only contention.
 #[inline]
 pub(crate) fn stripe() -> usize {
-    LOCAL.with(|l| match l.stripe.get() {
-        UNASSIGNED => assign(l),
-        s => s,
-    })
+    keel_rollingwindow::thread_index().unwrap_or(0)
 }
 
 /// This thread's stripe, and whether to time this request: true with probability
@@ -51,24 +41,26 @@ pub(crate) fn stripe() -> usize {
 /// turn would otherwise time only one of them.
 #[inline]
 pub(crate) fn stripe_and_sample(period: u32) -> (usize, bool) {
-    LOCAL.with(|l| {
-        let stripe = match l.stripe.get() {
-            UNASSIGNED => assign(l),
-            s => s,
-        };
-        if period <= 1 {
-            return (stripe, true);
-        }
-        // xorshift64: a handful of instructions, good enough to pick samples.
-        let mut x = l.rng.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        l.rng.set(x);
-        // Multiply-shift maps the top 32 bits onto 0..period without a division.
-        let pick = ((x >> 32) * u64::from(period)) >> 32;
-        (stripe, pick == 0)
-    })
+    let stripe = stripe();
+    if period <= 1 {
+        return (stripe, true);
+    }
+    let pick = RNG
+        .try_with(|rng| {
+            let mut x = rng.get();
+            if x == 0 {
+                x = seed();
+            }
+            // xorshift64: a handful of instructions, good enough to pick samples.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            rng.set(x);
+            // Multiply-shift maps the top 32 bits onto 0..period without a division.
+            ((x >> 32) * u64::from(period)) >> 32
+        })
+        .unwrap_or(1);
+    (stripe, pick == 0)
 }
 
 #[cfg(test)]
