@@ -74,24 +74,40 @@ pub(crate) struct Capacity {
 }
 
 /// The window plus a per-bucket cache of its [`Capacity`].
+/// The max flight computed for the slice covering clock times `from..until`.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    from: u64,
+    until: u64,
+    max_flight: f64,
+}
+
 #[derive(Debug)]
 pub(crate) struct Stats<C: Clock> {
     window: RollingWindow<PassRt, C>,
     window_scale: f64,
-    /// `(slice + 1, max_flight)` of the last computation; 0 = none. The finished buckets
-    /// cannot change during a slice (adds go to the current one), so one fold per bucket
-    /// interval serves every decision in it.
-    cached: AtomicCell<(u64, f64)>,
+    interval_ns: u64,
+    /// The last computation. The finished buckets cannot change during a slice (adds go to
+    /// the current one), so one fold per bucket interval serves every decision in it; the
+    /// time range saves even the division that finds a reading's slice.
+    cached: AtomicCell<Cached>,
 }
 
 impl<C: Clock> Stats<C> {
     pub(crate) fn new(window: RollingWindow<PassRt, C>) -> Stats<C> {
         // buckets per second / 1000, as go-zero's windowScale.
-        let window_scale = 1e6 / window.interval().as_nanos() as f64;
+        let interval_ns = window.interval().as_nanos() as u64;
+        let window_scale = 1e6 / interval_ns as f64;
         Stats {
             window,
             window_scale,
-            cached: AtomicCell::new((0, 0.0)),
+            interval_ns,
+            // An empty range: the first decision computes.
+            cached: AtomicCell::new(Cached {
+                from: 1,
+                until: 0,
+                max_flight: 0.0,
+            }),
         }
     }
 
@@ -137,13 +153,28 @@ impl<C: Clock> Stats<C> {
     /// `max_flight` for a decision at `now`, from the per-bucket cache.
     #[inline]
     pub(crate) fn max_flight_at(&self, now: Nanos) -> f64 {
-        let slice = self.window.slice_at(now);
-        let (tag, value) = self.cached.load();
-        if tag == slice + 1 {
-            return value;
+        let t = now.as_nanos();
+        let cached = self.cached.load();
+        if (cached.from..cached.until).contains(&t) {
+            return cached.max_flight;
         }
-        let fresh = self.capacity_of_slice(slice).max_flight;
-        self.cached.store((slice + 1, fresh));
-        fresh
+        self.refresh(t)
+    }
+
+    #[cold]
+    fn refresh(&self, t: u64) -> f64 {
+        let slice = self.window.slice_at(Nanos::from_nanos(t));
+        let max_flight = self.capacity_of_slice(slice).max_flight;
+        let from = self
+            .window
+            .origin()
+            .as_nanos()
+            .saturating_add(slice.saturating_mul(self.interval_ns));
+        self.cached.store(Cached {
+            from,
+            until: from.saturating_add(self.interval_ns),
+            max_flight,
+        });
+        max_flight
     }
 }

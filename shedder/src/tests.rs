@@ -238,3 +238,28 @@ fn timed_completions_move_the_in_flight_average() {
     let avg = s.snapshot().avg_in_flight;
     assert!((avg - expected).abs() < 1e-9, "{avg} vs {expected}");
 }
+
+#[test]
+fn the_cached_max_flight_follows_slice_boundaries() {
+    let (cpu, clock) = (ManualCpu::new(0), ManualClock::new());
+    let s = shedder(&cpu, &clock);
+    fill_rows(&s, &clock);
+    let stats = &s.inner.stats;
+    let end_of_9 = Nanos::from_nanos(1_000_000_000 - 1);
+    let start_of_10 = Nanos::from_nanos(1_000_000_000);
+    assert_eq!(stats.max_flight_at(clock.now()), 54.0);
+    assert_eq!(stats.max_flight_at(end_of_9), 54.0);
+    // Bucket 9 (1000 passes) is finished from here; bucket 0 has left the window, so min
+    // RT is bucket 1's round(15.5) = 16.
+    assert_eq!(stats.max_flight_at(start_of_10), 1000.0 * 16.0 * 0.01);
+    for ms in [0u64, 99, 100, 950, 1000, 1001, 1099, 1100, 2500, 30_000] {
+        for t in [ms * 1_000_000, ms * 1_000_000 + 999_999] {
+            let t = Nanos::from_nanos(t);
+            assert_eq!(
+                stats.max_flight_at(t),
+                stats.capacity_at(t).max_flight,
+                "at {t:?}"
+            );
+        }
+    }
+}
