@@ -25,5 +25,6 @@ pub mod clocks;
 pub mod profile;
 pub mod shedder;
 pub mod suites;
+pub mod tally;
 pub mod threads;
 pub mod window;

@@ -9,15 +9,16 @@
 //! bucket of elapsed time, reaches its full 40 buckets only then; a breaker left idle for a
 //! window forgets its state.)
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use criterion::Criterion;
 use keel_breaker::{DEFAULT_BUCKETS, DEFAULT_WINDOW};
 
 use crate::breaker::{BreakerUnderTest, Failsafe, Keel, KeelForcedOpen, RustZeroCore};
-use crate::threads::time_on_threads;
+use crate::tally::TalliedGroup as Group;
+pub use crate::tally::Tally;
 
 /// The rejection group (one thread).
 pub const REJECTION: &str = "breaker rejection";
@@ -39,30 +40,6 @@ pub fn allow_success_group(threads: usize) -> String {
 /// The closure group for `threads` threads, e.g. `breaker call(ok) 1t`.
 pub fn call_ok_group(threads: usize) -> String {
     format!("breaker call(ok) {threads}t")
-}
-
-/// What one benchmark's calls came back as, over its warm-up and its samples.
-#[derive(Clone, Debug)]
-pub struct Tally {
-    /// The criterion group.
-    pub group: String,
-    /// The benchmark id.
-    pub bench: &'static str,
-    /// Calls made on all threads.
-    pub calls: u64,
-    /// Calls that did not come back as the group expects: a refusal in a healthy group, a
-    /// call let through in the rejection group.
-    pub unexpected: u64,
-}
-
-impl Tally {
-    /// The share of calls that came back as the group expects (admitted, or rejected).
-    pub fn expected_fraction(&self) -> f64 {
-        if self.calls == 0 {
-            return 0.0;
-        }
-        1.0 - self.unexpected as f64 / self.calls as f64
-    }
 }
 
 /// Every group of this suite (for the bench target).
@@ -143,65 +120,4 @@ pub fn run(c: &mut Criterion) -> Vec<Tally> {
         stop.store(true, Ordering::Relaxed);
     });
     tallies
-}
-
-/// A criterion group of this suite, and where its tallies go.
-struct Group<'c, 't> {
-    group: BenchmarkGroup<'c, WallTime>,
-    name: String,
-    threads: usize,
-    tallies: &'t mut Vec<Tally>,
-}
-
-impl<'c, 't> Group<'c, 't> {
-    fn new(
-        c: &'c mut Criterion,
-        name: String,
-        threads: usize,
-        tallies: &'t mut Vec<Tally>,
-    ) -> Self {
-        let mut group = c.benchmark_group(&name);
-        // One iteration is one call on each thread, so criterion's elements/s is the aggregate.
-        group.throughput(Throughput::Elements(threads as u64));
-        Group {
-            group,
-            name,
-            threads,
-            tallies,
-        }
-    }
-
-    /// The one driver: `op` on the group's threads sharing `breaker`; `op` returns `true`
-    /// when a call came back as the group expects. The calls that did not are counted in an
-    /// atomic touched only by them, which are rare (or none), so the count costs the loop
-    /// one predictable branch.
-    fn bench<B, F>(&mut self, breaker: &B, id: &'static str, op: F)
-    where
-        B: BreakerUnderTest,
-        F: Fn(&B) -> bool + Sync,
-    {
-        let threads = self.threads;
-        let unexpected = AtomicU64::new(0);
-        let mut calls = 0u64;
-        self.group.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                calls += iters * threads as u64;
-                time_on_threads(threads, iters, breaker, |breaker| {
-                    if !op(breaker) {
-                        unexpected.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            })
-        });
-        self.tallies.push(Tally {
-            group: self.name.clone(),
-            bench: id,
-            calls,
-            unexpected: unexpected.into_inner(),
-        });
-    }
-
-    fn finish(self) {
-        self.group.finish();
-    }
 }

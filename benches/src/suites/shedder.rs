@@ -10,11 +10,11 @@
 //! take anyway.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use criterion::Criterion;
 use keel_shedder::cpu::CpuMode;
 use keel_shedder::{DEFAULT_BUCKETS, DEFAULT_WINDOW};
 use keel_timex::{Clock, MonotonicClock};
@@ -23,8 +23,7 @@ use crate::shedder::{
     Keel, KeelHighLoad, LittleLoadShedder, RustZeroCore, ShedderUnderTest, TokioSemaphore,
     TowerLoadShed,
 };
-use crate::suites::breaker::Tally;
-use crate::threads::time_on_threads;
+use crate::tally::{TalliedGroup as Group, Tally};
 
 /// The rejection group (one thread).
 pub const REJECTION: &str = "shedder rejection 1t";
@@ -158,65 +157,4 @@ pub fn cpu_sample(c: &mut Criterion) {
 /// Which meter [`cpu_sample`] measures here (`cgroup v2`, `host`, ...), if any.
 pub fn cpu_meter_kind() -> Option<String> {
     CpuMode::Auto.detect().ok().map(|m| m.kind().to_string())
-}
-
-/// A criterion group of this suite, and where its tallies go.
-struct Group<'c, 't> {
-    group: BenchmarkGroup<'c, WallTime>,
-    name: String,
-    threads: usize,
-    tallies: &'t mut Vec<Tally>,
-}
-
-impl<'c, 't> Group<'c, 't> {
-    fn new(
-        c: &'c mut Criterion,
-        name: String,
-        threads: usize,
-        tallies: &'t mut Vec<Tally>,
-    ) -> Self {
-        let mut group = c.benchmark_group(&name);
-        // One iteration is one request on each thread, so elements/s is the aggregate.
-        group.throughput(Throughput::Elements(threads as u64));
-        Group {
-            group,
-            name,
-            threads,
-            tallies,
-        }
-    }
-
-    /// The one driver: `op` on the group's threads sharing `shedder`; `op` returns `true`
-    /// when a request came back as the group expects. The others are counted in an atomic
-    /// touched only by them (none, or rare), so the count costs the loop one predictable
-    /// branch.
-    fn bench<S, F>(&mut self, shedder: &S, id: &'static str, op: F)
-    where
-        S: ShedderUnderTest,
-        F: Fn(&S) -> bool + Sync,
-    {
-        let threads = self.threads;
-        let unexpected = AtomicU64::new(0);
-        let mut calls = 0u64;
-        self.group.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                calls += iters * threads as u64;
-                time_on_threads(threads, iters, shedder, |shedder| {
-                    if !op(shedder) {
-                        unexpected.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            })
-        });
-        self.tallies.push(Tally {
-            group: self.name.clone(),
-            bench: id,
-            calls,
-            unexpected: unexpected.into_inner(),
-        });
-    }
-
-    fn finish(self) {
-        self.group.finish();
-    }
 }

@@ -1,0 +1,105 @@
+//! [`Tally`] and [`TalliedGroup`]: criterion groups whose benchmarks also count how many of
+//! their calls came back as the group expects (admitted, or refused), shared by the breaker
+//! and shedder suites.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+
+use crate::threads::time_on_threads;
+
+/// What one benchmark's calls came back as, over its warm-up and its samples.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    /// The criterion group.
+    pub group: String,
+    /// The benchmark id.
+    pub bench: &'static str,
+    /// Calls made on all threads.
+    pub calls: u64,
+    /// Calls that did not come back as the group expects: a refusal in a healthy group, a
+    /// call let through in the rejection group.
+    pub unexpected: u64,
+}
+
+impl Tally {
+    /// The share of calls that came back as the group expects (admitted, or rejected).
+    pub fn expected_fraction(&self) -> f64 {
+        if self.calls == 0 {
+            return 0.0;
+        }
+        1.0 - self.unexpected as f64 / self.calls as f64
+    }
+}
+
+/// A criterion group, and where its benchmarks' tallies go.
+pub struct TalliedGroup<'c, 't> {
+    group: BenchmarkGroup<'c, WallTime>,
+    name: String,
+    threads: usize,
+    tallies: &'t mut Vec<Tally>,
+}
+
+impl std::fmt::Debug for TalliedGroup<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TalliedGroup")
+            .field("name", &self.name)
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c, 't> TalliedGroup<'c, 't> {
+    /// A group named `name` whose benchmarks run on `threads` threads.
+    pub fn new(
+        c: &'c mut Criterion,
+        name: String,
+        threads: usize,
+        tallies: &'t mut Vec<Tally>,
+    ) -> Self {
+        let mut group = c.benchmark_group(&name);
+        // One iteration is one call on each thread, so criterion's elements/s is the aggregate.
+        group.throughput(Throughput::Elements(threads as u64));
+        TalliedGroup {
+            group,
+            name,
+            threads,
+            tallies,
+        }
+    }
+
+    /// The one driver: `op` on the group's threads sharing `subject`; `op` returns `true`
+    /// when a call came back as the group expects. The calls that did not are counted in an
+    /// atomic touched only by them, which are rare (or none), so the count costs the loop
+    /// one predictable branch.
+    pub fn bench<S, F>(&mut self, subject: &S, id: &'static str, op: F)
+    where
+        S: Sync,
+        F: Fn(&S) -> bool + Sync,
+    {
+        let threads = self.threads;
+        let unexpected = AtomicU64::new(0);
+        let mut calls = 0u64;
+        self.group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                calls += iters * threads as u64;
+                time_on_threads(threads, iters, subject, |subject| {
+                    if !op(subject) {
+                        unexpected.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+        });
+        self.tallies.push(Tally {
+            group: self.name.clone(),
+            bench: id,
+            calls,
+            unexpected: unexpected.into_inner(),
+        });
+    }
+
+    /// Ends the group.
+    pub fn finish(self) {
+        self.group.finish();
+    }
+}
