@@ -110,13 +110,8 @@ impl CgroupV2 {
 
 impl CpuMeter for CgroupV2 {
     fn sample(&mut self, now: Nanos) -> Result<Option<f64>, CpuError> {
-        match self.usage_ns() {
-            Ok(ns) => Ok(self.time.advance(ns, now, self.limit)),
-            Err(e) => {
-                self.time.reset();
-                Err(e)
-            }
-        }
+        let reading = self.usage_ns();
+        self.time.sample(reading, now, self.limit)
     }
 
     fn limit_cpus(&self) -> f64 {

@@ -121,6 +121,23 @@ impl CpuTime {
     pub(crate) fn reset(&mut self) {
         self.prev = None;
     }
+
+    /// [`advance`](Self::advance) on a fresh reading of the CPU-time counter, or forget the
+    /// previous record if the reading failed (the next good one primes again).
+    pub(crate) fn sample(
+        &mut self,
+        reading: Result<u64, CpuError>,
+        now: Nanos,
+        limit_cpus: f64,
+    ) -> Result<Option<f64>, CpuError> {
+        match reading {
+            Ok(cpu_ns) => Ok(self.advance(cpu_ns, now, limit_cpus)),
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
+        }
+    }
 }
 
 /// A busy fraction as millis in `0..=1000` (finite inputs only reach here).

@@ -49,13 +49,8 @@ impl Process {
 
 impl CpuMeter for Process {
     fn sample(&mut self, now: Nanos) -> Result<Option<f64>, CpuError> {
-        match self.cpu_ns() {
-            Ok(ns) => Ok(self.time.advance(ns, now, self.limit)),
-            Err(e) => {
-                self.time.reset();
-                Err(e)
-            }
-        }
+        let reading = self.cpu_ns();
+        self.time.sample(reading, now, self.limit)
     }
 
     fn limit_cpus(&self) -> f64 {
