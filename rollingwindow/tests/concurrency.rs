@@ -82,7 +82,29 @@ fn reads_during_adds_never_go_backwards_or_overshoot() {
     const ADDS: i64 = 200_000;
     let (w, _clock) = window(4, Duration::from_secs(1));
     let done = AtomicBool::new(false);
+    // The adders wait for the reader's first read: on two cores in a release build they
+    // could otherwise finish before the reader is scheduled at all.
+    let reading = AtomicBool::new(false);
     thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut last = 0;
+            let mut reads = 0u64;
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let (sum, _) = total(&w);
+                assert!(sum >= last, "sum went back from {last} to {sum}");
+                assert!(sum <= 2 * ADDS);
+                last = sum;
+                reads += 1;
+                reading.store(true, Ordering::Release);
+                if finished {
+                    return (reads, last);
+                }
+            }
+        });
+        while !reading.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
         let adders: Vec<_> = (0..2)
             .map(|_| {
                 let w = &w;
@@ -93,23 +115,14 @@ fn reads_during_adds_never_go_backwards_or_overshoot() {
                 })
             })
             .collect();
-        let reader = s.spawn(|| {
-            let mut last = 0;
-            let mut reads = 0u64;
-            while !done.load(Ordering::Acquire) {
-                let (sum, _) = total(&w);
-                assert!(sum >= last, "sum went back from {last} to {sum}");
-                assert!(sum <= 2 * ADDS);
-                last = sum;
-                reads += 1;
-            }
-            reads
-        });
         for a in adders {
             a.join().unwrap();
         }
         done.store(true, Ordering::Release);
-        assert!(reader.join().unwrap() > 0);
+        let (reads, last) = reader.join().unwrap();
+        assert!(reads > 1);
+        // The read after `done` sees every add.
+        assert_eq!(last, 2 * ADDS);
     });
     assert_eq!(total(&w), (2 * ADDS, 2 * ADDS as u64));
 }
