@@ -27,7 +27,7 @@ const WARM_LATENCY: Duration = Duration::from_millis(25);
 /// cool-off; its own default of timing 1 request in 8) on the process-wide `CoarseClock`,
 /// with the CPU signal injected through a [`ManualCpu`]. Admitting, the CPU reads 0: the
 /// fast path, a CPU load and the thread's in-flight stripe. Overloaded, it reads 1000 and
-/// [`HELD`] requests are held open, after as many more have finished so that the in-flight
+/// `HELD` requests are held open, after as many more have finished so that the in-flight
 /// average is about as high.
 #[derive(Debug)]
 pub struct Keel {
@@ -102,7 +102,7 @@ impl ShedderUnderTest for Keel {
 /// `BenchmarkAdaptiveShedder_Allow/high load`).
 ///
 /// The window is filled by real traffic first: [`warm_round`](KeelHighLoad::warm_round)
-/// admits [`WARM_IN_FLIGHT`] requests at a low CPU, holds them [`WARM_LATENCY`] and
+/// admits `WARM_IN_FLIGHT` requests at a low CPU, holds them `WARM_LATENCY` and
 /// passes them, which over a window gives a max flight of about 90 (factor 0.5: a limit of
 /// about 45). The suite keeps calling it from a background thread and
 /// [`pause`](KeelHighLoad::pause)s it while this shedder is measured.
