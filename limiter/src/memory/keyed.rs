@@ -1,0 +1,236 @@
+//! [`KeyedCells`]: one `AtomicU64` per key, in shards, with exact idle eviction and an
+//! optional cap.
+//!
+//! Both limiters keep a key's whole state in one `u64` (a token bucket's theoretical
+//! arrival time; a window's end and count), updated by compare-and-swap under a shard's
+//! *read* lock: concurrent requests for existing keys never serialise on a lock, only on
+//! the key's own word. A new key takes the shard's write lock once.
+//!
+//! A key whose state says "at rest" (a full bucket, an ended window) means exactly what an
+//! absent key means, so removing it changes no decision. Each shard sweeps such keys when
+//! it has doubled since its last sweep: memory stays proportional to the keys active in the
+//! last refill time / window, whatever the churn, at amortised O(1) per new key.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
+use parking_lot::RwLock;
+
+/// How a cell's value ages.
+pub(crate) trait Idle {
+    /// Nanoseconds from `now` until a cell holding `value` is at rest (0: already).
+    fn idle_in(&self, value: u64, now: u64) -> u64;
+}
+
+/// The smallest a shard grows before its first sweep.
+const FIRST_SWEEP: usize = 64;
+
+struct Shard {
+    map: HashMap<Box<str>, AtomicU64, ahash::RandomState>,
+    /// Sweep when the map reaches this size.
+    sweep_at: usize,
+}
+
+pub(crate) struct KeyedCells {
+    shards: Box<[CachePadded<RwLock<Shard>>]>,
+    hasher: ahash::RandomState,
+    mask: usize,
+    /// Keys per shard at most (the cap spread evenly), or `usize::MAX`.
+    shard_cap: usize,
+}
+
+/// A new key could not be added: the cap is reached and nothing is idle. Holds the
+/// nanoseconds until the first entry of that shard is at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full(pub(crate) u64);
+
+impl KeyedCells {
+    pub(crate) fn new(max_keys: Option<usize>) -> KeyedCells {
+        let parallelism = std::thread::available_parallelism().map_or(4, |n| n.get());
+        let mut shards = (parallelism * 16).next_power_of_two().clamp(16, 256);
+        if let Some(max) = max_keys {
+            // Keep at least 16 keys per shard so a small cap is not split into nothing.
+            while shards > 1 && max / shards < 16 {
+                shards /= 2;
+            }
+        }
+        let shard_cap = max_keys.map_or(usize::MAX, |m| m.div_ceil(shards));
+        KeyedCells {
+            shards: (0..shards)
+                .map(|_| {
+                    CachePadded::new(RwLock::new(Shard {
+                        map: HashMap::with_hasher(ahash::RandomState::new()),
+                        sweep_at: FIRST_SWEEP.min(shard_cap.max(1)),
+                    }))
+                })
+                .collect(),
+            hasher: ahash::RandomState::new(),
+            mask: shards - 1,
+            shard_cap,
+        }
+    }
+
+    #[inline]
+    fn shard(&self, key: &str) -> &RwLock<Shard> {
+        let h = self.hasher.hash_one(key);
+        // The top bits: the map inside the shard uses the low ones of its own hash.
+        &self.shards[(h >> 32) as usize & self.mask]
+    }
+
+    /// Applies `f` to `key`'s value (0 for a new key) with compare-and-swap: `f` returns
+    /// the value to store (or `None` to leave it) and the result.
+    #[inline]
+    pub(crate) fn update<R>(
+        &self,
+        key: &str,
+        now: u64,
+        idle: &impl Idle,
+        mut f: impl FnMut(u64) -> (Option<u64>, R),
+    ) -> Result<R, Full> {
+        let shard = self.shard(key);
+        {
+            let read = shard.read();
+            if let Some(cell) = read.map.get(key) {
+                return Ok(cas_loop(cell, &mut f));
+            }
+        }
+        let mut write = shard.write();
+        if !write.map.contains_key(key) {
+            if write.map.len() >= write.sweep_at {
+                sweep(&mut write, now, idle, self.shard_cap);
+            }
+            if write.map.len() >= self.shard_cap {
+                let soonest = write
+                    .map
+                    .values()
+                    .map(|c| idle.idle_in(c.load(Ordering::Relaxed), now))
+                    .min()
+                    .unwrap_or(0);
+                return Err(Full(soonest.max(1)));
+            }
+            write.map.insert(Box::from(key), AtomicU64::new(0));
+        }
+        let cell = write.map.get(key).expect("present: inserted above or found");
+        Ok(cas_loop(cell, &mut f))
+    }
+
+    /// Keys held, including idle ones not swept yet.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().map.len()).sum()
+    }
+
+    /// Removes every idle key now; returns how many are left.
+    pub(crate) fn sweep_all(&self, now: u64, idle: &impl Idle) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let mut w = s.write();
+                sweep(&mut w, now, idle, self.shard_cap);
+                w.map.len()
+            })
+            .sum()
+    }
+
+    /// A key's current value, if held.
+    pub(crate) fn get(&self, key: &str) -> Option<u64> {
+        self.shard(key)
+            .read()
+            .map
+            .get(key)
+            .map(|c| c.load(Ordering::Acquire))
+    }
+}
+
+fn sweep(shard: &mut Shard, now: u64, idle: &impl Idle, cap: usize) {
+    shard
+        .map
+        .retain(|_, cell| idle.idle_in(cell.load(Ordering::Relaxed), now) > 0);
+    shard.map.shrink_to(shard.map.len() * 2);
+    // Sweep again when the live set has doubled (amortised O(1) per insert).
+    shard.sweep_at = (shard.map.len() * 2).max(FIRST_SWEEP).min(cap.max(1));
+}
+
+#[inline]
+fn cas_loop<R>(cell: &AtomicU64, f: &mut impl FnMut(u64) -> (Option<u64>, R)) -> R {
+    let mut current = cell.load(Ordering::Acquire);
+    loop {
+        let (next, result) = f(current);
+        let Some(next) = next else {
+            return result;
+        };
+        match cell.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return result,
+            Err(seen) => current = seen,
+        }
+    }
+}
+
+/// The cell of an unkeyed limiter: the same compare-and-swap, no map.
+#[inline]
+pub(crate) fn update_cell<R>(cell: &AtomicU64, mut f: impl FnMut(u64) -> (Option<u64>, R)) -> R {
+    cas_loop(cell, &mut f)
+}
+
+impl std::fmt::Debug for KeyedCells {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedCells")
+            .field("shards", &self.shards.len())
+            .field("keys", &self.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values are "idle at" times.
+    struct At;
+    impl Idle for At {
+        fn idle_in(&self, value: u64, now: u64) -> u64 {
+            value.saturating_sub(now)
+        }
+    }
+
+    fn set(cells: &KeyedCells, key: &str, now: u64, value: u64) -> Result<(), Full> {
+        cells.update(key, now, &At, |_| (Some(value), ()))
+    }
+
+    #[test]
+    fn new_keys_start_at_zero_and_updates_stick() {
+        let cells = KeyedCells::new(None);
+        let seen = cells.update("a", 0, &At, |v| (Some(v + 5), v)).unwrap();
+        assert_eq!(seen, 0);
+        assert_eq!(cells.get("a"), Some(5));
+        let seen = cells.update("a", 0, &At, |v| (None, v)).unwrap();
+        assert_eq!(seen, 5);
+        assert_eq!(cells.get("b"), None);
+    }
+
+    #[test]
+    fn churn_is_swept_and_memory_stays_bounded() {
+        let cells = KeyedCells::new(None);
+        // 100 000 keys, each idle 10 "ns" after its use, time moving 1 per key.
+        for i in 0..100_000u64 {
+            set(&cells, &format!("k{i}"), i, i + 10).unwrap();
+        }
+        assert!(cells.len() < 16 * 256, "{} keys held", cells.len());
+        assert_eq!(cells.sweep_all(200_000, &At), 0);
+    }
+
+    #[test]
+    fn the_cap_refuses_new_keys_until_one_is_idle() {
+        let cells = KeyedCells::new(Some(16));
+        for i in 0..16 {
+            set(&cells, &format!("k{i}"), 0, 1000 + i).unwrap();
+        }
+        assert_eq!(set(&cells, "new", 0, 5), Err(Full(1000)));
+        assert_eq!(cells.len(), 16);
+        // Existing keys still update.
+        set(&cells, "k3", 0, 2000).unwrap();
+        // Once k0 is idle the new key fits.
+        set(&cells, "new", 1000, 5).unwrap();
+        assert_eq!(cells.len(), 16);
+    }
+}

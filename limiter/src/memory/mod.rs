@@ -1,0 +1,5 @@
+//! The in-memory limiters: lock-free per-key words in sharded maps.
+
+pub(crate) mod keyed;
+pub(crate) mod period;
+pub(crate) mod token;

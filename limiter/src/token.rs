@@ -1,0 +1,373 @@
+//! [`TokenLimiter`]: a token bucket (smooth rate with bursts), unkeyed or per key, in memory
+//! or on Redis.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use keel_timex::{Clock, CoarseClock};
+
+use crate::memory::token::MemoryToken;
+use crate::rate::Gcra;
+#[cfg(feature = "redis")]
+use crate::redis::{RedisStore, RedisToken};
+use crate::{ConfigError, Denied, FailurePolicy, Rate, TokenSnapshot};
+
+/// The coarse clock moves in 1 ms steps: a bucket that holds less than this much refill
+/// time would lose the tokens earned between two steps, so it reads the precise clock.
+const COARSE_ENOUGH_NS: u64 = 2_000_000;
+
+/// Configures a [`TokenLimiter`].
+///
+/// ```
+/// use keel_limiter::{Rate, TokenLimiter};
+///
+/// let limiter = TokenLimiter::builder(Rate::per_second(100), 20) // 100/s, bursts of 20
+///     .name("api")
+///     .max_keys(100_000)
+///     .build()?;
+/// assert!(limiter.allow_key("203.0.113.7"));
+/// # Ok::<(), keel_limiter::ConfigError>(())
+/// ```
+#[derive(Clone)]
+#[must_use = "a builder does nothing until .build() is called"]
+pub struct TokenBuilder {
+    rate: Rate,
+    burst: u32,
+    name: Option<String>,
+    max_keys: Option<usize>,
+    policy: FailurePolicy,
+    #[cfg(feature = "redis")]
+    redis: Option<(RedisStore, String)>,
+}
+
+impl fmt::Debug for TokenBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenBuilder")
+            .field("rate", &self.rate)
+            .field("burst", &self.burst)
+            .field("name", &self.name)
+            .field("max_keys", &self.max_keys)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenBuilder {
+    /// The limiter's name, for logs and snapshots. Default `token-limiter`.
+    pub fn name(mut self, name: impl Into<String>) -> TokenBuilder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// At most this many keys held in memory (default: no cap; idle keys are always
+    /// evicted, see the crate docs). At the cap, a new key is refused with
+    /// [`Denied::KeyCapacity`] until an entry is idle: existing keys' buckets are never
+    /// reset to make room, which would hand out tokens.
+    pub fn max_keys(mut self, max: usize) -> TokenBuilder {
+        self.max_keys = Some(max);
+        self
+    }
+
+    /// What to decide while Redis fails (default [`FailurePolicy::Rescue`]).
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> TokenBuilder {
+        self.policy = policy;
+        self
+    }
+
+    /// Keep the buckets on Redis under `prefix` (key `{prefix:key}`, a hash tag so one
+    /// bucket's fields stay in one Redis Cluster slot), shared by every instance using
+    /// the same server and prefix.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis(mut self, store: RedisStore, prefix: impl Into<String>) -> TokenBuilder {
+        self.redis = Some((store, prefix.into()));
+        self
+    }
+
+    /// Builds the limiter on the process-wide [`CoarseClock`].
+    pub fn build(self) -> Result<TokenLimiter, ConfigError> {
+        self.build_with_clock(CoarseClock::new())
+    }
+
+    /// Builds the limiter on `clock` (a [`ManualClock`](keel_timex::ManualClock) in tests).
+    pub fn build_with_clock<C: Clock>(self, clock: C) -> Result<TokenLimiter<C>, ConfigError> {
+        let gcra = Gcra::new(self.rate, self.burst)?;
+        if self.max_keys == Some(0) {
+            return Err(ConfigError::ZeroMaxKeys);
+        }
+        #[cfg(feature = "redis")]
+        let redis = self
+            .redis
+            .map(|(store, prefix)| RedisToken::new(store, prefix, self.rate, self.burst));
+        Ok(TokenLimiter {
+            inner: Arc::new(Inner {
+                name: self.name.unwrap_or_else(|| "token-limiter".to_owned()),
+                rate: self.rate,
+                precise: gcra.tolerance < COARSE_ENOUGH_NS,
+                memory: MemoryToken::new(gcra, self.max_keys),
+                clock,
+                policy: self.policy,
+                policy_decisions: AtomicU64::new(0),
+                #[cfg(feature = "redis")]
+                redis,
+            }),
+        })
+    }
+}
+
+/// A token bucket: `burst` tokens at most, refilled continuously at `rate`; a request
+/// takes `n` tokens or is refused with how long to wait.
+///
+/// Unkeyed ([`allow`](TokenLimiter::allow)) for one shared resource, or keyed
+/// ([`allow_key`](TokenLimiter::allow_key)) with one bucket per user, client IP or tenant.
+/// In memory the decision is one compare-and-swap on the bucket's word; on Redis one Lua
+/// script per decision, with the [`FailurePolicy`] deciding while Redis fails. Cheap to
+/// clone; clones share the buckets.
+///
+/// ```
+/// use keel_limiter::{Denied, Rate, TokenLimiter};
+/// use keel_timex::ManualClock;
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let limiter = TokenLimiter::builder(Rate::per_second(10), 2).build_with_clock(clock.clone())?;
+/// assert!(limiter.allow());
+/// assert!(limiter.allow());
+/// assert_eq!(
+///     limiter.allow_n(1),
+///     Err(Denied::Limited { retry_after: Duration::from_millis(100) })
+/// );
+/// clock.advance(Duration::from_millis(100));
+/// assert!(limiter.allow());
+/// assert_eq!(limiter.allow_n(3), Err(Denied::NeverFits { n: 3, burst: 2 }));
+/// # Ok::<(), keel_limiter::ConfigError>(())
+/// ```
+pub struct TokenLimiter<C: Clock = CoarseClock> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Clock> Clone for TokenLimiter<C> {
+    fn clone(&self) -> Self {
+        TokenLimiter {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<C: Clock> {
+    name: String,
+    rate: Rate,
+    precise: bool,
+    memory: MemoryToken,
+    clock: C,
+    policy: FailurePolicy,
+    /// Decisions taken by the failure policy instead of Redis.
+    policy_decisions: AtomicU64,
+    #[cfg(feature = "redis")]
+    redis: Option<RedisToken>,
+}
+
+impl TokenLimiter {
+    /// A builder: `rate`, and `burst` tokens at most (the bucket starts full).
+    pub fn builder(rate: Rate, burst: u32) -> TokenBuilder {
+        TokenBuilder {
+            rate,
+            burst,
+            name: None,
+            max_keys: None,
+            policy: FailurePolicy::Rescue,
+            #[cfg(feature = "redis")]
+            redis: None,
+        }
+    }
+}
+
+impl<C: Clock> TokenLimiter<C> {
+    /// Takes one token from the unkeyed bucket.
+    #[inline]
+    pub fn allow(&self) -> bool {
+        self.allow_n(1).is_ok()
+    }
+
+    /// Takes `n` tokens from the unkeyed bucket, or says why not.
+    #[inline]
+    pub fn allow_n(&self, n: u32) -> Result<(), Denied> {
+        self.decide(None, n)
+    }
+
+    /// Takes one token from `key`'s bucket.
+    #[inline]
+    pub fn allow_key(&self, key: &str) -> bool {
+        self.allow_key_n(key, 1).is_ok()
+    }
+
+    /// Takes `n` tokens from `key`'s bucket, or says why not.
+    #[inline]
+    pub fn allow_key_n(&self, key: &str, n: u32) -> Result<(), Denied> {
+        self.decide(Some(key), n)
+    }
+
+    #[inline]
+    fn decide(&self, key: Option<&str>, n: u32) -> Result<(), Denied> {
+        let inner = &*self.inner;
+        inner.check_n(n)?;
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &inner.redis {
+            if redis.is_healthy()
+                && let Ok(decision) = redis.take(key.unwrap_or(""), n)
+            {
+                return decision;
+            }
+            return inner.fallback(key, n);
+        }
+        inner.memory.take(key, n, inner.now())
+    }
+
+    /// [`allow_n`](TokenLimiter::allow_n) without blocking a runtime thread on Redis: in
+    /// memory it is the same call; on Redis it awaits the script on the async connection.
+    pub async fn allow_n_async(&self, n: u32) -> Result<(), Denied> {
+        self.decide_async(None, n).await
+    }
+
+    /// [`allow_key_n`](TokenLimiter::allow_key_n), async (see
+    /// [`allow_n_async`](TokenLimiter::allow_n_async)).
+    pub async fn allow_key_n_async(&self, key: &str, n: u32) -> Result<(), Denied> {
+        self.decide_async(Some(key), n).await
+    }
+
+    async fn decide_async(&self, key: Option<&str>, n: u32) -> Result<(), Denied> {
+        let inner = &*self.inner;
+        inner.check_n(n)?;
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &inner.redis {
+            if redis.is_healthy()
+                && let Ok(decision) = redis.take_async(key.unwrap_or(""), n).await
+            {
+                return decision;
+            }
+            return inner.fallback(key, n);
+        }
+        inner.memory.take(key, n, inner.now())
+    }
+
+    /// Waits until `n` tokens of the unkeyed bucket are granted (sleeping the time each
+    /// refusal names), or fails at once when waiting cannot help
+    /// ([`Denied::NeverFits`], [`Denied::Unavailable`]).
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn until_ready(&self, n: u32) -> Result<(), Denied> {
+        self.until(None, n).await
+    }
+
+    /// [`until_ready`](TokenLimiter::until_ready) for `key`'s bucket.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn until_key_ready(&self, key: &str, n: u32) -> Result<(), Denied> {
+        self.until(Some(key), n).await
+    }
+
+    #[cfg(feature = "tokio")]
+    async fn until(&self, key: Option<&str>, n: u32) -> Result<(), Denied> {
+        loop {
+            match self.decide_async(key, n).await {
+                Ok(()) => return Ok(()),
+                Err(Denied::Limited { retry_after } | Denied::KeyCapacity { retry_after }) => {
+                    tokio::time::sleep(retry_after.max(std::time::Duration::from_micros(1)))
+                        .await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Tokens left in the unkeyed bucket (fractional; in-memory state, or the rescue's
+    /// on Redis).
+    pub fn tokens(&self) -> f64 {
+        self.inner.memory.tokens(None, self.inner.now())
+    }
+
+    /// Tokens left in `key`'s bucket (see [`tokens`](TokenLimiter::tokens)).
+    pub fn key_tokens(&self, key: &str) -> f64 {
+        self.inner.memory.tokens(Some(key), self.inner.now())
+    }
+
+    /// Keys held in memory (including idle ones not swept yet).
+    pub fn len(&self) -> usize {
+        self.inner.memory.len()
+    }
+
+    /// Whether no key is held in memory.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every idle key now (full buckets: dropping them changes no decision) and
+    /// returns how many are left. Runs by itself as keys are added; for tests and for
+    /// releasing memory after a burst of keys.
+    pub fn evict_idle(&self) -> usize {
+        self.inner.memory.sweep(self.inner.now())
+    }
+
+    /// The limiter's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The state and counters.
+    pub fn snapshot(&self) -> TokenSnapshot {
+        let inner = &*self.inner;
+        TokenSnapshot {
+            name: inner.name.clone(),
+            rate: inner.rate,
+            burst: inner.memory.gcra.burst,
+            keys: inner.memory.len(),
+            policy: inner.policy,
+            policy_decisions: inner.policy_decisions.load(Ordering::Relaxed),
+            #[cfg(feature = "redis")]
+            redis: inner.redis.as_ref().map(RedisToken::stats),
+        }
+    }
+}
+
+impl<C: Clock> Inner<C> {
+    #[inline]
+    fn now(&self) -> u64 {
+        if self.precise {
+            self.clock.now_precise().as_nanos()
+        } else {
+            self.clock.now().as_nanos()
+        }
+    }
+
+    #[inline]
+    fn check_n(&self, n: u32) -> Result<(), Denied> {
+        let burst = self.memory.gcra.burst;
+        if n > burst {
+            return Err(Denied::NeverFits { n, burst });
+        }
+        Ok(())
+    }
+
+    /// The failure policy's decision while Redis is failing.
+    #[cfg(feature = "redis")]
+    fn fallback(&self, key: Option<&str>, n: u32) -> Result<(), Denied> {
+        self.policy_decisions.fetch_add(1, Ordering::Relaxed);
+        match self.policy {
+            FailurePolicy::Rescue => self.memory.take(key, n, self.now()),
+            FailurePolicy::FailOpen => Ok(()),
+            FailurePolicy::FailClosed => Err(Denied::Unavailable),
+        }
+    }
+}
+
+impl<C: Clock> fmt::Debug for TokenLimiter<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenLimiter")
+            .field("name", &self.inner.name)
+            .field("rate", &self.inner.rate)
+            .field("burst", &self.inner.memory.gcra.burst)
+            .field("keys", &self.inner.memory.len())
+            .finish_non_exhaustive()
+    }
+}
