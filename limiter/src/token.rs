@@ -371,3 +371,25 @@ impl<C: Clock> fmt::Debug for TokenLimiter<C> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_holding_under_2_ms_of_refill_reads_the_precise_clock() {
+        let precise = |rate, burst| {
+            TokenLimiter::builder(rate, burst)
+                .build()
+                .unwrap()
+                .inner
+                .precise
+        };
+        // 10 000/s, burst 1: 0.1 ms of refill; the coarse clock's 1 ms steps would cap
+        // it at 1 000/s.
+        assert!(precise(Rate::per_second(10_000), 1));
+        assert!(precise(Rate::per_second(1_000), 1));
+        assert!(!precise(Rate::per_second(1_000), 2));
+        assert!(!precise(Rate::per_second(10), 1));
+    }
+}

@@ -12,7 +12,7 @@
 //! last refill time / window, whatever the churn, at amortised O(1) per new key.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::RwLock;
@@ -36,8 +36,10 @@ pub(crate) struct KeyedCells {
     shards: Box<[CachePadded<RwLock<Shard>>]>,
     hasher: ahash::RandomState,
     mask: usize,
-    /// Keys per shard at most (the cap spread evenly), or `usize::MAX`.
-    shard_cap: usize,
+    /// The key cap, or `usize::MAX`.
+    max_keys: usize,
+    /// Keys held, all shards (changed only when a key is added or swept).
+    count: CachePadded<AtomicUsize>,
 }
 
 /// A new key could not be added: the cap is reached and nothing is idle. Holds the
@@ -48,26 +50,20 @@ pub(crate) struct Full(pub(crate) u64);
 impl KeyedCells {
     pub(crate) fn new(max_keys: Option<usize>) -> KeyedCells {
         let parallelism = std::thread::available_parallelism().map_or(4, |n| n.get());
-        let mut shards = (parallelism * 16).next_power_of_two().clamp(16, 256);
-        if let Some(max) = max_keys {
-            // Keep at least 16 keys per shard so a small cap is not split into nothing.
-            while shards > 1 && max / shards < 16 {
-                shards /= 2;
-            }
-        }
-        let shard_cap = max_keys.map_or(usize::MAX, |m| m.div_ceil(shards));
+        let shards = (parallelism * 16).next_power_of_two().clamp(16, 256);
         KeyedCells {
             shards: (0..shards)
                 .map(|_| {
                     CachePadded::new(RwLock::new(Shard {
                         map: HashMap::with_hasher(ahash::RandomState::new()),
-                        sweep_at: FIRST_SWEEP.min(shard_cap.max(1)),
+                        sweep_at: FIRST_SWEEP,
                     }))
                 })
                 .collect(),
             hasher: ahash::RandomState::new(),
             mask: shards - 1,
-            shard_cap,
+            max_keys: max_keys.unwrap_or(usize::MAX),
+            count: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
@@ -95,41 +91,73 @@ impl KeyedCells {
                 return Ok(cas_loop(cell, &mut f));
             }
         }
-        let mut write = shard.write();
-        if !write.map.contains_key(key) {
+        let mut swept_all = false;
+        loop {
+            let mut write = shard.write();
+            if let Some(cell) = write.map.get(key) {
+                return Ok(cas_loop(cell, &mut f));
+            }
             if write.map.len() >= write.sweep_at {
-                sweep(&mut write, now, idle, self.shard_cap);
+                self.sweep(&mut write, now, idle);
             }
-            if write.map.len() >= self.shard_cap {
-                let soonest = write
-                    .map
-                    .values()
-                    .map(|c| idle.idle_in(c.load(Ordering::Relaxed), now))
-                    .min()
-                    .unwrap_or(0);
-                return Err(Full(soonest.max(1)));
+            // Reserve a place under the cap before inserting.
+            let reserved = self
+                .count
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                    (c < self.max_keys).then_some(c + 1)
+                })
+                .is_ok();
+            if reserved {
+                write.map.insert(Box::from(key), AtomicU64::new(0));
+                let cell = write.map.get(key).expect("just inserted");
+                return Ok(cas_loop(cell, &mut f));
             }
-            write.map.insert(Box::from(key), AtomicU64::new(0));
+            drop(write);
+            // At the cap: sweep every shard once (one lock at a time), then try again.
+            if !swept_all {
+                self.sweep_all(now, idle);
+                swept_all = true;
+                continue;
+            }
+            let soonest = self
+                .shards
+                .iter()
+                .filter_map(|s| {
+                    s.read()
+                        .map
+                        .values()
+                        .map(|c| idle.idle_in(c.load(Ordering::Relaxed), now))
+                        .min()
+                })
+                .min()
+                .unwrap_or(0);
+            return Err(Full(soonest.max(1)));
         }
-        let cell = write.map.get(key).expect("present: inserted above or found");
-        Ok(cas_loop(cell, &mut f))
     }
 
     /// Keys held, including idle ones not swept yet.
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().map.len()).sum()
+        self.count.load(Ordering::Acquire)
     }
 
     /// Removes every idle key now; returns how many are left.
     pub(crate) fn sweep_all(&self, now: u64, idle: &impl Idle) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                let mut w = s.write();
-                sweep(&mut w, now, idle, self.shard_cap);
-                w.map.len()
-            })
-            .sum()
+        for s in self.shards.iter() {
+            self.sweep(&mut s.write(), now, idle);
+        }
+        self.len()
+    }
+
+    fn sweep(&self, shard: &mut Shard, now: u64, idle: &impl Idle) {
+        let before = shard.map.len();
+        shard
+            .map
+            .retain(|_, cell| idle.idle_in(cell.load(Ordering::Relaxed), now) > 0);
+        let after = shard.map.len();
+        self.count.fetch_sub(before - after, Ordering::AcqRel);
+        shard.map.shrink_to(after * 2);
+        // Sweep again when the live set has doubled (amortised O(1) per insert).
+        shard.sweep_at = (after * 2).max(FIRST_SWEEP);
     }
 
     /// A key's current value, if held.
@@ -140,15 +168,6 @@ impl KeyedCells {
             .get(key)
             .map(|c| c.load(Ordering::Acquire))
     }
-}
-
-fn sweep(shard: &mut Shard, now: u64, idle: &impl Idle, cap: usize) {
-    shard
-        .map
-        .retain(|_, cell| idle.idle_in(cell.load(Ordering::Relaxed), now) > 0);
-    shard.map.shrink_to(shard.map.len() * 2);
-    // Sweep again when the live set has doubled (amortised O(1) per insert).
-    shard.sweep_at = (shard.map.len() * 2).max(FIRST_SWEEP).min(cap.max(1));
 }
 
 #[inline]
