@@ -68,7 +68,10 @@ impl fmt::Display for Denied {
             ),
             Denied::Unavailable => f.write_str("rate limiter backend unavailable"),
             Denied::KeyCapacity { retry_after } => {
-                write!(f, "rate limiter key table full: retry after {retry_after:?}")
+                write!(
+                    f,
+                    "rate limiter key table full: retry after {retry_after:?}"
+                )
             }
         }
     }
@@ -114,12 +117,17 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::ZeroRate => f.write_str("a rate needs at least one token per non-zero period"),
+            ConfigError::ZeroRate => {
+                f.write_str("a rate needs at least one token per non-zero period")
+            }
             ConfigError::ZeroBurst => f.write_str("a token bucket needs a burst of at least 1"),
             ConfigError::ZeroQuota => f.write_str("a period limiter needs a quota of at least 1"),
             ConfigError::ZeroPeriod => f.write_str("a period limiter needs a non-zero period"),
             ConfigError::QuotaTooLarge { quota } => {
-                write!(f, "quota {quota} is above the in-memory limit of 16777214 per window")
+                write!(
+                    f,
+                    "quota {quota} is above the in-memory limit of 16777214 per window"
+                )
             }
             ConfigError::RateTooHigh { rate } => {
                 write!(f, "rate {rate:?} is above one token per nanosecond")

@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keel_timex::{Clock, CoarseClock};
 
+#[cfg(feature = "redis")]
+use crate::PeriodState;
 use crate::memory::period::{MAX_QUOTA, MemoryPeriod, Windows};
 #[cfg(feature = "redis")]
 use crate::redis::{RedisPeriod, RedisStore};
-#[cfg(feature = "redis")]
-use crate::PeriodState;
 use crate::{ConfigError, Denied, FailurePolicy, PeriodDecision, PeriodSnapshot};
 
 /// Configures a [`PeriodLimiter`].

@@ -173,12 +173,18 @@ mod tests {
 
     #[test]
     fn bad_rates_are_refused() {
-        assert_eq!(Gcra::new(Rate::per_second(0), 1), Err(ConfigError::ZeroRate));
+        assert_eq!(
+            Gcra::new(Rate::per_second(0), 1),
+            Err(ConfigError::ZeroRate)
+        );
         assert_eq!(
             Gcra::new(Rate::new(1, Duration::ZERO), 1),
             Err(ConfigError::ZeroRate)
         );
-        assert_eq!(Gcra::new(Rate::per_second(1), 0), Err(ConfigError::ZeroBurst));
+        assert_eq!(
+            Gcra::new(Rate::per_second(1), 0),
+            Err(ConfigError::ZeroBurst)
+        );
         assert!(matches!(
             Gcra::new(Rate::new(u32::MAX, Duration::from_nanos(1)), 1),
             Err(ConfigError::RateTooHigh { .. })

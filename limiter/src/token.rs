@@ -273,8 +273,7 @@ impl<C: Clock> TokenLimiter<C> {
             match self.decide_async(key, n).await {
                 Ok(()) => return Ok(()),
                 Err(Denied::Limited { retry_after } | Denied::KeyCapacity { retry_after }) => {
-                    tokio::time::sleep(retry_after.max(std::time::Duration::from_micros(1)))
-                        .await;
+                    tokio::time::sleep(retry_after.max(std::time::Duration::from_micros(1))).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -43,7 +43,10 @@ pub(crate) enum Windows {
     /// Windows are aligned on multiples of the period in Unix time shifted by `offset_ms`
     /// (go-zero's `Align` with the local UTC offset): `unix_ms_at_zero` is the Unix time
     /// at clock time 0.
-    Aligned { unix_ms_at_zero: i128, offset_ms: i128 },
+    Aligned {
+        unix_ms_at_zero: i128,
+        offset_ms: i128,
+    },
 }
 
 #[derive(Debug)]
@@ -55,7 +58,12 @@ pub(crate) struct MemoryPeriod {
 }
 
 impl MemoryPeriod {
-    pub(crate) fn new(quota: u32, period_ms: u64, windows: Windows, max_keys: Option<usize>) -> Self {
+    pub(crate) fn new(
+        quota: u32,
+        period_ms: u64,
+        windows: Windows,
+        max_keys: Option<usize>,
+    ) -> Self {
         MemoryPeriod {
             quota: u64::from(quota),
             period_ms,
