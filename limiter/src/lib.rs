@@ -1,5 +1,76 @@
 //! Rate limiters, go-zero's `limit` package: a token bucket and a fixed-window counter,
-//! in process memory or shared through Redis.
+//! in process memory or shared through Redis, surviving Redis failing.
+//!
+//! # Example
+//!
+//! ```
+//! use keel_limiter::{Denied, PeriodLimiter, Rate, TokenLimiter};
+//! use std::time::Duration;
+//!
+//! // 100 requests per second per client, bursts of 20.
+//! let per_client = TokenLimiter::builder(Rate::per_second(100), 20).build()?;
+//! match per_client.allow_key_n("203.0.113.7", 1) {
+//!     Ok(()) => { /* serve */ }
+//!     Err(Denied::Limited { retry_after }) => { /* 429, Retry-After: retry_after */ }
+//!     Err(other) => { /* other.http_status() */ }
+//! }
+//!
+//! // 5 SMS per user per day.
+//! let sms = PeriodLimiter::builder(5, Duration::from_secs(86_400)).build()?;
+//! assert!(sms.take("alice")?.is_allowed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The two limiters
+//!
+//! - [`TokenLimiter`]: a bucket of `burst` tokens refilled continuously at a [`Rate`]; a
+//!   request takes `n` tokens or is refused with the time until they are there
+//!   ([`Denied::Limited`]). Asking for more than `burst` is [`Denied::NeverFits`] at once,
+//!   never a wait that cannot end. Unkeyed (`allow`) or keyed (`allow_key`): one bucket
+//!   per user, client IP, tenant.
+//! - [`PeriodLimiter`]: at most `quota` requests per key per fixed window (go-zero's
+//!   `PeriodLimit`), answering go-zero's states [`PeriodState::Allowed`],
+//!   [`HitQuota`](PeriodState::HitQuota) (this request used the last unit) and
+//!   [`OverQuota`](PeriodState::OverQuota). Windows start at a key's first request, or
+//!   are [aligned](PeriodBuilder::align) on local boundaries (a daily quota resetting at
+//!   midnight).
+//!
+//! # In memory
+//!
+//! Each bucket or window is one `u64` updated by one compare-and-swap: a token bucket is
+//! kept in its GCRA form (the time it will be full again), a window as its end and count.
+//! Keyed state lives in sharded maps read under a shard's read lock, so requests for
+//! different keys (and for the same key) never wait on each other's lock. A bucket at
+//! rest (full) or an ended window means exactly what an absent key means, so such keys are
+//! swept as the maps grow: memory follows the keys active within one refill time or
+//! window, whatever the key churn, and `max_keys` caps it outright (a new key is refused
+//! with [`Denied::KeyCapacity`] rather than resetting someone else's bucket). The default
+//! clock is the process-wide coarse clock (1 ms); a bucket that refills in under 2 ms
+//! reads the precise clock instead.
+//!
+//! # On Redis (feature `redis`)
+//!
+//! One Lua script per decision (EVALSHA, reloaded on `NOSCRIPT`), time taken from the
+//! Redis server (instances with skewed clocks agree), millisecond refill, keys with a TTL
+//! and a hash tag (`{prefix:key}`) for Redis Cluster; sync and async (tokio) calls. When
+//! Redis fails, the [`FailurePolicy`] decides from the first error: a local rescue limiter
+//! (default, go-zero's), fail-open or fail-closed; a probe every 100 ms switches back once
+//! Redis answers. Every switch is counted in the snapshot and logged with `tracing`.
+//!
+//! # Differences from go-zero
+//!
+//! - Continuous (nanosecond) refill in memory and millisecond refill on Redis; go-zero's
+//!   script refills in whole seconds from the client's clock, so instances with skewed
+//!   clocks disagree and a second boundary grants `rate` tokens at once.
+//! - Validated configuration: a zero rate, burst, quota or period is a [`ConfigError`]
+//!   (go-zero panics on a zero rate and misbehaves on negative ones); a burst under half
+//!   the rate no longer gives a zero TTL (go-zero's `SETEX` then fails on every call).
+//! - A refusal says when to retry; `n > burst` is its own answer.
+//! - Keyed in-memory limiters with bounded memory; go-zero's in-process limiter is only
+//!   its rescue.
+//! - The period limiter's Redis key heals itself when it has no TTL (go-zero's key never
+//!   expires if its one `EXPIRE` failed).
+//! - Rust has no local time zone in std: aligned windows take the UTC offset explicitly.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -23,3 +94,7 @@ pub use rate::Rate;
 pub use snapshot::{PeriodSnapshot, TokenSnapshot};
 pub use state::{PeriodDecision, PeriodState};
 pub use token::{TokenBuilder, TokenLimiter};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_doctests {}
