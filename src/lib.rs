@@ -10,6 +10,7 @@
 //! | `rollingwindow` | `keel::rollingwindow` | `keel-rollingwindow`: bucketed sliding window |
 //! | `breaker` | `keel::breaker` | `keel-breaker`: Google SRE adaptive circuit breaker |
 //! | `shedder` | `keel::shedder` | `keel-shedder`: adaptive load shedder (CPU + in-flight) |
+//! | `limiter` | `keel::limiter` | `keel-limiter`: token-bucket and period limiters, memory or Redis |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
@@ -37,6 +38,11 @@ pub use keel_breaker as breaker;
 #[cfg_attr(docsrs, doc(cfg(feature = "shedder")))]
 #[doc(inline)]
 pub use keel_shedder as shedder;
+
+#[cfg(feature = "limiter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limiter")))]
+#[doc(inline)]
+pub use keel_limiter as limiter;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
