@@ -86,6 +86,9 @@ pub mod redis;
 mod snapshot;
 mod state;
 mod token;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 
 pub use error::{ConfigError, Denied};
 pub use period::{PeriodBuilder, PeriodLimiter};
