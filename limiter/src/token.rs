@@ -202,10 +202,11 @@ impl<C: Clock> TokenLimiter<C> {
         self.allow_key_n(key, 1).is_ok()
     }
 
-    /// Takes `n` tokens from `key`'s bucket, or says why not.
+    /// Takes `n` tokens from `key`'s bucket, or says why not. The empty key is the
+    /// unkeyed bucket (in memory and on Redis alike).
     #[inline]
     pub fn allow_key_n(&self, key: &str, n: u32) -> Result<(), Denied> {
-        self.decide(Some(key), n)
+        self.decide(Some(key).filter(|k| !k.is_empty()), n)
     }
 
     #[inline]
@@ -233,7 +234,8 @@ impl<C: Clock> TokenLimiter<C> {
     /// [`allow_key_n`](TokenLimiter::allow_key_n), async (see
     /// [`allow_n_async`](TokenLimiter::allow_n_async)).
     pub async fn allow_key_n_async(&self, key: &str, n: u32) -> Result<(), Denied> {
-        self.decide_async(Some(key), n).await
+        self.decide_async(Some(key).filter(|k| !k.is_empty()), n)
+            .await
     }
 
     async fn decide_async(&self, key: Option<&str>, n: u32) -> Result<(), Denied> {
@@ -264,7 +266,7 @@ impl<C: Clock> TokenLimiter<C> {
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn until_key_ready(&self, key: &str, n: u32) -> Result<(), Denied> {
-        self.until(Some(key), n).await
+        self.until(Some(key).filter(|k| !k.is_empty()), n).await
     }
 
     #[cfg(feature = "tokio")]
@@ -288,7 +290,8 @@ impl<C: Clock> TokenLimiter<C> {
 
     /// Tokens left in `key`'s bucket (see [`tokens`](TokenLimiter::tokens)).
     pub fn key_tokens(&self, key: &str) -> f64 {
-        self.inner.memory.tokens(Some(key), self.inner.now())
+        let key = Some(key).filter(|k| !k.is_empty());
+        self.inner.memory.tokens(key, self.inner.now())
     }
 
     /// Keys held in memory (including idle ones not swept yet).

@@ -162,6 +162,18 @@ fn refusals_say_when_to_retry_and_n_over_burst_never_fits() {
 }
 
 #[test]
+fn the_empty_key_is_the_unkeyed_bucket() {
+    let l = TokenLimiter::builder(Rate::per_minute(1), 2)
+        .build_with_clock(ManualClock::new())
+        .unwrap();
+    assert!(l.allow());
+    assert!(l.allow_key(""));
+    assert!(!l.allow());
+    assert!(l.allow_key("someone"));
+    assert_eq!(l.len(), 1);
+}
+
+#[test]
 fn concurrent_callers_get_exactly_the_burst() {
     let l = TokenLimiter::builder(Rate::per_minute(1), 1000)
         .build_with_clock(ManualClock::new())
