@@ -22,6 +22,7 @@
 
 pub mod breaker;
 pub mod clocks;
+pub mod limiter;
 pub mod profile;
 pub mod shedder;
 pub mod suites;

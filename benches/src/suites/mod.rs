@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod breaker;
+pub mod limiter;
 pub mod rollingwindow;
 pub mod shedder;
 pub mod timex;

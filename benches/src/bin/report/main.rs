@@ -20,8 +20,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 use std::{env, fs, io};
 
+use keel_benches::limiter::memory::CountingAlloc;
 use keel_benches::profile::Profile;
 use keel_benches::suites;
+
+/// For the limiters' heap per key: it counts only on the thread and for the span that
+/// figure asks for; elsewhere it costs an allocation one thread-local load.
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
 
 const COMMAND: &str = "cargo run -p keel-benches --release --bin report";
 const USAGE: &str = "usage: report [--full]\n\n  --full  longer criterion runs \
@@ -83,6 +89,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
     suites::rollingwindow::all(&mut c);
     let breaker_calls = suites::breaker::run(&mut c);
     let shedder_calls = suites::shedder::run(&mut c);
+    let limiter = suites::limiter::run(&mut c);
 
     let results = results::load(&out)?;
     let report = render::Report {
@@ -96,6 +103,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
         results,
         breaker_calls,
         shedder_calls,
+        limiter,
         cpu_meter: suites::shedder::cpu_meter_kind(),
         elapsed: started.elapsed(),
     };

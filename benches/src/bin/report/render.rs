@@ -1,5 +1,7 @@
 //! `BENCHMARKS.md`: the comparison tables, the issue targets and the raw medians.
 
+mod limiter;
+
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use keel_benches::shedder::{
 };
 use keel_benches::suites::baseline;
 use keel_benches::suites::breaker::{REJECTION, Tally, allow_success_group, call_ok_group};
+use keel_benches::suites::limiter::Run as LimiterRun;
 use keel_benches::suites::rollingwindow::{REDUCE, add_group};
 use keel_benches::suites::shedder::{
     CPU_METER, CPU_SAMPLE, REJECTION as SHEDDER_REJECTION, allow_pass_group,
@@ -37,6 +40,8 @@ pub(crate) struct Report {
     pub(crate) breaker_calls: Vec<Tally>,
     /// What the shedder suite's requests came back as.
     pub(crate) shedder_calls: Vec<Tally>,
+    /// What the limiter suite's calls came back as, and its heap per key.
+    pub(crate) limiter: LimiterRun,
     /// The kind of CPU meter the `cpu sample` benchmark read (`cgroup v1`, ...), if any.
     pub(crate) cpu_meter: Option<String>,
     pub(crate) elapsed: Duration,
@@ -170,6 +175,7 @@ fn comparisons() -> Vec<Comparison> {
             });
         }
     }
+    rows.extend(limiter::comparisons());
     for (operation, ours) in [
         ("clock read: CoarseClock", CoarseClock::NAME),
         ("clock read: MonotonicClock", MonotonicClock::NAME),
@@ -311,7 +317,11 @@ pub(crate) fn markdown(r: &Report) -> String {
         s,
         "## Issue targets\n\n| target | measured | result |\n|---|---|---|"
     );
-    for t in targets(&r.results, &r.breaker_calls) {
+    let limiter_targets = limiter::targets(&r.results, &r.limiter.memory);
+    for t in targets(&r.results, &r.breaker_calls)
+        .into_iter()
+        .chain(limiter_targets)
+    {
         let measured = t.measured.as_deref().unwrap_or("not measured");
         let result = if t.pass { "PASS" } else { "FAIL" };
         let _ = writeln!(s, "| {} | {measured} | **{result}** |", t.goal);
@@ -323,7 +333,8 @@ pub(crate) fn markdown(r: &Report) -> String {
          add is little more than one lock+unlock. The breaker targets (peer-figures.md, \
          section 3) are for keel's own breaker; its figures against failsafe and \
          rust-zero-core are in the next table. The shedder targets (section 4: admit and \
-         complete, with latency accounting) are for keel's shedder below its CPU threshold."
+         complete, with latency accounting) are for keel's shedder below its CPU threshold. {}",
+        limiter::TARGETS_NOTE
     );
 
     let _ = writeln!(
@@ -349,6 +360,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     write_breaker_calls(&mut s, &r.breaker_calls);
     write_shedder_calls(&mut s, &r.shedder_calls);
     write_cpu_sample(&mut s, &r.results, r.cpu_meter.as_deref());
+    limiter::write_section(&mut s, &r.limiter, &r.results);
 
     let _ = writeln!(
         s,
@@ -365,6 +377,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     }
 
     s.push_str(NOTES);
+    s.push_str(limiter::NOTES);
     s
 }
 
@@ -615,6 +628,7 @@ mod tests {
             results,
             breaker_calls: Vec::new(),
             shedder_calls: Vec::new(),
+            limiter: LimiterRun::default(),
             cpu_meter: Some("cgroup v2".to_owned()),
             elapsed: Duration::from_secs(1),
         }

@@ -4,13 +4,16 @@ use std::fs;
 use std::path::Path;
 
 /// The crates whose versions the report names.
-const CRATES: [&str; 8] = [
+const CRATES: [&str; 11] = [
     "criterion",
+    "dashmap",
     "failsafe",
+    "governor",
     "little-loadshedder",
     "rust-zero-core",
     "rs-zero",
     "parking_lot",
+    "quanta",
     "tokio",
     "tower",
 ];

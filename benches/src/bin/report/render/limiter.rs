@@ -1,0 +1,357 @@
+//! The rate-limiter part of `BENCHMARKS.md`: keel's token bucket against governor, its
+//! targets (peer-figures.md, section 5), what the calls came back as and the heap per key.
+
+use std::fmt::Write as _;
+
+use keel_benches::limiter::memory::Memory;
+use keel_benches::limiter::{
+    DirectUnderTest, Governor, GovernorKeyed, Keel, KeelKeyed, KeelPeriod, KeyedUnderTest,
+};
+use keel_benches::suites::limiter::{
+    DENY, KEYS, MEMORY_KEYS, PERIOD, Run, allow_group, keyed_group,
+};
+
+use super::{Comparison, Target, fmt_ns, fmt_share};
+use crate::results::Results;
+
+/// keel against governor, one row per group (and keel's precise-clock bucket against
+/// governor, whose every call reads its precise clock).
+pub(super) fn comparisons() -> Vec<Comparison> {
+    let row = |operation, group: String, ours, peer| Comparison {
+        operation,
+        group,
+        ours,
+        peer,
+    };
+    vec![
+        row(
+            "token allow, 1 thread",
+            allow_group(1),
+            Keel::NAME,
+            Governor::NAME,
+        ),
+        row(
+            "token allow, 1 thread: keel on its precise clock",
+            allow_group(1),
+            Keel::PRECISE_NAME,
+            Governor::NAME,
+        ),
+        row(
+            "token allow, 2 threads (per thread)",
+            allow_group(2),
+            Keel::NAME,
+            Governor::NAME,
+        ),
+        row(
+            "token deny, 1 thread",
+            DENY.to_owned(),
+            Keel::NAME,
+            Governor::NAME,
+        ),
+        row(
+            "keyed allow at 10k keys, 1 thread",
+            keyed_group(1),
+            KeelKeyed::NAME,
+            GovernorKeyed::NAME,
+        ),
+        row(
+            "keyed allow at 10k keys, 2 threads (per thread)",
+            keyed_group(2),
+            KeelKeyed::NAME,
+            GovernorKeyed::NAME,
+        ),
+    ]
+}
+
+/// The limiter targets of peer-figures.md (section 5), checked against this run.
+pub(super) fn targets(r: &Results, memory: &[Memory]) -> Vec<Target> {
+    let latency = |goal: &str, group: &str, ours: &str, max: f64| {
+        let ns = r.get(group, ours).map(|m| m.ns);
+        Target {
+            goal: goal.to_owned(),
+            measured: ns.map(|v| format!("{} ns", fmt_ns(v))),
+            pass: ns.is_some_and(|v| v <= max),
+        }
+    };
+    let state = keel_memory(memory).map(Memory::state_per_key);
+    vec![
+        latency(
+            "token allow, 1 thread: ≤ 15 ns",
+            &allow_group(1),
+            Keel::NAME,
+            15.0,
+        ),
+        latency("token deny, 1 thread: ≤ 10 ns", DENY, Keel::NAME, 10.0),
+        latency(
+            "token allow, 2 threads: ≤ 60 ns per thread",
+            &allow_group(2),
+            Keel::NAME,
+            60.0,
+        ),
+        latency(
+            "keyed allow at 10k keys, 1 thread: ≤ 50 ns",
+            &keyed_group(1),
+            KeelKeyed::NAME,
+            50.0,
+        ),
+        latency(
+            "keyed allow at 10k keys, 2 threads: ≤ 100 ns per thread",
+            &keyed_group(2),
+            KeelKeyed::NAME,
+            100.0,
+        ),
+        Target {
+            goal: "state per key: ≤ 24 bytes".to_owned(),
+            measured: state.map(|b| {
+                format!(
+                    "{b:.1} B (heap per key at {} keys, the key's characters excluded)",
+                    fmt_keys(MEMORY_KEYS)
+                )
+            }),
+            pass: state.is_some_and(|b| b <= 24.0),
+        },
+    ]
+}
+
+fn keel_memory(memory: &[Memory]) -> Option<&Memory> {
+    memory.iter().find(|m| m.name == KeelKeyed::NAME)
+}
+
+/// `100 000`.
+fn fmt_keys(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// The sentence under the targets table.
+pub(super) const TARGETS_NOTE: &str = "The rate-limiter targets (peer-figures.md, section 5) \
+     are for keel's token bucket on its default clock; its figures against governor are in \
+     the next table, the heap per key below it.";
+
+/// What the calls came back as, keel's fixed-window figure, and the heap per key.
+pub(super) fn write_section(s: &mut String, run: &Run, r: &Results) {
+    write_calls(s, run);
+    if let Some(m) = r.get(PERIOD, KeelPeriod::NAME) {
+        let _ = writeln!(
+            s,
+            "keel's fixed-window `PeriodLimiter::take` at {} keys, 1 thread: {} ns (no peer: \
+             governor has no fixed window).",
+            fmt_keys(KEYS),
+            fmt_ns(m.ns)
+        );
+    }
+    write_memory(s, &run.memory);
+}
+
+fn write_calls(s: &mut String, run: &Run) {
+    if run.tallies.is_empty() {
+        return;
+    }
+    let refused: Vec<String> = run
+        .tallies
+        .iter()
+        .filter(|t| t.group == DENY)
+        .map(|t| format!("{} {}", t.bench, fmt_share(t.expected_fraction())))
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nShare of the calls each exhausted limiter refused in the deny group: {}.",
+        refused.join(", ")
+    );
+    let unexpected: Vec<String> = run
+        .tallies
+        .iter()
+        .filter(|t| t.group != DENY && t.unexpected > 0)
+        .map(|t| format!("{}/{}: {} of {}", t.group, t.bench, t.unexpected, t.calls))
+        .collect();
+    if unexpected.is_empty() {
+        let _ = writeln!(
+            s,
+            "Every call in the limiter allow, keyed and period groups was admitted."
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "**Calls refused in the limiter admission groups** (those figures are not the \
+             admission path alone): {}.",
+            unexpected.join(", ")
+        );
+    }
+}
+
+fn write_memory(s: &mut String, memory: &[Memory]) {
+    if memory.is_empty() {
+        return;
+    }
+    let keys = memory.first().map_or(MEMORY_KEYS, |m| m.keys);
+    let _ = writeln!(
+        s,
+        "\nHeap held per key by the keyed limiters at {} keys (counted by the report's \
+         allocator; see *What is measured*). The target is checked against the column \
+         without the key's characters.\n\n\
+         | limiter | heap (B/key) | of which key characters | state, key handle and map \
+         (B/key) | heap blocks per key |\n|---|---|---|---|---|",
+        fmt_keys(keys)
+    );
+    for m in memory {
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            m.name,
+            m.bytes_per_key,
+            m.key_bytes_per_key,
+            m.state_per_key(),
+            m.blocks_per_key
+        );
+    }
+}
+
+/// The limiter part of *What is measured* (continues its list).
+pub(super) const NOTES: &str = "\
+- **rate limiters:** one limiter per implementation and setting for the whole suite.
+  - **allow:** **keel** is `TokenLimiter::builder(Rate::per_second(10⁹), u32::MAX / 2)
+    .build()`, `allow()`: GCRA, one compare-and-swap on the unkeyed bucket's word, on the
+    default `CoarseClock`. Its buckets that hold at least 2 ms of refill (this one holds
+    2.1 s) read the cached tick, one atomic load. **keel (precise clock)** has a burst of
+    10⁶ (1 ms of refill), so every decision reads `Instant::now()` instead. **governor**
+    0.10 is `RateLimiter::direct(Quota::per_second(10⁹).allow_burst(u32::MAX / 2))`,
+    `check()`: GCRA with one compare-and-swap, reading its default clock, quanta's
+    `Clock::now()` (the TSC, scaled), on every call. One token per ns: no call is refused.
+  - **deny:** both with one token an hour, burst 1, that token taken, so every call is
+    refused (keel on its coarse clock).
+  - **keyed:** 10 000 keys, IPv4-address strings of 8 to 11 bytes formatted beforehand, each
+    added by one call before the first sample. Each thread walks all of them in order from
+    its own starting point (each new thread 3 331 keys further); the walk, a
+    thread-local cursor, costs both limiters the same. One token an hour and bursts of 10⁶,
+    so no key runs out and none is ever idle (keel evicts full buckets when keys are
+    added); no key is added or evicted while they are timed. **keel**: `allow_key(&str)`, a
+    `HashMap<Box<str>, AtomicU64>` (ahash) in each of its shards (32 here), updated by
+    compare-and-swap under the shard's read lock, on the coarse clock. **governor**:
+    `RateLimiter::keyed(quota)`, `DefaultKeyedRateLimiter<String>` (a `DashMap` with
+    std's SipHash `RandomState`, its defaults; features `std`, `dashmap`, `quanta`),
+    `check_key(&String)`, quanta's clock.
+  - **period:** keel's `PeriodLimiter::builder(16 000 000, 1 h)`, windows from each key's
+    first request, `take(&str)` over the same 10 000-key walk: a window end and count packed
+    in one word per key, in the same sharded map.
+  - **heap per key:** 100 000 keys added, one call each, to a limiter of the keyed setting
+    above, counted by a global allocator that adds up, on the adding thread only, the bytes
+    and blocks requested less those freed (tables outgrown), divided by the keys. The key
+    characters (keel's `Box<str>` copy, governor's `String` clone of each key: exactly its
+    length) are shown apart; the rest is the 8-byte state, the key's handle (pointer and
+    length, 16 bytes in both) and the table's spare slots and control bytes. These are
+    requested sizes: glibc rounds each block up to a chunk of at least 32 bytes, so a copied
+    key of 8 to 11 characters really takes 32. **governor (u64 keys)** is the peer figure's
+    setting (22.3 B per key there), as a check of this method. The allocator costs every
+    other allocation of the report one thread-local load.
+";
+
+#[cfg(test)]
+mod tests {
+    use keel_benches::tally::Tally;
+
+    use super::*;
+    use crate::results::Median;
+
+    fn median(ns: f64) -> Median {
+        Median {
+            ns,
+            low: ns,
+            high: ns,
+        }
+    }
+
+    fn memory(name: &'static str, bytes: f64, key_bytes: f64) -> Memory {
+        Memory {
+            name,
+            keys: MEMORY_KEYS,
+            bytes_per_key: bytes,
+            key_bytes_per_key: key_bytes,
+            blocks_per_key: 1.0,
+        }
+    }
+
+    #[test]
+    fn targets_read_keels_figures() {
+        let mut r = Results::default();
+        r.insert(&allow_group(1), Keel::NAME, median(9.0));
+        r.insert(&allow_group(1), Governor::NAME, median(1.0));
+        r.insert(DENY, Keel::NAME, median(12.0));
+        r.insert(&allow_group(2), Keel::NAME, median(40.0));
+        r.insert(&keyed_group(1), KeelKeyed::NAME, median(30.0));
+        r.insert(&keyed_group(2), KeelKeyed::NAME, median(120.0));
+        let mem = [
+            memory(GovernorKeyed::NAME, 20.0, 0.0),
+            memory(KeelKeyed::NAME, 43.8, 11.0),
+        ];
+        let got: Vec<(String, Option<String>, bool)> = targets(&r, &mem)
+            .into_iter()
+            .map(|t| (t.goal, t.measured, t.pass))
+            .collect();
+        let pass: Vec<bool> = got.iter().map(|t| t.2).collect();
+        assert_eq!(pass, [true, false, true, true, false, false], "{got:?}");
+        assert_eq!(got[0].1.as_deref(), Some("9.00 ns"));
+        assert_eq!(
+            got[5].1.as_deref(),
+            Some("32.8 B (heap per key at 100 000 keys, the key's characters excluded)")
+        );
+        // Nothing measured: no figure, no pass.
+        assert!(
+            targets(&Results::default(), &[])
+                .iter()
+                .all(|t| t.measured.is_none() && !t.pass)
+        );
+    }
+
+    #[test]
+    fn the_section_shows_refusals_the_period_figure_and_the_memory_table() {
+        let tally = |group: &str, bench, unexpected| Tally {
+            group: group.to_owned(),
+            bench,
+            calls: 1000,
+            unexpected,
+        };
+        let run = Run {
+            tallies: vec![
+                tally(DENY, Keel::NAME, 0),
+                tally(DENY, Governor::NAME, 1),
+                tally(&allow_group(1), Keel::NAME, 0),
+            ],
+            memory: vec![memory(KeelKeyed::NAME, 43.8, 11.0)],
+        };
+        let mut r = Results::default();
+        r.insert(PERIOD, KeelPeriod::NAME, median(28.4));
+        let mut s = String::new();
+        write_section(&mut s, &run, &r);
+        assert!(
+            s.contains("deny group: keel 100%, governor 99.9000%."),
+            "{s}"
+        );
+        assert!(s.contains("Every call in the limiter allow, keyed and period groups"));
+        assert!(s.contains("`PeriodLimiter::take` at 10 000 keys, 1 thread: 28.4 ns"));
+        assert!(s.contains("| keel | 43.8 | 11.0 | 32.8 | 1.00 |"), "{s}");
+
+        let refused = Run {
+            tallies: vec![tally(&keyed_group(2), KeelKeyed::NAME, 3)],
+            memory: Vec::new(),
+        };
+        let mut s = String::new();
+        write_section(&mut s, &refused, &Results::default());
+        assert!(s.contains("limiter keyed 2t/keel: 3 of 1000"), "{s}");
+        assert!(!s.contains("heap"), "{s}");
+    }
+
+    #[test]
+    fn key_counts_are_grouped_by_thousands() {
+        assert_eq!(fmt_keys(999), "999");
+        assert_eq!(fmt_keys(10_000), "10 000");
+        assert_eq!(fmt_keys(100_000), "100 000");
+        assert_eq!(fmt_keys(1_234_567), "1 234 567");
+    }
+}

@@ -1,0 +1,225 @@
+//! [`DirectUnderTest`] and [`KeyedUnderTest`]: the adapters the rate-limiter suite drives,
+//! their implementations for keel and governor, the key walk of the keyed benchmarks and the
+//! heap counting of the memory figures.
+//!
+//! Every limiter is configured so that the benchmark's calls all come back as the group
+//! expects: the admitting ones never run out of tokens, the exhausted ones never refill
+//! during a run. The suite checks that it is so ([`crate::tally`]).
+
+mod governor;
+mod keel;
+pub mod memory;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub use self::governor::{Governor, GovernorKeyed};
+pub use self::keel::{Keel, KeelKeyed, KeelPeriod};
+
+/// Tokens per second of the admitting unkeyed buckets: one token per nanosecond, so a call
+/// (several ns) always finds its token back.
+pub const ADMIT_RATE: u32 = 1_000_000_000;
+/// Burst of the admitting unkeyed buckets: about 2.1 s of refill at [`ADMIT_RATE`], far over
+/// keel's 2 ms threshold, so keel reads its coarse clock.
+pub const ADMIT_BURST: u32 = u32::MAX / 2;
+/// Burst of keel's admitting bucket on the precise clock: 1 ms of refill at [`ADMIT_RATE`],
+/// under the 2 ms a bucket must hold to be decided on the coarse clock.
+pub const PRECISE_BURST: u32 = 1_000_000;
+/// The refill period of the exhausted buckets and of the keyed limiters: one token an hour,
+/// so an exhausted bucket stays so for the whole run, and a key is never idle (a full
+/// bucket, which keel may evict) while the suite runs.
+pub const SLOW_PERIOD: Duration = Duration::from_secs(3600);
+/// Burst of the keyed limiters: more calls than any one key gets in a run (about 10 000
+/// per key per 10 000 keys at 20 ns a call).
+pub const KEYED_BURST: u32 = 1_000_000;
+
+/// An unkeyed rate limiter as the suite sees it.
+pub trait DirectUnderTest: Send + Sync + 'static {
+    /// The benchmark id, and the name in the report.
+    const NAME: &'static str;
+
+    /// A bucket that admits every call of the benchmarks: [`ADMIT_RATE`] tokens per second,
+    /// bursts of [`ADMIT_BURST`].
+    fn admitting() -> Self;
+
+    /// An empty bucket that refills one token per [`SLOW_PERIOD`] (burst 1, its one token
+    /// taken): it refuses every call of the benchmarks.
+    fn exhausted() -> Self;
+
+    /// One call for one token: `true` if it was admitted.
+    fn allow(&self) -> bool;
+}
+
+/// A rate limiter with one state per key, as the suite sees it.
+pub trait KeyedUnderTest: Send + Sync + 'static {
+    /// The benchmark id, and the name in the report.
+    const NAME: &'static str;
+
+    /// A keyed limiter on which no key runs out during a run (one token per
+    /// [`SLOW_PERIOD`], bursts of [`KEYED_BURST`]), and whose keys are never idle.
+    fn admitting() -> Self;
+
+    /// One call for one token of `key`: `true` if it was admitted.
+    #[expect(
+        clippy::ptr_arg,
+        reason = "governor's keyed limiter takes `&K`, and its keys are `String`s"
+    )]
+    fn allow_key(&self, key: &String) -> bool;
+
+    /// Keys the limiter holds.
+    fn keys(&self) -> usize;
+}
+
+/// The `i`-th key of the benchmarks: an IPv4 address in 10.0.0.0/8 (a client address is
+/// the most common rate-limiting key), 8 to 11 bytes.
+pub fn key(i: usize) -> String {
+    format!("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)
+}
+
+/// Keys `0..n`, formatted once, so the benchmarks measure no formatting.
+pub fn keys(n: usize) -> Vec<String> {
+    (0..n).map(key).collect()
+}
+
+thread_local! {
+    /// The position of this thread's walk over the keys of a [`Keyed`] (`usize::MAX`: not
+    /// started). A `const` cell without a destructor: reading it is one thread-relative load.
+    static CURSOR: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Where threads start their walks: each new thread one stride further, so two benchmark
+/// threads walk far apart and do not ask for the same key at the same moment.
+static STARTS: AtomicUsize = AtomicUsize::new(0);
+/// The distance between two threads' starting points (a prime, about a third of 10 000).
+const START_STRIDE: usize = 3_331;
+
+/// A keyed limiter holding `keys`, each called once when it was built: the benchmark cycles
+/// every thread through all of them, in the same order from its own starting point.
+#[derive(Debug)]
+pub struct Keyed<L> {
+    limiter: L,
+    keys: Vec<String>,
+}
+
+impl<L: KeyedUnderTest> Keyed<L> {
+    /// `L::admitting()` with `n` keys (one call each).
+    ///
+    /// # Panics
+    ///
+    /// If a call was refused or the limiter does not hold `n` keys afterwards.
+    pub fn populated(n: usize) -> Keyed<L> {
+        assert!(n > 0, "a keyed benchmark needs keys");
+        let limiter = L::admitting();
+        let keys = keys(n);
+        for k in &keys {
+            assert!(limiter.allow_key(k), "{}: new key {k} refused", L::NAME);
+        }
+        assert_eq!(limiter.keys(), n, "{}: keys held", L::NAME);
+        Keyed { limiter, keys }
+    }
+
+    /// One call for the next key of the calling thread's walk: `true` if admitted.
+    #[inline]
+    pub fn allow_next(&self) -> bool {
+        self.limiter.allow_key(self.next_key())
+    }
+
+    /// The calling thread's next key: one thread-local load and store, a compare and an
+    /// index.
+    #[inline]
+    fn next_key(&self) -> &String {
+        let n = self.keys.len();
+        let at = CURSOR.get();
+        let next = if at < n - 1 {
+            at + 1
+        } else if at == usize::MAX {
+            STARTS
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(START_STRIDE)
+                % n
+        } else {
+            0
+        };
+        CURSOR.set(next);
+        &self.keys[next]
+    }
+
+    /// The limiter.
+    pub fn limiter(&self) -> &L {
+        &self.limiter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A benchmark whose "admitted" calls were refused (or whose refusals were admitted)
+    /// would measure the wrong path.
+    fn direct_reaches_its_bucket<L: DirectUnderTest>() {
+        let admitting = L::admitting();
+        for _ in 0..100_000 {
+            assert!(admitting.allow(), "{}: a call was refused", L::NAME);
+        }
+        let exhausted = L::exhausted();
+        for _ in 0..1000 {
+            assert!(!exhausted.allow(), "{}: a call was admitted", L::NAME);
+        }
+    }
+
+    #[test]
+    fn every_direct_adapter_reaches_its_bucket() {
+        direct_reaches_its_bucket::<Keel>();
+        direct_reaches_its_bucket::<Governor>();
+        let precise = Keel::admitting_precise();
+        for _ in 0..100_000 {
+            assert!(precise.allow());
+        }
+    }
+
+    /// The walk visits every key, admits each, and adds or drops none.
+    fn keyed_walk_stays_on_its_keys<L: KeyedUnderTest>() {
+        let keyed = Keyed::<L>::populated(1000);
+        for _ in 0..5 * 1000 {
+            assert!(keyed.allow_next(), "{}: a call was refused", L::NAME);
+        }
+        assert_eq!(keyed.limiter().keys(), 1000, "{}", L::NAME);
+    }
+
+    #[test]
+    fn every_keyed_adapter_admits_its_keys() {
+        keyed_walk_stays_on_its_keys::<KeelKeyed>();
+        keyed_walk_stays_on_its_keys::<GovernorKeyed>();
+        keyed_walk_stays_on_its_keys::<KeelPeriod>();
+    }
+
+    #[test]
+    fn keys_are_distinct_addresses() {
+        let k = keys(70_000);
+        assert_eq!(k[0], "10.0.0.0");
+        assert_eq!(k[65_793], "10.1.1.1");
+        let distinct: std::collections::HashSet<_> = k.iter().collect();
+        assert_eq!(distinct.len(), k.len());
+    }
+
+    #[test]
+    fn threads_start_their_walks_apart_and_wrap() {
+        let keyed = Keyed::<KeelKeyed>::populated(10_000);
+        let firsts: Vec<String> = (0..2)
+            .map(|_| std::thread::scope(|s| s.spawn(|| keyed.next_key().clone()).join()))
+            .map(|r| r.expect("no panic"))
+            .collect();
+        assert_ne!(firsts[0], firsts[1]);
+        let keyed = Keyed::<KeelKeyed>::populated(10);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let first = keyed.next_key().clone();
+                for _ in 0..9 {
+                    assert_ne!(keyed.next_key(), &first);
+                }
+                assert_eq!(keyed.next_key(), &first);
+            });
+        });
+    }
+}
