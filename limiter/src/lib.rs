@@ -51,7 +51,7 @@
 //! # On Redis (feature `redis`)
 //!
 //! One Lua script per decision (EVALSHA, reloaded on `NOSCRIPT`), time taken from the
-//! Redis server (instances with skewed clocks agree), millisecond refill, keys with a TTL
+//! Redis server (instances with skewed clocks agree), microsecond refill, keys with a TTL
 //! and a hash tag (`{prefix:key}`) for Redis Cluster; sync and async (tokio) calls. When
 //! Redis fails, the [`FailurePolicy`] decides from the first error: a local rescue limiter
 //! (default, go-zero's), fail-open or fail-closed; a probe every 100 ms switches back once
@@ -59,7 +59,7 @@
 //!
 //! # Differences from go-zero
 //!
-//! - Continuous (nanosecond) refill in memory and millisecond refill on Redis; go-zero's
+//! - Continuous (nanosecond) refill in memory and microsecond refill on Redis; go-zero's
 //!   script refills in whole seconds from the client's clock, so instances with skewed
 //!   clocks disagree and a second boundary grants `rate` tokens at once.
 //! - Validated configuration: a zero rate, burst, quota or period is a [`ConfigError`]

@@ -33,6 +33,7 @@ struct State {
     healthy: bool,
     probing: bool,
     errors: u64,
+    key_errors: u64,
     switches_to_fallback: u64,
     switches_back: u64,
     last_error: Option<String>,
@@ -52,6 +53,7 @@ impl Backend {
                 healthy: true,
                 probing: false,
                 errors: 0,
+                key_errors: 0,
                 switches_to_fallback: 0,
                 switches_back: 0,
                 last_error: None,
@@ -93,6 +95,12 @@ impl Backend {
         state.errors += 1;
         state.last_error = Some(e.to_string());
         state.last_error_kind = Some(e.kind);
+        if e.kind.is_key_local() {
+            // One key is broken (another program wrote it), not Redis: the policy decides
+            // this request, every other key stays on Redis.
+            state.key_errors += 1;
+            return;
+        }
         if state.healthy {
             state.healthy = false;
             self.healthy.store(false, Ordering::Release);
@@ -163,6 +171,7 @@ impl Backend {
             healthy: state.healthy,
             decisions: self.decisions.load(Ordering::Relaxed),
             errors: state.errors,
+            key_errors: state.key_errors,
             switches_to_fallback: state.switches_to_fallback,
             switches_back: state.switches_back,
             probes: self.probes.load(Ordering::Relaxed),

@@ -106,6 +106,17 @@ pub enum RedisErrorKind {
     UnexpectedReply,
 }
 
+impl RedisErrorKind {
+    /// Whether the error concerns one key only (its value is not the limiter's), so the
+    /// rest of the limiter's keys can stay on Redis.
+    pub fn is_key_local(self) -> bool {
+        matches!(
+            self,
+            RedisErrorKind::WrongType | RedisErrorKind::UnexpectedReply
+        )
+    }
+}
+
 impl fmt::Display for RedisErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -131,6 +142,9 @@ pub struct RedisStats {
     pub decisions: u64,
     /// Decisions that failed on Redis (each was decided by the failure policy).
     pub errors: u64,
+    /// Of those, errors that concern one key only (a key of another type, a reply that is
+    /// not the limiter's): the policy decided that request and the limiter stayed on Redis.
+    pub key_errors: u64,
     /// Switches from Redis to the failure policy.
     pub switches_to_fallback: u64,
     /// Switches back to Redis (a probe's `PING` answered).
@@ -185,13 +199,21 @@ impl BackendError {
     pub(crate) fn from_redis(e: &::redis::RedisError) -> Self {
         use ::redis::ErrorKind as K;
         let text = e.to_string();
-        let mentions_wrongtype = e.code() == Some("WRONGTYPE") || text.contains("WRONGTYPE");
+        // WRONGTYPE, or INCRBY on a string that is not a number: the key holds someone
+        // else's value.
+        let mentions_wrongtype = e.code() == Some("WRONGTYPE")
+            || text.contains("WRONGTYPE")
+            || text.contains("value is not an integer");
+        // Our own script's refusal to read a bucket it did not write.
+        let corrupt_bucket = text.contains("keel: corrupt");
         let (kind, link) = if e.is_timeout() {
             (RedisErrorKind::Timeout, Link::Broken)
         } else if e.is_io_error() {
             (RedisErrorKind::Connection, Link::Lost)
         } else if mentions_wrongtype {
             (RedisErrorKind::WrongType, Link::Usable)
+        } else if corrupt_bucket {
+            (RedisErrorKind::UnexpectedReply, Link::Usable)
         } else {
             match e.kind() {
                 // Errors the server answered with: the connection is in step.
