@@ -112,6 +112,15 @@ pub enum ConfigError {
     ZeroMaxKeys,
     /// The Redis URL or client could not be used.
     Redis(String),
+    /// A lease batch must lie in `1..=burst` (and below 2^24).
+    LeaseOutOfRange {
+        /// The batch given.
+        batch: u32,
+        /// The bucket's capacity.
+        burst: u32,
+    },
+    /// A lease takes tokens from a shared bucket: it needs the Redis backend.
+    LeaseNeedsRedis,
 }
 
 impl fmt::Display for ConfigError {
@@ -137,6 +146,15 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::ZeroMaxKeys => f.write_str("max_keys must be at least 1"),
             ConfigError::Redis(e) => write!(f, "redis: {e}"),
+            ConfigError::LeaseOutOfRange { batch, burst } => {
+                write!(
+                    f,
+                    "a lease of {batch} tokens must lie in 1..={burst} (the burst)"
+                )
+            }
+            ConfigError::LeaseNeedsRedis => {
+                f.write_str("a lease takes tokens from a shared bucket: configure redis too")
+            }
         }
     }
 }

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use keel_timex::{Clock, CoarseClock};
 
+#[cfg(feature = "redis")]
+use crate::memory::lease::{Leases, MAX_BATCH, Spend};
 use crate::memory::token::MemoryToken;
 use crate::rate::Gcra;
 #[cfg(feature = "redis")]
@@ -39,6 +41,8 @@ pub struct TokenBuilder {
     policy: FailurePolicy,
     #[cfg(feature = "redis")]
     redis: Option<(RedisStore, String)>,
+    #[cfg(feature = "redis")]
+    lease: Option<(u32, std::time::Duration)>,
 }
 
 impl fmt::Debug for TokenBuilder {
@@ -85,6 +89,26 @@ impl TokenBuilder {
         self
     }
 
+    /// Lease mode (beyond go-zero): take tokens from the Redis bucket `batch` at a time
+    /// (at least the request's `n`, at most what the bucket holds) and spend them locally
+    /// for up to `hold`, so most decisions are one local compare-and-swap and Redis sees
+    /// about one round trip per `batch` decisions per key and instance.
+    ///
+    /// The trade-off is accuracy, never safety: every token spent was first taken from the
+    /// shared bucket, so the cluster never grants more than the bucket allows. But tokens
+    /// an instance holds are invisible to the others (a request elsewhere may be refused
+    /// while they sit in a lease), and what is not spent within `hold` is lost: up to
+    /// `batch − 1` tokens per key, instance and `hold`. Choose `batch` well below `burst`
+    /// and `hold` around one refill interval × `batch`.
+    ///
+    /// `batch` must lie in `1..=burst`; Redis must be configured.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn lease(mut self, batch: u32, hold: std::time::Duration) -> TokenBuilder {
+        self.lease = Some((batch, hold));
+        self
+    }
+
     /// Builds the limiter on the process-wide [`CoarseClock`].
     pub fn build(self) -> Result<TokenLimiter, ConfigError> {
         self.build_with_clock(CoarseClock::new())
@@ -96,6 +120,21 @@ impl TokenBuilder {
         if self.max_keys == Some(0) {
             return Err(ConfigError::ZeroMaxKeys);
         }
+        #[cfg(feature = "redis")]
+        let lease = match self.lease {
+            None => None,
+            Some(_) if self.redis.is_none() => return Err(ConfigError::LeaseNeedsRedis),
+            Some((batch, hold)) => {
+                if batch == 0 || batch > self.burst || batch > MAX_BATCH {
+                    return Err(ConfigError::LeaseOutOfRange {
+                        batch,
+                        burst: self.burst,
+                    });
+                }
+                let hold_ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX).max(1);
+                Some(Leases::new(batch, hold_ms, self.max_keys))
+            }
+        };
         #[cfg(feature = "redis")]
         let redis = self
             .redis
@@ -111,6 +150,8 @@ impl TokenBuilder {
                 policy_decisions: AtomicU64::new(0),
                 #[cfg(feature = "redis")]
                 redis,
+                #[cfg(feature = "redis")]
+                lease,
             }),
         })
     }
@@ -166,6 +207,8 @@ struct Inner<C: Clock> {
     policy_decisions: AtomicU64,
     #[cfg(feature = "redis")]
     redis: Option<RedisToken>,
+    #[cfg(feature = "redis")]
+    lease: Option<Leases>,
 }
 
 impl TokenLimiter {
@@ -179,6 +222,8 @@ impl TokenLimiter {
             policy: FailurePolicy::Rescue,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(feature = "redis")]
+            lease: None,
         }
     }
 }
@@ -215,8 +260,23 @@ impl<C: Clock> TokenLimiter<C> {
         inner.check_n(n)?;
         #[cfg(feature = "redis")]
         if let Some(redis) = &inner.redis {
+            let name = key.unwrap_or("");
+            if let Some(lease) = &inner.lease {
+                let now = inner.now();
+                match lease.spend(name, n, now) {
+                    Spend::Spent => return Ok(()),
+                    Spend::Refused(retry_after) => return Err(Denied::Limited { retry_after }),
+                    Spend::Empty => {}
+                }
+                if redis.is_healthy()
+                    && let Ok(taken) = redis.take_lease(name, n, lease.batch.max(n))
+                {
+                    return inner.leased(lease, name, n, now, taken);
+                }
+                return inner.fallback(key, n);
+            }
             if redis.is_healthy()
-                && let Ok(decision) = redis.take(key.unwrap_or(""), n)
+                && let Ok(decision) = redis.take(name, n)
             {
                 return decision;
             }
@@ -243,8 +303,23 @@ impl<C: Clock> TokenLimiter<C> {
         inner.check_n(n)?;
         #[cfg(feature = "redis")]
         if let Some(redis) = &inner.redis {
+            let name = key.unwrap_or("");
+            if let Some(lease) = &inner.lease {
+                let now = inner.now();
+                match lease.spend(name, n, now) {
+                    Spend::Spent => return Ok(()),
+                    Spend::Refused(retry_after) => return Err(Denied::Limited { retry_after }),
+                    Spend::Empty => {}
+                }
+                if redis.is_healthy()
+                    && let Ok(taken) = redis.take_lease_async(name, n, lease.batch.max(n)).await
+                {
+                    return inner.leased(lease, name, n, now, taken);
+                }
+                return inner.fallback(key, n);
+            }
             if redis.is_healthy()
-                && let Ok(decision) = redis.take_async(key.unwrap_or(""), n).await
+                && let Ok(decision) = redis.take_async(name, n).await
             {
                 return decision;
             }
@@ -349,6 +424,29 @@ impl<C: Clock> Inner<C> {
             return Err(Denied::NeverFits { n, burst });
         }
         Ok(())
+    }
+
+    /// Keeps what a lease round trip brought, or remembers its refusal.
+    #[cfg(feature = "redis")]
+    fn leased(
+        &self,
+        lease: &Leases,
+        key: &str,
+        n: u32,
+        now: u64,
+        taken: Result<u32, Denied>,
+    ) -> Result<(), Denied> {
+        match taken {
+            Ok(t) => {
+                lease.refill(key, t, n, now);
+                Ok(())
+            }
+            Err(Denied::Limited { retry_after }) => {
+                lease.refused(key, retry_after, now);
+                Err(Denied::Limited { retry_after })
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// The failure policy's decision while Redis is failing.

@@ -8,7 +8,8 @@ use redis::Script;
 ///
 /// `KEYS[1]`: the bucket, a hash with fields `tokens` (a float) and `ts` (µs of server
 /// time). `ARGV`: tokens per period, the period in µs (a float), burst, n, the key's TTL in
-/// ms. Answers `{1, 0}` when `n` tokens were taken, `{0, µs until n tokens are there}`
+/// ms, and optionally `most` (a lease: take up to `most` whole tokens, at least `n`).
+/// Answers `{1, 0, taken}` when tokens were taken, `{0, µs until n tokens are there, 0}`
 /// otherwise.
 const TOKEN: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
@@ -31,11 +32,14 @@ if saved[1] or saved[2] then
   have = math.min(burst, left + elapsed * per / period)
 end
 if have >= want then
-  redis.call('HSET', KEYS[1], 'tokens', have - want, 'ts', now)
+  local take = want
+  local most = tonumber(ARGV[6])
+  if most and most > want then take = math.max(want, math.min(most, math.floor(have))) end
+  redis.call('HSET', KEYS[1], 'tokens', have - take, 'ts', now)
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  return {1, 0}
+  return {1, 0, take}
 end
-return {0, math.ceil((want - have) * period / per)}
+return {0, math.ceil((want - have) * period / per), 0}
 ";
 
 /// The fixed-window counter.

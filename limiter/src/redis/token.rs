@@ -67,6 +67,35 @@ impl RedisToken {
         self.backend.record(reply.and_then(|v| decision(&v)))
     }
 
+    /// A lease: takes at least `n` and up to `most` tokens (`n ≤ most ≤ burst`), answering
+    /// how many were taken.
+    pub(crate) fn take_lease(
+        &self,
+        key: &str,
+        n: u32,
+        most: u32,
+    ) -> Result<Result<u32, Denied>, BackendError> {
+        let key = redis_key(&self.prefix, key);
+        let mut script = self.invocation(&key, n);
+        script.arg(most);
+        let reply = self.backend.store.eval(&script);
+        self.backend.record(reply.and_then(|v| lease(&v)))
+    }
+
+    /// [`take_lease`](Self::take_lease) on the async connection.
+    pub(crate) async fn take_lease_async(
+        &self,
+        key: &str,
+        n: u32,
+        most: u32,
+    ) -> Result<Result<u32, Denied>, BackendError> {
+        let key = redis_key(&self.prefix, key);
+        let mut script = self.invocation(&key, n);
+        script.arg(most);
+        let reply = self.backend.store.eval_async(&script).await;
+        self.backend.record(reply.and_then(|v| lease(&v)))
+    }
+
     pub(crate) fn stats(&self) -> RedisStats {
         self.backend.stats()
     }
@@ -100,14 +129,23 @@ fn ttl_ms(rate: Rate, burst: u32) -> u64 {
     u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
-/// `{1, 0}`: allowed; `{0, µs}`: refused for that long.
+/// `{1, 0, taken}`: allowed; `{0, µs, 0}`: refused for that long.
 fn decision(reply: &Value) -> Result<Result<(), Denied>, BackendError> {
+    lease(reply).map(|d| d.map(drop))
+}
+
+/// The reply with the number of tokens taken.
+fn lease(reply: &Value) -> Result<Result<u32, Denied>, BackendError> {
     if let Value::Array(items) = reply
-        && let [allowed, wait] = items.as_slice()
-        && let (Some(allowed), Some(wait)) = (int(allowed), int(wait))
+        && let [allowed, wait, taken] = items.as_slice()
+        && let (Some(allowed), Some(wait), Some(taken)) = (int(allowed), int(wait), int(taken))
     {
         match allowed {
-            1 => return Ok(Ok(())),
+            1 => {
+                if let Ok(taken) = u32::try_from(taken) {
+                    return Ok(Ok(taken));
+                }
+            }
             0 => {
                 return Ok(Err(Denied::Limited {
                     retry_after: Duration::from_micros(u64::try_from(wait).unwrap_or(0)),
@@ -139,9 +177,11 @@ mod tests {
 
     #[test]
     fn replies_are_decoded_or_refused() {
-        let allowed = Value::Array(vec![Value::Int(1), Value::Int(0)]);
+        let allowed = Value::Array(vec![Value::Int(1), Value::Int(0), Value::Int(1)]);
         assert_eq!(decision(&allowed), Ok(Ok(())));
-        let refused = Value::Array(vec![Value::Int(0), Value::Int(1500)]);
+        let leased = Value::Array(vec![Value::Int(1), Value::Int(0), Value::Int(40)]);
+        assert_eq!(lease(&leased), Ok(Ok(40)));
+        let refused = Value::Array(vec![Value::Int(0), Value::Int(1500), Value::Int(0)]);
         assert_eq!(
             decision(&refused),
             Ok(Err(Denied::Limited {
@@ -151,7 +191,8 @@ mod tests {
         for odd in [
             Value::Nil,
             Value::Int(1),
-            Value::Array(vec![Value::Int(2), Value::Int(0)]),
+            Value::Array(vec![Value::Int(2), Value::Int(0), Value::Int(1)]),
+            Value::Array(vec![Value::Int(1), Value::Int(0)]),
             Value::Array(vec![Value::Int(1)]),
             Value::Array(vec![Value::BulkString(b"1".to_vec()), Value::Int(0)]),
         ] {
