@@ -55,7 +55,14 @@
 //! and a hash tag (`{prefix:key}`) for Redis Cluster; sync and async (tokio) calls. When
 //! Redis fails, the [`FailurePolicy`] decides from the first error: a local rescue limiter
 //! (default, go-zero's), fail-open or fail-closed; a probe every 100 ms switches back once
-//! Redis answers. Every switch is counted in the snapshot and logged with `tracing`.
+//! Redis answers. Every switch is counted in the snapshot and logged with `tracing`. An
+//! error that concerns one key only (a key of another type) goes to the policy for that
+//! request without switching the limiter.
+//!
+//! Lease mode ([`TokenBuilder::lease`], beyond go-zero) takes tokens from the Redis bucket
+//! in batches and spends them locally, so most decisions cost a compare-and-swap instead
+//! of a round trip; it never grants more than the shared bucket, at the price of tokens
+//! sitting unused in one instance's lease.
 //!
 //! # Differences from go-zero
 //!
