@@ -170,15 +170,35 @@ impl KeyedCells {
     }
 }
 
+/// The one atomic operation of a decision, so the loom tests can run [`cas_loop`] on
+/// loom's atomics.
+pub(crate) trait Word {
+    fn load_acquire(&self) -> u64;
+    fn cas_weak(&self, current: u64, next: u64) -> Result<u64, u64>;
+}
+
+impl Word for AtomicU64 {
+    #[inline]
+    fn load_acquire(&self) -> u64 {
+        self.load(Ordering::Acquire)
+    }
+    #[inline]
+    fn cas_weak(&self, current: u64, next: u64) -> Result<u64, u64> {
+        self.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+    }
+}
+
+/// Applies `f` to the word until its compare-and-swap lands: a decision is linearised at
+/// that instant, on the value it was computed from.
 #[inline]
-fn cas_loop<R>(cell: &AtomicU64, f: &mut impl FnMut(u64) -> (Option<u64>, R)) -> R {
-    let mut current = cell.load(Ordering::Acquire);
+fn cas_loop<W: Word, R>(cell: &W, f: &mut impl FnMut(u64) -> (Option<u64>, R)) -> R {
+    let mut current = cell.load_acquire();
     loop {
         let (next, result) = f(current);
         let Some(next) = next else {
             return result;
         };
-        match cell.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+        match cell.cas_weak(current, next) {
             Ok(_) => return result,
             Err(seen) => current = seen,
         }
@@ -200,7 +220,7 @@ impl std::fmt::Debug for KeyedCells {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -251,5 +271,62 @@ mod tests {
         // Once k0 is idle the new key fits.
         set(&cells, "new", 1000, 5).unwrap();
         assert_eq!(cells.len(), 16);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::rate::{Gcra, Rate, Step};
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicU64 as LoomU64, Ordering as LoomOrdering};
+    use loom::thread;
+
+    impl Word for LoomU64 {
+        fn load_acquire(&self) -> u64 {
+            self.load(LoomOrdering::Acquire)
+        }
+        fn cas_weak(&self, current: u64, next: u64) -> Result<u64, u64> {
+            self.compare_exchange_weak(current, next, LoomOrdering::AcqRel, LoomOrdering::Acquire)
+        }
+    }
+
+    fn take(cell: &LoomU64, gcra: Gcra) -> bool {
+        cas_loop(cell, &mut |tat| match gcra.step(tat, 1_000, 1) {
+            Step::Allow(next) => (Some(next), true),
+            Step::Deny(_) => (None, false),
+        })
+    }
+
+    /// Two callers race for the last token: exactly one gets it, in every interleaving.
+    #[test]
+    fn loom_the_last_token_goes_to_exactly_one_caller() {
+        loom::model(|| {
+            let gcra = Gcra::new(Rate::per_second(1), 1).unwrap();
+            let cell = Arc::new(LoomU64::new(0));
+            let other = {
+                let cell = cell.clone();
+                thread::spawn(move || take(&cell, gcra))
+            };
+            let mine = take(&cell, gcra);
+            let theirs = other.join().unwrap();
+            assert!(mine ^ theirs, "mine {mine}, theirs {theirs}");
+        });
+    }
+
+    /// Two callers with room for both: both get one and no token is lost or doubled.
+    #[test]
+    fn loom_concurrent_takes_all_land() {
+        loom::model(|| {
+            let gcra = Gcra::new(Rate::per_second(1), 2).unwrap();
+            let cell = Arc::new(LoomU64::new(0));
+            let other = {
+                let cell = cell.clone();
+                thread::spawn(move || take(&cell, gcra))
+            };
+            assert!(take(&cell, gcra));
+            assert!(other.join().unwrap());
+            assert_eq!(cell.load(LoomOrdering::Acquire), 1_000 + 2 * gcra.interval);
+        });
     }
 }
