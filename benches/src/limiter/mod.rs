@@ -1,6 +1,6 @@
 //! [`DirectUnderTest`] and [`KeyedUnderTest`]: the adapters the rate-limiter suite drives,
-//! their implementations for keel and governor, the key walk of the keyed benchmarks and the
-//! heap counting of the memory figures.
+//! their implementations for keel and governor, the key walk of the keyed benchmarks, the
+//! heap counting of the memory figures and the Redis throughput rows.
 //!
 //! Every limiter is configured so that the benchmark's calls all come back as the group
 //! expects: the admitting ones never run out of tokens, the exhausted ones never refill
@@ -9,6 +9,7 @@
 mod governor;
 mod keel;
 pub mod memory;
+pub mod redis;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};

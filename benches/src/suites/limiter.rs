@@ -1,7 +1,8 @@
 //! The `keel-limiter` suite: an unkeyed token bucket admitting (1 and 2 threads) and
 //! refusing, a keyed one admitting at [`KEYS`] keys (1 and 2 threads), keel against
-//! governor; keel's fixed-window limiter at [`KEYS`] keys; and the heap bytes per key at
-//! [`MEMORY_KEYS`] keys.
+//! governor; keel's fixed-window limiter at [`KEYS`] keys; the heap bytes per key at
+//! [`MEMORY_KEYS`] keys; and keel's Redis token bucket against a raw `EVALSHA` loop at
+//! [`REDIS_TASKS`] concurrent tasks, on a private `redis-server` (skipped without one).
 //!
 //! Every limiter is built once for the whole suite, the keyed ones with all their keys
 //! added before the first sample; each thread cycles through the keys from its own starting
@@ -10,6 +11,7 @@
 use criterion::Criterion;
 
 use crate::limiter::memory::{self, Memory};
+use crate::limiter::redis::{self, RedisFigure, RedisPlan};
 use crate::limiter::{
     DirectUnderTest, Governor, GovernorKeyed, Keel, KeelKeyed, KeelPeriod, Keyed, KeyedUnderTest,
 };
@@ -19,6 +21,9 @@ use crate::tally::{TalliedGroup as Group, Tally};
 pub const KEYS: usize = 10_000;
 /// Keys held by the keyed limiters when their memory is counted.
 pub const MEMORY_KEYS: usize = 100_000;
+
+/// Concurrent tokio tasks of the Redis rows.
+pub const REDIS_TASKS: [usize; 2] = [1, 64];
 
 /// The refusal group (one thread).
 pub const DENY: &str = "limiter deny 1t";
@@ -43,6 +48,9 @@ pub struct Run {
     /// Heap bytes per key at [`MEMORY_KEYS`] keys; empty unless
     /// [`CountingAlloc`](crate::limiter::memory::CountingAlloc) is the global allocator.
     pub memory: Vec<Memory>,
+    /// keel on Redis against the raw script loop, per concurrency; empty without a
+    /// `redis-server` on `PATH`.
+    pub redis: Vec<RedisFigure>,
 }
 
 /// Every group of this suite (for the bench target), then the memory figures.
@@ -71,10 +79,23 @@ pub fn all(c: &mut Criterion) {
             m.blocks_per_key
         );
     }
+    for f in &run.redis {
+        println!(
+            "limiter redis/{} tasks: keel {:.0} decisions/s, raw EVALSHA {:.0}/s, keel's \
+             overhead {:+.1}% (median of {} paired rounds; {} decisions not admitted)",
+            f.tasks,
+            f.keel,
+            f.raw,
+            100.0 * f.overhead,
+            f.rounds,
+            f.unexpected
+        );
+    }
 }
 
-/// Every group of this suite, with what the calls of each benchmark came back as, and the
-/// memory figures (counted first, before the suite's own limiters exist).
+/// Every group of this suite, with what the calls of each benchmark came back as, the
+/// memory figures (counted first, before the suite's own limiters exist) and the Redis
+/// rows (last, with a private server that is stopped before this returns).
 pub fn run(c: &mut Criterion) -> Run {
     let memory = memory_per_key(MEMORY_KEYS);
 
@@ -123,7 +144,12 @@ pub fn run(c: &mut Criterion) -> Run {
         assert_eq!(held, KEYS, "{name}: keys held after the run");
     }
 
-    Run { tallies, memory }
+    let redis = redis::measure(&REDIS_TASKS, RedisPlan::STANDARD).unwrap_or_default();
+    Run {
+        tallies,
+        memory,
+        redis,
+    }
 }
 
 /// Heap bytes per key at `n` keys: keel's keyed token bucket, governor's keyed limiter with

@@ -317,7 +317,7 @@ pub(crate) fn markdown(r: &Report) -> String {
         s,
         "## Issue targets\n\n| target | measured | result |\n|---|---|---|"
     );
-    let limiter_targets = limiter::targets(&r.results, &r.limiter.memory);
+    let limiter_targets = limiter::targets(&r.results, &r.limiter);
     for t in targets(&r.results, &r.breaker_calls)
         .into_iter()
         .chain(limiter_targets)

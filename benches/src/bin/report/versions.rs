@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 
 /// The crates whose versions the report names.
-const CRATES: [&str; 11] = [
+const CRATES: [&str; 12] = [
     "criterion",
     "dashmap",
     "failsafe",
@@ -14,6 +14,7 @@ const CRATES: [&str; 11] = [
     "rs-zero",
     "parking_lot",
     "quanta",
+    "redis",
     "tokio",
     "tower",
 ];

@@ -1,14 +1,16 @@
 //! The rate-limiter part of `BENCHMARKS.md`: keel's token bucket against governor, its
-//! targets (peer-figures.md, section 5), what the calls came back as and the heap per key.
+//! targets (peer-figures.md, section 5), what the calls came back as, the heap per key, and
+//! keel's Redis token bucket against a raw `EVALSHA` loop.
 
 use std::fmt::Write as _;
 
 use keel_benches::limiter::memory::Memory;
+use keel_benches::limiter::redis::RedisFigure;
 use keel_benches::limiter::{
     DirectUnderTest, Governor, GovernorKeyed, Keel, KeelKeyed, KeelPeriod, KeyedUnderTest,
 };
 use keel_benches::suites::limiter::{
-    DENY, KEYS, MEMORY_KEYS, PERIOD, Run, allow_group, keyed_group,
+    DENY, KEYS, MEMORY_KEYS, PERIOD, REDIS_TASKS, Run, allow_group, keyed_group,
 };
 
 use super::{Comparison, Target, fmt_ns, fmt_share};
@@ -64,7 +66,7 @@ pub(super) fn comparisons() -> Vec<Comparison> {
 }
 
 /// The limiter targets of peer-figures.md (section 5), checked against this run.
-pub(super) fn targets(r: &Results, memory: &[Memory]) -> Vec<Target> {
+pub(super) fn targets(r: &Results, run: &Run) -> Vec<Target> {
     let latency = |goal: &str, group: &str, ours: &str, max: f64| {
         let ns = r.get(group, ours).map(|m| m.ns);
         Target {
@@ -73,8 +75,8 @@ pub(super) fn targets(r: &Results, memory: &[Memory]) -> Vec<Target> {
             pass: ns.is_some_and(|v| v <= max),
         }
     };
-    let state = keel_memory(memory).map(Memory::state_per_key);
-    vec![
+    let state = keel_memory(&run.memory).map(Memory::state_per_key);
+    let mut targets = vec![
         latency(
             "token allow, 1 thread: ≤ 15 ns",
             &allow_group(1),
@@ -110,7 +112,38 @@ pub(super) fn targets(r: &Results, memory: &[Memory]) -> Vec<Target> {
             }),
             pass: state.is_some_and(|b| b <= 24.0),
         },
-    ]
+    ];
+    for tasks in REDIS_TASKS {
+        let figure = run.redis.iter().find(|f| f.tasks == tasks);
+        targets.push(Target {
+            goal: format!(
+                "Redis token bucket, {tasks} concurrent task{}: keel ≤ 10% slower than a raw \
+                 EVALSHA loop",
+                if tasks == 1 { "" } else { "s" }
+            ),
+            measured: figure.map(|f| {
+                format!(
+                    "{:+.1}% ({} vs {} decisions/s)",
+                    100.0 * f.overhead,
+                    fmt_rate(f.keel),
+                    fmt_rate(f.raw)
+                )
+            }),
+            pass: figure.is_some_and(|f| f.overhead <= 0.10 && f.unexpected == 0),
+        });
+    }
+    targets
+}
+
+/// Decisions per second, e.g. `31.2k`.
+fn fmt_rate(per_s: f64) -> String {
+    if per_s >= 1e6 {
+        format!("{:.2}M", per_s / 1e6)
+    } else if per_s >= 1e3 {
+        format!("{:.1}k", per_s / 1e3)
+    } else {
+        format!("{per_s:.0}")
+    }
 }
 
 fn keel_memory(memory: &[Memory]) -> Option<&Memory> {
@@ -148,6 +181,7 @@ pub(super) fn write_section(s: &mut String, run: &Run, r: &Results) {
         );
     }
     write_memory(s, &run.memory);
+    write_redis(s, &run.redis);
 }
 
 fn write_calls(s: &mut String, run: &Run) {
@@ -213,6 +247,32 @@ fn write_memory(s: &mut String, memory: &[Memory]) {
     }
 }
 
+fn write_redis(s: &mut String, figures: &[RedisFigure]) {
+    let Some(first) = figures.first() else {
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "\nkeel's token bucket on Redis (`allow_key_n_async`) against a raw `EVALSHA` loop of \
+         an equivalent script, on a private `redis-server` (median of {} paired rounds; see \
+         *What is measured*):\n\n\
+         | concurrent tasks | keel (decisions/s) | raw EVALSHA (decisions/s) | keel's overhead \
+         | decisions not admitted |\n|---|---|---|---|---|",
+        first.rounds
+    );
+    for f in figures {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:+.1}% | {} |",
+            f.tasks,
+            fmt_rate(f.keel),
+            fmt_rate(f.raw),
+            100.0 * f.overhead,
+            f.unexpected
+        );
+    }
+}
+
 /// The limiter part of *What is measured* (continues its list).
 pub(super) const NOTES: &str = "\
 - **rate limiters:** one limiter per implementation and setting for the whole suite.
@@ -250,6 +310,18 @@ pub(super) const NOTES: &str = "\
     key of 8 to 11 characters really takes 32. **governor (u64 keys)** is the peer figure's
     setting (22.3 B per key there), as a check of this method. The allocator costs every
     other allocation of the report one thread-local load.
+  - **Redis:** a `redis-server` from `PATH` started by the suite on a free loopback port
+    (persistence off) and killed afterwards; a tokio multi-thread runtime of 2 workers;
+    client, server and runtime share the machine's cores. Each task has its own key and
+    calls in a loop for the round's time; a round runs both sides back to back (in
+    alternating order), 0.2 s each, after an untimed 0.2 s of each; the overhead is the
+    median of the rounds' raw / keel − 1. **keel**: `TokenLimiter` at 10⁹ tokens/s, burst
+    u32::MAX / 2, `.redis(store, \"keel\")`, fail-closed, `allow_key_n_async(key, 1)`: its
+    Lua script on its shared multiplexed connection. **raw EVALSHA**: a token-bucket script
+    of the same commands (`TIME`, `HMGET`, then `HSET` and `PEXPIRE`) and the same rate,
+    burst and TTL, prepared once per task (`redis::Script::key(..).arg(..)`) and sent with
+    `invoke_async` on one multiplexed connection. Every decision is expected to be
+    admitted by Redis.
 ";
 
 #[cfg(test)]
@@ -264,6 +336,17 @@ mod tests {
             ns,
             low: ns,
             high: ns,
+        }
+    }
+
+    fn redis(tasks: usize, keel: f64, raw: f64, unexpected: u64) -> RedisFigure {
+        RedisFigure {
+            tasks,
+            keel,
+            raw,
+            overhead: raw / keel - 1.0,
+            rounds: 5,
+            unexpected,
         }
     }
 
@@ -286,24 +369,40 @@ mod tests {
         r.insert(&allow_group(2), Keel::NAME, median(40.0));
         r.insert(&keyed_group(1), KeelKeyed::NAME, median(30.0));
         r.insert(&keyed_group(2), KeelKeyed::NAME, median(120.0));
-        let mem = [
-            memory(GovernorKeyed::NAME, 20.0, 0.0),
-            memory(KeelKeyed::NAME, 43.8, 11.0),
-        ];
-        let got: Vec<(String, Option<String>, bool)> = targets(&r, &mem)
+        let run = Run {
+            tallies: Vec::new(),
+            memory: vec![
+                memory(GovernorKeyed::NAME, 20.0, 0.0),
+                memory(KeelKeyed::NAME, 43.8, 11.0),
+            ],
+            redis: vec![
+                redis(1, 30_000.0, 31_000.0, 0),
+                redis(64, 60_000.0, 70_000.0, 0),
+            ],
+        };
+        let got: Vec<(String, Option<String>, bool)> = targets(&r, &run)
             .into_iter()
             .map(|t| (t.goal, t.measured, t.pass))
             .collect();
         let pass: Vec<bool> = got.iter().map(|t| t.2).collect();
-        assert_eq!(pass, [true, false, true, true, false, false], "{got:?}");
+        assert_eq!(
+            pass,
+            [true, false, true, true, false, false, true, false],
+            "{got:?}"
+        );
         assert_eq!(got[0].1.as_deref(), Some("9.00 ns"));
         assert_eq!(
             got[5].1.as_deref(),
             Some("32.8 B (heap per key at 100 000 keys, the key's characters excluded)")
         );
+        assert_eq!(
+            got[6].1.as_deref(),
+            Some("+3.3% (30.0k vs 31.0k decisions/s)")
+        );
+        assert!(got[7].0.contains("64 concurrent tasks"), "{got:?}");
         // Nothing measured: no figure, no pass.
         assert!(
-            targets(&Results::default(), &[])
+            targets(&Results::default(), &Run::default())
                 .iter()
                 .all(|t| t.measured.is_none() && !t.pass)
         );
@@ -324,6 +423,7 @@ mod tests {
                 tally(&allow_group(1), Keel::NAME, 0),
             ],
             memory: vec![memory(KeelKeyed::NAME, 43.8, 11.0)],
+            redis: vec![redis(64, 60_000.0, 63_000.0, 2)],
         };
         let mut r = Results::default();
         r.insert(PERIOD, KeelPeriod::NAME, median(28.4));
@@ -336,15 +436,23 @@ mod tests {
         assert!(s.contains("Every call in the limiter allow, keyed and period groups"));
         assert!(s.contains("`PeriodLimiter::take` at 10 000 keys, 1 thread: 28.4 ns"));
         assert!(s.contains("| keel | 43.8 | 11.0 | 32.8 | 1.00 |"), "{s}");
+        assert!(s.contains("| 64 | 60.0k | 63.0k | +5.0% | 2 |"), "{s}");
 
         let refused = Run {
             tallies: vec![tally(&keyed_group(2), KeelKeyed::NAME, 3)],
-            memory: Vec::new(),
+            ..Run::default()
         };
         let mut s = String::new();
         write_section(&mut s, &refused, &Results::default());
         assert!(s.contains("limiter keyed 2t/keel: 3 of 1000"), "{s}");
-        assert!(!s.contains("heap"), "{s}");
+        assert!(!s.contains("heap") && !s.contains("Redis"), "{s}");
+    }
+
+    #[test]
+    fn rates_are_short() {
+        assert_eq!(fmt_rate(950.4), "950");
+        assert_eq!(fmt_rate(31_234.0), "31.2k");
+        assert_eq!(fmt_rate(1_250_000.0), "1.25M");
     }
 
     #[test]

@@ -1,0 +1,349 @@
+//! Redis: keel's Redis-backed token bucket (`allow_key_n_async`) against a raw `EVALSHA`
+//! loop of an equivalent token-bucket script, on a private `redis-server` this module starts
+//! on a free loopback port and stops afterwards.
+//!
+//! Both sides share the same server, runtime (tokio, 2 workers) and kind of connection (one
+//! multiplexed connection each); each task has its own key. The raw loop prepares its
+//! script call once per task and sends it again and again, which is the least a client can
+//! do per decision: the difference is what keel adds (the key's name, the call's
+//! arguments, the health check, the connection lookup, decoding the reply, counting).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ::redis::Script;
+use ::redis::aio::MultiplexedConnection;
+use keel_limiter::redis::RedisStore;
+use keel_limiter::{FailurePolicy, Rate, TokenLimiter};
+
+use super::{ADMIT_BURST, ADMIT_RATE};
+
+/// A `redis-server` of this process's own, on a free loopback port, with persistence off;
+/// killed when dropped.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+/// How long a new server may take to answer `PING`.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl RedisServer {
+    /// Starts `redis-server` from `PATH`, or `None` (with the reason on stderr) if there is
+    /// none or it does not answer within 5 s.
+    pub fn start() -> Option<RedisServer> {
+        let port = match free_port() {
+            Ok(port) => port,
+            Err(e) => {
+                eprintln!("redis rows skipped: no free loopback port ({e})");
+                return None;
+            }
+        };
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--loglevel", "warning"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) => {
+                eprintln!("redis rows skipped: cannot run redis-server ({e})");
+                return None;
+            }
+        };
+        // Dropped (and so killed) on every early return from here.
+        let mut server = RedisServer { child, port };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                eprintln!("redis rows skipped: redis-server exited ({status})");
+                return None;
+            }
+            if server.answers() {
+                return Some(server);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("redis rows skipped: redis-server did not answer on port {port}");
+        None
+    }
+
+    /// `redis://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn answers(&self) -> bool {
+        let ping = || -> ::redis::RedisResult<String> {
+            let client = ::redis::Client::open(self.url())?;
+            let mut c = client.get_connection_with_timeout(Duration::from_millis(200))?;
+            ::redis::cmd("PING").query(&mut c)
+        };
+        ping().is_ok_and(|pong| pong == "PONG")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nobody listens on now (the kernel's pick for port 0).
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The raw side's token bucket, equivalent to keel's: the same commands (`TIME`, `HMGET`,
+/// and when admitted `HSET` + `PEXPIRE`) on a hash of tokens and a timestamp.
+///
+/// `KEYS[1]`: the bucket. `ARGV`: tokens per µs, burst, TTL in ms. Answers `{1, 0}` when a
+/// token was taken, else `{0, µs until one is there}`.
+static TOKEN_BUCKET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.replicate_commands then redis.replicate_commands() end
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local saved = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = burst
+if saved[1] and saved[2] then
+  local idle = math.max(0, now - tonumber(saved[2]))
+  tokens = math.min(burst, tonumber(saved[1]) + idle * rate)
+end
+if tokens < 1 then
+  return {0, math.ceil((1 - tokens) / rate)}
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens - 1, 'ts', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, 0}
+",
+    )
+});
+
+/// The buckets' TTL on the raw side: twice the time an empty bucket takes to fill, as
+/// keel sets it.
+fn raw_ttl_ms() -> u64 {
+    2 * u64::from(ADMIT_BURST) * 1000 / u64::from(ADMIT_RATE) + 1
+}
+
+/// Decisions per second of keel and of the raw loop at one concurrency.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RedisFigure {
+    /// Concurrent tasks (each on its own key).
+    pub tasks: usize,
+    /// keel's decisions per second: the median over the rounds.
+    pub keel: f64,
+    /// The raw loop's decisions per second: the median over the rounds.
+    pub raw: f64,
+    /// keel's overhead: the median over the rounds of raw / keel − 1 (the two sides ran
+    /// back to back in each round, so a round's ratio sees one state of the machine).
+    pub overhead: f64,
+    /// Rounds run (each: both sides for the round's time).
+    pub rounds: usize,
+    /// Decisions that were not admitted by Redis, on either side (refused, failed, or
+    /// decided by keel's failure policy): none is expected.
+    pub unexpected: u64,
+}
+
+/// How [`measure`] runs.
+#[derive(Clone, Copy, Debug)]
+pub struct RedisPlan {
+    /// Timed rounds per concurrency (each runs both sides, in alternating order).
+    pub rounds: usize,
+    /// How long each side runs per round.
+    pub round: Duration,
+    /// An untimed run of each side per concurrency first (connections, script cache).
+    pub warm_up: Duration,
+}
+
+impl RedisPlan {
+    /// 8 rounds of 0.2 s per side, 0.2 s of warm-up: about 3.6 s per concurrency. Many
+    /// short rounds rather than a few long ones: a single task's round trips swing with
+    /// how fast an idle vCPU wakes up, and the median of many pairs evens that out.
+    pub const STANDARD: RedisPlan = RedisPlan {
+        rounds: 8,
+        round: Duration::from_millis(200),
+        warm_up: Duration::from_millis(200),
+    };
+}
+
+/// keel against the raw loop at each of `tasks` on a fresh private server; `None` if no
+/// server could be started.
+///
+/// # Panics
+///
+/// If the runtime cannot be built or keel's limiter cannot be.
+pub fn measure(tasks: &[usize], plan: RedisPlan) -> Option<Vec<RedisFigure>> {
+    let server = RedisServer::start()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let store = RedisStore::open(&server.url()).expect("a valid URL");
+    let keel = TokenLimiter::builder(Rate::per_second(ADMIT_RATE), ADMIT_BURST)
+        .redis(store, "keel")
+        .failure_policy(FailurePolicy::FailClosed)
+        .build()
+        .expect("a valid limiter");
+    let client = ::redis::Client::open(server.url()).expect("a valid URL");
+    let raw = runtime
+        .block_on(client.get_multiplexed_async_connection())
+        .map_err(|e| eprintln!("redis rows skipped: {e}"))
+        .ok()?;
+
+    let figures = tasks
+        .iter()
+        .map(|&n| runtime.block_on(compare(&keel, &raw, n, plan)))
+        .collect();
+    drop(runtime);
+    drop(server);
+    Some(figures)
+}
+
+async fn compare(
+    keel: &TokenLimiter,
+    raw: &MultiplexedConnection,
+    tasks: usize,
+    plan: RedisPlan,
+) -> RedisFigure {
+    let mut unexpected = 0;
+    unexpected += run_keel(keel, tasks, plan.warm_up).await.1;
+    unexpected += run_raw(raw, tasks, plan.warm_up).await.1;
+    let mut keel_rates = Vec::new();
+    let mut raw_rates = Vec::new();
+    let mut ratios = Vec::new();
+    for round in 0..plan.rounds {
+        let ((k, k_bad), (r, r_bad)) = if round % 2 == 0 {
+            let r = run_raw(raw, tasks, plan.round).await;
+            (run_keel(keel, tasks, plan.round).await, r)
+        } else {
+            let k = run_keel(keel, tasks, plan.round).await;
+            (k, run_raw(raw, tasks, plan.round).await)
+        };
+        unexpected += k_bad + r_bad;
+        keel_rates.push(k);
+        raw_rates.push(r);
+        ratios.push(r / k - 1.0);
+    }
+    RedisFigure {
+        tasks,
+        keel: median(keel_rates),
+        raw: median(raw_rates),
+        overhead: median(ratios),
+        rounds: plan.rounds,
+        unexpected,
+    }
+}
+
+/// `tasks` tasks calling keel until `time` has passed: (decisions per second, decisions
+/// not admitted).
+async fn run_keel(keel: &TokenLimiter, tasks: usize, time: Duration) -> (f64, u64) {
+    let start = Instant::now();
+    let until = start + time;
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let keel = keel.clone();
+            let key = format!("task-{i}");
+            tokio::spawn(async move {
+                let (mut admitted, mut other) = (0u64, 0u64);
+                while Instant::now() < until {
+                    match keel.allow_key_n_async(&key, 1).await {
+                        Ok(()) => admitted += 1,
+                        Err(_) => other += 1,
+                    }
+                }
+                (admitted, other)
+            })
+        })
+        .collect();
+    finish(start, handles).await
+}
+
+/// `tasks` tasks sending the raw script until `time` has passed: (decisions per second,
+/// decisions not admitted).
+async fn run_raw(raw: &MultiplexedConnection, tasks: usize, time: Duration) -> (f64, u64) {
+    let start = Instant::now();
+    let until = start + time;
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let mut connection = raw.clone();
+            let key = format!("{{raw:task-{i}}}");
+            tokio::spawn(async move {
+                let per_us = f64::from(ADMIT_RATE) / 1e6;
+                let mut call = TOKEN_BUCKET.key(&key);
+                call.arg(per_us).arg(ADMIT_BURST).arg(raw_ttl_ms());
+                let (mut admitted, mut other) = (0u64, 0u64);
+                while Instant::now() < until {
+                    match call.invoke_async::<(i64, i64)>(&mut connection).await {
+                        Ok((1, _)) => admitted += 1,
+                        _ => other += 1,
+                    }
+                }
+                (admitted, other)
+            })
+        })
+        .collect();
+    finish(start, handles).await
+}
+
+async fn finish(start: Instant, handles: Vec<tokio::task::JoinHandle<(u64, u64)>>) -> (f64, u64) {
+    let (mut admitted, mut other) = (0, 0);
+    for h in handles {
+        let (a, o) = h.await.expect("a benchmark task panicked");
+        admitted += a;
+        other += o;
+    }
+    let decisions = admitted + other;
+    (decisions as f64 / start.elapsed().as_secs_f64(), other)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    /// Runs only where `redis-server` is installed; skips (passes) elsewhere.
+    #[test]
+    fn both_sides_are_admitted_by_a_private_server() {
+        let plan = RedisPlan {
+            rounds: 2,
+            round: Duration::from_millis(50),
+            warm_up: Duration::from_millis(50),
+        };
+        let Some(figures) = measure(&[1, 4], plan) else {
+            eprintln!("no redis-server: skipped");
+            return;
+        };
+        for f in figures {
+            assert_eq!(f.unexpected, 0, "{f:?}");
+            assert!(f.keel > 100.0 && f.raw > 100.0, "{f:?}");
+        }
+    }
+}
