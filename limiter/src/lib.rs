@@ -40,7 +40,10 @@
 //! Each bucket or window is one `u64` updated by one compare-and-swap: a token bucket is
 //! kept in its GCRA form (the time it will be full again), a window as its end and count.
 //! Keyed state lives in sharded maps read under a shard's read lock, so requests for
-//! different keys (and for the same key) never wait on each other's lock. A bucket at
+//! different keys (and for the same key) never wait on each other's lock. A key is held as
+//! its 64-bit hash under a random per-limiter seed, 16 bytes per slot and no allocation
+//! per key; two keys share a bucket only on a hash collision (about n² / 2^65 for n live
+//! keys), which can only make their limit stricter. A bucket at
 //! rest (full) or an ended window means exactly what an absent key means, so such keys are
 //! swept as the maps grow: memory follows the keys active within one refill time or
 //! window, whatever the key churn, and `max_keys` caps it outright (a new key is refused

@@ -51,6 +51,7 @@ pub struct GovernorKeyed(DefaultKeyedRateLimiter<String>);
 
 impl KeyedUnderTest for GovernorKeyed {
     const NAME: &'static str = "governor";
+    const COPIES_KEYS: bool = true;
 
     fn admitting() -> Self {
         GovernorKeyed(RateLimiter::keyed(slow_quota(KEYED_BURST)))

@@ -57,14 +57,15 @@ impl DirectUnderTest for Keel {
 }
 
 /// keel's keyed [`TokenLimiter`] on the `CoarseClock`: `allow_key(&str)`. Each key is one
-/// `AtomicU64` in a sharded `HashMap<Box<str>, AtomicU64>` (ahash), updated by
-/// compare-and-swap under the shard's read lock. No key cap (`max_keys`), which only
+/// `AtomicU64` in a sharded `HashMap<u64, AtomicU64>` keyed by the key's 64-bit hash,
+/// updated by compare-and-swap under the shard's read lock. No key cap (`max_keys`), which only
 /// matters when a key is added.
 #[derive(Debug)]
 pub struct KeelKeyed(TokenLimiter);
 
 impl KeyedUnderTest for KeelKeyed {
     const NAME: &'static str = "keel";
+    const COPIES_KEYS: bool = false;
 
     fn admitting() -> Self {
         KeelKeyed(
@@ -97,6 +98,7 @@ pub struct KeelPeriod(PeriodLimiter);
 
 impl KeyedUnderTest for KeelPeriod {
     const NAME: &'static str = "keel PeriodLimiter";
+    const COPIES_KEYS: bool = false;
 
     fn admitting() -> Self {
         KeelPeriod(

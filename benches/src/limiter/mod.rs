@@ -57,6 +57,10 @@ pub trait KeyedUnderTest: Send + Sync + 'static {
     /// The benchmark id, and the name in the report.
     const NAME: &'static str;
 
+    /// Whether the limiter keeps a copy of each key's characters (governor's map does;
+    /// keel's keeps a 64-bit keyed hash instead).
+    const COPIES_KEYS: bool;
+
     /// A keyed limiter on which no key runs out during a run (one token per
     /// [`SLOW_PERIOD`], bursts of [`KEYED_BURST`]), and whose keys are never idle.
     fn admitting() -> Self;

@@ -6,12 +6,20 @@
 //! *read* lock: concurrent requests for existing keys never serialise on a lock, only on
 //! the key's own word. A new key takes the shard's write lock once.
 //!
+//! A key is identified by its 64-bit hash under a random per-limiter seed (ahash), not by
+//! its text: a table slot is 16 bytes (hash + state) and a new key allocates nothing. Two
+//! keys share a cell only if their hashes collide, with probability about n² / 2^65 for n
+//! live keys (one in 37 million at a million keys); they would then share one bucket,
+//! which can only make the limit stricter for those two, never looser. The seed is
+//! unknown outside the process, so collisions cannot be aimed.
+//!
 //! A key whose state says "at rest" (a full bucket, an ended window) means exactly what an
 //! absent key means, so removing it changes no decision. Each shard sweeps such keys when
 //! it has doubled since its last sweep: memory stays proportional to the keys active in the
 //! last refill time / window, whatever the churn, at amortised O(1) per new key.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
@@ -26,8 +34,27 @@ pub(crate) trait Idle {
 /// The smallest a shard grows before its first sweep.
 const FIRST_SWEEP: usize = 64;
 
+/// The map's keys are already hashes: pass them through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the key type is u64); fold anything else in.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, h: u64) {
+        self.0 = h;
+    }
+}
+
 struct Shard {
-    map: HashMap<Box<str>, AtomicU64, ahash::RandomState>,
+    map: HashMap<u64, AtomicU64, BuildHasherDefault<PassThrough>>,
     /// Sweep when the map reaches this size.
     sweep_at: usize,
 }
@@ -55,7 +82,7 @@ impl KeyedCells {
             shards: (0..shards)
                 .map(|_| {
                     CachePadded::new(RwLock::new(Shard {
-                        map: HashMap::with_hasher(ahash::RandomState::new()),
+                        map: HashMap::default(),
                         sweep_at: FIRST_SWEEP,
                     }))
                 })
@@ -67,11 +94,12 @@ impl KeyedCells {
         }
     }
 
+    /// The key's hash and its shard. The shard takes bits 32.. of the hash; the map inside
+    /// uses the low bits (its index) and the top 7 (its control bytes).
     #[inline]
-    fn shard(&self, key: &str) -> &RwLock<Shard> {
+    fn locate(&self, key: &str) -> (u64, &RwLock<Shard>) {
         let h = self.hasher.hash_one(key);
-        // The top bits: the map inside the shard uses the low ones of its own hash.
-        &self.shards[(h >> 32) as usize & self.mask]
+        (h, &self.shards[(h >> 32) as usize & self.mask])
     }
 
     /// Applies `f` to `key`'s value (0 for a new key) with compare-and-swap: `f` returns
@@ -84,17 +112,17 @@ impl KeyedCells {
         idle: &impl Idle,
         mut f: impl FnMut(u64) -> (Option<u64>, R),
     ) -> Result<R, Full> {
-        let shard = self.shard(key);
+        let (h, shard) = self.locate(key);
         {
             let read = shard.read();
-            if let Some(cell) = read.map.get(key) {
+            if let Some(cell) = read.map.get(&h) {
                 return Ok(cas_loop(cell, &mut f));
             }
         }
         let mut swept_all = false;
         loop {
             let mut write = shard.write();
-            if let Some(cell) = write.map.get(key) {
+            if let Some(cell) = write.map.get(&h) {
                 return Ok(cas_loop(cell, &mut f));
             }
             if write.map.len() >= write.sweep_at {
@@ -108,8 +136,7 @@ impl KeyedCells {
                 })
                 .is_ok();
             if reserved {
-                write.map.insert(Box::from(key), AtomicU64::new(0));
-                let cell = write.map.get(key).expect("just inserted");
+                let cell = write.map.entry(h).or_insert_with(|| AtomicU64::new(0));
                 return Ok(cas_loop(cell, &mut f));
             }
             drop(write);
@@ -162,11 +189,8 @@ impl KeyedCells {
 
     /// A key's current value, if held.
     pub(crate) fn get(&self, key: &str) -> Option<u64> {
-        self.shard(key)
-            .read()
-            .map
-            .get(key)
-            .map(|c| c.load(Ordering::Acquire))
+        let (h, shard) = self.locate(key);
+        shard.read().map.get(&h).map(|c| c.load(Ordering::Acquire))
     }
 }
 

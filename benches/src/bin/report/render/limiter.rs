@@ -292,8 +292,9 @@ pub(super) const NOTES: &str = "\
     thread-local cursor, costs both limiters the same. One token an hour and bursts of 10⁶,
     so no key runs out and none is ever idle (keel evicts full buckets when keys are
     added); no key is added or evicted while they are timed. **keel**: `allow_key(&str)`, a
-    `HashMap<Box<str>, AtomicU64>` (ahash) in each of its shards (32 here), updated by
-    compare-and-swap under the shard's read lock, on the coarse clock. **governor**:
+    `HashMap<u64, AtomicU64>` keyed by the key's 64-bit ahash (random seed) in each of its
+    shards (32 here), updated by compare-and-swap under the shard's read lock, on the
+    coarse clock. **governor**:
     `RateLimiter::keyed(quota)`, `DefaultKeyedRateLimiter<String>` (a `DashMap` with
     std's SipHash `RandomState`, its defaults; features `std`, `dashmap`, `quanta`),
     `check_key(&String)`, quanta's clock.
@@ -302,12 +303,12 @@ pub(super) const NOTES: &str = "\
     in one word per key, in the same sharded map.
   - **heap per key:** 100 000 keys added, one call each, to a limiter of the keyed setting
     above, counted by a global allocator that adds up, on the adding thread only, the bytes
-    and blocks requested less those freed (tables outgrown), divided by the keys. The key
-    characters (keel's `Box<str>` copy, governor's `String` clone of each key: exactly its
-    length) are shown apart; the rest is the 8-byte state, the key's handle (pointer and
-    length, 16 bytes in both) and the table's spare slots and control bytes. These are
-    requested sizes: glibc rounds each block up to a chunk of at least 32 bytes, so a copied
-    key of 8 to 11 characters really takes 32. **governor (u64 keys)** is the peer figure's
+    and blocks requested less those freed (tables outgrown), divided by the keys. governor's
+    key characters (its `String` clone of each key: exactly its length) are shown apart;
+    keel keeps no copy (a slot is the 8-byte hash and the 8-byte state). The rest is the
+    state, the key's handle or hash, and the table's spare slots and control bytes. These
+    are requested sizes: glibc rounds each block up to a chunk of at least 32 bytes, so a
+    copied key of 8 to 11 characters really takes 32. **governor (u64 keys)** is the peer figure's
     setting (22.3 B per key there), as a check of this method. The allocator costs every
     other allocation of the report one thread-local load.
   - **Redis:** a `redis-server` from `PATH` started by the suite on a free loopback port
