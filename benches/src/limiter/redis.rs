@@ -156,6 +156,70 @@ pub struct RedisFigure {
     pub unexpected: u64,
 }
 
+/// keel's lease mode on one thread: decisions per second with a batch of `batch` tokens
+/// per round trip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaseFigure {
+    /// Tokens taken per round trip.
+    pub batch: u32,
+    /// Decisions per second on one thread (sync `allow_key`, one key).
+    pub per_second: f64,
+    /// Decisions made.
+    pub decisions: u64,
+    /// Round trips to Redis they cost.
+    pub round_trips: u64,
+    /// Decisions refused (none is expected: the bucket is large and fast).
+    pub refused: u64,
+}
+
+/// keel's lease mode for each of `batches` on a fresh private server: one thread calling
+/// `allow_key` for `time`; `None` if no server could be started.
+///
+/// # Panics
+///
+/// If keel's limiter cannot be built.
+pub fn measure_lease(batches: &[u32], time: Duration) -> Option<Vec<LeaseFigure>> {
+    let server = RedisServer::start()?;
+    let figures = batches
+        .iter()
+        .map(|&batch| {
+            let store = RedisStore::open(&server.url()).expect("a valid URL");
+            let keel = TokenLimiter::builder(Rate::per_second(ADMIT_RATE), ADMIT_BURST)
+                .redis(store, format!("lease{batch}"))
+                .lease(batch, Duration::from_secs(1))
+                .failure_policy(FailurePolicy::FailClosed)
+                .build()
+                .expect("a valid limiter");
+            // Warm up: the connection and the script cache.
+            for _ in 0..u64::from(batch) * 2 {
+                keel.allow_key("client");
+            }
+            let before = keel.snapshot().redis.map_or(0, |r| r.decisions);
+            let (mut decisions, mut refused) = (0u64, 0u64);
+            let start = Instant::now();
+            while start.elapsed() < time {
+                for _ in 0..1000 {
+                    if !keel.allow_key("client") {
+                        refused += 1;
+                    }
+                }
+                decisions += 1000;
+            }
+            let elapsed = start.elapsed().as_secs_f64();
+            let after = keel.snapshot().redis.map_or(0, |r| r.decisions);
+            LeaseFigure {
+                batch,
+                per_second: decisions as f64 / elapsed,
+                decisions,
+                round_trips: after - before,
+                refused,
+            }
+        })
+        .collect();
+    drop(server);
+    Some(figures)
+}
+
 /// How [`measure`] runs.
 #[derive(Clone, Copy, Debug)]
 pub struct RedisPlan {

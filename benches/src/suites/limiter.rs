@@ -11,7 +11,7 @@
 use criterion::Criterion;
 
 use crate::limiter::memory::{self, Memory};
-use crate::limiter::redis::{self, RedisFigure, RedisPlan};
+use crate::limiter::redis::{self, LeaseFigure, RedisFigure, RedisPlan};
 use crate::limiter::{
     DirectUnderTest, Governor, GovernorKeyed, Keel, KeelKeyed, KeelPeriod, Keyed, KeyedUnderTest,
 };
@@ -51,7 +51,12 @@ pub struct Run {
     /// keel on Redis against the raw script loop, per concurrency; empty without a
     /// `redis-server` on `PATH`.
     pub redis: Vec<RedisFigure>,
+    /// keel's lease mode on one thread, per batch size; empty without a `redis-server`.
+    pub lease: Vec<LeaseFigure>,
 }
+
+/// The lease batches measured.
+pub const LEASE_BATCHES: [u32; 2] = [100, 1000];
 
 /// Every group of this suite (for the bench target), then the memory figures.
 pub fn all(c: &mut Criterion) {
@@ -89,6 +94,12 @@ pub fn all(c: &mut Criterion) {
             100.0 * f.overhead,
             f.rounds,
             f.unexpected
+        );
+    }
+    for f in &run.lease {
+        println!(
+            "limiter redis lease/{}: {:.0} decisions/s on one thread, {} round trips for {}              decisions, {} refused",
+            f.batch, f.per_second, f.round_trips, f.decisions, f.refused
         );
     }
 }
@@ -145,10 +156,13 @@ pub fn run(c: &mut Criterion) -> Run {
     }
 
     let redis = redis::measure(&REDIS_TASKS, RedisPlan::STANDARD).unwrap_or_default();
+    let lease = redis::measure_lease(&LEASE_BATCHES, std::time::Duration::from_millis(500))
+        .unwrap_or_default();
     Run {
         tallies,
         memory,
         redis,
+        lease,
     }
 }
 
