@@ -1,0 +1,126 @@
+//! [`Cancel`]: how a mapper or the reducer stops the whole map-reduce.
+
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::{CancelToken, MapReduceError};
+
+/// Why a map-reduce stopped early; the first reason wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop<E> {
+    /// `cancel(Some(e))` from a stage.
+    Error(E),
+    /// `cancel(None)` from a stage.
+    WithoutError,
+    /// The options' deadline passed.
+    Deadline,
+    /// The caller's token was cancelled.
+    Token,
+}
+
+impl<E> Stop<E> {
+    pub(crate) fn into_error(self) -> MapReduceError<E> {
+        match self {
+            Stop::Error(e) => MapReduceError::Cancelled(e),
+            Stop::WithoutError => MapReduceError::CancelledWithoutError,
+            Stop::Deadline => MapReduceError::DeadlineExceeded,
+            Stop::Token => MapReduceError::TokenCancelled,
+        }
+    }
+}
+
+/// Handed to every mapper and to the reducer: [`cancel`](Cancel::cancel) stops the
+/// map-reduce (no mapper starts afterwards, pending items are dropped, the generator is
+/// told to stop) and makes the call return that error. Clones share one state; the first
+/// cancel wins.
+pub struct Cancel<E> {
+    inner: Arc<State<E>>,
+}
+
+struct State<E> {
+    reason: Mutex<Option<Stop<E>>>,
+    /// Raised on the first stop of any kind; every stage watches it.
+    done: CancelToken,
+}
+
+impl<E> Clone for Cancel<E> {
+    fn clone(&self) -> Self {
+        Cancel {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<E> Cancel<E> {
+    pub(crate) fn new() -> Cancel<E> {
+        Cancel {
+            inner: Arc::new(State {
+                reason: Mutex::new(None),
+                done: CancelToken::new(),
+            }),
+        }
+    }
+
+    /// Stops the map-reduce with `error` (`None`: go-zero's "cancelled with nil"). Only
+    /// the first stop counts; later calls do nothing.
+    pub fn cancel(&self, error: Option<E>) {
+        self.stop(match error {
+            Some(e) => Stop::Error(e),
+            None => Stop::WithoutError,
+        });
+    }
+
+    /// Whether the map-reduce is stopping (a cancel, the deadline or the caller's token):
+    /// long-running stages may check it and return early.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.done.is_cancelled()
+    }
+
+    /// Records `reason` if it is the first, and raises the done signal.
+    pub(crate) fn stop(&self, reason: Stop<E>) {
+        {
+            let mut first = self.inner.reason.lock();
+            if first.is_none() {
+                *first = Some(reason);
+            }
+        }
+        self.inner.done.cancel();
+    }
+
+    /// The first stop, if any (taken: call once, at the end).
+    pub(crate) fn take_reason(&self) -> Option<Stop<E>> {
+        self.inner.reason.lock().take()
+    }
+
+    /// The done signal.
+    pub(crate) fn done(&self) -> &CancelToken {
+        &self.inner.done
+    }
+}
+
+impl<E> fmt::Debug for Cancel<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancel")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_stop_wins() {
+        let c: Cancel<&str> = Cancel::new();
+        assert!(!c.is_cancelled());
+        c.clone().cancel(Some("first"));
+        c.cancel(Some("second"));
+        c.stop(Stop::Deadline);
+        assert!(c.is_cancelled());
+        assert_eq!(c.take_reason(), Some(Stop::Error("first")));
+    }
+}

@@ -1,0 +1,72 @@
+//! [`Options`]: workers, deadline and the caller's cancellation token.
+
+use std::time::{Duration, Instant};
+
+use crate::CancelToken;
+
+/// go-zero's default number of workers.
+pub const DEFAULT_WORKERS: usize = 16;
+
+/// How a map-reduce runs: how many mappers at once, until when, and a token to stop it.
+///
+/// ```
+/// use keel_mapreduce::{CancelToken, Options};
+/// use std::time::Duration;
+///
+/// let token = CancelToken::new();
+/// let opts = Options::new().workers(4).timeout(Duration::from_secs(2)).token(token.clone());
+/// assert_eq!(opts.worker_count(), 4);
+/// assert_eq!(Options::new().workers(0).worker_count(), 1); // go-zero: below 1 means 1
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) workers: usize,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) token: Option<CancelToken>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: DEFAULT_WORKERS,
+            deadline: None,
+            token: None,
+        }
+    }
+}
+
+impl Options {
+    /// go-zero's defaults: 16 workers, no deadline, no token.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// At most `n` mappers run at once (0 is taken as 1, as go-zero takes values below 1).
+    pub fn workers(mut self, n: usize) -> Options {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Stop at `deadline` with [`MapReduceError::DeadlineExceeded`](crate::MapReduceError::DeadlineExceeded).
+    pub fn deadline(mut self, deadline: Instant) -> Options {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Stop `timeout` from now (see [`deadline`](Options::deadline)).
+    pub fn timeout(self, timeout: Duration) -> Options {
+        self.deadline(Instant::now() + timeout)
+    }
+
+    /// Stop when `token` is cancelled, with
+    /// [`MapReduceError::TokenCancelled`](crate::MapReduceError::TokenCancelled).
+    pub fn token(mut self, token: CancelToken) -> Options {
+        self.token = Some(token);
+        self
+    }
+
+    /// The number of workers.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+    }
+}
