@@ -8,6 +8,7 @@
 mod cancel;
 mod error;
 mod options;
+pub mod thread;
 mod token;
 
 pub use cancel::Cancel;

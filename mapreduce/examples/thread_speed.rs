@@ -1,0 +1,42 @@
+//! Nanoseconds per trivial item on the OS-thread flavour: 100 000 items, `x -> 2x`, sum.
+//!
+//! `cargo run --release -p keel-mapreduce --example thread_speed`
+
+use std::time::Instant;
+
+use keel_mapreduce::{MapReduceError, Options, thread};
+
+const ITEMS: u64 = 100_000;
+
+fn once(workers: usize) -> f64 {
+    let start = Instant::now();
+    let sum: Result<u64, MapReduceError<()>> = thread::map_reduce(
+        |source| {
+            for i in 0..ITEMS {
+                if !source.send(i) {
+                    return;
+                }
+            }
+        },
+        |x: u64, writer, _| writer.write(2 * x),
+        |outputs, writer, _| writer.write(outputs.sum()),
+        Options::new().workers(workers),
+    );
+    let elapsed = start.elapsed();
+    assert_eq!(sum, Ok(ITEMS * (ITEMS - 1)));
+    elapsed.as_nanos() as f64 / ITEMS as f64
+}
+
+fn main() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("{cpus} CPUs, {ITEMS} items per call, best and median of 50 calls");
+    for workers in [1, 2, 4, 16] {
+        let mut runs: Vec<f64> = (0..50).map(|_| once(workers)).collect();
+        runs.sort_by(f64::total_cmp);
+        println!(
+            "workers {workers:>2}: best {:.2} ns/item, median {:.2} ns/item",
+            runs[0],
+            runs[runs.len() / 2]
+        );
+    }
+}
