@@ -11,6 +11,10 @@ mod options;
 pub mod thread;
 mod token;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
+
 pub use cancel::Cancel;
 pub use error::MapReduceError;
 pub use options::{DEFAULT_WORKERS, Options};
