@@ -5,7 +5,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use keel_mapreduce::{MapReduceError, Options, thread};
+use keel_mapreduce::{CancelToken, MapReduceError, Options, thread};
 use proptest::prelude::*;
 
 fn threads() -> usize {
@@ -98,35 +98,44 @@ fn equals_a_sequential_reference() {
 }
 
 fn cancel_at_a_random_point_returns_that_error() {
-    proptest!(ProptestConfig::with_cases(24), |(n in 1u64..2000, at_frac in 0.0f64..1.0, workers in 1usize..20, by_reducer in any::<bool>())| {
+    proptest!(ProptestConfig::with_cases(24), |(n in 1u64..2000, at_frac in 0.0f64..1.0, workers in 1usize..20, by in stage())| {
         let start = threads();
         let at = (n as f64 * at_frac) as u64;
         let began = Instant::now();
+        // The generator stage cancels through the caller's token.
+        let token = CancelToken::new();
         let got: Result<u64, MapReduceError<u64>> = thread::map_reduce(
             // The generator never ends on its own: only the cancel stops it.
             |source: &thread::Source<u64>| {
                 let mut i = 0;
                 while source.send(i % n) {
+                    if matches!(by, Stage::Generator) && i == at {
+                        token.cancel();
+                    }
                     i += 1;
                 }
             },
             move |x, w, c| {
-                if !by_reducer && x == at {
+                if matches!(by, Stage::Mapper) && x == at {
                     c.cancel(Some(at));
                 }
                 w.write(x);
             },
             move |outs, w, c| {
                 for x in outs {
-                    if by_reducer && x == at {
+                    if matches!(by, Stage::Reducer) && x == at {
                         c.cancel(Some(at));
                     }
                 }
                 w.write(0);
             },
-            Options::new().workers(workers),
+            Options::new().workers(workers).token(token.clone()),
         );
-        prop_assert_eq!(got, Err(MapReduceError::Cancelled(at)));
+        let want = match by {
+            Stage::Generator => MapReduceError::TokenCancelled,
+            _ => MapReduceError::Cancelled(at),
+        };
+        prop_assert_eq!(got, Err(want));
         prop_assert!(began.elapsed() < Duration::from_secs(10), "took {:?}", began.elapsed());
         assert_threads_back_to(start);
     });

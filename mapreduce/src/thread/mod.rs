@@ -13,11 +13,12 @@
 //!   of the [`Options`] into a stop, then joins every thread: **no thread outlives the
 //!   call**.
 //!
-//! Items and results travel through bounded crossbeam channels (the source and the
-//! collector both hold at most `workers` batches of at most 64), so memory stays bounded
-//! whatever the input size. Batching keeps a trivial item at a few nanoseconds; a batch
-//! leaves early whenever its consumers have nothing queued, so a slow generator or slow
-//! mappers do not hold items back.
+//! Items and results travel in batches through bounded crossbeam channels (the source and
+//! the collector each hold at most `2 × max(workers, 2)` batches of at most 4096 items and
+//! 64 KiB), so memory stays bounded whatever the input size. Batches are sized from the
+//! measured time per item (about 50 µs of work each, starting from single items): trivial
+//! items cost a few nanoseconds each, while slow items (or a slow generator) travel one by
+//! one and are spread over every worker, as in go-zero.
 //!
 //! # Stopping
 //!
@@ -61,15 +62,15 @@ pub use writer::{Outputs, Writer};
 use crate::{Cancel, MapReduceError, Options};
 
 /// The most items (or mapper results) moved through a channel at once.
-const BATCH: usize = 1024;
+const BATCH: usize = 4096;
 
 /// At most this many bytes of items (or results) per batch.
 const BATCH_BYTES: usize = 64 * 1024;
 
 /// How long a batch should take to fill and to map, in nanoseconds: batches are sized
 /// from the measured time per item, so slow items travel alone (dispatched as soon as
-/// they are generated, spread over every worker) and trivial ones 1024 at a time.
-const BATCH_NANOS: u64 = 20_000;
+/// they are generated, spread over every worker) and trivial ones 4096 at a time.
+const BATCH_NANOS: u64 = 50_000;
 
 /// The largest batch of `T`s.
 fn max_batch<T>() -> usize {

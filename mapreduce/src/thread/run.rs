@@ -64,8 +64,11 @@ where
         cancel: Cancel::new(),
         panic: Mutex::new(None),
     };
-    let (src_tx, src_rx) = bounded::<Vec<T>>(workers);
-    let (out_tx, out_rx) = bounded::<Vec<U>>(workers);
+    // Room for a batch in flight per worker and one queued, so stages rarely wait in
+    // lockstep.
+    let capacity = workers.max(2) * 2;
+    let (src_tx, src_rx) = bounded::<Vec<T>>(capacity);
+    let (out_tx, out_rx) = bounded::<Vec<U>>(capacity);
     // Never sent on: every thread holds a sender, so the receiver disconnects once all
     // of them have ended.
     let (alive_tx, alive_rx) = bounded::<()>(0);

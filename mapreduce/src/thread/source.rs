@@ -14,10 +14,10 @@ use crate::CancelToken;
 
 /// Handed to the generator: [`send`](Source::send) queues one item for the mappers.
 ///
-/// Items travel in batches sized so that a batch takes about 20 µs to generate and to
+/// Items travel in batches sized so that a batch takes about 50 µs to generate and to
 /// map (measured as the call runs, starting from single items): slow items are sent as
 /// soon as they are generated and spread over every worker, as in go-zero, and trivial
-/// ones travel up to 1024 (at most 64 KiB) at a time. A generator that turns slow after a
+/// ones travel up to 4096 (at most 64 KiB) at a time. A generator that turns slow after a
 /// fast burst may hold up to one batch back; [`flush`](Source::flush) sends it now. The
 /// rest is sent, split across the workers, when the generator returns.
 ///

@@ -13,8 +13,8 @@ use crate::CancelToken;
 /// reducer) and to the reducer of [`map_reduce`](super::map_reduce) (its one write is the
 /// call's value).
 ///
-/// A mapper's writes are batched like the source (a batch leaves when it holds 1024
-/// values or 64 KiB, and whenever the worker's batch of items is done, about every 20 µs
+/// A mapper's writes are batched like the source (a batch leaves when it holds 4096
+/// values or 64 KiB, and whenever the worker's batch of items is done, about every 50 µs
 /// of mapping) and are discarded once the call is stopping. The reducer must write exactly once:
 /// no write is [`MapReduceError::NoOutput`](crate::MapReduceError::NoOutput), more
 /// than one is [`MapReduceError::MultipleOutputs`](crate::MapReduceError::MultipleOutputs).
