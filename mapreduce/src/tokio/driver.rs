@@ -436,6 +436,16 @@ where
     }
 }
 
+impl<T, U, V, E, GF, RF, X> Drop for Driver<T, U, V, E, GF, RF, X> {
+    /// Also when the caller drops the call's future: handles held elsewhere (a `Source`
+    /// moved into another task, a `Cancel` clone) see the stop.
+    fn drop(&mut self) {
+        self.parts.cancel.done().cancel();
+        self.parts.source.close();
+        self.parts.collector.close();
+    }
+}
+
 impl<T, U, V, E, GF, RF, X> Driver<T, U, V, E, GF, RF, X>
 where
     GF: Future<Output = ()>,
