@@ -11,6 +11,7 @@
 //! | `breaker` | `keel::breaker` | `keel-breaker`: Google SRE adaptive circuit breaker |
 //! | `shedder` | `keel::shedder` | `keel-shedder`: adaptive load shedder (CPU + in-flight) |
 //! | `limiter` | `keel::limiter` | `keel-limiter`: token-bucket and period limiters, memory or Redis |
+//! | `mapreduce` | `keel::mapreduce` | `keel-mapreduce`: cancellable map-reduce, threads and tokio |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
@@ -43,6 +44,11 @@ pub use keel_shedder as shedder;
 #[cfg_attr(docsrs, doc(cfg(feature = "limiter")))]
 #[doc(inline)]
 pub use keel_limiter as limiter;
+
+#[cfg(feature = "mapreduce")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mapreduce")))]
+#[doc(inline)]
+pub use keel_mapreduce as mapreduce;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
