@@ -23,6 +23,7 @@
 pub mod breaker;
 pub mod clocks;
 pub mod limiter;
+pub mod mapreduce;
 pub mod profile;
 pub mod shedder;
 pub mod suites;

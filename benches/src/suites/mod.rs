@@ -5,6 +5,7 @@
 pub mod baseline;
 pub mod breaker;
 pub mod limiter;
+pub mod mapreduce;
 pub mod rollingwindow;
 pub mod shedder;
 pub mod timex;

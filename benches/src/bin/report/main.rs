@@ -2,8 +2,8 @@
 //! root, comparing keel with its peers and checking the issue's performance targets.
 //!
 //! ```text
-//! cargo run -p keel-benches --release --bin report            # about 3.5 minutes
-//! cargo run -p keel-benches --release --bin report -- --full  # about 8 minutes
+//! cargo run -p keel-benches --release --bin report            # about 5 minutes
+//! cargo run -p keel-benches --release --bin report -- --full  # about 9 minutes
 //! ```
 //!
 //! The figures are criterion's own median estimates, read back from the `estimates.json`
@@ -31,7 +31,7 @@ static ALLOCATOR: CountingAlloc = CountingAlloc;
 
 const COMMAND: &str = "cargo run -p keel-benches --release --bin report";
 const USAGE: &str = "usage: report [--full]\n\n  --full  longer criterion runs \
-                     (50 samples, 2 s warm-up, 5 s measurement; about 8 minutes)";
+                     (50 samples, 2 s warm-up, 5 s measurement; about 9 minutes)";
 
 fn main() -> ExitCode {
     let profile = match parse_args(env::args().skip(1)) {
@@ -90,6 +90,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
     let breaker_calls = suites::breaker::run(&mut c);
     let shedder_calls = suites::shedder::run(&mut c);
     let limiter = suites::limiter::run(&mut c);
+    suites::mapreduce::all(&mut c);
 
     let results = results::load(&out)?;
     let report = render::Report {

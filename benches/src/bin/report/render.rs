@@ -1,6 +1,7 @@
 //! `BENCHMARKS.md`: the comparison tables, the issue targets and the raw medians.
 
 mod limiter;
+mod mapreduce;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -321,6 +322,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     for t in targets(&r.results, &r.breaker_calls)
         .into_iter()
         .chain(limiter_targets)
+        .chain(mapreduce::targets(&r.results))
     {
         let measured = t.measured.as_deref().unwrap_or("not measured");
         let result = if t.pass { "PASS" } else { "FAIL" };
@@ -333,8 +335,9 @@ pub(crate) fn markdown(r: &Report) -> String {
          add is little more than one lock+unlock. The breaker targets (peer-figures.md, \
          section 3) are for keel's own breaker; its figures against failsafe and \
          rust-zero-core are in the next table. The shedder targets (section 4: admit and \
-         complete, with latency accounting) are for keel's shedder below its CPU threshold. {}",
-        limiter::TARGETS_NOTE
+         complete, with latency accounting) are for keel's shedder below its CPU threshold. {} {}",
+        limiter::TARGETS_NOTE,
+        mapreduce::TARGETS_NOTE
     );
 
     let _ = writeln!(
@@ -361,6 +364,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     write_shedder_calls(&mut s, &r.shedder_calls);
     write_cpu_sample(&mut s, &r.results, r.cpu_meter.as_deref());
     limiter::write_section(&mut s, &r.limiter, &r.results);
+    mapreduce::write_section(&mut s, &r.results);
 
     let _ = writeln!(
         s,
@@ -378,6 +382,7 @@ pub(crate) fn markdown(r: &Report) -> String {
 
     s.push_str(NOTES);
     s.push_str(limiter::NOTES);
+    s.push_str(mapreduce::NOTES);
     s
 }
 

@@ -1,0 +1,168 @@
+//! The OS-thread rows: keel-mapreduce's thread flavour, rayon, and a producer → 2 workers →
+//! consumer pipeline over crossbeam's bounded channels (per item, and in batches).
+
+use std::hint::black_box;
+use std::thread;
+
+use crossbeam_channel::bounded;
+use keel_mapreduce::{Cancel, Options, thread as mr};
+use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+use super::{ITEMS, RUNTIME_THREADS};
+
+/// Items per batch of the batched crossbeam pipeline (peer-figures.md: 1024).
+pub const PIPELINE_BATCH: usize = 1024;
+
+/// Capacity of the per-item pipeline's channels, in items (peer-figures.md: 1024).
+pub const PIPELINE_CAPACITY: usize = 1024;
+
+/// Capacity of the batched pipeline's channels, in batches: two per worker.
+pub const PIPELINE_BATCHES: usize = 2 * RUNTIME_THREADS;
+
+/// One map-reduce over `0..ITEMS`, x → 2x, summed, on OS threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadImpl {
+    /// `keel_mapreduce::thread::map_reduce` with `workers` worker threads (plus its generator
+    /// and reducer threads).
+    Keel {
+        /// `Options::workers`.
+        workers: usize,
+    },
+    /// `(0..N).into_par_iter().map(..).sum()` on a pool of [`RUNTIME_THREADS`] threads.
+    Rayon,
+    /// `thread::scope`: a producer thread → 2 worker threads → the calling thread, one item
+    /// per message over `bounded(1024)` channels.
+    PipelinePerItem,
+    /// The same pipeline moving `Vec`s of 1024 items over channels of 4 batches.
+    PipelineBatched,
+}
+
+impl ThreadImpl {
+    /// Every row, keel first.
+    pub const ALL: [ThreadImpl; 5] = [
+        ThreadImpl::Keel { workers: 2 },
+        ThreadImpl::Keel { workers: 16 },
+        ThreadImpl::Rayon,
+        ThreadImpl::PipelinePerItem,
+        ThreadImpl::PipelineBatched,
+    ];
+
+    /// The criterion benchmark id.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ThreadImpl::Keel { workers: 2 } => "keel thread::map_reduce (2 workers)",
+            ThreadImpl::Keel { workers: 16 } => "keel thread::map_reduce (16 workers)",
+            ThreadImpl::Keel { .. } => "keel thread::map_reduce",
+            ThreadImpl::Rayon => "rayon into_par_iter (2 threads)",
+            ThreadImpl::PipelinePerItem => "crossbeam pipeline (per item)",
+            ThreadImpl::PipelineBatched => "crossbeam pipeline (1024-item batches)",
+        }
+    }
+}
+
+/// What the thread rows share: rayon's pool, built once.
+#[derive(Debug)]
+pub struct Threads {
+    pool: ThreadPool,
+}
+
+impl Default for Threads {
+    fn default() -> Self {
+        Threads::new()
+    }
+}
+
+impl Threads {
+    /// Builds the rayon pool of [`RUNTIME_THREADS`] threads.
+    pub fn new() -> Self {
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(RUNTIME_THREADS)
+            .build()
+            .expect("a rayon pool");
+        Threads { pool }
+    }
+
+    /// One whole call of `imp`; returns the sum.
+    pub fn call(&self, imp: ThreadImpl) -> u64 {
+        match imp {
+            ThreadImpl::Keel { workers } => keel(workers),
+            ThreadImpl::Rayon => self
+                .pool
+                .install(|| (0..black_box(ITEMS)).into_par_iter().map(|x| 2 * x).sum()),
+            ThreadImpl::PipelinePerItem => pipeline_per_item(),
+            ThreadImpl::PipelineBatched => pipeline_batched(),
+        }
+    }
+}
+
+fn keel(workers: usize) -> u64 {
+    mr::map_reduce(
+        |source| {
+            for x in 0..black_box(ITEMS) {
+                if !source.send(x) {
+                    return;
+                }
+            }
+        },
+        |x: u64, writer, _cancel: &Cancel<()>| writer.write(2 * x),
+        |outputs, writer, _cancel| writer.write(outputs.sum::<u64>()),
+        Options::new().workers(workers),
+    )
+    .expect("the call is never stopped")
+}
+
+fn pipeline_per_item() -> u64 {
+    let (items, items_rx) = bounded::<u64>(PIPELINE_CAPACITY);
+    let (results, results_rx) = bounded::<u64>(PIPELINE_CAPACITY);
+    thread::scope(|s| {
+        s.spawn(move || {
+            for x in 0..black_box(ITEMS) {
+                items.send(x).expect("the workers outlive the producer");
+            }
+        });
+        for _ in 0..RUNTIME_THREADS {
+            let (rx, tx) = (items_rx.clone(), results.clone());
+            s.spawn(move || {
+                for x in rx {
+                    tx.send(2 * x).expect("the consumer outlives the workers");
+                }
+            });
+        }
+        drop((items_rx, results));
+        results_rx.iter().sum()
+    })
+}
+
+fn pipeline_batched() -> u64 {
+    let (items, items_rx) = bounded::<Vec<u64>>(PIPELINE_BATCHES);
+    let (results, results_rx) = bounded::<Vec<u64>>(PIPELINE_BATCHES);
+    thread::scope(|s| {
+        s.spawn(move || {
+            let mut batch = Vec::with_capacity(PIPELINE_BATCH);
+            for x in 0..black_box(ITEMS) {
+                batch.push(x);
+                if batch.len() == PIPELINE_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
+                    items.send(full).expect("the workers outlive the producer");
+                }
+            }
+            if !batch.is_empty() {
+                items.send(batch).expect("the workers outlive the producer");
+            }
+        });
+        for _ in 0..RUNTIME_THREADS {
+            let (rx, tx) = (items_rx.clone(), results.clone());
+            s.spawn(move || {
+                for mut batch in rx {
+                    for x in &mut batch {
+                        *x *= 2;
+                    }
+                    tx.send(batch).expect("the consumer outlives the workers");
+                }
+            });
+        }
+        drop((items_rx, results));
+        results_rx.iter().map(|b| b.iter().sum::<u64>()).sum()
+    })
+}

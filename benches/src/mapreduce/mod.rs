@@ -1,0 +1,35 @@
+//! The map-reduce implementations the `mapreduce` suite times: keel-mapreduce's two flavours
+//! and their peers (peer-figures.md, section 7), each running one whole call over
+//! [`ITEMS`] trivial items (x → 2x, summed) and returning the sum, plus the fan-out of
+//! [`FAN_OUT_ITEMS`] items that each sleep [`FAN_OUT_SLEEP`].
+//!
+//! - [`AsyncImpl`]: on a tokio runtime ([`runtime`]), inside one task;
+//! - [`ThreadImpl`]: on OS threads, from the calling thread ([`Threads`]);
+//! - [`FanOutImpl`]: 1 ms sleeps on the tokio runtime, concurrently or one after another.
+//!
+//! Every call checks its result against [`SUM`] in the suite, outside the timed span.
+
+mod flavour_async;
+mod flavour_thread;
+
+use std::time::Duration;
+
+pub use self::flavour_async::{AsyncImpl, Call, FanOutImpl, runtime};
+pub use self::flavour_thread::{
+    PIPELINE_BATCH, PIPELINE_BATCHES, PIPELINE_CAPACITY, ThreadImpl, Threads,
+};
+
+/// Items per call: the N of peer-figures.md, section 7.
+pub const ITEMS: u64 = 100_000;
+
+/// What every call over `0..ITEMS` returns: the sum of `2x`.
+pub const SUM: u64 = ITEMS * (ITEMS - 1);
+
+/// Worker threads of the tokio runtime and of rayon's pool: the peer figures' 2.
+pub const RUNTIME_THREADS: usize = 2;
+
+/// Items of the fan-out call.
+pub const FAN_OUT_ITEMS: u64 = 8;
+
+/// What each fan-out item awaits (`tokio::time::sleep`).
+pub const FAN_OUT_SLEEP: Duration = Duration::from_millis(1);

@@ -1,0 +1,119 @@
+//! The `keel-mapreduce` suite (peer-figures.md, section 7): one call over
+//! [`ITEMS`] trivial items (x → 2x, summed) per iteration, keel's
+//! tokio and thread flavours against futures' `buffer_unordered`, a tokio `JoinSet`, rayon
+//! and crossbeam pipelines; and a fan-out of 8 items that each sleep 1 ms.
+//!
+//! Each iteration times one whole call (`iter_custom`), so criterion's figure is the time
+//! per call: divide by `ITEMS` for the time per item ([`per_item`]). The async rows run on
+//! one 2-worker multi-thread runtime built for the suite, **inside a spawned task** (as a
+//! request handler would call them): `block_on` only waits for that task, which times each
+//! call itself. Groups take 10 samples in flat sampling mode, as the peer figures did,
+//! since one call of the slowest peer takes about 0.15 s. The fan-out group is sleep-bound
+//! and runs shorter (0.5 s warm-up, 1 s measurement) in every profile; its
+//! `one sleep (floor)` row is a single 1 ms `tokio::time::sleep`, which tokio's
+//! millisecond timer rounds up, so it is what "8 × 1 ms in about 1 ms" can reach here.
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
+use tokio::runtime::Runtime;
+
+use crate::mapreduce::{
+    AsyncImpl, Call, FAN_OUT_ITEMS, FanOutImpl, ITEMS, SUM, ThreadImpl, Threads, runtime,
+};
+
+/// The async group: [`AsyncImpl`] rows on the 2-worker runtime.
+pub const ASYNC: &str = "mapreduce async 100k";
+/// The OS-thread group: [`ThreadImpl`] rows.
+pub const THREADS: &str = "mapreduce threads 100k";
+/// The fan-out group: [`FanOutImpl`] rows (wall time of one call).
+pub const FAN_OUT: &str = "mapreduce fan-out 8x1ms";
+
+/// Samples per benchmark (the peer figures' 10 flat samples).
+const SAMPLES: usize = 10;
+
+/// Warm-up of the fan-out group, whatever the profile.
+const FAN_OUT_WARM_UP: Duration = Duration::from_millis(500);
+/// Measurement time of the fan-out group, whatever the profile: 10 samples of a few calls.
+const FAN_OUT_MEASUREMENT: Duration = Duration::from_secs(1);
+
+/// A per-call figure (criterion's, in ns) as ns per item.
+pub fn per_item(ns_per_call: f64) -> f64 {
+    ns_per_call / ITEMS as f64
+}
+
+/// Every group of this suite.
+pub fn all(c: &mut Criterion) {
+    let rt = runtime();
+
+    let mut g = group(c, ASYNC, ITEMS);
+    for imp in AsyncImpl::ALL {
+        g.bench_function(imp.name(), |b| {
+            b.iter_custom(|iters| time_in_task(&rt, iters, SUM, move || imp.call()))
+        });
+    }
+    g.finish();
+
+    let threads = Threads::new();
+    let mut g = group(c, THREADS, ITEMS);
+    for imp in ThreadImpl::ALL {
+        g.bench_function(imp.name(), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let sum = threads.call(imp);
+                    total += start.elapsed();
+                    assert_eq!(sum, SUM, "{}", imp.name());
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = group(c, FAN_OUT, FAN_OUT_ITEMS);
+    // Sleep-bound: the spread is the timer's, so a short run is enough (and keeps the
+    // suite's share of the report near 35 s).
+    g.warm_up_time(FAN_OUT_WARM_UP)
+        .measurement_time(FAN_OUT_MEASUREMENT);
+    for imp in FanOutImpl::ALL {
+        let ran = if imp == FanOutImpl::OneSleep {
+            1
+        } else {
+            FAN_OUT_ITEMS
+        };
+        g.bench_function(imp.name(), |b| {
+            b.iter_custom(|iters| time_in_task(&rt, iters, ran, move || imp.call()))
+        });
+    }
+    g.finish();
+}
+
+fn group<'c>(c: &'c mut Criterion, name: &str, items: u64) -> BenchmarkGroup<'c, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(SAMPLES)
+        .sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(items));
+    g
+}
+
+/// Runs `iters` calls one after another inside one task spawned on `rt`, and returns the
+/// sum of their times (each call timed as a whole, from inside the task); every call must
+/// resolve to `expected`.
+fn time_in_task<F>(rt: &Runtime, iters: u64, expected: u64, call: F) -> Duration
+where
+    F: Fn() -> Call + Send + 'static,
+{
+    let task = rt.spawn(async move {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let start = Instant::now();
+            let got = call().await;
+            total += start.elapsed();
+            assert_eq!(got, expected);
+        }
+        total
+    });
+    rt.block_on(task).expect("the timing task does not panic")
+}
