@@ -7,11 +7,11 @@
 //! - the **generator** runs on its own thread and feeds a [`Source`];
 //! - `workers` long-lived **worker** threads (never one thread per item) pull items and
 //!   run the mapper on each; a mapper writes its results to a [`Writer`];
-//! - the **reducer** runs on its own thread and reads the mappers' results, in arrival
-//!   order, from [`Outputs`];
-//! - the caller waits, turning its [`CancelToken`](crate::CancelToken) and the deadline
-//!   of the [`Options`] into a stop, then joins every thread: **no thread outlives the
-//!   call**.
+//! - the **reducer** reads the mappers' results, in arrival order, from [`Outputs`]: on
+//!   the caller's thread, or on a thread of its own when the caller's thread has a
+//!   [`CancelToken`](crate::CancelToken) or a deadline of the [`Options`] to watch (it
+//!   then turns them into a stop);
+//! - the caller joins every thread before returning: **no thread outlives the call**.
 //!
 //! Items and results travel in batches through bounded crossbeam channels (the source and
 //! the collector each hold at most `2 × max(workers, 2)` batches of at most 4096 items and

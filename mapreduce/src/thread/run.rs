@@ -1,6 +1,6 @@
 //! The pipeline shared by every entry point: a generator thread, `workers` long-lived
-//! worker threads, an optional reducer thread, and the caller watching the token and the
-//! deadline, all in one `std::thread::scope`.
+//! worker threads, the reducer (on the caller's thread, or on its own while the caller
+//! watches the token and the deadline), all in one `std::thread::scope`.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -92,20 +92,19 @@ where
         drop(src_rx);
         drop(out_tx);
 
+        // With nothing to watch (no token, no deadline) the caller's thread would only
+        // wait: it runs the reducer itself, one thread fewer to start per call.
+        let watching = opts.token.is_some() || opts.deadline.is_some();
+        let mut inline_reducer = None;
         match reducer {
-            Some(reducer) => {
+            Some(reducer) if watching => {
                 let alive = alive_tx.clone();
                 handles.push(s.spawn(move || {
                     let _alive = alive;
-                    let outputs = Outputs::new(out_rx, shared.cancel.done().clone());
-                    let r = catch_unwind(AssertUnwindSafe(|| reducer(outputs, &shared.cancel)));
-                    if let Err(payload) = r {
-                        shared.record_panic(payload);
-                    }
-                    // go-zero: once the reducer returned, dispatching stops.
-                    shared.cancel.done().cancel();
+                    reduce_with(shared, reducer, out_rx);
                 }));
             }
+            Some(reducer) => inline_reducer = Some((reducer, out_rx)),
             None => drop(out_rx),
         }
 
@@ -122,6 +121,9 @@ where
         }));
         drop(alive_tx);
 
+        if let Some((reducer, out_rx)) = inline_reducer {
+            reduce_with(shared, reducer, out_rx);
+        }
         watch(opts, &shared.cancel, &alive_rx);
         for h in handles {
             // Every stage catches its own panic, so a join never fails; joining here (not
@@ -134,6 +136,20 @@ where
         resume_unwind(payload);
     }
     shared.cancel.take_reason()
+}
+
+/// Runs the reducer over the collector, catching its panic; its return stops dispatch.
+fn reduce_with<U, E, R>(shared: &Shared<E>, reducer: R, out_rx: Receiver<Vec<U>>)
+where
+    R: FnOnce(Outputs<U>, &Cancel<E>),
+{
+    let outputs = Outputs::new(out_rx, shared.cancel.done().clone());
+    let r = catch_unwind(AssertUnwindSafe(|| reducer(outputs, &shared.cancel)));
+    if let Err(payload) = r {
+        shared.record_panic(payload);
+    }
+    // go-zero: once the reducer returned, dispatching stops.
+    shared.cancel.done().cancel();
 }
 
 fn stopped_before_start<E>(opts: &Options) -> Option<Stop<E>> {
