@@ -263,10 +263,8 @@ impl<C: Clock> TokenLimiter<C> {
             let name = key.unwrap_or("");
             if let Some(lease) = &inner.lease {
                 let now = inner.now();
-                match lease.spend(name, n, now) {
-                    Spend::Spent => return Ok(()),
-                    Spend::Refused(retry_after) => return Err(Denied::Limited { retry_after }),
-                    Spend::Empty => {}
+                if let Some(local) = spend_locally(lease, name, n, now) {
+                    return local;
                 }
                 if redis.is_healthy()
                     && let Ok(taken) = redis.take_lease(name, n, lease.batch.max(n))
@@ -306,10 +304,8 @@ impl<C: Clock> TokenLimiter<C> {
             let name = key.unwrap_or("");
             if let Some(lease) = &inner.lease {
                 let now = inner.now();
-                match lease.spend(name, n, now) {
-                    Spend::Spent => return Ok(()),
-                    Spend::Refused(retry_after) => return Err(Denied::Limited { retry_after }),
-                    Spend::Empty => {}
+                if let Some(local) = spend_locally(lease, name, n, now) {
+                    return local;
                 }
                 if redis.is_healthy()
                     && let Ok(taken) = redis.take_lease_async(name, n, lease.batch.max(n)).await
@@ -458,6 +454,18 @@ impl<C: Clock> Inner<C> {
             FailurePolicy::FailOpen => Ok(()),
             FailurePolicy::FailClosed => Err(Denied::Unavailable),
         }
+    }
+}
+
+/// The lease's own answer, if it has one: granted from it, or refused until Redis's retry
+/// time. `None`: ask Redis.
+#[cfg(feature = "redis")]
+#[inline]
+fn spend_locally(lease: &Leases, key: &str, n: u32, now: u64) -> Option<Result<(), Denied>> {
+    match lease.spend(key, n, now) {
+        Spend::Spent => Some(Ok(())),
+        Spend::Refused(retry_after) => Some(Err(Denied::Limited { retry_after })),
+        Spend::Empty => None,
     }
 }
 
