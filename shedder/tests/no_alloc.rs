@@ -1,11 +1,11 @@
 //! No allocation per request: admission, completion and refusal allocate nothing once a
 //! thread has made its first request (which sets up its stripe of the window).
 //!
-//! A counting global allocator; this file holds a single test so no other test thread
-//! allocates while it counts.
+//! A counting global allocator that counts per thread: only the requesting thread's
+//! allocations are counted (the test harness's own threads may allocate meanwhile).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 use std::time::Duration;
 
 use keel_shedder::Shedder;
@@ -14,13 +14,22 @@ use keel_timex::ManualClock;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Allocations made by this thread (const, no destructor: safe to touch from the
+    /// allocator).
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with`: a thread being torn down has no counter any more; it is not measured.
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
 
 // SAFETY: every call is forwarded unchanged to the system allocator; the counter has no
 // effect on the memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         // SAFETY: forwarded with the caller's layout, under the caller's contract.
         unsafe { System.alloc(layout) }
     }
@@ -29,7 +38,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         // SAFETY: as for `dealloc`; the caller guarantees `new_size` is valid.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -38,10 +47,11 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Allocations made by the calling thread while `f` runs.
 fn allocations_during(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = ALLOCATIONS.with(Cell::get);
     f();
-    ALLOCATIONS.load(Ordering::SeqCst) - before
+    ALLOCATIONS.with(Cell::get) - before
 }
 
 #[test]
@@ -53,6 +63,11 @@ fn requests_allocate_nothing() {
         .cpu_source(cpu.clone())
         .build_with_clock(clock.clone())
         .unwrap();
+    // The counter sees this thread's allocations.
+    assert_eq!(
+        allocations_during(|| drop(std::hint::black_box(vec![1u8; 8]))),
+        1
+    );
     // First use on this thread: stripe assignment, the window's stripe.
     s.allow().unwrap().pass();
 
