@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use keel_timex::Nanos;
-
 use super::CpuError;
 use super::files::{Reader, allowed_cpus, cgroup_dir, cpuset_count, under};
 use super::meter::{CpuMeter, CpuTime, MeterKind};
@@ -122,23 +120,4 @@ fn find(mount: &Path, lines: &[V1Line<'_>], controller: &str, file: &str) -> Opt
         })
 }
 
-impl CpuMeter for CgroupV1 {
-    fn sample(&mut self, now: Nanos) -> Result<Option<f64>, CpuError> {
-        let reading = self.usage_ns();
-        self.time.sample(reading, now, self.limit)
-    }
-
-    fn limit_cpus(&self) -> f64 {
-        self.limit
-    }
-
-    fn refresh_limit(&mut self) -> Result<(), CpuError> {
-        let cpus = self.cpus()? as f64;
-        self.limit = self.quota()?.map_or(cpus, |q| q.min(cpus));
-        Ok(())
-    }
-
-    fn kind(&self) -> MeterKind {
-        MeterKind::CgroupV1
-    }
-}
+super::meter::cgroup_meter!(CgroupV1, MeterKind::CgroupV1);

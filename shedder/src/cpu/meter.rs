@@ -142,6 +142,37 @@ impl CpuTime {
 
 /// A busy fraction as millis in `0..=1000` (finite inputs only reach here).
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+/// The `CpuMeter` of a cgroup meter: both versions read a CPU-time counter
+/// (`usage_ns`) and a limit of min(quota, cpus), and differ only in where those live.
+macro_rules! cgroup_meter {
+    ($meter:ty, $kind:expr) => {
+        impl $crate::cpu::CpuMeter for $meter {
+            fn sample(
+                &mut self,
+                now: keel_timex::Nanos,
+            ) -> Result<Option<f64>, $crate::cpu::CpuError> {
+                let reading = self.usage_ns();
+                self.time.sample(reading, now, self.limit)
+            }
+
+            fn limit_cpus(&self) -> f64 {
+                self.limit
+            }
+
+            fn refresh_limit(&mut self) -> Result<(), $crate::cpu::CpuError> {
+                let cpus = self.cpus()? as f64;
+                self.limit = self.quota()?.map_or(cpus, |q| q.min(cpus));
+                Ok(())
+            }
+
+            fn kind(&self) -> $crate::cpu::MeterKind {
+                $kind
+            }
+        }
+    };
+}
+pub(crate) use cgroup_meter;
+
 pub(crate) fn millis(fraction: f64) -> f64 {
     (fraction * 1000.0).clamp(0.0, 1000.0)
 }
