@@ -1,0 +1,359 @@
+//! The wheel itself: no clock, no lock, no thread. It is handed tick numbers (`poll(now)`),
+//! which keeps it deterministic and lets every driver share it.
+
+mod geometry;
+mod slab;
+pub(crate) use slab::MAX_ENTRIES;
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+use std::num::NonZeroU64;
+
+use hashbrown::HashTable;
+
+pub(crate) use geometry::Geometry;
+use slab::{Entry, NIL, SLOT_TAG, Slab};
+
+/// The wheel holds [`slab::MAX_ENTRIES`] timers already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full;
+
+/// A deadline further than [`Geometry::range`] beyond the last processed tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooFar {
+    /// The furthest a deadline may lie beyond the last processed tick, in ticks.
+    pub(crate) max_ticks: u64,
+}
+
+/// Never compact a wheel smaller than this many slab slots: small wheels are not worth it.
+const MIN_COMPACT_SLOTS: usize = 1024;
+
+/// A keyed hierarchical timing wheel over tick numbers.
+///
+/// Layout: entries in a slab (32 bytes each for `u64` keys and values), a hash index from
+/// key to slab index (4 bytes + 1 control byte per bucket), and per wheel slot the head of a
+/// doubly linked list threaded through the entries. Each level has a `u64` bitmap of its
+/// occupied slots, so finding the next due slot is a rotate and a `trailing_zeros`.
+#[derive(Debug)]
+pub(crate) struct Wheel<K, V> {
+    geometry: Geometry,
+    slab: Slab<K, V>,
+    index: HashTable<u32>,
+    hasher: ahash::RandomState,
+    /// Head entry of each slot, `level * slots_per_level + slot`.
+    heads: Box<[u32]>,
+    /// Occupancy bitmap of each level.
+    occupied: Box<[u64]>,
+    /// The last processed tick: every deadline at or before it has fired, every live entry's
+    /// slot starts after it.
+    elapsed: u64,
+    /// The capacity hint: compaction never shrinks below it.
+    reserved: usize,
+}
+
+impl<K: Hash + Eq, V> Wheel<K, V> {
+    pub(crate) fn new(geometry: Geometry, capacity: usize) -> Wheel<K, V> {
+        let slots = geometry.levels() * geometry.slots_per_level();
+        Wheel {
+            geometry,
+            slab: Slab::with_capacity(capacity),
+            index: HashTable::with_capacity(capacity),
+            hasher: ahash::RandomState::new(),
+            heads: vec![NIL; slots].into_boxed_slice(),
+            occupied: vec![0; geometry.levels()].into_boxed_slice(),
+            elapsed: 0,
+            reserved: capacity,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// The last processed tick.
+    #[cfg(test)]
+    pub(crate) fn elapsed(&self) -> u64 {
+        self.elapsed
+    }
+
+    /// The tick a timer aimed at `target` is scheduled for: `target`, but never at or before
+    /// the last processed tick (a deadline in the past fires on the next poll).
+    #[inline]
+    pub(crate) fn deadline_for(&self, target: u64) -> Result<u64, TooFar> {
+        let deadline = target.max(self.elapsed + 1);
+        let range = self.geometry.range();
+        if deadline - self.elapsed >= range {
+            return Err(TooFar {
+                max_ticks: range - 1,
+            });
+        }
+        Ok(deadline)
+    }
+
+    #[inline]
+    fn find<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let slab = &self.slab;
+        self.index
+            .find(hash, |&i| slab.get(i).key.borrow() == key)
+            .copied()
+    }
+
+    pub(crate) fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.find(key).is_some()
+    }
+
+    /// The tick `key` fires on, if it is scheduled.
+    pub(crate) fn deadline_of<Q>(&self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.find(key).map(|i| self.slab.get(i).deadline.get())
+    }
+
+    /// Schedules `key` at `deadline` (from [`deadline_for`](Self::deadline_for)); an existing
+    /// timer for `key` takes the new value and deadline, and its old value is returned.
+    pub(crate) fn set(&mut self, key: K, value: V, deadline: u64) -> Result<Option<V>, Full> {
+        let hash = self.hasher.hash_one(&key);
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        let found = self.index.find(hash, |&i| slab.get(i).key == key).copied();
+        if let Some(idx) = found {
+            let old = std::mem::replace(&mut self.slab.get_mut(idx).value, value);
+            self.reschedule_at(idx, deadline);
+            return Ok(Some(old));
+        }
+        let entry = Entry {
+            key,
+            value,
+            deadline: nonzero(deadline),
+            next: NIL,
+            prev: NIL,
+        };
+        let idx = self.slab.insert(entry).ok_or(Full)?;
+        let slab = &self.slab;
+        self.index
+            .insert_unique(hash, idx, |&i| hasher.hash_one(&slab.get(i).key));
+        self.link(idx, deadline);
+        Ok(None)
+    }
+
+    /// Moves `key`'s timer to `deadline`; false if there is none.
+    pub(crate) fn reschedule<Q>(&mut self, key: &Q, deadline: u64) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self.find(key) {
+            Some(idx) => {
+                self.reschedule_at(idx, deadline);
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[inline]
+    fn reschedule_at(&mut self, idx: u32, deadline: u64) {
+        let entry = self.slab.get_mut(idx);
+        if deadline >= entry.deadline.get() {
+            // Later (the common case: a TTL refreshed, a timeout pushed back): the entry's
+            // slot starts no later than its old deadline, so it can stay there. When that
+            // slot comes due the entry is not due yet and moves to the slot of its new
+            // deadline. One write instead of unlinking from one list and linking into another.
+            entry.deadline = nonzero(deadline);
+            return;
+        }
+        self.unlink(idx);
+        self.slab.get_mut(idx).deadline = nonzero(deadline);
+        self.link(idx, deadline);
+    }
+
+    /// Cancels `key`'s timer and returns its key and value.
+    pub(crate) fn remove<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let slab = &self.slab;
+        let (idx, _) = self
+            .index
+            .find_entry(hash, |&i| slab.get(i).key.borrow() == key)
+            .ok()?
+            .remove();
+        self.unlink(idx);
+        let entry = self.slab.take(idx);
+        self.maybe_compact();
+        Some((entry.key, entry.value))
+    }
+
+    /// The first tick of the earliest occupied slot: when `poll` next has work (possibly only
+    /// moving entries down a level). `None` when empty.
+    pub(crate) fn next_expiration(&self) -> Option<u64> {
+        self.next_slot().map(|(_, _, start)| start)
+    }
+
+    /// The earliest occupied slot: the first level that has one wins, because every entry
+    /// of a level lies inside the current slot of the level above, which ends before any
+    /// occupied slot of that level starts.
+    #[inline]
+    fn next_slot(&self) -> Option<(usize, usize, u64)> {
+        (0..self.geometry.levels()).find_map(|level| {
+            self.geometry
+                .next_in_level(level, self.occupied[level], self.elapsed)
+                .map(|(slot, start)| (level, slot, start))
+        })
+    }
+
+    /// Processes every slot due by tick `now`: timers whose deadline is at or before `now` go
+    /// to `fire` (removed from the wheel first), the others move to the slot of their deadline.
+    /// Work is proportional to the entries in the slots that came due.
+    pub(crate) fn poll(&mut self, now: u64, mut fire: impl FnMut(K, V)) -> usize {
+        let mut fired = 0;
+        while let Some((level, slot, start)) = self.next_slot() {
+            if start > now {
+                break;
+            }
+            self.elapsed = self.elapsed.max(start);
+            // Take the whole list before walking it, so that entries moved down a level are
+            // never seen twice in one pass.
+            let sid = level * self.geometry.slots_per_level() + slot;
+            let mut idx = std::mem::replace(&mut self.heads[sid], NIL);
+            self.occupied[level] &= !(1u64 << slot);
+            while idx != NIL {
+                let entry = self.slab.get(idx);
+                let (next, deadline) = (entry.next, entry.deadline.get());
+                if deadline <= now {
+                    let entry = self.slab.take(idx);
+                    let hash = self.hasher.hash_one(&entry.key);
+                    if let Ok(found) = self.index.find_entry(hash, |&i| i == idx) {
+                        found.remove();
+                    }
+                    fire(entry.key, entry.value);
+                    fired += 1;
+                } else {
+                    self.link(idx, deadline);
+                }
+                idx = next;
+            }
+        }
+        self.elapsed = self.elapsed.max(now);
+        self.maybe_compact();
+        fired
+    }
+
+    /// Takes every timer out, unfired, and releases the storage down to the capacity hint.
+    pub(crate) fn drain(&mut self) -> Vec<(K, V)> {
+        self.heads.fill(NIL);
+        self.occupied.fill(0);
+        self.index = HashTable::with_capacity(self.reserved);
+        let drained: Vec<(K, V)> = self.slab.take_all().map(|e| (e.key, e.value)).collect();
+        self.slab = Slab::with_capacity(self.reserved);
+        drained
+    }
+
+    /// Bytes held by the slab and the index (not counting the fixed slot arrays).
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.slab.allocated_bytes() + self.index.allocation_size()
+    }
+
+    /// Puts entry `idx` at the head of the slot its `deadline` belongs to.
+    #[inline]
+    fn link(&mut self, idx: u32, deadline: u64) {
+        let level = self.geometry.level_for(self.elapsed, deadline);
+        let slot = self.geometry.slot_for(level, deadline);
+        let sid = level * self.geometry.slots_per_level() + slot;
+        let head = self.heads[sid];
+        let entry = self.slab.get_mut(idx);
+        entry.next = head;
+        entry.prev = SLOT_TAG + sid as u32;
+        if head != NIL {
+            self.slab.get_mut(head).prev = idx;
+        }
+        self.heads[sid] = idx;
+        self.occupied[level] |= 1u64 << slot;
+    }
+
+    /// Takes entry `idx` out of its slot list.
+    #[inline]
+    fn unlink(&mut self, idx: u32) {
+        let entry = self.slab.get(idx);
+        let (next, prev) = (entry.next, entry.prev);
+        if prev >= SLOT_TAG {
+            let sid = (prev - SLOT_TAG) as usize;
+            self.heads[sid] = next;
+            if next == NIL {
+                let per_level = self.geometry.slots_per_level();
+                self.occupied[sid / per_level] &= !(1u64 << (sid % per_level));
+            }
+        } else {
+            self.slab.get_mut(prev).next = next;
+        }
+        if next != NIL {
+            self.slab.get_mut(next).prev = prev;
+        }
+    }
+
+    /// Gives memory back once fewer than a quarter of the slab's slots are live: the live
+    /// entries are copied into a fresh slab of their size, slot by slot (so each slot's list
+    /// ends up contiguous), and the index is rebuilt. O(live), paid at most once per
+    /// three-quarters of a slab freed, so O(1) amortised per removal.
+    fn maybe_compact(&mut self) {
+        let slots = self.slab.slots();
+        if slots <= MIN_COMPACT_SLOTS.max(self.reserved) || self.slab.len() >= slots / 4 {
+            return;
+        }
+        let live = self.slab.len();
+        let mut old = std::mem::replace(&mut self.slab, Slab::with_capacity(0));
+        let mut fresh: Vec<Option<Entry<K, V>>> = Vec::with_capacity(live.max(self.reserved));
+        for sid in 0..self.heads.len() {
+            let mut idx = self.heads[sid];
+            if idx == NIL {
+                continue;
+            }
+            self.heads[sid] = fresh.len() as u32;
+            let mut prev = SLOT_TAG + sid as u32;
+            while idx != NIL {
+                let mut entry = old.take(idx);
+                let next = entry.next;
+                let at = fresh.len() as u32;
+                entry.prev = prev;
+                entry.next = if next == NIL { NIL } else { at + 1 };
+                fresh.push(Some(entry));
+                prev = at;
+                idx = next;
+            }
+        }
+        let key_of = |i: u32| {
+            &fresh[i as usize]
+                .as_ref()
+                .expect("compacted entries are live")
+                .key
+        };
+        let mut index = HashTable::with_capacity(live.max(self.reserved));
+        for i in 0..fresh.len() as u32 {
+            let hash = self.hasher.hash_one(key_of(i));
+            index.insert_unique(hash, i, |&j| self.hasher.hash_one(key_of(j)));
+        }
+        self.index = index;
+        self.slab.replace(fresh);
+    }
+}
+
+#[inline]
+fn nonzero(deadline: u64) -> NonZeroU64 {
+    NonZeroU64::new(deadline).expect("deadlines are after tick 0")
+}
+
+#[cfg(test)]
+mod tests;
