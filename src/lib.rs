@@ -12,6 +12,7 @@
 //! | `shedder` | `keel::shedder` | `keel-shedder`: adaptive load shedder (CPU + in-flight) |
 //! | `limiter` | `keel::limiter` | `keel-limiter`: token-bucket and period limiters, memory or Redis |
 //! | `mapreduce` | `keel::mapreduce` | `keel-mapreduce`: cancellable map-reduce, threads and tokio |
+//! | `timingwheel` | `keel::timingwheel` | `keel-timingwheel`: keyed timing wheel for millions of timers |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
@@ -49,6 +50,11 @@ pub use keel_limiter as limiter;
 #[cfg_attr(docsrs, doc(cfg(feature = "mapreduce")))]
 #[doc(inline)]
 pub use keel_mapreduce as mapreduce;
+
+#[cfg(feature = "timingwheel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timingwheel")))]
+#[doc(inline)]
+pub use keel_timingwheel as timingwheel;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
