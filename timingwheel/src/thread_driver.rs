@@ -90,6 +90,10 @@ where
             // A panic in one callback must not stop the wheel or lose the other timers.
             let _ = catch_unwind(AssertUnwindSafe(|| execute(key, value)));
         }
+        if due.capacity() > 4096 {
+            // One mass expiry must not pin its buffer for the wheel's life.
+            due = Vec::new();
+        }
         let sleep = next.map(|tick| shared.until_tick(tick));
         drop(shared);
         match sleep {
