@@ -97,10 +97,18 @@ impl<C: Clock> Builder<C> {
                 slots_per_level: n,
             });
         }
+        let geometry = Geometry::new(bits as u32, self.levels as u32);
+        if geometry.range() < 2 {
+            // 2 slots on 1 level: the span less one top-level slot cannot hold one tick.
+            return Err(ConfigError::Levels {
+                levels: self.levels,
+                slots_per_level: n,
+            });
+        }
         if self.capacity >= crate::core::MAX_ENTRIES {
             return Err(ConfigError::Capacity(self.capacity));
         }
-        Ok(Geometry::new(bits as u32, self.levels as u32))
+        Ok(geometry)
     }
 
     pub(crate) fn shared<K: Hash + Eq, V>(

@@ -43,7 +43,8 @@ pub enum ConfigError {
     /// Slots per level must be a power of two from 2 to 64 (one `u64` occupancy bitmap per
     /// level).
     SlotsPerLevel(usize),
-    /// Levels must be at least 1, and slots^levels at most 2^60 ticks.
+    /// Levels must be at least 1, slots^levels at most 2^60 ticks, and the span must hold
+    /// a one-tick delay (2 slots need 2 levels).
     Levels {
         /// The levels asked for.
         levels: usize,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use keel_timex::{Clock, MonotonicClock, Nanos};
 
 use crate::TimerError;
-use crate::core::{Full, TooFar};
+use crate::core::{Full, TooFar, Wheel};
 use crate::shared::Shared;
 
 /// A keyed timing wheel: one-shot timers addressed by your key `K`, each carrying a value `V`.
@@ -82,6 +82,21 @@ where
         }
     }
 
+    /// The tick to schedule `target` on. The span is counted from the last processed
+    /// tick, which lags the clock while the driver sleeps (an idle wheel is never polled):
+    /// on a refusal, catch the wheel up to now and try again, so the span is counted from
+    /// the present unless a due slot is still waiting for its driver.
+    #[inline]
+    fn deadline(&self, wheel: &mut Wheel<K, V>, target: u64) -> Result<u64, TimerError> {
+        match wheel.deadline_for(target) {
+            Ok(deadline) => Ok(deadline),
+            Err(_) => {
+                wheel.catch_up(self.shared.now_tick());
+                wheel.deadline_for(target).map_err(|e| self.too_far(e))
+            }
+        }
+    }
+
     /// Schedules `key` to fire with `value` after `delay`.
     ///
     /// A key that already has a timer keeps one timer: its value is replaced and it is
@@ -99,7 +114,7 @@ where
             // Checked again under the lock: `stop` clears the wheel under it, so nothing set
             // after a stop can linger.
             self.check_open()?;
-            let deadline = wheel.deadline_for(target).map_err(|e| self.too_far(e))?;
+            let deadline = self.deadline(&mut wheel, target)?;
             let old = wheel
                 .set(key, value, deadline)
                 .map_err(|Full| TimerError::Full)?;
@@ -133,7 +148,7 @@ where
         let (found, wake) = {
             let mut wheel = self.shared.wheel.lock();
             self.check_open()?;
-            let deadline = wheel.deadline_for(target).map_err(|e| self.too_far(e))?;
+            let deadline = self.deadline(&mut wheel, target)?;
             let found = wheel.reschedule(key, deadline);
             (found, found && self.shared.must_wake(deadline))
         };

@@ -134,11 +134,32 @@ impl Model {
     }
 
     /// The deadline tick for a delay from now, or `None` if it is beyond the span.
-    fn deadline(&self, delay: u64) -> Option<u64> {
+    ///
+    /// The span is counted from the last processed tick. A refused delay makes the wheel
+    /// catch up to now first if nothing is due (its next occupied slot starts after now), so
+    /// a delay within the span of now is accepted then. Whether a slot starts by now with no
+    /// timer due yet (a higher-level slot, a timer moved later) is the wheel's own business:
+    /// when no model timer is due, the wheel's answer (`accepted`) decides, and an accept
+    /// moves the processed tick to now. With a timer due, the wheel must not catch up.
+    fn deadline(&mut self, delay: u64, accepted: bool) -> Option<u64> {
         let at = self.now + delay;
         let target = at.div_ceil(self.tick_ns);
         let deadline = target.max(self.processed + 1);
-        (deadline - self.processed <= self.max_ticks).then_some(deadline)
+        if deadline - self.processed <= self.max_ticks {
+            return Some(deadline);
+        }
+        let now_tick = self.now_tick();
+        let nothing_due = self.timers.values().all(|p| p.deadline > now_tick);
+        let caught_up = target.max(now_tick + 1);
+        if now_tick > self.processed
+            && nothing_due
+            && caught_up - now_tick <= self.max_ticks
+            && accepted
+        {
+            self.processed = now_tick;
+            return Some(caught_up);
+        }
+        None
     }
 
     fn too_long(&self) -> TimerError {
@@ -171,7 +192,7 @@ fn check(slots: usize, levels: usize, tick_ns: u64, ops: &[Op]) -> Result<(), Te
             Op::Set(k, d) => {
                 let delay = m.delay_ns(d);
                 let got = wheel.set(k, value, Duration::from_nanos(delay));
-                match m.deadline(delay) {
+                match m.deadline(delay, got.is_ok()) {
                     Some(deadline) => {
                         let pending = Pending {
                             value,
@@ -187,7 +208,7 @@ fn check(slots: usize, levels: usize, tick_ns: u64, ops: &[Op]) -> Result<(), Te
             Op::Move(k, d) => {
                 let delay = m.delay_ns(d);
                 let got = wheel.move_timer(&k, Duration::from_nanos(delay));
-                match m.deadline(delay) {
+                match m.deadline(delay, got.is_ok()) {
                     Some(deadline) => {
                         let earliest = m.now + delay;
                         let found = m.timers.get_mut(&k).map(|p| {
@@ -260,6 +281,8 @@ fn advance_and_check(
         .filter(|(_, p)| p.deadline <= now_tick)
         .map(|(&k, _)| k)
         .collect();
+    let fired_at: std::collections::HashMap<u8, u64> =
+        due.iter().map(|k| (*k, m.timers[k].deadline)).collect();
     let mut want = Vec::with_capacity(due.len());
     for k in due {
         let p = m.timers.remove(&k).expect("due key");
@@ -271,6 +294,12 @@ fn advance_and_check(
         );
         want.push((k, p.value));
     }
+    // Earliest deadline first, even when one advance covers many ticks.
+    let deadlines: Vec<u64> = got.iter().map(|&(k, _)| fired_at[&k]).collect();
+    prop_assert!(
+        deadlines.is_sorted(),
+        "op {i}: fired out of deadline order: {deadlines:?}"
+    );
     got.sort();
     prop_assert_eq!(got, want, "op {}: advance at tick {}", i, now_tick);
     Ok(())

@@ -91,6 +91,15 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
         Ok(deadline)
     }
 
+    /// Moves `elapsed` up to `now` if no slot is due by then (so nothing is passed over):
+    /// what `poll(now)` would do on a wheel with nothing due. Keeps the span of a wheel
+    /// nobody polls (an idle driver sleeps) counted from the present.
+    pub(crate) fn catch_up(&mut self, now: u64) {
+        if now > self.elapsed && self.next_expiration().is_none_or(|t| t > now) {
+            self.elapsed = now;
+        }
+    }
+
     #[inline]
     fn find<Q>(&self, key: &Q) -> Option<u32>
     where
@@ -233,7 +242,11 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
             while idx != NIL {
                 let entry = self.slab.get(idx);
                 let (next, deadline) = (entry.next, entry.deadline.get());
-                if deadline <= now {
+                // Fire only what is due at this slot's start; anything later (in a higher
+                // level's slot, or moved later) goes down to its own slot, which this loop
+                // reaches in order if it is due by `now`: timers come out earliest first even
+                // when the clock has jumped over many ticks.
+                if deadline <= self.elapsed {
                     let entry = self.slab.take(idx);
                     let hash = self.hasher.hash_one(&entry.key);
                     if let Ok(found) = self.index.find_entry(hash, |&i| i == idx) {
