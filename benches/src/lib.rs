@@ -29,4 +29,5 @@ pub mod shedder;
 pub mod suites;
 pub mod tally;
 pub mod threads;
+pub mod timingwheel;
 pub mod window;

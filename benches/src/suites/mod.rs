@@ -9,3 +9,4 @@ pub mod mapreduce;
 pub mod rollingwindow;
 pub mod shedder;
 pub mod timex;
+pub mod timingwheel;

@@ -24,8 +24,9 @@ use keel_benches::limiter::memory::CountingAlloc;
 use keel_benches::profile::Profile;
 use keel_benches::suites;
 
-/// For the limiters' heap per key: it counts only on the thread and for the span that
-/// figure asks for; elsewhere it costs an allocation one thread-local load.
+/// For the limiters' heap per key and the timing wheels' heap per timer: it counts only on
+/// the thread and for the span those figures ask for; elsewhere it costs an allocation one
+/// thread-local load.
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
 
@@ -91,6 +92,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
     let shedder_calls = suites::shedder::run(&mut c);
     let limiter = suites::limiter::run(&mut c);
     suites::mapreduce::all(&mut c);
+    let timingwheel = suites::timingwheel::run(&mut c);
 
     let results = results::load(&out)?;
     let report = render::Report {
@@ -105,6 +107,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
         breaker_calls,
         shedder_calls,
         limiter,
+        timingwheel,
         cpu_meter: suites::shedder::cpu_meter_kind(),
         elapsed: started.elapsed(),
     };

@@ -2,6 +2,7 @@
 
 mod limiter;
 mod mapreduce;
+mod timingwheel;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use keel_benches::suites::shedder::{
     CPU_METER, CPU_SAMPLE, REJECTION as SHEDDER_REJECTION, allow_pass_group,
 };
 use keel_benches::suites::timex::CLOCK_NOW;
+use keel_benches::suites::timingwheel::Run as TimingWheelRun;
 use keel_benches::window::{Keel, MutexWindow, RsZero, RustZeroCore, WindowUnderTest};
 use keel_timex::{CoarseClock, ManualClock, MonotonicClock};
 
@@ -43,6 +45,8 @@ pub(crate) struct Report {
     pub(crate) shedder_calls: Vec<Tally>,
     /// What the limiter suite's calls came back as, and its heap per key.
     pub(crate) limiter: LimiterRun,
+    /// The timing-wheel suite's heap per outstanding timer.
+    pub(crate) timingwheel: TimingWheelRun,
     /// The kind of CPU meter the `cpu sample` benchmark read (`cgroup v1`, ...), if any.
     pub(crate) cpu_meter: Option<String>,
     pub(crate) elapsed: Duration,
@@ -323,6 +327,7 @@ pub(crate) fn markdown(r: &Report) -> String {
         .into_iter()
         .chain(limiter_targets)
         .chain(mapreduce::targets(&r.results))
+        .chain(timingwheel::targets(&r.results, &r.timingwheel))
     {
         let measured = t.measured.as_deref().unwrap_or("not measured");
         let result = if t.pass { "PASS" } else { "FAIL" };
@@ -335,9 +340,10 @@ pub(crate) fn markdown(r: &Report) -> String {
          add is little more than one lock+unlock. The breaker targets (peer-figures.md, \
          section 3) are for keel's own breaker; its figures against failsafe and \
          rust-zero-core are in the next table. The shedder targets (section 4: admit and \
-         complete, with latency accounting) are for keel's shedder below its CPU threshold. {} {}",
+         complete, with latency accounting) are for keel's shedder below its CPU threshold. {} {} {}",
         limiter::TARGETS_NOTE,
-        mapreduce::TARGETS_NOTE
+        mapreduce::TARGETS_NOTE,
+        timingwheel::TARGETS_NOTE
     );
 
     let _ = writeln!(
@@ -365,6 +371,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     write_cpu_sample(&mut s, &r.results, r.cpu_meter.as_deref());
     limiter::write_section(&mut s, &r.limiter, &r.results);
     mapreduce::write_section(&mut s, &r.results);
+    timingwheel::write_section(&mut s, &r.timingwheel, &r.results);
 
     let _ = writeln!(
         s,
@@ -383,6 +390,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     s.push_str(NOTES);
     s.push_str(limiter::NOTES);
     s.push_str(mapreduce::NOTES);
+    s.push_str(timingwheel::NOTES);
     s
 }
 
@@ -634,6 +642,7 @@ mod tests {
             breaker_calls: Vec::new(),
             shedder_calls: Vec::new(),
             limiter: LimiterRun::default(),
+            timingwheel: TimingWheelRun::default(),
             cpu_meter: Some("cgroup v2".to_owned()),
             elapsed: Duration::from_secs(1),
         }

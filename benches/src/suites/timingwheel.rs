@@ -1,0 +1,274 @@
+//! The `keel-timingwheel` suite (peer-figures.md, sections 4 and 6): keel's keyed timing
+//! wheel against tokio-util's `DelayQueue`, `u64` keys and values, 1 ms ticks, one thread.
+//!
+//! - **set+remove** ([`SET_REMOVE_SMALL`], [`SET_REMOVE_FILLED`]): one timer set (a new key,
+//!   a delay of 30 s..1 h) and removed again, per iteration; in a queue holding one earlier
+//!   timer (so the peer never re-arms its `Sleep`), and one holding [`FILL`] timers.
+//! - **move** ([`MOVE_FILLED`]): one of the [`FILL`] held timers, picked at random, moved to
+//!   a new delay of 30 s..1 h (keel `move_timer`, the peer `reset`).
+//! - **expiry** ([`SET_EXPIRE`], [`EXPIRE`]): [`EXPIRE_BATCH`] zero-delay timers set, then
+//!   all fired and taken out, per iteration; the first group times both, the second only the
+//!   firing. Figures are per batch: divide by [`EXPIRE_BATCH`] ([`per_entry`]).
+//! - **memory**: heap bytes per timer at [`FILL`] outstanding timers ([`Run::memory`]).
+//!
+//! The filled queues are built once, before the first sample (their fill is the memory
+//! figure), with the same delays for keel and the peer; nothing polls them while they are
+//! timed, and their 30 s minimum delay outlasts the groups that use them. Every delay and
+//! every timer to move is drawn before timing ([`crate::timingwheel`]). The `DelayQueue`
+//! rows and keel's stream need a tokio runtime: the suite enters one current-thread runtime
+//! for its whole run.
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
+use tokio::runtime::Runtime;
+
+use crate::timingwheel::memory::{TimerMemory, fill_counted};
+use crate::timingwheel::{
+    DelayQueueExpiry, DelayQueueTimers, Delays, EXPIRE_BATCH, ExpiryUnderTest, FILL, Keel,
+    KeelManual, KeelStream, MoveOps, Rng, TimersUnderTest, runtime,
+};
+
+/// set+remove in a queue holding one earlier timer.
+pub const SET_REMOVE_SMALL: &str = "timingwheel set+remove small";
+/// set+remove in a queue holding [`FILL`] timers.
+pub const SET_REMOVE_FILLED: &str = "timingwheel set+remove 1M";
+/// Moving a random one of [`FILL`] held timers.
+pub const MOVE_FILLED: &str = "timingwheel move 1M";
+/// [`EXPIRE_BATCH`] timers set and fired, per iteration.
+pub const SET_EXPIRE: &str = "timingwheel set+expire 100k";
+/// The firing alone of [`EXPIRE_BATCH`] timers, per iteration.
+pub const EXPIRE: &str = "timingwheel expire 100k";
+
+/// The delay of the one timer the small queues hold: earlier than any set while timed.
+pub const SMALL_HELD_DELAY: Duration = Duration::from_secs(1);
+
+/// Samples per expiry benchmark (each is one or more batches, in flat sampling mode).
+const EXPIRY_SAMPLES: usize = 10;
+/// Warm-up of the expiry groups, whatever the profile.
+const EXPIRY_WARM_UP: Duration = Duration::from_millis(500);
+/// Measurement time of the expiry groups, whatever the profile: the untimed half of each
+/// batch (and the 2 ms wait of the real-clock rows) roughly doubles their wall time.
+const EXPIRY_MEASUREMENT: Duration = Duration::from_millis(1500);
+
+/// Seed of the filled queues' delays (the same for keel and the peer).
+const FILL_SEED: u64 = 0x7157_1E5E;
+/// Seed of the delays set while timed.
+const DELAY_SEED: u64 = 0xDE1A_7500;
+/// Seed of the moves (the same timers and delays for keel and the peer).
+const MOVE_SEED: u64 = 0x30FE_0001;
+
+/// A per-batch figure of the expiry groups (criterion's, in ns) as ns per timer.
+pub fn per_entry(ns_per_batch: f64) -> f64 {
+    ns_per_batch / EXPIRE_BATCH as f64
+}
+
+/// What one run of the suite found besides criterion's figures.
+#[derive(Debug, Default)]
+pub struct Run {
+    /// Heap per outstanding timer at [`FILL`] timers: keel (default, and with
+    /// `.capacity(1M)`), the peer (`new()` and `with_capacity(1M)`). Empty unless
+    /// [`CountingAlloc`](crate::limiter::memory::CountingAlloc) is the global allocator.
+    pub memory: Vec<TimerMemory>,
+}
+
+/// Every group of this suite (for the bench target), then the memory figures.
+pub fn all(c: &mut Criterion) {
+    let run = run(c);
+    for m in &run.memory {
+        let reported = m.reported_per_timer.map_or_else(String::new, |r| {
+            format!("; allocated_bytes()/len: {r:.1} B")
+        });
+        println!(
+            "timingwheel memory/{}: {:.1} B per timer at {} timers ({} live heap blocks{reported})",
+            m.name, m.bytes_per_timer, m.timers, m.blocks
+        );
+    }
+    println!(
+        "timingwheel: the {SET_EXPIRE} and {EXPIRE} figures are per batch of {EXPIRE_BATCH} \
+         timers; divide by {EXPIRE_BATCH} for the time per timer"
+    );
+}
+
+/// Every group of this suite, and the memory figures (counted as the filled queues are
+/// built, before the first sample).
+pub fn run(c: &mut Criterion) -> Run {
+    let rt = runtime();
+    let _in_runtime = rt.enter();
+    let mut memory = Vec::new();
+
+    let (mut keel, m) = fill_counted(Keel::NAME, Keel::new, FILL, &mut Rng::new(FILL_SEED));
+    memory.extend(m.map(|m| with_keel_account(m, &keel.timers)));
+    {
+        let (reserved, m) = fill_counted(
+            Keel::CAPACITY_NAME,
+            || Keel::with_capacity(FILL),
+            FILL,
+            &mut Rng::new(FILL_SEED),
+        );
+        memory.extend(m.map(|m| with_keel_account(m, &reserved.timers)));
+    }
+    let (mut peer, m) = fill_counted(
+        DelayQueueTimers::NAME,
+        DelayQueueTimers::new,
+        FILL,
+        &mut Rng::new(FILL_SEED),
+    );
+    memory.extend(m);
+    {
+        let (_reserved, m) = fill_counted(
+            DelayQueueTimers::CAPACITY_NAME,
+            || DelayQueueTimers::with_capacity(FILL),
+            FILL,
+            &mut Rng::new(FILL_SEED),
+        );
+        memory.extend(m);
+    }
+
+    let mut delays = Delays::draw(&mut Rng::new(DELAY_SEED));
+
+    let mut small_keel = Keel::new();
+    small_keel.set(u64::MAX, SMALL_HELD_DELAY);
+    let mut small_peer = DelayQueueTimers::new();
+    small_peer.set(u64::MAX, SMALL_HELD_DELAY);
+    let mut g = op_group(c, SET_REMOVE_SMALL);
+    set_remove(&mut g, &mut small_keel, &mut delays);
+    set_remove(&mut g, &mut small_peer, &mut delays);
+    g.finish();
+
+    let mut g = op_group(c, SET_REMOVE_FILLED);
+    set_remove(&mut g, &mut keel.timers, &mut delays);
+    set_remove(&mut g, &mut peer.timers, &mut delays);
+    g.finish();
+
+    let mut keel_moves = MoveOps::draw(&keel.handles, &mut Rng::new(MOVE_SEED));
+    let mut peer_moves = MoveOps::draw(&peer.handles, &mut Rng::new(MOVE_SEED));
+    let mut g = op_group(c, MOVE_FILLED);
+    reset(&mut g, &mut keel.timers, &mut keel_moves);
+    reset(&mut g, &mut peer.timers, &mut peer_moves);
+    g.finish();
+    // The expiry groups run without the filled queues' 100 MB in memory.
+    drop((keel, peer, keel_moves, peer_moves));
+
+    let mut manual = KeelManual::new();
+    let mut stream = KeelStream::new();
+    let mut queue = DelayQueueExpiry::new();
+    for (name, part) in [(SET_EXPIRE, Part::SetAndExpire), (EXPIRE, Part::Expire)] {
+        let mut g = expiry_group(c, name);
+        expiry(&mut g, &rt, &mut manual, part);
+        expiry(&mut g, &rt, &mut stream, part);
+        expiry(&mut g, &rt, &mut queue, part);
+        g.finish();
+    }
+
+    Run { memory }
+}
+
+fn with_keel_account(mut m: TimerMemory, keel: &Keel) -> TimerMemory {
+    m.reported_per_timer = Some(keel.wheel().allocated_bytes() as f64 / keel.len() as f64);
+    m
+}
+
+fn op_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(1));
+    g
+}
+
+fn expiry_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(EXPIRY_SAMPLES)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(EXPIRY_WARM_UP)
+        .measurement_time(EXPIRY_MEASUREMENT)
+        .throughput(Throughput::Elements(EXPIRE_BATCH));
+    g
+}
+
+/// One set of a new key and its removal per iteration; the queue holds as many timers
+/// afterwards as before. New keys count up from [`FILL`], clear of the held ones.
+fn set_remove<T: TimersUnderTest>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    timers: &mut T,
+    delays: &mut Delays,
+) {
+    let held = timers.len();
+    let mut key = FILL as u64;
+    g.bench_function(T::NAME, |b| {
+        b.iter_custom(|iters| {
+            let mut removed = 0u64;
+            let start = Instant::now();
+            for _ in 0..iters {
+                let timer = timers.set(key, delays.next_delay());
+                key += 1;
+                removed += u64::from(timers.remove(&timer));
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(removed, iters, "{}: timers removed", T::NAME);
+            elapsed
+        })
+    });
+    assert_eq!(
+        timers.len(),
+        held,
+        "{}: timers held after set+remove",
+        T::NAME
+    );
+}
+
+/// One move of a held timer per iteration.
+fn reset<T: TimersUnderTest>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    timers: &mut T,
+    moves: &mut MoveOps<T::Handle>,
+) {
+    let held = timers.len();
+    g.bench_function(T::NAME, |b| {
+        b.iter_custom(|iters| {
+            let mut moved = 0u64;
+            let start = Instant::now();
+            for _ in 0..iters {
+                let (timer, delay) = moves.next_move();
+                moved += u64::from(timers.reset(&timer, delay));
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(moved, iters, "{}: timers moved", T::NAME);
+            elapsed
+        })
+    });
+    assert_eq!(
+        timers.len(),
+        held,
+        "{}: timers held after the moves",
+        T::NAME
+    );
+}
+
+/// Which part of an expiry batch a group times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    SetAndExpire,
+    Expire,
+}
+
+/// One batch of [`EXPIRE_BATCH`] timers per iteration.
+fn expiry<E: ExpiryUnderTest>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    e: &mut E,
+    part: Part,
+) {
+    g.bench_function(E::NAME, |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let t = e.batch(rt, EXPIRE_BATCH);
+                    match part {
+                        Part::SetAndExpire => t.set + t.expire,
+                        Part::Expire => t.expire,
+                    }
+                })
+                .sum()
+        })
+    });
+}

@@ -1,0 +1,87 @@
+//! Heap bytes per outstanding timer, counted by the limiter suite's
+//! [`CountingAlloc`](crate::limiter::memory::CountingAlloc) (installed by the `timingwheel`
+//! bench target and the report): what building a queue and setting `n` timers into it left
+//! allocated on the calling thread, divided by `n`.
+
+use super::{Filled, Rng, TimersUnderTest, set_all};
+use crate::limiter::memory::{held_by, installed};
+
+/// What holding `timers` outstanding timers costs one queue on the heap.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimerMemory {
+    /// The queue and its settings.
+    pub name: &'static str,
+    /// Timers held.
+    pub timers: usize,
+    /// Live heap bytes per timer: what building the queue and filling it allocated, less
+    /// what it freed (buffers outgrown), over `timers`. The empty queue (keel's slot arrays,
+    /// about 0.5 KiB per level; the peer's `Sleep`) is included; it is under 0.01 B per timer.
+    pub bytes_per_timer: f64,
+    /// Live heap blocks in all (a slab and a table are a few blocks, not one per timer).
+    pub blocks: i64,
+    /// keel's own account, `allocated_bytes() / len()` (its entries and index), where the
+    /// queue has one.
+    pub reported_per_timer: Option<f64>,
+}
+
+/// Builds a queue with `build` and sets `n` timers into it, as [`Filled::fill`] does,
+/// counting the heap that this left allocated. The handles' own table is allocated before
+/// the count. The count is `None` without the counting allocator.
+pub fn fill_counted<T: TimersUnderTest>(
+    name: &'static str,
+    build: impl FnOnce() -> T,
+    n: usize,
+    rng: &mut Rng,
+) -> (Filled<T>, Option<TimerMemory>) {
+    let mut handles = Vec::with_capacity(n);
+    let handles_ref = &mut handles;
+    let fill = move || set_all(build(), n, rng, handles_ref);
+    let (timers, memory) = if installed() {
+        let (timers, bytes, blocks) = held_by(fill).expect("the counting allocator");
+        let memory = TimerMemory {
+            name,
+            timers: n,
+            bytes_per_timer: bytes as f64 / n as f64,
+            blocks,
+            reported_per_timer: None,
+        };
+        (timers, Some(memory))
+    } else {
+        (fill(), None)
+    };
+    (Filled { timers, handles }, memory)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timingwheel::{DelayQueueTimers, Keel, runtime};
+
+    #[test]
+    fn counts_the_queues_and_not_the_handles() {
+        let rt = runtime();
+        let _in_runtime = rt.enter();
+        let n = 10_000;
+        let (keel, m) = fill_counted(Keel::NAME, Keel::new, n, &mut Rng::new(1));
+        let m = m.expect("the unit tests install the counting allocator");
+        assert_eq!((m.name, m.timers), (Keel::NAME, n));
+        assert_eq!(keel.handles.len(), n);
+        // A 32-byte entry and a 4-byte index slot at least; the 80 KB of handles not counted.
+        let account = keel.timers.wheel().allocated_bytes() as f64 / n as f64;
+        assert!(
+            (36.0..64.0).contains(&m.bytes_per_timer) && m.bytes_per_timer >= account,
+            "{m:?}, allocated_bytes()/len {account}"
+        );
+        let (peer, m) = fill_counted(
+            DelayQueueTimers::NAME,
+            DelayQueueTimers::new,
+            n,
+            &mut Rng::new(1),
+        );
+        let m = m.expect("installed");
+        assert_eq!(peer.handles.len(), n);
+        // Its slab of ~56-byte entries grown by doubling: 16 384 slots for 10 000 timers.
+        assert!((40.0..120.0).contains(&m.bytes_per_timer), "{m:?}");
+        assert!(m.blocks < 10, "{m:?}");
+    }
+}
