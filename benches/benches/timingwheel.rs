@@ -1,6 +1,7 @@
 //! `cargo bench -p keel-benches --bench timingwheel`: keel-timingwheel against tokio-util's
-//! `DelayQueue` (see `keel_benches::suites::timingwheel`), and the heap bytes per outstanding
-//! timer, counted by the allocator installed here. The expiry groups' figures are per batch
+//! `DelayQueue`, plain and keyed through a `HashMap<u64, Key>` (see
+//! `keel_benches::suites::timingwheel`), and the heap bytes per outstanding timer, counted
+//! by the allocator installed here. The expiry groups' figures are per batch
 //! of 100 000 timers.
 
 use criterion::{criterion_group, criterion_main};

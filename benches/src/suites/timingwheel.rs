@@ -1,5 +1,8 @@
 //! The `keel-timingwheel` suite (peer-figures.md, sections 4 and 6): keel's keyed timing
 //! wheel against tokio-util's `DelayQueue`, `u64` keys and values, 1 ms ticks, one thread.
+//! Every group has two peer rows: the plain `DelayQueue`, addressed by the `Key`s it hands
+//! back (the floor), and the like-for-like one keyed by the user's `u64`, `DelayQueue` with
+//! a `HashMap<u64, Key>` (ahash) kept beside it ([`crate::timingwheel::KeyIndex`]).
 //!
 //! - **set+remove** ([`SET_REMOVE_SMALL`], [`SET_REMOVE_FILLED`]): one timer set (a new key,
 //!   a delay of 30 s..1 h) and removed again, per iteration; in a queue holding one earlier
@@ -12,7 +15,7 @@
 //! - **memory**: heap bytes per timer at [`FILL`] outstanding timers ([`Run::memory`]).
 //!
 //! The filled queues are built once, before the first sample (their fill is the memory
-//! figure), with the same delays for keel and the peer; nothing polls them while they are
+//! figure), with the same delays for keel and the peers; nothing polls them while they are
 //! timed, and their 30 s minimum delay outlasts the groups that use them. Every delay and
 //! every timer to move is drawn before timing ([`crate::timingwheel`]). The `DelayQueue`
 //! rows and keel's stream need a tokio runtime: the suite enters one current-thread runtime
@@ -25,8 +28,9 @@ use tokio::runtime::Runtime;
 
 use crate::timingwheel::memory::{TimerMemory, fill_counted};
 use crate::timingwheel::{
-    DelayQueueExpiry, DelayQueueTimers, Delays, EXPIRE_BATCH, ExpiryUnderTest, FILL, Keel,
-    KeelManual, KeelStream, MoveOps, Rng, TimersUnderTest, runtime,
+    DelayQueueExpiry, DelayQueueKeyed, DelayQueueKeyedExpiry, DelayQueueTimers, Delays,
+    EXPIRE_BATCH, ExpiryUnderTest, FILL, Keel, KeelManual, KeelStream, MoveOps, Rng,
+    TimersUnderTest, runtime,
 };
 
 /// set+remove in a queue holding one earlier timer.
@@ -51,11 +55,11 @@ const EXPIRY_WARM_UP: Duration = Duration::from_millis(500);
 /// batch (and the 2 ms wait of the real-clock rows) roughly doubles their wall time.
 const EXPIRY_MEASUREMENT: Duration = Duration::from_millis(1500);
 
-/// Seed of the filled queues' delays (the same for keel and the peer).
+/// Seed of the filled queues' delays (the same for keel and the peers).
 const FILL_SEED: u64 = 0x7157_1E5E;
 /// Seed of the delays set while timed.
 const DELAY_SEED: u64 = 0xDE1A_7500;
-/// Seed of the moves (the same timers and delays for keel and the peer).
+/// Seed of the moves (the same timers and delays for keel and the peers).
 const MOVE_SEED: u64 = 0x30FE_0001;
 
 /// A per-batch figure of the expiry groups (criterion's, in ns) as ns per timer.
@@ -67,7 +71,8 @@ pub fn per_entry(ns_per_batch: f64) -> f64 {
 #[derive(Debug, Default)]
 pub struct Run {
     /// Heap per outstanding timer at [`FILL`] timers: keel (default, and with
-    /// `.capacity(1M)`), the peer (`new()` and `with_capacity(1M)`). Empty unless
+    /// `.capacity(1M)`), the peer and the keyed peer (`new()` and `with_capacity(1M)`).
+    /// Empty unless
     /// [`CountingAlloc`](crate::limiter::memory::CountingAlloc) is the global allocator.
     pub memory: Vec<TimerMemory>,
 }
@@ -124,6 +129,22 @@ pub fn run(c: &mut Criterion) -> Run {
         );
         memory.extend(m);
     }
+    let (mut keyed, m) = fill_counted(
+        DelayQueueKeyed::NAME,
+        DelayQueueKeyed::new,
+        FILL,
+        &mut Rng::new(FILL_SEED),
+    );
+    memory.extend(m);
+    {
+        let (_reserved, m) = fill_counted(
+            DelayQueueKeyed::CAPACITY_NAME,
+            || DelayQueueKeyed::with_capacity(FILL),
+            FILL,
+            &mut Rng::new(FILL_SEED),
+        );
+        memory.extend(m);
+    }
 
     let mut delays = Delays::draw(&mut Rng::new(DELAY_SEED));
 
@@ -131,33 +152,41 @@ pub fn run(c: &mut Criterion) -> Run {
     small_keel.set(u64::MAX, SMALL_HELD_DELAY);
     let mut small_peer = DelayQueueTimers::new();
     small_peer.set(u64::MAX, SMALL_HELD_DELAY);
+    let mut small_keyed = DelayQueueKeyed::new();
+    small_keyed.set(u64::MAX, SMALL_HELD_DELAY);
     let mut g = op_group(c, SET_REMOVE_SMALL);
     set_remove(&mut g, &mut small_keel, &mut delays);
     set_remove(&mut g, &mut small_peer, &mut delays);
+    set_remove(&mut g, &mut small_keyed, &mut delays);
     g.finish();
 
     let mut g = op_group(c, SET_REMOVE_FILLED);
     set_remove(&mut g, &mut keel.timers, &mut delays);
     set_remove(&mut g, &mut peer.timers, &mut delays);
+    set_remove(&mut g, &mut keyed.timers, &mut delays);
     g.finish();
 
     let mut keel_moves = MoveOps::draw(&keel.handles, &mut Rng::new(MOVE_SEED));
     let mut peer_moves = MoveOps::draw(&peer.handles, &mut Rng::new(MOVE_SEED));
+    let mut keyed_moves = MoveOps::draw(&keyed.handles, &mut Rng::new(MOVE_SEED));
     let mut g = op_group(c, MOVE_FILLED);
     reset(&mut g, &mut keel.timers, &mut keel_moves);
     reset(&mut g, &mut peer.timers, &mut peer_moves);
+    reset(&mut g, &mut keyed.timers, &mut keyed_moves);
     g.finish();
-    // The expiry groups run without the filled queues' 100 MB in memory.
-    drop((keel, peer, keel_moves, peer_moves));
+    // The expiry groups run without the filled queues' 200 MB in memory.
+    drop((keel, peer, keyed, keel_moves, peer_moves, keyed_moves));
 
     let mut manual = KeelManual::new();
     let mut stream = KeelStream::new();
     let mut queue = DelayQueueExpiry::new();
+    let mut keyed_queue = DelayQueueKeyedExpiry::new();
     for (name, part) in [(SET_EXPIRE, Part::SetAndExpire), (EXPIRE, Part::Expire)] {
         let mut g = expiry_group(c, name);
         expiry(&mut g, &rt, &mut manual, part);
         expiry(&mut g, &rt, &mut stream, part);
         expiry(&mut g, &rt, &mut queue, part);
+        expiry(&mut g, &rt, &mut keyed_queue, part);
         g.finish();
     }
 

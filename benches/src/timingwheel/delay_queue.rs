@@ -1,5 +1,9 @@
-//! tokio-util's `DelayQueue` as the suite drives it (its own `Key`s, `u64` values).
+//! tokio-util's `DelayQueue` as the suite drives it (`u64` values): addressed by its own
+//! `Key`s ([`DelayQueueTimers`], [`DelayQueueExpiry`]), and keyed by the user's `u64` through
+//! a [`KeyIndex`] beside it ([`DelayQueueKeyed`], [`DelayQueueKeyedExpiry`]), which is what
+//! keel's wheel offers.
 
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Duration;
@@ -65,6 +69,109 @@ impl TimersUnderTest for DelayQueueTimers {
     }
 }
 
+/// The user's key → the `Key` the queue returned for its timer: std's `HashMap` with ahash's
+/// `RandomState` (a faster hasher than the default SipHash).
+pub type KeyIndex = HashMap<u64, Key, ahash::RandomState>;
+
+/// [`DelayQueueTimers`] keyed by the user's `u64`, as keel's wheel is: every `set` also
+/// inserts `key → Key` into a [`KeyIndex`], every `remove` takes the `Key` out of it and
+/// every `reset` looks it up. Its handle is the user's key.
+#[derive(Debug)]
+pub struct DelayQueueKeyed {
+    queue: DelayQueueTimers,
+    keys: KeyIndex,
+}
+
+impl DelayQueueKeyed {
+    /// The benchmark id of [`DelayQueueKeyed::with_capacity`] in the memory figures.
+    pub const CAPACITY_NAME: &'static str =
+        "tokio-util DelayQueue + HashMap<u64, Key> (ahash; both with_capacity(1M))";
+
+    /// `DelayQueue::new()` and an empty index.
+    pub fn new() -> DelayQueueKeyed {
+        DelayQueueKeyed {
+            queue: DelayQueueTimers::new(),
+            keys: KeyIndex::default(),
+        }
+    }
+
+    /// `DelayQueue::with_capacity(timers)` and an index with room for `timers`.
+    pub fn with_capacity(timers: usize) -> DelayQueueKeyed {
+        DelayQueueKeyed {
+            queue: DelayQueueTimers::with_capacity(timers),
+            keys: KeyIndex::with_capacity_and_hasher(timers, ahash::RandomState::new()),
+        }
+    }
+}
+
+impl Default for DelayQueueKeyed {
+    fn default() -> Self {
+        DelayQueueKeyed::new()
+    }
+}
+
+impl TimersUnderTest for DelayQueueKeyed {
+    const NAME: &'static str = "tokio-util DelayQueue + HashMap<u64, Key> (ahash)";
+    type Handle = u64;
+
+    #[inline]
+    fn set(&mut self, key: u64, delay: Duration) -> u64 {
+        let timer = self.queue.set(key, delay);
+        self.keys.inserted(key, timer);
+        key
+    }
+
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.keys
+            .remove(key)
+            .is_some_and(|timer| self.queue.remove(&timer))
+    }
+
+    #[inline]
+    fn reset(&mut self, key: &u64, delay: Duration) -> bool {
+        self.keys
+            .get(key)
+            .is_some_and(|timer| self.queue.reset(timer, delay))
+    }
+
+    fn len(&self) -> usize {
+        debug_assert_eq!(self.keys.len(), self.queue.len());
+        self.queue.len()
+    }
+}
+
+/// What is kept beside a `DelayQueue`: nothing (`()`), or a [`KeyIndex`].
+trait Index {
+    /// The timer of `key` was inserted as `timer`.
+    fn inserted(&mut self, key: u64, timer: Key);
+
+    /// The timer of `key` fired.
+    fn expired(&mut self, key: u64);
+}
+
+impl Index for () {
+    #[inline]
+    fn inserted(&mut self, _key: u64, _timer: Key) {}
+
+    #[inline]
+    fn expired(&mut self, _key: u64) {}
+}
+
+impl Index for KeyIndex {
+    #[inline]
+    fn inserted(&mut self, key: u64, timer: Key) {
+        let old = self.insert(key, timer);
+        debug_assert!(old.is_none());
+    }
+
+    #[inline]
+    fn expired(&mut self, key: u64) {
+        let timer = self.remove(&key);
+        debug_assert!(timer.is_some());
+    }
+}
+
 /// `DelayQueue<u64>::new()` with zero-delay timers: `insert` × n, a 2 ms wait (untimed),
 /// then `poll_expired` (its `Stream`) until it has yielded them all, in `block_on` on the
 /// suite's runtime (peer-figures.md's "insert 100k zero-timeout + drain via Stream").
@@ -88,34 +195,86 @@ impl ExpiryUnderTest for DelayQueueExpiry {
     const NAME: &'static str = "tokio-util DelayQueue (stream)";
 
     fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes {
-        let queue = &mut self.0;
-        let ((), set) = timed(|| {
-            for k in 0..n {
-                queue.insert(k, Duration::ZERO);
-            }
-        });
-        std::thread::sleep(REAL_CLOCK_WAIT);
-        let ((fired, sum), expire) = timed(|| {
-            rt.block_on(async {
-                let (mut fired, mut sum) = (0u64, 0u64);
-                poll_fn(|cx| {
-                    while fired < n {
-                        match queue.poll_expired(cx) {
-                            Poll::Ready(Some(expired)) => {
-                                sum += expired.into_inner();
-                                fired += 1;
-                            }
-                            Poll::Ready(None) => panic!("the queue emptied early"),
-                            Poll::Pending => return Poll::Pending,
-                        }
-                    }
-                    Poll::Ready(())
-                })
-                .await;
-                (fired, sum)
-            })
-        });
-        super::check_fired(Self::NAME, n, fired, sum);
-        BatchTimes { set, expire }
+        batch(Self::NAME, &mut self.0, &mut (), rt, n)
     }
+}
+
+/// [`DelayQueueExpiry`] keyed by the user's `u64`: each `insert` also inserts `key → Key`
+/// into a [`KeyIndex`], and each timer the stream yields is removed from it (by its value,
+/// the key).
+#[derive(Debug)]
+pub struct DelayQueueKeyedExpiry {
+    queue: DelayQueue<u64>,
+    keys: KeyIndex,
+}
+
+impl DelayQueueKeyedExpiry {
+    /// An empty queue and index; call inside the suite's runtime.
+    pub fn new() -> DelayQueueKeyedExpiry {
+        DelayQueueKeyedExpiry {
+            queue: DelayQueue::new(),
+            keys: KeyIndex::default(),
+        }
+    }
+}
+
+impl Default for DelayQueueKeyedExpiry {
+    fn default() -> Self {
+        DelayQueueKeyedExpiry::new()
+    }
+}
+
+impl ExpiryUnderTest for DelayQueueKeyedExpiry {
+    const NAME: &'static str = "tokio-util DelayQueue + HashMap<u64, Key> (ahash, stream)";
+
+    fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes {
+        let t = batch(Self::NAME, &mut self.queue, &mut self.keys, rt, n);
+        assert!(
+            self.keys.is_empty(),
+            "{}: keys left after the batch",
+            Self::NAME
+        );
+        t
+    }
+}
+
+/// One batch of [`DelayQueueExpiry`] (keys `0..n`), telling `index` of every insert and
+/// every timer fired.
+fn batch(
+    name: &str,
+    queue: &mut DelayQueue<u64>,
+    index: &mut impl Index,
+    rt: &Runtime,
+    n: u64,
+) -> BatchTimes {
+    let ((), set) = timed(|| {
+        for k in 0..n {
+            index.inserted(k, queue.insert(k, Duration::ZERO));
+        }
+    });
+    std::thread::sleep(REAL_CLOCK_WAIT);
+    let ((fired, sum), expire) = timed(|| {
+        rt.block_on(async {
+            let (mut fired, mut sum) = (0u64, 0u64);
+            poll_fn(|cx| {
+                while fired < n {
+                    match queue.poll_expired(cx) {
+                        Poll::Ready(Some(expired)) => {
+                            let key = expired.into_inner();
+                            index.expired(key);
+                            sum += key;
+                            fired += 1;
+                        }
+                        Poll::Ready(None) => panic!("the queue emptied early"),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Poll::Ready(())
+            })
+            .await;
+            (fired, sum)
+        })
+    });
+    super::check_fired(name, n, fired, sum);
+    BatchTimes { set, expire }
 }

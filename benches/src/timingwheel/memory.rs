@@ -55,7 +55,7 @@ pub fn fill_counted<T: TimersUnderTest>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timingwheel::{DelayQueueTimers, Keel, runtime};
+    use crate::timingwheel::{DelayQueueKeyed, DelayQueueTimers, Keel, runtime};
 
     #[test]
     fn counts_the_queues_and_not_the_handles() {
@@ -83,5 +83,21 @@ mod tests {
         // Its slab of ~56-byte entries grown by doubling: 16 384 slots for 10 000 timers.
         assert!((40.0..120.0).contains(&m.bytes_per_timer), "{m:?}");
         assert!(m.blocks < 10, "{m:?}");
+        let peer_bytes = m.bytes_per_timer;
+        let (keyed, m) = fill_counted(
+            DelayQueueKeyed::NAME,
+            DelayQueueKeyed::new,
+            n,
+            &mut Rng::new(1),
+        );
+        let m = m.expect("installed");
+        assert_eq!(keyed.handles.len(), n);
+        // The same slab, and a table of 16-byte `(u64, Key)` pairs and control bytes, at most
+        // 7/8 full: 16 384 buckets for 10 000 keys.
+        assert!(
+            (peer_bytes + 17.0..peer_bytes + 60.0).contains(&m.bytes_per_timer),
+            "{m:?}, the plain peer {peer_bytes}"
+        );
+        assert!(m.blocks < 12, "{m:?}");
     }
 }

@@ -1,11 +1,14 @@
 //! The timer queues the `timingwheel` suite drives: keel-timingwheel's `TimingWheel` and
 //! tokio-util's `DelayQueue` (peer-figures.md, sections 4 and 6), `u64` keys and values.
+//! The peer comes twice: plain, addressed by the `Key`s it hands back, and keyed by the
+//! user's `u64` (as keel is) through a `HashMap<u64, Key>` beside it ([`KeyIndex`]).
 //!
 //! - [`TimersUnderTest`]: set, remove and move one timer of a queue holding many (keel's
-//!   manual driver on the default `MonotonicClock`; `DelayQueue<u64>` with its own keys);
+//!   manual driver on the default `MonotonicClock`; `DelayQueue<u64>` with its own keys, and
+//!   with a [`KeyIndex`]);
 //! - [`ExpiryUnderTest`]: a batch of [`EXPIRE_BATCH`] timers set, then all fired (keel's
 //!   manual driver on a `ManualClock`, keel's tokio stream, `DelayQueue` drained as a
-//!   stream), the set and the firing timed apart;
+//!   stream, plain and keyed), the set and the firing timed apart;
 //! - [`memory`]: the heap per outstanding timer at [`FILL`] timers.
 //!
 //! Every random choice (delays, which timer to move) is drawn before timing, from one seeded
@@ -23,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
-pub use self::delay_queue::{DelayQueueExpiry, DelayQueueTimers};
+pub use self::delay_queue::{
+    DelayQueueExpiry, DelayQueueKeyed, DelayQueueKeyedExpiry, DelayQueueTimers, KeyIndex,
+};
 pub use self::keel::{Keel, KeelManual, KeelStream};
 
 /// The wheels' tick (keel's resolution; `DelayQueue`'s is fixed at 1 ms).
@@ -113,8 +118,8 @@ impl Delays {
 }
 
 /// A queue of `u64` timers as the suite sees it: keel's wheel or the peer's `DelayQueue`.
-/// A timer is addressed by a [`Handle`](TimersUnderTest::Handle): keel's key, or the
-/// `delay_queue::Key` the peer returned when it was inserted.
+/// A timer is addressed by a [`Handle`](TimersUnderTest::Handle): keel's key, the
+/// `delay_queue::Key` the peer returned when it was inserted, or the keyed peer's key.
 pub trait TimersUnderTest {
     /// The benchmark id, and the name in the report.
     const NAME: &'static str;
@@ -291,11 +296,13 @@ mod tests {
     }
 
     #[test]
-    fn both_queues_set_remove_and_move() {
+    fn every_queue_sets_removes_and_moves() {
         let rt = runtime();
         let _in_rt = rt.enter();
         set_remove_reset(Keel::new());
         set_remove_reset(DelayQueueTimers::new());
+        set_remove_reset(DelayQueueKeyed::new());
+        set_remove_reset(DelayQueueKeyed::with_capacity(1000));
     }
 
     fn expire_batches<E: ExpiryUnderTest>(mut e: E, rt: &Runtime) {
@@ -316,5 +323,6 @@ mod tests {
         expire_batches(KeelManual::new(), &rt);
         expire_batches(KeelStream::new(), &rt);
         expire_batches(DelayQueueExpiry::new(), &rt);
+        expire_batches(DelayQueueKeyedExpiry::new(), &rt);
     }
 }

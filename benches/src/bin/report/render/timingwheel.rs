@@ -1,6 +1,7 @@
 //! The timing-wheel part of `BENCHMARKS.md`: keel-timingwheel's targets (the issue's, and
-//! peer-figures.md, section 6), keel against tokio-util's `DelayQueue` per operation and per
-//! expired timer, and the heap per outstanding timer.
+//! peer-figures.md, section 6), keel against tokio-util's `DelayQueue` (plain, and keyed
+//! through a `HashMap<u64, Key>`) per operation and per expired timer, and the heap per
+//! outstanding timer.
 //!
 //! The expiry groups' figures are per batch of 100 000 timers; this part divides them.
 
@@ -11,27 +12,29 @@ use keel_benches::suites::timingwheel::{
 };
 use keel_benches::timingwheel::memory::TimerMemory;
 use keel_benches::timingwheel::{
-    DelayQueueExpiry, DelayQueueTimers, ExpiryUnderTest, Keel, KeelManual, KeelStream,
-    TimersUnderTest,
+    DelayQueueExpiry, DelayQueueKeyed, DelayQueueKeyedExpiry, DelayQueueTimers, ExpiryUnderTest,
+    Keel, KeelManual, KeelStream, TimersUnderTest,
 };
 
 use super::{Target, fmt_ns, fmt_ratio};
 use crate::results::Results;
 
-/// One keel-vs-peer row: `(operation, group, ours, peer, per timer of a batch, peer-figures
-/// median in ns)`.
+/// One keel-vs-peers row: `(operation, group, ours, [peer, keyed peer], per timer of a
+/// batch, peer-figures median in ns)`.
 type Row = (
     &'static str,
     &'static str,
     &'static str,
-    &'static str,
+    [&'static str; 2],
     bool,
     Option<f64>,
 );
 
 fn rows() -> Vec<Row> {
-    let (keel, peer) = (Keel::NAME, DelayQueueTimers::NAME);
-    let (manual, stream, queue) = (KeelManual::NAME, KeelStream::NAME, DelayQueueExpiry::NAME);
+    let keel = Keel::NAME;
+    let peer = [DelayQueueTimers::NAME, DelayQueueKeyed::NAME];
+    let (manual, stream) = (KeelManual::NAME, KeelStream::NAME);
+    let queue = [DelayQueueExpiry::NAME, DelayQueueKeyedExpiry::NAME];
     vec![
         (
             "set+remove, one earlier timer held",
@@ -174,27 +177,38 @@ pub(super) const TARGETS_NOTE: &str = "The timing-wheel targets are the issue's 
     fire per timer, where each set on the real clock also pays a clock read, is in the \
     timing-wheel section.";
 
-/// The timing-wheel section: keel against `DelayQueue`, and the heap per timer.
+/// The timing-wheel section: keel against `DelayQueue` (plain and keyed), and the heap per
+/// timer.
 pub(super) fn write_section(s: &mut String, run: &Run, r: &Results) {
     let _ = writeln!(
         s,
         "\n## Timing wheel, u64 keys and values, 1 ms tick\n\n\
-         keel-timingwheel against tokio-util's `DelayQueue<u64>`, one thread. The expiry rows \
-         are per timer of a batch of 100 000 zero-delay timers (criterion's figure per batch / \
-         100 000). ratio = peer / ours. The last column is the peer's median on the \
-         peer-figures machine (sections 4 and 6).\n\n\
+         keel-timingwheel against tokio-util's `DelayQueue<u64>`, one thread, in the same \
+         criterion groups. peer: the plain `DelayQueue`, addressed by the `Key`s it hands \
+         back. keyed peer: the same queue keyed by the user's `u64` as keel is, through a \
+         `HashMap<u64, Key>` (std's, with ahash's `RandomState`) beside it, updated on every \
+         set, remove, move and expiry (its benchmarks are named `{}` and `{}`). The expiry \
+         rows are per timer of a batch of 100 000 zero-delay timers (criterion's figure per \
+         batch / 100 000). ratio = peer / ours. The last column is the plain peer's median on \
+         the peer-figures machine (sections 4 and 6).\n\n\
          | operation | ours | ours (ns) | peer | peer (ns) | ratio (peer/ours) | \
-         peer-figures (ns) |\n|---|---|---|---|---|---|---|"
+         keyed peer (ns) | ratio (keyed/ours) | peer-figures (ns) |\n\
+         |---|---|---|---|---|---|---|---|---|",
+        DelayQueueKeyed::NAME,
+        DelayQueueKeyedExpiry::NAME,
     );
-    for (operation, group, ours, peer, per_timer, reference) in rows() {
+    for (operation, group, ours, [peer, keyed], per_timer, reference) in rows() {
         let o = figure(r, group, ours, per_timer);
         let p = figure(r, group, peer, per_timer);
+        let k = figure(r, group, keyed, per_timer);
         let _ = writeln!(
             s,
-            "| {operation} | {ours} | {} | {peer} | {} | {} | {} |",
+            "| {operation} | {ours} | {} | {peer} | {} | {} | {} | {} | {} |",
             dash(o.map(fmt_ns)),
             dash(p.map(fmt_ns)),
             dash(o.zip(p).map(|(o, p)| fmt_ratio(p / o))),
+            dash(k.map(fmt_ns)),
+            dash(o.zip(k).map(|(o, k)| fmt_ratio(k / o))),
             dash(reference.map(fmt_ns)),
         );
     }
@@ -259,19 +273,29 @@ pub(super) const NOTES: &str = "\
   (`Builder::new(1 ms)`: 64 slots × 6 levels) against tokio-util 0.7's `DelayQueue<u64>`
   (1 ms resolution, its own `Key`s), inside one current-thread tokio runtime (the peer needs
   it for its `Sleep`). Every delay and every timer to move is drawn before timing from a
-  seeded generator into tables read in order (the same draws for both).
+  seeded generator into tables read in order (the same draws for every queue).
+  - **keyed peer:** keel addresses a timer by the user's key (`set(k, ..)`, `remove(&k)`,
+    `move_timer(&k, ..)`); `DelayQueue` by the `Key` that `insert` hands back. A user whose
+    timers belong to their own keys (sessions, connections) must keep a `HashMap<u64, Key>`
+    beside the queue and insert, remove or look up in it on every set, remove and move, and
+    remove the key of every timer that fires: that is the like-for-like peer, here a std
+    `HashMap` with ahash's `RandomState` (cheaper than the default SipHash). The plain
+    `DelayQueue` rows are the floor without a key index: what its timers cost when the
+    caller already holds each `Key`. Both run in the same criterion groups, on the same
+    draws, so every ratio is of one run.
   - **set+remove:** per iteration, a timer set for a new key with a delay of 30 s..1 h and
     removed again: keel `set(k, k, d)` + `remove(&k)` on its default `MonotonicClock` (the
     manual driver: nothing calls `advance`); the peer `insert(k, d)` + `remove(&key)` (never
-    polled). **Small queue:** it holds one timer due in 1 s, earlier than every new one, so
+    polled); the keyed peer the same, plus `map.insert(k, key)` and `map.remove(&k)`. **Small queue:** it holds one timer due in 1 s, earlier than every new one, so
     the peer never re-arms its `Sleep` (peer-figures' \"new entry not earliest\").
     **1M:** it holds 1 000 000 timers of 30 s..1 h, set before the first sample (the same
     delays for both; that fill is the memory figure).
   - **move:** a random one of the 1 000 000 held timers moved to a new delay of 30 s..1 h:
     keel `move_timer(&k, d)` (a later deadline is one write: the timer moves down when its
-    old slot comes due; an earlier one unlinks and relinks it), the peer `reset(&key, d)`.
-    The timers and delays are the same for both; the handles (keel's key, the peer's `Key`)
-    are looked up before timing.
+    old slot comes due; an earlier one unlinks and relinks it), the peer `reset(&key, d)`,
+    the keyed peer `map.get(&k)` and then `reset`. The timers and delays are the same for
+    all; the handles (keel's key, the peer's `Key`, the keyed peer's key) are looked up
+    before timing.
   - **set + fire:** per iteration, 100 000 timers (keys 0..100 000) set with a zero delay,
     then all fired and taken out; timed: the sets and the firing, not the wait between.
     **manual driver:** keel on a `ManualClock` (one atomic load per clock read, where the
@@ -281,14 +305,18 @@ pub(super) const NOTES: &str = "\
     `Expirations` stream polled in `block_on` until it has yielded all of them. **peer:**
     `insert(k, Duration::ZERO)`, the same 2 ms wait, then `poll_expired` (its `Stream`) in
     `block_on` until all are out (peer-figures' \"insert 100k zero-timeout + drain via
-    Stream\"): it allocates a new `Sleep` after every timer it yields. **fire only:** the
+    Stream\"): it allocates a new `Sleep` after every timer it yields. **keyed peer:** the
+    same, plus `map.insert(k, key)` per set and `map.remove(&k)` per timer yielded (its
+    value is the key). **fire only:** the
     same batches, only the firing timed. 10 samples in flat sampling mode, 0.5 s warm-up,
     1.5 s measurement in every profile.
   - **memory:** heap bytes per timer after building each queue and setting 1 000 000 timers
     of 30 s..1 h (the bench's own table of handles excluded), counted by the allocator that
     counts the limiters' keys. keel's default builder grows its slab (32 B per entry) and
     its index (4-byte slots and a control byte, at most 7/8 full) by doubling;
-    `.capacity(1M)` reserves both up front.
+    `.capacity(1M)` reserves both up front. The keyed peer's figure includes its
+    `HashMap<u64, Key>` (16-byte pairs and a control byte, at most 7/8 full);
+    `with_capacity(1M)` reserves the queue and the map.
 ";
 
 #[cfg(test)]
@@ -357,9 +385,10 @@ mod tests {
     #[test]
     fn every_row_names_measured_benchmarks() {
         let mut r = Results::default();
-        for (_, group, ours, peer, _, _) in rows() {
+        for (_, group, ours, [peer, keyed], _, _) in rows() {
             r.insert(group, ours, median(100.0));
             r.insert(group, peer, median(200.0));
+            r.insert(group, keyed, median(300.0));
         }
         let mut s = String::new();
         write_section(&mut s, &Run::default(), &r);
@@ -367,6 +396,7 @@ mod tests {
         assert_eq!(table.len(), rows().len());
         for row in table {
             assert!(row.contains("| 2.00× |"), "{row}");
+            assert!(row.contains("| 3.00× |"), "{row}");
         }
     }
 }
