@@ -10,6 +10,16 @@ use super::Limit;
 /// go-zero's `ErrLimitReturn` ("someone returned multiple times") cannot happen. To move a
 /// permit into a thread or a task, take an [`OwnedPermit`]
 /// ([`Limit::try_acquire_owned`], [`Permit::into_owned`]).
+///
+/// Returning a permit twice does not compile:
+///
+/// ```compile_fail,E0382
+/// # use keel_syncx::limit::Limit;
+/// let limit = Limit::new(1).unwrap();
+/// let permit = limit.try_acquire().unwrap();
+/// drop(permit);
+/// drop(permit); // error[E0382]: use of moved value
+/// ```
 #[must_use = "the permit is given back as soon as it is dropped"]
 #[clippy::has_significant_drop]
 pub struct Permit<'a> {

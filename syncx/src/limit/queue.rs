@@ -56,6 +56,17 @@ impl WaitQueue {
         self.push(Wake::Task(waker.clone()))
     }
 
+    /// Queues a thread again under the id it had, so it keeps its place in line (a waiter
+    /// that was woken but found nothing left to take).
+    pub(crate) fn requeue_thread(&mut self, id: u64, condvar: &Arc<Condvar>) {
+        self.waiting.insert(id, Wake::Thread(condvar.clone()));
+    }
+
+    /// Queues a task again under the id it had, so it keeps its place in line.
+    pub(crate) fn requeue_task(&mut self, id: u64, waker: &Waker) {
+        self.waiting.insert(id, Wake::Task(waker.clone()));
+    }
+
     fn push(&mut self, wake: Wake) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
