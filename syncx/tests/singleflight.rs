@@ -12,6 +12,9 @@ use keel_syncx::singleflight::{FlightError, SingleFlight};
 
 type Flights<V> = SingleFlight<&'static str, V, String>;
 
+/// One caller's result and `fresh` flag.
+type Outcome = (Result<&'static str, FlightError<String>>, bool);
+
 /// Runs `f` on `n` scoped threads released together by a barrier.
 fn together<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let barrier = Barrier::new(n);
@@ -80,12 +83,7 @@ fn do_err_returns_the_error() {
 /// has a running leader and every caller has announced itself, plus a short grace for the
 /// announced callers to reach the table (the only timing here: it can make the counts fail,
 /// never pass wrongly). Returns each caller's result and fresh flag, and the executions per key.
-fn coalesce(
-    keys: &[&'static str],
-) -> (
-    Vec<(Result<&'static str, FlightError<String>>, bool)>,
-    HashMap<&'static str, usize>,
-) {
+fn coalesce(keys: &[&'static str]) -> (Vec<Outcome>, HashMap<&'static str, usize>) {
     let flights: Flights<&'static str> = SingleFlight::new();
     let calls: Mutex<HashMap<&str, usize>> = Mutex::new(HashMap::new());
     let announced = AtomicUsize::new(0);

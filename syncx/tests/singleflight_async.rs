@@ -166,7 +166,7 @@ fn cancelled_leader_hands_over_at_every_await_point() {
 fn one_follower_takes_over_and_the_others_wait_for_it() {
     let flights = Flights::new();
     let slow = Rc::new(Cell::new(0));
-    let mut leader = Task::new(flights.run_ex_async("k", || std::future::pending()));
+    let mut leader = Task::new(flights.run_ex_async("k", std::future::pending));
     let mut followers: Vec<_> = (0..4u32)
         .map(|i| {
             let slow = Rc::clone(&slow);
@@ -194,7 +194,7 @@ fn one_follower_takes_over_and_the_others_wait_for_it() {
 #[test]
 fn cancelled_leader_without_followers_frees_the_key() {
     let flights = Flights::new();
-    let mut leader = Task::new(flights.run_ex_async("k", || std::future::pending()));
+    let mut leader = Task::new(flights.run_ex_async("k", std::future::pending));
     assert!(leader.poll().is_pending());
     assert_eq!(flights.in_flight(), 1);
     drop(leader);
@@ -235,7 +235,7 @@ fn cancelled_follower_unregisters_and_releases_its_waker() {
 #[test]
 fn leaderless_flight_whose_followers_all_leave_is_removed() {
     let flights = Flights::new();
-    let mut leader = Task::new(flights.run_ex_async("k", || std::future::pending()));
+    let mut leader = Task::new(flights.run_ex_async("k", std::future::pending));
     let mut a = Task::new(flights.run_ex_async("k", || async { Ok(1) }));
     let mut b = Task::new(flights.run_ex_async("k", || async { Ok(1) }));
     assert!(leader.poll().is_pending());
@@ -302,7 +302,7 @@ fn sync_follower_takes_over_from_a_cancelled_async_leader() {
             barrier.wait();
             flights.run_ex("k", || Ok(9))
         });
-        let mut leader = Task::new(flights.run_ex_async("k", || std::future::pending()));
+        let mut leader = Task::new(flights.run_ex_async("k", std::future::pending));
         assert!(leader.poll().is_pending());
         barrier.wait();
         // The sync caller may or may not have joined yet: either it takes the flight over,

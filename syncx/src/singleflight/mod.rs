@@ -58,7 +58,7 @@
 //!
 //! # Differences from go-zero
 //!
-//! - **Errors are shared through an [`Arc`](std::sync::Arc):** every caller of a failed flight
+//! - **Errors are shared through an `Arc`:** every caller of a failed flight
 //!   gets [`FlightError::Failed`] with the leader's error, so `E` need not be `Clone`. Values
 //!   are cloned to each follower; make `V` cheap to clone (an `Arc<T>`) when it is large.
 //! - **A panic is not a zero value.** go-zero's followers get `(nil, nil)` when the leader
@@ -107,6 +107,9 @@ use crate::sync::{Arc, lock};
 /// `K` is the key (`Hash + Eq`), `V` the value (`Clone`), `E` the closure's error. A
 /// `SingleFlight` is `Send + Sync` when `K` and `V` are `Send` and `E` is `Send + Sync`:
 /// share it by reference (`std::thread::scope`) or in an `Arc`.
+///
+/// A closure must not call into the same key's flight (it would wait for itself, forever,
+/// as in go-zero); other keys are fine.
 ///
 /// See the [module docs](self) for examples, the differences from go-zero and how a
 /// cancelled async leader is replaced.

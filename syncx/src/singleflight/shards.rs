@@ -110,10 +110,13 @@ impl<K, V, E> Shard<K, V, E> {
     }
 }
 
+/// A shard behind its lock, alone on its cache line(s) so that shards do not false-share.
+type Locked<K, V, E> = CachePadded<Mutex<Shard<K, V, E>>>;
+
 /// The sharded table and its hasher.
 pub(super) struct Shards<K, V, E> {
     hasher: ahash::RandomState,
-    shards: Box<[CachePadded<Mutex<Shard<K, V, E>>>]>,
+    shards: Box<[Locked<K, V, E>]>,
 }
 
 impl<K, V, E> Shards<K, V, E> {
