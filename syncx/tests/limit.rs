@@ -112,7 +112,7 @@ fn blocked_acquirers_are_served_in_arrival_order() {
                 tx.send(i).unwrap();
                 drop(permit);
             });
-            until_waiting(&limit, i + 1);
+            until_waiting(limit, i + 1);
         }
         drop(held);
     });

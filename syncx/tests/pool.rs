@@ -349,7 +349,7 @@ fn waiters_are_served_in_arrival_order() {
                 tx.send(i).unwrap();
                 drop(object);
             });
-            until_waiting(&pool, i + 1);
+            until_waiting(pool, i + 1);
         }
         drop(held);
     });
