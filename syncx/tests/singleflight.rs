@@ -6,7 +6,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
-use std::time::Duration;
 
 use keel_syncx::singleflight::{FlightError, SingleFlight};
 
@@ -88,15 +87,17 @@ fn coalesce(keys: &[&'static str]) -> (Vec<Outcome>, HashMap<&'static str, usize
     let calls: Mutex<HashMap<&str, usize>> = Mutex::new(HashMap::new());
     let announced = AtomicUsize::new(0);
     let gate = Gate::new();
-    let distinct = keys.iter().collect::<std::collections::HashSet<_>>().len();
+    let unique: std::collections::HashSet<&'static str> = keys.iter().copied().collect();
+    let distinct = unique.len();
     let mut results = together(keys.len() + 1, |i| {
         if i == keys.len() {
+            // Every key has its leader and every other caller waits on a flight.
             while calls.lock().unwrap().len() < distinct
                 || announced.load(Ordering::SeqCst) < keys.len()
+                || unique.iter().map(|k| flights.waiting(k)).sum::<usize>() < keys.len() - distinct
             {
                 thread::yield_now();
             }
-            thread::sleep(Duration::from_millis(20));
             gate.open();
             return (Ok("releaser"), false);
         }
@@ -161,7 +162,9 @@ fn followers_see_the_leaders_error_without_clone() {
             thread::yield_now();
         }
         if i == 4 {
-            thread::sleep(Duration::from_millis(20));
+            while flights.waiting(&1) < 3 {
+                thread::yield_now();
+            }
             gate.open();
             return Err(FlightError::LeaderPanicked); // placeholder, not checked
         }
@@ -197,10 +200,9 @@ fn leader_panic_gives_followers_leader_panicked_and_frees_the_key() {
             None
         }
         1 => {
-            while entered.load(Ordering::SeqCst) == 0 {
+            while flights.waiting(&"key") < followers {
                 thread::yield_now();
             }
-            thread::sleep(Duration::from_millis(30));
             gate.open();
             None
         }
@@ -274,10 +276,9 @@ fn a_panicking_value_clone_does_not_strand_followers() {
             }
         }
         _ => {
-            while flights.in_flight() == 0 {
+            while flights.waiting(&0) < 1 {
                 thread::yield_now();
             }
-            thread::sleep(Duration::from_millis(30));
             gate.open();
             Ok(())
         }

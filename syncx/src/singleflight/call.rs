@@ -71,6 +71,11 @@ impl<V, E> Call<V, E> {
         }
     }
 
+    /// Followers registered and still waiting.
+    pub(super) fn waiting(&self) -> usize {
+        lock(&self.state).waiters
+    }
+
     /// Registers a follower; the caller holds the shard lock.
     pub(super) fn register(&self) {
         lock(&self.state).waiters += 1;

@@ -135,6 +135,18 @@ impl<K, V, E> SingleFlight<K, V, E> {
     pub fn in_flight(&self) -> usize {
         self.shards.len()
     }
+
+    /// The callers waiting on `key`'s flight now (followers, not its leader); 0 if `key` is
+    /// not in flight. For metrics ("how much load did coalescing absorb") and for tests that
+    /// must know their followers have joined.
+    #[must_use]
+    pub fn waiting(&self, key: &K) -> usize
+    where
+        K: Hash + Eq,
+    {
+        let hash = self.shards.hash(key);
+        lock(self.shards.shard(hash)).waiting(hash, key)
+    }
 }
 
 /// # Coalesced calls

@@ -108,6 +108,17 @@ impl<K, V, E> Shard<K, V, E> {
     fn len(&self) -> usize {
         self.slots.len()
     }
+
+    /// The followers waiting on `key`'s flight (0 if none is in flight).
+    pub(super) fn waiting(&self, hash: u64, key: &K) -> usize
+    where
+        K: Eq,
+    {
+        self.slots
+            .find(hash, |slot| slot.key == *key)
+            .and_then(|slot| slot.call.as_ref())
+            .map_or(0, |call| call.waiting())
+    }
 }
 
 /// A shard behind its lock, alone on its cache line(s) so that shards do not false-share.
