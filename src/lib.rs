@@ -13,6 +13,7 @@
 //! | `limiter` | `keel::limiter` | `keel-limiter`: token-bucket and period limiters, memory or Redis |
 //! | `mapreduce` | `keel::mapreduce` | `keel-mapreduce`: cancellable map-reduce, threads and tokio |
 //! | `timingwheel` | `keel::timingwheel` | `keel-timingwheel`: keyed timing wheel for millions of timers |
+//! | `syncx` | `keel::syncx` | `keel-syncx`: singleflight, per-key locks, limits, pools, shared resources |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
@@ -55,6 +56,11 @@ pub use keel_mapreduce as mapreduce;
 #[cfg_attr(docsrs, doc(cfg(feature = "timingwheel")))]
 #[doc(inline)]
 pub use keel_timingwheel as timingwheel;
+
+#[cfg(feature = "syncx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "syncx")))]
+#[doc(inline)]
+pub use keel_syncx as syncx;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
