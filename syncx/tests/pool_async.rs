@@ -6,28 +6,13 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 
 use keel_syncx::pool::Pool;
 use keel_timex::MonotonicClock;
 
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountingWaker>, Waker) {
-    let counter = Arc::new(CountingWaker::default());
-    (counter.clone(), Waker::from(counter))
-}
-
-fn wakes(counter: &CountingWaker) -> usize {
-    counter.0.load(Ordering::SeqCst)
-}
+mod support;
+use support::{counting_waker, wakes};
 
 fn ids(max_size: usize) -> Pool<u32, String, MonotonicClock> {
     let next = AtomicU32::new(0);
