@@ -72,6 +72,8 @@ fn go_zero_dup_suppress_fn_is_never_concurrent() {
                     start.wait();
                     calls.run("key", || {
                         let now = running.enter();
+                        // Not load-bearing: widens the window for overlap; mutual exclusion
+                        // must hold for any duration, 0 included.
                         thread::sleep(Duration::from_millis(2));
                         running.exit();
                         now
@@ -107,6 +109,8 @@ fn blocking_waiter_runs_after_holder_and_key_is_removed() {
         s.spawn(|| {
             calls.run("k", || {
                 holding.wait();
+                // Not load-bearing: lets the waiter queue up, but it cannot run before this
+                // closure returns whether it queued or arrives later.
                 thread::sleep(Duration::from_millis(20));
                 order.lock().unwrap().push("holder");
             })
@@ -170,6 +174,8 @@ fn panic_in_holder_hands_the_key_to_a_blocked_waiter() {
         let holder = s.spawn(|| {
             calls.run("k", || {
                 holding.wait();
+                // Not load-bearing: lets the waiter queue up; queued or arriving after the
+                // panic released the key, it runs.
                 thread::sleep(Duration::from_millis(20));
                 panic!("holder fails");
             })
@@ -307,7 +313,9 @@ fn sync_and_async_callers_share_one_queue() {
         let calls = Arc::clone(&calls);
         thread::spawn(move || calls.run("k", || "sync ran"))
     };
-    thread::sleep(Duration::from_millis(20)); // let the thread queue up
+    // Not load-bearing: lets the thread queue up behind the async holder; if it arrives after
+    // the release instead, it takes the free key and runs all the same.
+    thread::sleep(Duration::from_millis(20));
     gate.store(true, Ordering::Release);
     assert!(poll(holder.as_mut()).is_ready());
     assert_eq!(blocked.join().unwrap(), "sync ran");

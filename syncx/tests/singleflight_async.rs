@@ -306,7 +306,8 @@ fn sync_follower_takes_over_from_a_cancelled_async_leader() {
         assert!(leader.poll().is_pending());
         barrier.wait();
         // The sync caller may or may not have joined yet: either it takes the flight over,
-        // or it finds the key free. Both ways it runs its own closure.
+        // or it finds the key free. Both ways it runs its own closure, so the sleep (a chance
+        // to join) is not load-bearing.
         std::thread::sleep(std::time::Duration::from_millis(10));
         drop(leader);
         assert_eq!(sync.join().unwrap(), (Ok(9), true));

@@ -81,6 +81,8 @@ struct FetchState<E> {
     round: u64,
     /// The last fetch's error and when it returned; cleared by a success or a panic.
     error: Option<(Arc<E>, Nanos)>,
+    /// Callers blocked in `get` on the running fetch.
+    waiting: usize,
 }
 
 impl<T, E> ImmutableResource<T, E, MonotonicClock> {
@@ -97,6 +99,7 @@ impl<T, E> ImmutableResource<T, E, MonotonicClock> {
                 fetching: false,
                 round: 0,
                 error: None,
+                waiting: 0,
             }),
             fetched: Condvar::new(),
             retry_interval: Duration::from_secs(1),
@@ -150,6 +153,14 @@ impl<T, E, C: Clock> ImmutableResource<T, E, C> {
         self.value.get().cloned()
     }
 
+    /// How many callers are blocked in [`get`](Self::get) waiting for the fetch another
+    /// caller is running now (a snapshot): they will share its result (or, if it panics, fetch
+    /// themselves). For metrics and for tests that must know their getters have joined a
+    /// fetch.
+    pub fn waiting(&self) -> usize {
+        lock(&self.state).waiting
+    }
+
     #[cold]
     fn get_slow(&self) -> Result<Arc<T>, Arc<E>> {
         let mut state = lock(&self.state);
@@ -159,7 +170,9 @@ impl<T, E, C: Clock> ImmutableResource<T, E, C> {
             }
             if state.fetching {
                 let round = state.round;
+                state.waiting += 1;
                 state = wait(&self.fetched, state);
+                state.waiting -= 1;
                 if state.round != round {
                     // A fetch ended while we waited: share its result. After a panic neither
                     // is set, and we loop to fetch ourselves.

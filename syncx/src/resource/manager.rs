@@ -98,8 +98,15 @@ pub struct ResourceManager<K, R> {
 struct State<K, R> {
     resources: HashMap<K, Arc<R>, ahash::RandomState>,
     /// Keys whose create is running, and how waiters learn its outcome.
-    creating: HashMap<K, Arc<Flight<R>>, ahash::RandomState>,
+    creating: HashMap<K, Creating<R>, ahash::RandomState>,
     closed: bool,
+}
+
+/// A key's running create and the callers that joined it.
+struct Creating<R> {
+    flight: Arc<Flight<R>>,
+    /// Callers that took `flight` to wait for its outcome (not the one creating).
+    waiters: usize,
 }
 
 /// One running create: its outcome, once known.
@@ -185,14 +192,23 @@ impl<K: Hash + Eq + Clone, R: Close> ResourceManager<K, R> {
                 if let Some(resource) = state.resources.get(&key) {
                     return Ok(Arc::clone(resource));
                 }
-                match state.creating.get(&key) {
-                    Some(flight) => Arc::clone(flight),
+                match state.creating.get_mut(&key) {
+                    Some(creating) => {
+                        creating.waiters += 1;
+                        Arc::clone(&creating.flight)
+                    }
                     None => {
                         let flight = Arc::new(Flight {
                             outcome: Mutex::new(None),
                             done: Condvar::new(),
                         });
-                        state.creating.insert(key.clone(), Arc::clone(&flight));
+                        state.creating.insert(
+                            key.clone(),
+                            Creating {
+                                flight: Arc::clone(&flight),
+                                waiters: 0,
+                            },
+                        );
                         drop(guard);
                         // This branch returns, so it is reached at most once.
                         let create = create.take().expect("create runs at most once");
@@ -294,6 +310,21 @@ impl<K: Hash + Eq + Clone, R: Close> ResourceManager<K, R> {
         Q: Hash + Eq + ?Sized,
     {
         lock(&self.state).resources.get(key).cloned()
+    }
+
+    /// How many callers are waiting for the create running for `key` (not the one running
+    /// it; a snapshot, 0 if no create for `key` runs): they will share its outcome (or retry,
+    /// as [`get_or_create`](Self::get_or_create) says). For metrics and for tests that must
+    /// know their callers have joined a create.
+    pub fn waiting<Q>(&self, key: &Q) -> usize
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        lock(&self.state)
+            .creating
+            .get(key)
+            .map_or(0, |creating| creating.waiters)
     }
 
     /// How many resources the manager holds (0 once closed).
