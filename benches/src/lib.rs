@@ -27,6 +27,7 @@ pub mod mapreduce;
 pub mod profile;
 pub mod shedder;
 pub mod suites;
+pub mod syncx;
 pub mod tally;
 pub mod threads;
 pub mod timingwheel;

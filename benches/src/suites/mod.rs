@@ -8,5 +8,6 @@ pub mod limiter;
 pub mod mapreduce;
 pub mod rollingwindow;
 pub mod shedder;
+pub mod syncx;
 pub mod timex;
 pub mod timingwheel;

@@ -93,6 +93,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
     let limiter = suites::limiter::run(&mut c);
     suites::mapreduce::all(&mut c);
     let timingwheel = suites::timingwheel::run(&mut c);
+    let syncx = suites::syncx::run(&mut c);
 
     let results = results::load(&out)?;
     let report = render::Report {
@@ -108,6 +109,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
         shedder_calls,
         limiter,
         timingwheel,
+        syncx,
         cpu_meter: suites::shedder::cpu_meter_kind(),
         elapsed: started.elapsed(),
     };

@@ -2,6 +2,7 @@
 
 mod limiter;
 mod mapreduce;
+mod syncx;
 mod timingwheel;
 
 use std::fmt::Write as _;
@@ -23,6 +24,7 @@ use keel_benches::suites::rollingwindow::{REDUCE, add_group};
 use keel_benches::suites::shedder::{
     CPU_METER, CPU_SAMPLE, REJECTION as SHEDDER_REJECTION, allow_pass_group,
 };
+use keel_benches::suites::syncx::Run as SyncxRun;
 use keel_benches::suites::timex::CLOCK_NOW;
 use keel_benches::suites::timingwheel::Run as TimingWheelRun;
 use keel_benches::window::{Keel, MutexWindow, RsZero, RustZeroCore, WindowUnderTest};
@@ -47,6 +49,8 @@ pub(crate) struct Report {
     pub(crate) limiter: LimiterRun,
     /// The timing-wheel suite's heap per outstanding timer.
     pub(crate) timingwheel: TimingWheelRun,
+    /// What the syncx suite's limit and pool calls came back as.
+    pub(crate) syncx: SyncxRun,
     /// The kind of CPU meter the `cpu sample` benchmark read (`cgroup v1`, ...), if any.
     pub(crate) cpu_meter: Option<String>,
     pub(crate) elapsed: Duration,
@@ -328,6 +332,7 @@ pub(crate) fn markdown(r: &Report) -> String {
         .chain(limiter_targets)
         .chain(mapreduce::targets(&r.results))
         .chain(timingwheel::targets(&r.results, &r.timingwheel))
+        .chain(syncx::targets(&r.results))
     {
         let measured = t.measured.as_deref().unwrap_or("not measured");
         let result = if t.pass { "PASS" } else { "FAIL" };
@@ -340,10 +345,11 @@ pub(crate) fn markdown(r: &Report) -> String {
          add is little more than one lock+unlock. The breaker targets (peer-figures.md, \
          section 3) are for keel's own breaker; its figures against failsafe and \
          rust-zero-core are in the next table. The shedder targets (section 4: admit and \
-         complete, with latency accounting) are for keel's shedder below its CPU threshold. {} {} {}",
+         complete, with latency accounting) are for keel's shedder below its CPU threshold. {} {} {} {}",
         limiter::TARGETS_NOTE,
         mapreduce::TARGETS_NOTE,
-        timingwheel::TARGETS_NOTE
+        timingwheel::TARGETS_NOTE,
+        syncx::TARGETS_NOTE
     );
 
     let _ = writeln!(
@@ -372,6 +378,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     limiter::write_section(&mut s, &r.limiter, &r.results);
     mapreduce::write_section(&mut s, &r.results);
     timingwheel::write_section(&mut s, &r.timingwheel, &r.results);
+    syncx::write_section(&mut s, &r.syncx, &r.results);
 
     let _ = writeln!(
         s,
@@ -391,6 +398,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     s.push_str(limiter::NOTES);
     s.push_str(mapreduce::NOTES);
     s.push_str(timingwheel::NOTES);
+    s.push_str(syncx::NOTES);
     s
 }
 
@@ -643,6 +651,7 @@ mod tests {
             shedder_calls: Vec::new(),
             limiter: LimiterRun::default(),
             timingwheel: TimingWheelRun::default(),
+            syncx: SyncxRun::default(),
             cpu_meter: Some("cgroup v2".to_owned()),
             elapsed: Duration::from_secs(1),
         }

@@ -1,0 +1,160 @@
+//! The `keel-syncx` suite: keel's singleflight, limit and pool against their peers, all in
+//! one run so every ratio is of one run.
+//!
+//! - **singleflight leader** ([`LEADER`]): one caller, the same key every iteration, work
+//!   that returns a `u64` at once: nobody joins, so each call leads a flight and ends it.
+//!   keel `run` and `run_async` (polled once with a no-op waker: the future is ready at its
+//!   first poll), async_singleflight's `Group::work` (polled the same way), and a
+//!   hand-written `Mutex<HashMap<u64, Arc<Flight>>>` coalescer.
+//! - **singleflight 100 tasks** ([`TASKS_ON_ONE_KEY`]): per iteration, [`TASKS`] tasks
+//!   spawned on a 2-worker multi-thread runtime all call one key; the work waits until all
+//!   have joined, so each batch is one flight with 99 followers
+//!   ([`Batch`](crate::syncx::Batch)). keel `run_async` and async_singleflight, and the
+//!   floor: the same tasks spawned doing nothing. Figures are per batch; divide by
+//!   [`TASKS`] for the time per task ([`per_task`]).
+//! - **limit** ([`limit_group`]): `try_acquire` and dropping the permit, on 1 and 2 threads
+//!   sharing one limit of [`LIMIT_CAPACITY`] permits: keel `Limit`, tokio `Semaphore`, a
+//!   `Mutex<usize>` + `Condvar` limit.
+//! - **pool** ([`pool_group`]): `get` of a `u64` and dropping it (back into the pool), on 1
+//!   and 2 threads sharing one pool of at most [`POOL_SIZE`] objects: keel `Pool`, a
+//!   `Mutex<Vec<u64>>` pool.
+//!
+//! The limit and pool groups count calls that came back empty ([`Run::calls`]): none is
+//! expected.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+
+use crate::syncx::{
+    AsyncSingleflight, Batch, CoalescerUnderTest, KEY, KeelLimit, KeelPool, KeelRun, KeelRunAsync,
+    LIMIT_CAPACITY, LeaderUnderTest, LimitUnderTest, MutexCoalescer, MutexCondvarLimit,
+    MutexVecPool, POOL_SIZE, PoolUnderTest, SpawnOnly, TASKS, TokioSemaphore, runtime,
+};
+use crate::tally::{TalliedGroup, Tally};
+
+/// One uncontended flight per iteration.
+pub const LEADER: &str = "syncx singleflight leader";
+/// [`TASKS`] tasks on one key per iteration.
+pub const TASKS_ON_ONE_KEY: &str = "syncx singleflight 100 tasks";
+
+/// Warm-up of the 100-task group, whatever the profile.
+const TASKS_WARM_UP: Duration = Duration::from_millis(500);
+/// Measurement time of the 100-task group, whatever the profile.
+const TASKS_MEASUREMENT: Duration = Duration::from_millis(1500);
+
+/// The limit group on `threads` threads.
+pub fn limit_group(threads: usize) -> String {
+    format!("syncx limit try_acquire+release {threads}t")
+}
+
+/// The pool group on `threads` threads.
+pub fn pool_group(threads: usize) -> String {
+    format!("syncx pool get+put {threads}t")
+}
+
+/// A per-batch figure of [`TASKS_ON_ONE_KEY`] (criterion's, in ns) as ns per task.
+pub fn per_task(ns_per_batch: f64) -> f64 {
+    ns_per_batch / TASKS as f64
+}
+
+/// What one run of the suite found besides criterion's figures.
+#[derive(Debug, Default)]
+pub struct Run {
+    /// What the limit and pool calls came back as: an empty `try_acquire` or a failed `get`
+    /// is unexpected.
+    pub calls: Vec<Tally>,
+}
+
+/// Every group of this suite (for the bench target).
+pub fn all(c: &mut Criterion) {
+    let run = run(c);
+    let empty: Vec<String> = run
+        .calls
+        .iter()
+        .filter(|t| t.unexpected > 0)
+        .map(|t| format!("{}/{}: {} of {}", t.group, t.bench, t.unexpected, t.calls))
+        .collect();
+    if empty.is_empty() {
+        println!("syncx: every try_acquire got a permit and every get an object");
+    } else {
+        println!("syncx: calls that came back empty: {}", empty.join(", "));
+    }
+    println!(
+        "syncx: the {TASKS_ON_ONE_KEY} figures are per batch of {TASKS} tasks; divide by \
+         {TASKS} for the time per task"
+    );
+}
+
+/// Every group of this suite.
+pub fn run(c: &mut Criterion) -> Run {
+    let mut g = c.benchmark_group(LEADER);
+    g.throughput(Throughput::Elements(1));
+    leader::<KeelRun>(&mut g);
+    leader::<KeelRunAsync>(&mut g);
+    leader::<AsyncSingleflight>(&mut g);
+    leader::<MutexCoalescer>(&mut g);
+    g.finish();
+
+    let rt = runtime();
+    let mut g = c.benchmark_group(TASKS_ON_ONE_KEY);
+    g.warm_up_time(TASKS_WARM_UP)
+        .measurement_time(TASKS_MEASUREMENT)
+        .throughput(Throughput::Elements(TASKS as u64));
+    batch::<KeelRunAsync>(&mut g, &rt);
+    batch::<AsyncSingleflight>(&mut g, &rt);
+    batch::<SpawnOnly>(&mut g, &rt);
+    g.finish();
+    drop(rt);
+
+    let mut calls = Vec::new();
+    for threads in [1, 2] {
+        let mut g = TalliedGroup::new(c, limit_group(threads), threads, &mut calls);
+        limit::<KeelLimit>(&mut g);
+        limit::<TokioSemaphore>(&mut g);
+        limit::<MutexCondvarLimit>(&mut g);
+        g.finish();
+    }
+    for threads in [1, 2] {
+        let mut g = TalliedGroup::new(c, pool_group(threads), threads, &mut calls);
+        pool::<KeelPool>(&mut g);
+        pool::<MutexVecPool>(&mut g);
+        g.finish();
+    }
+    Run { calls }
+}
+
+/// One uncontended flight per iteration, the same key each time.
+fn leader<L: LeaderUnderTest>(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let subject = L::new();
+    g.bench_function(L::NAME, |b| {
+        b.iter(|| subject.lead(black_box(KEY), black_box(7)))
+    });
+}
+
+/// One batch of [`TASKS`] tasks on one key per iteration.
+fn batch<C: CoalescerUnderTest>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+) {
+    let batch = Arc::new(Batch::<C>::new());
+    g.bench_function(C::NAME, |b| b.iter_custom(|iters| batch.time(rt, iters)));
+}
+
+fn limit<L: LimitUnderTest>(g: &mut TalliedGroup<'_, '_>) {
+    let subject = L::with_capacity(LIMIT_CAPACITY);
+    g.bench(&subject, L::NAME, L::try_acquire_release);
+    assert_eq!(
+        subject.available(),
+        LIMIT_CAPACITY,
+        "{}: permits returned",
+        L::NAME
+    );
+}
+
+fn pool<P: PoolUnderTest>(g: &mut TalliedGroup<'_, '_>) {
+    let subject = P::with_max_size(POOL_SIZE);
+    g.bench(&subject, P::NAME, P::get_put);
+}
