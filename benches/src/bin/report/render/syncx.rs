@@ -41,15 +41,18 @@ const LEADER_REASON: &str = "an uncontended flight is two short critical section
     (insert the key, remove it) on one lock, as in the mutex coalescer; keel saves the \
     coalescer's allocation of its `Arc`'d flight and its second lock (the flight's own), \
     which is what separates them.";
-const TASKS_REASON: &str = "a batch is dominated by spawning, scheduling and joining the \
-    100 tasks on two workers (the spawn-only floor), which varies by tens of percent between \
-    runs on this shared 2-vCPU VM; what a follower adds is of the order of that variation. \
-    keel's async follower takes the shard lock once (join) and its flight's lock twice (to \
-    register its waker, then to read the value when woken), and its waker is pushed onto a \
-    list that grows with the followers; async_singleflight's follower takes its map lock \
-    once, clones a tokio `watch` receiver and waits on the channel's intrusive waiter list. \
-    keel also gives sync and async callers of one key one flight, and hands a cancelled \
-    leader's flight to a waiting follower, which the peer's `watch` state does not cover.";
+const TASKS_REASON: &str = "both crates' followers cost about the same above the \
+    spawn-only floor, because most of a follower's cost is the runtime's, not the \
+    coalescer's: a follower task is suspended and then woken by the leader, so it is \
+    polled twice where a floor task is polled once, and the leader's 99 wake-ups (onto the \
+    run queues of the two workers) are on the batch's critical path. Per follower, keel \
+    takes the shard lock once (join) and its flight's lock twice (to register its waker, \
+    then to read the value when woken), and pushes its waker onto a list that grows with \
+    the followers; async_singleflight takes its map lock once, clones a tokio `watch` \
+    receiver and waits on the channel's intrusive waiter list. keel also lets sync and \
+    async callers of one key share a flight and hands a cancelled leader's flight to a \
+    waiting follower. These figures are the noisiest of the suite (two workers parking and \
+    stealing on a shared 2-vCPU VM).";
 const LIMIT_REASON: &str = "an uncontended `try_acquire` + release is one compare-and-swap \
     and one atomic add on the limit's state word; the peers' floor is one lock and unlock \
     (the mutex limit) or a compare-and-swap loop and an add (tokio), so the margin is a \
