@@ -302,7 +302,7 @@ fn destroy_runs_outside_the_lock() {
 fn idle_objects_are_destroyed_with_the_pool() {
     let (pool, destroyed, _) = counting_pool(3);
     let a = pool.get().unwrap();
-    let b = pool.get().unwrap();
+    let b = pool.get().unwrap().into_owned();
     drop(a);
     drop(pool);
     // `b` still holds the pool's state: nothing is destroyed yet

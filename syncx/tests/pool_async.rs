@@ -199,7 +199,7 @@ async fn many_tasks_share_few_objects() {
 async fn cancelled_by_select_leaks_nothing() {
     let pool = ids(1);
     for round in 0..500 {
-        let held = pool.get().unwrap();
+        let held = pool.get().unwrap().into_owned();
         let returner = tokio::spawn(async move {
             tokio::task::yield_now().await;
             drop(held);
@@ -243,7 +243,7 @@ mod with_tokio_timer {
     #[tokio::test(start_paused = true)]
     async fn get_timeout_async_gets_a_returned_object() {
         let pool = super::ids(1);
-        let held = pool.get().unwrap();
+        let held = pool.get().unwrap().into_owned();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
             drop(held);

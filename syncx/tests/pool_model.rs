@@ -111,7 +111,7 @@ fn run(max_size: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
         .unwrap()
     };
     let mut model = Model::default();
-    let mut held: Vec<Pooled<u32>> = Vec::new();
+    let mut held: Vec<Pooled<'_, u32>> = Vec::new();
 
     for op in ops {
         match op {

@@ -39,13 +39,13 @@ impl<'a, T, E, C> Get<'a, T, E, C> {
     }
 }
 
-impl<T, E, C> Future for Get<'_, T, E, C>
+impl<'a, T, E, C> Future for Get<'a, T, E, C>
 where
     T: Send + 'static,
     E: 'static,
     C: Clock,
 {
-    type Output = Result<Pooled<T>, PoolError<E>>;
+    type Output = Result<Pooled<'a, T>, PoolError<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.done, "`Get` polled after it resolved");

@@ -115,6 +115,8 @@ type Destroy<T> = Box<dyn Fn(T) + Send + Sync>;
 /// See the [module documentation](self#differences-from-go-zero).
 pub struct Pool<T, E, C = MonotonicClock> {
     inner: Arc<Inner<T, E, C>>,
+    /// The same allocation as `inner`, as the trait object `Pooled` returns objects through.
+    recycler: Arc<dyn Recycle<T>>,
 }
 
 /// What every clone of a pool shares.
@@ -198,19 +200,21 @@ where
         max_age: Option<Duration>,
         clock: C,
     ) -> Pool<T, E, C> {
-        Pool {
-            inner: Arc::new(Inner {
-                max_size,
-                max_age,
-                create,
-                destroy,
-                clock,
-                state: Mutex::new(State {
-                    idle: Vec::new(),
-                    size: 0,
-                    queue: WaitQueue::default(),
-                }),
+        let inner = Arc::new(Inner {
+            max_size,
+            max_age,
+            create,
+            destroy,
+            clock,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                size: 0,
+                queue: WaitQueue::default(),
             }),
+        });
+        Pool {
+            recycler: inner.clone(),
+            inner,
         }
     }
 
@@ -222,7 +226,7 @@ where
     /// # Errors
     ///
     /// [`PoolError::Create`] when the factory fails.
-    pub fn get(&self) -> Result<Pooled<T>, PoolError<E>> {
+    pub fn get(&self) -> Result<Pooled<'_, T>, PoolError<E>> {
         self.get_until(None)
     }
 
@@ -232,7 +236,7 @@ where
     ///
     /// [`PoolError::Timeout`] when none came in time, [`PoolError::Create`] when the factory
     /// fails.
-    pub fn get_timeout(&self, timeout: Duration) -> Result<Pooled<T>, PoolError<E>> {
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Pooled<'_, T>, PoolError<E>> {
         // A deadline too far to represent is no deadline.
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.get_until(Some(deadline)),
@@ -246,7 +250,7 @@ where
     /// # Errors
     ///
     /// The factory's error.
-    pub fn try_get(&self) -> Result<Option<Pooled<T>>, E> {
+    pub fn try_get(&self) -> Result<Option<Pooled<'_, T>>, E> {
         let mut expired = Expired::new();
         let step = {
             let mut state = lock(&self.inner.state);
@@ -280,7 +284,10 @@ where
     /// factory fails.
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-    pub async fn get_timeout_async(&self, timeout: Duration) -> Result<Pooled<T>, PoolError<E>> {
+    pub async fn get_timeout_async(
+        &self,
+        timeout: Duration,
+    ) -> Result<Pooled<'_, T>, PoolError<E>> {
         match tokio::time::timeout(timeout, self.get_async()).await {
             Ok(result) => result,
             Err(_) => Err(PoolError::Timeout),
@@ -320,7 +327,7 @@ where
     }
 
     /// The blocking `get`, with an optional deadline.
-    fn get_until(&self, deadline: Option<Instant>) -> Result<Pooled<T>, PoolError<E>> {
+    fn get_until(&self, deadline: Option<Instant>) -> Result<Pooled<'_, T>, PoolError<E>> {
         let inner = &*self.inner;
         let mut expired = Expired::new();
         let mut state = lock(&inner.state);
@@ -350,7 +357,7 @@ where
 
     /// Outside the lock: hands out the object, or creates one in the reserved slot, and
     /// destroys what expired.
-    fn finish(&self, step: Step<T>, expired: Expired<T>) -> Result<Pooled<T>, PoolError<E>> {
+    fn finish(&self, step: Step<T>, expired: Expired<T>) -> Result<Pooled<'_, T>, PoolError<E>> {
         let inner = &*self.inner;
         match step {
             Step::Reuse(value) => {
@@ -371,8 +378,8 @@ where
         }
     }
 
-    fn recycler(&self) -> Arc<dyn Recycle<T>> {
-        self.inner.clone()
+    fn recycler(&self) -> &Arc<dyn Recycle<T>> {
+        &self.recycler
     }
 }
 
@@ -553,6 +560,7 @@ impl<T, E, C> Clone for Pool<T, E, C> {
     fn clone(&self) -> Self {
         Pool {
             inner: self.inner.clone(),
+            recycler: self.recycler.clone(),
         }
     }
 }
