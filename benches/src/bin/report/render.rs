@@ -64,6 +64,24 @@ struct Comparison {
     peer: &'static str,
 }
 
+/// `1 000 000`: digits in groups of three, for counts in prose and tables.
+fn fmt_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// A table cell: the value, or a dash when it was not measured.
+fn dash(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "–".to_owned())
+}
+
 fn comparisons() -> Vec<Comparison> {
     let window_peers = [MutexWindow::NAME, RustZeroCore::NAME, RsZero::NAME];
     let mut rows = Vec::new();
@@ -658,11 +676,7 @@ mod tests {
     }
 
     fn median(ns: f64) -> Median {
-        Median {
-            ns,
-            low: ns,
-            high: ns,
-        }
+        Median::exact(ns)
     }
 
     /// Every row of the peers table names benchmarks the suites run: with a figure for each

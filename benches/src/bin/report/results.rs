@@ -15,6 +15,18 @@ pub(crate) struct Median {
     pub(crate) high: f64,
 }
 
+#[cfg(test)]
+impl Median {
+    /// A median of exactly `ns` with no spread, for the renderers' tests.
+    pub(crate) fn exact(ns: f64) -> Median {
+        Median {
+            ns,
+            low: ns,
+            high: ns,
+        }
+    }
+}
+
 /// Medians keyed by `(group, benchmark)`, in criterion's naming.
 #[derive(Debug, Default)]
 pub(crate) struct Results(BTreeMap<(String, String), Median>);

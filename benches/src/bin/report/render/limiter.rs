@@ -13,7 +13,7 @@ use keel_benches::suites::limiter::{
     DENY, KEYS, MEMORY_KEYS, PERIOD, REDIS_TASKS, Run, allow_group, keyed_group,
 };
 
-use super::{Comparison, Target, fmt_ns, fmt_share};
+use super::{Comparison, Target, fmt_ns, fmt_share, fmt_thousands};
 use crate::results::Results;
 
 /// keel against governor, one row per group (and keel's precise-clock bucket against
@@ -107,7 +107,7 @@ pub(super) fn targets(r: &Results, run: &Run) -> Vec<Target> {
             measured: state.map(|b| {
                 format!(
                     "{b:.1} B (heap per key at {} keys, the key's characters excluded)",
-                    fmt_keys(MEMORY_KEYS)
+                    fmt_thousands(MEMORY_KEYS)
                 )
             }),
             pass: state.is_some_and(|b| b <= 24.0),
@@ -167,19 +167,6 @@ fn keel_memory(memory: &[Memory]) -> Option<&Memory> {
     memory.iter().find(|m| m.name == KeelKeyed::NAME)
 }
 
-/// `100 000`.
-fn fmt_keys(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(d);
-    }
-    out
-}
-
 /// The sentence under the targets table.
 pub(super) const TARGETS_NOTE: &str = "The rate-limiter targets (peer-figures.md, section 5) \
      are for keel's token bucket on its default clock; its figures against governor are in \
@@ -193,7 +180,7 @@ pub(super) fn write_section(s: &mut String, run: &Run, r: &Results) {
             s,
             "keel's fixed-window `PeriodLimiter::take` at {} keys, 1 thread: {} ns (no peer: \
              governor has no fixed window).",
-            fmt_keys(KEYS),
+            fmt_thousands(KEYS),
             fmt_ns(m.ns)
         );
     }
@@ -274,7 +261,7 @@ fn write_memory(s: &mut String, memory: &[Memory]) {
          without the key's characters.\n\n\
          | limiter | heap (B/key) | of which key characters | state, key handle and map \
          (B/key) | heap blocks per key |\n|---|---|---|---|---|",
-        fmt_keys(keys)
+        fmt_thousands(keys)
     );
     for m in memory {
         let _ = writeln!(
@@ -375,11 +362,7 @@ mod tests {
     use crate::results::Median;
 
     fn median(ns: f64) -> Median {
-        Median {
-            ns,
-            low: ns,
-            high: ns,
-        }
+        Median::exact(ns)
     }
 
     fn redis(tasks: usize, keel: f64, raw: f64, unexpected: u64) -> RedisFigure {
@@ -508,9 +491,9 @@ mod tests {
 
     #[test]
     fn key_counts_are_grouped_by_thousands() {
-        assert_eq!(fmt_keys(999), "999");
-        assert_eq!(fmt_keys(10_000), "10 000");
-        assert_eq!(fmt_keys(100_000), "100 000");
-        assert_eq!(fmt_keys(1_234_567), "1 234 567");
+        assert_eq!(fmt_thousands(999), "999");
+        assert_eq!(fmt_thousands(10_000), "10 000");
+        assert_eq!(fmt_thousands(100_000), "100 000");
+        assert_eq!(fmt_thousands(1_234_567), "1 234 567");
     }
 }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use keel_benches::mapreduce::{AsyncImpl, FanOutImpl, ThreadImpl};
 use keel_benches::suites::mapreduce::{ASYNC, FAN_OUT, THREADS, per_item};
 
-use super::{Target, fmt_ns, fmt_ratio};
+use super::{Target, dash, fmt_ns, fmt_ratio};
 use crate::results::Results;
 
 const KEEL_IN_TASK: AsyncImpl = AsyncImpl::KeelInTask;
@@ -146,10 +146,6 @@ pub(super) fn write_section(s: &mut String, r: &Results) {
     );
 }
 
-fn dash(v: Option<String>) -> String {
-    v.unwrap_or_else(|| "–".to_owned())
-}
-
 fn fmt_ms(ns: f64) -> String {
     format!("{:.2} ms", ns / 1e6)
 }
@@ -196,11 +192,7 @@ mod tests {
     use crate::results::Median;
 
     fn median(ns: f64) -> Median {
-        Median {
-            ns,
-            low: ns,
-            high: ns,
-        }
+        Median::exact(ns)
     }
 
     #[test]

@@ -14,7 +14,7 @@ use keel_benches::syncx::{
     MutexCoalescer, MutexCondvarLimit, MutexVecPool, PoolUnderTest, SpawnOnly, TokioSemaphore,
 };
 
-use super::{Target, fmt_ns, fmt_ratio};
+use super::{Target, dash, fmt_ns, fmt_ratio};
 use crate::results::Results;
 
 /// The rule for the rows without a target of their own: at least this many times
@@ -317,10 +317,6 @@ pub(super) fn write_section(s: &mut String, run: &Run, r: &Results) {
     }
 }
 
-fn dash(v: Option<String>) -> String {
-    v.unwrap_or_else(|| "–".to_owned())
-}
-
 fn fmt_signed(ns: f64) -> String {
     if ns < 0.0 {
         format!("−{}", fmt_ns(-ns))
@@ -378,11 +374,7 @@ mod tests {
     use keel_benches::tally::Tally;
 
     fn median(ns: f64) -> Median {
-        Median {
-            ns,
-            low: ns,
-            high: ns,
-        }
+        Median::exact(ns)
     }
 
     #[test]

@@ -16,7 +16,7 @@ use keel_benches::timingwheel::{
     Keel, KeelManual, KeelStream, TimersUnderTest,
 };
 
-use super::{Target, fmt_ns, fmt_ratio};
+use super::{Target, dash, fmt_ns, fmt_ratio, fmt_thousands};
 use crate::results::Results;
 
 /// One keel-vs-peers row: `(operation, group, ours, [peer, keyed peer], per timer of a
@@ -161,7 +161,7 @@ pub(super) fn targets(r: &Results, run: &Run) -> Vec<Target> {
                 format!(
                     "{:.1} B at {} timers (default builder{reserved})",
                     m.bytes_per_timer,
-                    fmt_count(m.timers)
+                    fmt_thousands(m.timers)
                 )
             }),
             pass: keel.is_some_and(|m| m.bytes_per_timer <= 40.0),
@@ -228,7 +228,7 @@ fn write_memory(s: &mut String, memory: &[TimerMemory]) {
          allocated). keel's own `allocated_bytes()` (entries and index) is shown beside it.\n\n\
          | queue | heap (B/timer) | live heap blocks | `allocated_bytes()` / timers | \
          peer-figures (B/timer) |\n|---|---|---|---|---|",
-        fmt_count(first.timers)
+        fmt_thousands(first.timers)
     );
     for m in memory {
         let reference = if m.name == DelayQueueTimers::NAME {
@@ -248,23 +248,6 @@ fn write_memory(s: &mut String, memory: &[TimerMemory]) {
             dash(reference.map(|b| format!("{b:.1}"))),
         );
     }
-}
-
-fn dash(v: Option<String>) -> String {
-    v.unwrap_or_else(|| "–".to_owned())
-}
-
-/// `1 000 000`.
-fn fmt_count(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(d);
-    }
-    out
 }
 
 /// The timing-wheel part of *What is measured* (continues its list).
@@ -325,11 +308,7 @@ mod tests {
     use crate::results::Median;
 
     fn median(ns: f64) -> Median {
-        Median {
-            ns,
-            low: ns,
-            high: ns,
-        }
+        Median::exact(ns)
     }
 
     fn memory_row(name: &'static str, bytes: f64) -> TimerMemory {
