@@ -4,11 +4,14 @@ use std::fs;
 use std::path::Path;
 
 /// The crates whose versions the report names.
-const CRATES: [&str; 12] = [
+const CRATES: [&str; 16] = [
+    "ahash",
+    "async_singleflight",
     "criterion",
     "dashmap",
     "failsafe",
     "governor",
+    "hashbrown",
     "little-loadshedder",
     "rust-zero-core",
     "rs-zero",
@@ -16,6 +19,7 @@ const CRATES: [&str; 12] = [
     "quanta",
     "redis",
     "tokio",
+    "tokio-util",
     "tower",
 ];
 
