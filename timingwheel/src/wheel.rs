@@ -90,10 +90,9 @@ where
     fn deadline(&self, wheel: &mut Wheel<K, V>, target: u64) -> Result<u64, TimerError> {
         match wheel.deadline_for(target) {
             Ok(deadline) => Ok(deadline),
-            Err(_) => {
-                wheel.catch_up(self.shared.now_tick());
-                wheel.deadline_for(target).map_err(|e| self.too_far(e))
-            }
+            Err(_) => wheel
+                .deadline_after_catch_up(self.shared.now_tick(), target)
+                .map_err(|e| self.too_far(e)),
         }
     }
 

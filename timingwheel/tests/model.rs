@@ -140,7 +140,8 @@ impl Model {
     /// a delay within the span of now is accepted then. Whether a slot starts by now with no
     /// timer due yet (a higher-level slot, a timer moved later) is the wheel's own business:
     /// when no model timer is due, the wheel's answer (`accepted`) decides, and an accept
-    /// moves the processed tick to now. With a timer due, the wheel must not catch up.
+    /// moves the processed tick to now (a refusal changes nothing). With a timer due, the
+    /// wheel must not catch up.
     fn deadline(&mut self, delay: u64, accepted: bool) -> Option<u64> {
         let at = self.now + delay;
         let target = at.div_ceil(self.tick_ns);
@@ -380,4 +381,24 @@ proptest! {
     fn default_geometry_agrees_with_the_model(ops in prop::collection::vec(op(), 1..120)) {
         check(64, 6, 1_000_000, &ops)?;
     }
+}
+
+/// Found by CI: a refused move caught the wheel up to now although the delay still did not
+/// fit, so the wheel and the model disagreed on where the span starts. A refusal must change
+/// nothing.
+#[test]
+fn a_refused_delay_leaves_the_span_where_it_was() {
+    use Delay::{Frac, Ticks};
+    let ops = [
+        Op::Set(0, Ticks(0, 0)),
+        Op::Set(0, Ticks(0, 0)),
+        Op::Clock(76949),
+        Op::Step(StepBy::One),
+        Op::Clock(142232),
+        Op::Move(0, Frac(54614, 42964)),
+        Op::Set(0, Ticks(0, 0)),
+        Op::Clock(184911),
+        Op::Set(0, Ticks(0, 54661)),
+    ];
+    check(8, 1, 10_000_000, &ops).unwrap();
 }

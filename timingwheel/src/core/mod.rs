@@ -91,13 +91,22 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
         Ok(deadline)
     }
 
-    /// Moves `elapsed` up to `now` if no slot is due by then (so nothing is passed over):
-    /// what `poll(now)` would do on a wheel with nothing due. Keeps the span of a wheel
-    /// nobody polls (an idle driver sleeps) counted from the present.
-    pub(crate) fn catch_up(&mut self, now: u64) {
-        if now > self.elapsed && self.next_expiration().is_none_or(|t| t > now) {
+    /// For a `target` that [`deadline_for`](Self::deadline_for) refused: moves `elapsed` up
+    /// to `now` and returns the deadline, if that makes `target` fit and no slot is due by
+    /// `now` (so nothing is passed over: what `poll(now)` would do on a wheel with nothing
+    /// due). Keeps the span of a wheel nobody polls (an idle driver sleeps) counted from the
+    /// present. On a refusal nothing changes.
+    pub(crate) fn deadline_after_catch_up(&mut self, now: u64, target: u64) -> Result<u64, TooFar> {
+        let range = self.geometry.range();
+        let deadline = target.max(now + 1);
+        let fits = now > self.elapsed && deadline - now < range;
+        if fits && self.next_expiration().is_none_or(|t| t > now) {
             self.elapsed = now;
+            return Ok(deadline);
         }
+        Err(TooFar {
+            max_ticks: range - 1,
+        })
     }
 
     #[inline]
