@@ -49,3 +49,7 @@ pub mod pool;
 pub mod resource;
 pub mod singleflight;
 mod sync;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_doctests {}

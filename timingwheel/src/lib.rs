@@ -92,3 +92,7 @@ pub use error::{ConfigError, TimerError};
 #[cfg(feature = "tokio")]
 pub use stream::Expirations;
 pub use wheel::TimingWheel;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_doctests {}
