@@ -9,7 +9,7 @@
 //! - **singleflight 100 tasks** ([`TASKS_ON_ONE_KEY`]): per iteration, [`TASKS`] tasks
 //!   spawned on a 2-worker multi-thread runtime all call one key; the work waits until all
 //!   have joined, so each batch is one flight with 99 followers
-//!   ([`Batch`](crate::syncx::Batch)). keel `run_async` and async_singleflight, and the
+//!   ([`crate::syncx::Batch`]). keel `run_async` and async_singleflight, and the
 //!   floor: the same tasks spawned doing nothing. Figures are per batch; divide by
 //!   [`TASKS`] for the time per task ([`per_task`]).
 //! - **limit** ([`limit_group`]): `try_acquire` and dropping the permit, on 1 and 2 threads
