@@ -14,6 +14,7 @@
 //! | `mapreduce` | `keel::mapreduce` | `keel-mapreduce`: cancellable map-reduce, threads and tokio |
 //! | `timingwheel` | `keel::timingwheel` | `keel-timingwheel`: keyed timing wheel for millions of timers |
 //! | `syncx` | `keel::syncx` | `keel-syncx`: singleflight, per-key locks, limits, pools, shared resources |
+//! | `collection` | `keel::collection` | `keel-collection`: ring and fifo queue (the expiring cache is planned) |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
@@ -61,6 +62,11 @@ pub use keel_timingwheel as timingwheel;
 #[cfg_attr(docsrs, doc(cfg(feature = "syncx")))]
 #[doc(inline)]
 pub use keel_syncx as syncx;
+
+#[cfg(feature = "collection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "collection")))]
+#[doc(inline)]
+pub use keel_collection as collection;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
