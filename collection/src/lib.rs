@@ -30,12 +30,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod cache;
 mod fifo;
 mod ring;
 
 use std::error::Error;
 use std::fmt;
 
+pub use cache::Cache;
 pub use fifo::Fifo;
 pub use ring::Ring;
 

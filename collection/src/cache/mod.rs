@@ -1,0 +1,367 @@
+//! [`Cache`]: an expiring, optionally bounded map with a coalescing loader (go-zero's
+//! `collection.Cache`).
+//!
+//! ```
+//! use keel_collection::cache::Cache;
+//! use std::time::Duration;
+//!
+//! let users: Cache<u64, String> = Cache::builder(Duration::from_secs(60)).capacity(10_000).build()?;
+//! users.set(1, "ada".to_string());
+//! assert_eq!(users.get(&1).as_deref(), Some("ada"));
+//!
+//! // A miss loads through the closure; concurrent takes of one key load once.
+//! let name = users.take(2, || Ok::<_, std::io::Error>("grace".to_string()))?;
+//! assert_eq!(name, "grace");
+//! assert_eq!(users.snapshot().hits, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Semantics (go-zero's, with its quirks fixed)
+//!
+//! - Every entry expires a time to live after it was last **set** (reads do not extend it),
+//!   spread by ±5% jitter so that entries set together do not expire together.
+//! - With a [`capacity`](Builder::capacity), storing a new key into a full cache evicts the
+//!   least recently used one; reads count as uses.
+//! - [`take`](Cache::take) returns the cached value, or runs the loader once for all the
+//!   concurrent callers of that key (on keel-syncx's [`SingleFlight`]). An error or a panic in
+//!   the loader reaches every one of them as a [`TakeError`] and caches nothing.
+//! - Statistics: `get` counts a hit or a miss; `take` counts a hit when it got the value
+//!   without running its loader (cached, or from a load in flight), a miss when its loader
+//!   produced the value, and nothing when the load failed. With feature `tracing`, an event
+//!   like go-zero's per-minute log line is emitted (see [`Builder::report_interval`]).
+//!
+//! # Where keel differs from go-zero, and why
+//!
+//! - **An entry is never served after its deadline.** go-zero serves an entry until its timer
+//!   fires, up to a wheel tick (1 s) late. Here every read compares the deadline with the
+//!   clock (a cached reading: one atomic load, never a system call), and the expiry wheel
+//!   only reclaims the memory of entries nobody reads.
+//! - **No quirk on re-setting a key near its expiry.** go-zero moves the timer of a re-set
+//!   key to under one tick, which fires at once and deletes the value just stored. Here a set
+//!   rewrites the deadline in place.
+//! - **No lock held across shards, no background goroutines.** go-zero has one lock and two
+//!   goroutines per cache that never stop. Here the keys are spread over independently locked
+//!   shards, each with its own LRU list and expiry wheel, driven by the operations themselves:
+//!   dropping the cache frees everything. [`purge_expired`](Cache::purge_expired) reclaims
+//!   memory of an idle cache on demand.
+//! - **No allocation per entry.** Entries live in one slab per shard (48 bytes for
+//!   `u64 -> u64`), linked into the LRU list and the expiry wheel by 32-bit indices, with a
+//!   hashbrown index into the slab. The slab is compacted after mass expiry.
+//! - **Negative caching** ([`Builder::negative_ttl`] with [`take_optional`](Cache::take_optional)),
+//!   sync and async loaders, and typed errors are additions.
+//! - Left as in go-zero: a `take` racing a `remove` of the same key can store the value it
+//!   loaded after the remove (go-zero issue #3000). Bump a version in your key if you need a
+//!   remove to win.
+//!
+//! [`SingleFlight`]: keel_syncx::singleflight::SingleFlight
+
+mod builder;
+mod error;
+mod shard;
+mod stats;
+mod take;
+
+use std::fmt;
+use std::hash::Hash;
+use std::time::Duration;
+
+use ahash::RandomState;
+use crossbeam_utils::CachePadded;
+use keel_syncx::singleflight::SingleFlight;
+use keel_timex::{Clock, CoarseClock, Nanos};
+use parking_lot::{Mutex, MutexGuard};
+
+pub use builder::{Builder, DEFAULT_JITTER};
+pub use error::{ConfigError, LoadError, TakeError};
+pub use stats::CacheStats;
+
+use error::Failure;
+use shard::{Found, Shard, ShardConfig};
+use stats::Reporter;
+
+/// The most shards a cache can have.
+pub const MAX_SHARDS: usize = 1024;
+
+/// An expiring, optionally bounded, concurrent map with a coalescing loader. See the
+/// [module docs](self) for the semantics and the differences from go-zero.
+///
+/// `Cache` is `Send + Sync`: share it by reference or in an `Arc`. Values are returned by
+/// clone, so large values are best stored as `Arc<T>`.
+///
+/// ```
+/// use keel_collection::cache::Cache;
+/// use keel_timex::ManualClock;
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let cache: Cache<&str, u32, ManualClock> = Cache::builder(Duration::from_secs(10))
+///     .jitter(0.0)
+///     .clock(clock.clone())
+///     .build()?;
+/// cache.set("a", 1);
+/// clock.advance(Duration::from_secs(9));
+/// assert_eq!(cache.get(&"a"), Some(1));
+/// clock.advance(Duration::from_secs(1));
+/// assert_eq!(cache.get(&"a"), None); // expired at exactly 10 s
+/// # Ok::<(), keel_collection::cache::ConfigError>(())
+/// ```
+pub struct Cache<K, V, C = CoarseClock> {
+    shards: Box<[CachePadded<Mutex<Shard<K, V>>>]>,
+    /// `shards.len() - 1`: the shard of a key is `(hash >> SHARD_SHIFT) & mask`.
+    mask: usize,
+    hasher: RandomState,
+    clock: C,
+    ttl: Duration,
+    jitter: f64,
+    negative_ttl: Option<Duration>,
+    capacity: Option<usize>,
+    flights: SingleFlight<K, Option<V>, Failure>,
+    reporter: Reporter,
+}
+
+/// Picks the shard from bits hashbrown does not use within a shard's table (it takes the
+/// bucket from the low bits and its tag from the top 7), so a shard's keys stay well spread.
+const SHARD_SHIFT: u32 = 40;
+
+/// A validated configuration, handed from the builder.
+struct Parts<C> {
+    ttl: Duration,
+    capacity: Option<usize>,
+    jitter: f64,
+    negative_ttl: Option<Duration>,
+    shards: usize,
+    shard: ShardConfig,
+    name: String,
+    report_interval: Duration,
+    clock: C,
+}
+
+/// # Construction
+impl<K, V> Cache<K, V, CoarseClock> {
+    /// An unbounded cache whose entries expire `ttl` (±5%) after they were set.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroTtl`] if `ttl` is zero.
+    pub fn new(ttl: Duration) -> Result<Self, ConfigError> {
+        Self::builder(ttl).build()
+    }
+
+    /// A [`Builder`] for a cache whose entries expire `ttl` after they were set.
+    pub fn builder(ttl: Duration) -> Builder<K, V, CoarseClock> {
+        Builder::new(ttl)
+    }
+}
+
+impl<K, V, C: Clock> Cache<K, V, C> {
+    fn from_parts(parts: Parts<C>) -> Self {
+        let now = parts.clock.now();
+        let shards: Box<[_]> = (0..parts.shards)
+            .map(|_| CachePadded::new(Mutex::new(Shard::new(parts.shard, now.as_nanos()))))
+            .collect();
+        Cache {
+            mask: shards.len() - 1,
+            shards,
+            hasher: RandomState::new(),
+            ttl: parts.ttl,
+            jitter: parts.jitter,
+            negative_ttl: parts.negative_ttl,
+            capacity: parts.capacity,
+            flights: SingleFlight::new(),
+            reporter: Reporter::new(parts.name, parts.report_interval, now),
+            clock: parts.clock,
+        }
+    }
+
+    /// The capacity bound, if one was set.
+    pub fn capacity(&self) -> Option<usize> {
+        self.capacity
+    }
+
+    /// The time to live of [`set`](Cache::set) (before jitter).
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The name given to [`Builder::name`].
+    pub fn name(&self) -> &str {
+        self.reporter.name()
+    }
+
+    /// The number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+}
+
+/// # Reading and writing
+impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
+    /// The value of `key`, if it is cached and not expired; marks it most recently used.
+    /// Counts a hit or a miss. A "not found" remembered by negative caching reads as `None`
+    /// (and counts as a hit: the cache answered).
+    pub fn get(&self, key: &K) -> Option<V> {
+        let hash = self.hasher.hash_one(key);
+        let now = self.clock.now();
+        let found = {
+            let mut shard = self.lock(hash);
+            let found = shard.get(&self.hasher, hash, key, now.as_nanos());
+            match found {
+                Found::Live(_) => shard.counts.hits += 1,
+                Found::Absent => shard.counts.misses += 1,
+            }
+            found
+        };
+        self.after_operation(now);
+        match found {
+            Found::Live(value) => value,
+            Found::Absent => None,
+        }
+    }
+
+    /// Whether `key` has a value cached and not expired (a remembered "not found" does not
+    /// count). Counts nothing and does not mark the key used.
+    pub fn contains(&self, key: &K) -> bool {
+        let hash = self.hasher.hash_one(key);
+        let now = self.clock.now();
+        self.lock(hash).contains(hash, key, now.as_nanos())
+    }
+
+    /// Stores `value` for `key` for the cache's time to live (with jitter), as the most
+    /// recently used entry; returns the value it replaced. Evicts the least recently used
+    /// entry if a bounded cache is full.
+    pub fn set(&self, key: K, value: V) -> Option<V> {
+        self.set_with_ttl(key, value, self.ttl)
+    }
+
+    /// [`set`](Cache::set) with its own time to live (jitter applies). A zero `ttl` stores
+    /// nothing and removes `key`.
+    pub fn set_with_ttl(&self, key: K, value: V, ttl: Duration) -> Option<V> {
+        let now = self.clock.now();
+        let replaced = self.store(key, Some(value), ttl, now, false);
+        self.after_operation(now);
+        replaced.flatten()
+    }
+
+    /// Removes `key`; returns its value if it was cached and not expired.
+    pub fn remove(&self, key: &K) -> Option<V> {
+        let hash = self.hasher.hash_one(key);
+        let now = self.clock.now();
+        let removed = self
+            .lock(hash)
+            .remove(&self.hasher, hash, key, now.as_nanos());
+        self.after_operation(now);
+        removed.flatten()
+    }
+
+    /// Removes every entry. Statistics are kept.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            shard.lock().clear();
+        }
+    }
+
+    /// The entries held: live ones, plus expired ones whose memory is not reclaimed yet (at
+    /// most one [expiry tick](Builder::expiry_tick) old, or older in shards nobody used
+    /// since; [`purge_expired`](Cache::purge_expired) first for an exact count).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Whether [`len`](Cache::len) is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reclaims every entry whose deadline passed in an expiry tick that is over: the
+    /// operations do this for their own shard as they go; call this to reclaim the memory of
+    /// a cache nobody uses.
+    pub fn purge_expired(&self) {
+        let now = self.clock.now().as_nanos();
+        for shard in self.shards.iter() {
+            shard.lock().sweep_if_due(&self.hasher, now);
+        }
+    }
+
+    /// Heap bytes held by the cache's tables (slabs, indexes, expiry wheels), not counting
+    /// what keys and values own on the heap themselves.
+    pub fn allocated_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().allocated_bytes()).sum()
+    }
+
+    /// Hits, misses, evictions and expirations since the cache was built, and its length.
+    pub fn snapshot(&self) -> CacheStats {
+        let mut stats = CacheStats::default();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            stats.add(&shard.counts, shard.len());
+        }
+        stats
+    }
+
+    fn lock(&self, hash: u64) -> MutexGuard<'_, Shard<K, V>> {
+        self.shards[(hash >> SHARD_SHIFT) as usize & self.mask].lock()
+    }
+
+    /// Stores under the shard's lock; `negative` stores with the negative time to live.
+    /// Returns what [`Shard::insert`] returns.
+    fn store(
+        &self,
+        key: K,
+        value: Option<V>,
+        ttl: Duration,
+        now: Nanos,
+        count_miss: bool,
+    ) -> Option<Option<V>> {
+        let hash = self.hasher.hash_one(&key);
+        let deadline = self.deadline(now, ttl);
+        let mut shard = self.lock(hash);
+        if count_miss {
+            shard.counts.misses += 1;
+        }
+        shard.insert(&self.hasher, hash, key, value, deadline, now.as_nanos())
+    }
+
+    /// `now + ttl`, spread by the jitter, never before `now + 1 ns` for a non-zero `ttl`.
+    fn deadline(&self, now: Nanos, ttl: Duration) -> u64 {
+        if ttl.is_zero() {
+            return now.as_nanos();
+        }
+        let ttl = u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX);
+        let ttl = if self.jitter > 0.0 {
+            // Uniform over (1 - j, 1 + j]; the float-to-int cast saturates.
+            let factor = 1.0 + self.jitter - 2.0 * self.jitter * fastrand::f64();
+            (ttl as f64 * factor) as u64
+        } else {
+            ttl
+        };
+        now.as_nanos().saturating_add(ttl.max(1))
+    }
+
+    #[inline]
+    fn after_operation(&self, now: Nanos) {
+        if self.reporter.is_due(now) {
+            self.report(now);
+        }
+    }
+
+    #[cold]
+    fn report(&self, now: Nanos) {
+        if self.reporter.claim(now) {
+            let stats = self.snapshot();
+            self.reporter.emit(&stats, now);
+        }
+    }
+}
+
+impl<K, V, C> fmt::Debug for Cache<K, V, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("name", &self.reporter.name())
+            .field("ttl", &self.ttl)
+            .field("capacity", &self.capacity)
+            .field("jitter", &self.jitter)
+            .field("negative_ttl", &self.negative_ttl)
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
