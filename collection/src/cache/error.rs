@@ -100,7 +100,8 @@ impl Error for TakeError {
 ///
 /// ```
 /// use keel_collection::cache::{Cache, TakeError};
-/// ///
+/// use std::time::Duration;
+///
 /// let cache: Cache<&str, u64> = Cache::new(Duration::from_secs(60))?;
 /// let error = cache
 ///     .take("user:7", || Err(std::io::Error::other("database down")))
