@@ -14,7 +14,7 @@
 //! | `mapreduce` | `keel::mapreduce` | `keel-mapreduce`: cancellable map-reduce, threads and tokio |
 //! | `timingwheel` | `keel::timingwheel` | `keel-timingwheel`: keyed timing wheel for millions of timers |
 //! | `syncx` | `keel::syncx` | `keel-syncx`: singleflight, per-key locks, limits, pools, shared resources |
-//! | `collection` | `keel::collection` | `keel-collection`: ring and fifo queue (the expiring cache is planned) |
+//! | `collection` | `keel::collection` | `keel-collection`: expiring bounded cache with a coalescing loader, ring, fifo queue |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }

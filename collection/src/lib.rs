@@ -1,9 +1,14 @@
-//! go-zero's `core/collection`, in Rust: so far the small collections, [`Ring`] and
-//! [`Fifo`]. The expiring, bounded cache with a coalescing loader (issue 9's main part) is
-//! planned on top of keel-timingwheel and keel-syncx.
+//! go-zero's `core/collection`, in Rust: the expiring, bounded [`Cache`] with a coalescing
+//! loader ([module docs](cache) for its semantics and how it differs from go-zero), and the
+//! small collections [`Ring`] and [`Fifo`].
 //!
 //! ```
-//! use keel_collection::{Fifo, Ring};
+//! use keel_collection::{Cache, Fifo, Ring};
+//! use std::time::Duration;
+//!
+//! let cache: Cache<u64, String> = Cache::builder(Duration::from_secs(60)).capacity(1_000).build()?;
+//! let name = cache.take(7, || Ok::<_, std::io::Error>("ada".to_string()))?; // loaded once
+//! assert_eq!(cache.get(&7), Some(name));
 //!
 //! let recent = Ring::new(2)?;
 //! recent.add(1);
@@ -15,7 +20,7 @@
 //! jobs.put("resize");
 //! assert_eq!(jobs.take(), Some("resize"));
 //! assert_eq!(jobs.take(), None);
-//! # Ok::<(), keel_collection::ZeroCapacity>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # What is not here, and why
