@@ -20,6 +20,23 @@ const WHEEL_SLOTS: usize = 512;
 /// added, so that small caches keep an exact LRU order (one shard below this size).
 const MIN_ENTRIES_PER_SHARD: usize = 256;
 
+/// How a full bounded cache picks the entry to evict. Both evict by recency; they differ in
+/// what a read costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Eviction {
+    /// Least recently used, approximated by second chance (CLOCK), as page caches do: a read
+    /// sets a flag in its entry; eviction takes the least recently *inserted* entry whose flag
+    /// is clear, moving flagged entries it meets to the front with their flag cleared. A read
+    /// writes nothing after the first, and touches no other entry, so it costs what an
+    /// unbounded read costs. go-zero's LRU scenarios give the same results.
+    SecondChance,
+    /// Exact LRU, as go-zero: every read moves its entry to the front of the recency list
+    /// (two more entries touched, and written, per read).
+    #[default]
+    Lru,
+}
+
 /// Configures a [`Cache`]; made by [`Cache::builder`].
 ///
 /// ```
@@ -38,6 +55,7 @@ const MIN_ENTRIES_PER_SHARD: usize = 256;
 pub struct Builder<K, V, C = CoarseClock> {
     ttl: Duration,
     capacity: Option<usize>,
+    eviction: Eviction,
     jitter: f64,
     negative_ttl: Option<Duration>,
     shards: Option<usize>,
@@ -53,6 +71,7 @@ impl<K, V, C> fmt::Debug for Builder<K, V, C> {
         f.debug_struct("Builder")
             .field("ttl", &self.ttl)
             .field("capacity", &self.capacity)
+            .field("eviction", &self.eviction)
             .field("jitter", &self.jitter)
             .field("negative_ttl", &self.negative_ttl)
             .field("shards", &self.shards)
@@ -68,6 +87,7 @@ impl<K, V> Builder<K, V, CoarseClock> {
         Builder {
             ttl,
             capacity: None,
+            eviction: Eviction::default(),
             jitter: DEFAULT_JITTER,
             negative_ttl: None,
             shards: None,
@@ -89,6 +109,12 @@ impl<K, V, C: Clock> Builder<K, V, C> {
     /// exact LRU order.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
+        self
+    }
+
+    /// How a full bounded cache picks what to evict. Default [`Eviction::Lru`].
+    pub fn eviction(mut self, eviction: Eviction) -> Self {
+        self.eviction = eviction;
         self
     }
 
@@ -143,6 +169,7 @@ impl<K, V, C: Clock> Builder<K, V, C> {
         Builder {
             ttl: self.ttl,
             capacity: self.capacity,
+            eviction: self.eviction,
             jitter: self.jitter,
             negative_ttl: self.negative_ttl,
             shards: self.shards,
@@ -192,12 +219,13 @@ impl<K, V, C: Clock> Builder<K, V, C> {
             Some(c) => c.div_ceil(shards),
             None => MAX_PER_SHARD,
         };
-        let tick = self
-            .expiry_tick
-            .unwrap_or_else(|| (self.ttl / 64).clamp(Duration::from_millis(1), Duration::from_secs(1)));
+        let tick = self.expiry_tick.unwrap_or_else(|| {
+            (self.ttl / 64).clamp(Duration::from_millis(1), Duration::from_secs(1))
+        });
         let shard = ShardConfig {
             capacity: per_shard,
             bounded: self.capacity.is_some(),
+            exact_lru: self.eviction == Eviction::Lru,
             tick: u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX).max(1),
             slots: WHEEL_SLOTS,
         };

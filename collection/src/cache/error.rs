@@ -49,7 +49,10 @@ impl fmt::Display for ConfigError {
                 f.write_str("the statistics interval must be greater than 0")
             }
             ConfigError::CapacityTooLarge(n) => {
-                write!(f, "a capacity of {n} entries does not fit the cache's shards")
+                write!(
+                    f,
+                    "a capacity of {n} entries does not fit the cache's shards"
+                )
             }
         }
     }

@@ -71,7 +71,7 @@ use keel_syncx::singleflight::SingleFlight;
 use keel_timex::{Clock, CoarseClock, Nanos};
 use parking_lot::{Mutex, MutexGuard};
 
-pub use builder::{Builder, DEFAULT_JITTER};
+pub use builder::{Builder, DEFAULT_JITTER, Eviction};
 pub use error::{ConfigError, LoadError, TakeError};
 pub use stats::CacheStats;
 

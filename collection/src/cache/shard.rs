@@ -41,13 +41,40 @@ struct Entry<K, V> {
     key: K,
     /// `None` remembers that the loader found nothing (negative caching).
     value: Option<V>,
-    /// When the entry stops being served, in nanoseconds on the cache's clock. Exact: the
-    /// wheel below only decides when the memory is given back.
-    deadline: NonZeroU64,
+    /// The deadline (when the entry stops being served, in nanoseconds on the cache's clock;
+    /// exact: the wheel below only decides when the memory is given back) in the low 63 bits,
+    /// and the second-chance "read since it was last looked at by eviction" flag in the top
+    /// bit. Never zero, which gives `Option<Entry>` its niche.
+    stamp: NonZeroU64,
     /// Recency: `head` is the most recently used entry, `tail` the eviction candidate.
     recency: Links,
     /// The list of the wheel slot the deadline falls in.
     expiry: Links,
+}
+
+/// The top bit of [`Entry::stamp`]: the entry was read since eviction last passed it.
+const REFERENCED: u64 = 1 << 63;
+
+/// The latest deadline an entry can have (292 years on the clock's time line).
+const MAX_DEADLINE: u64 = REFERENCED - 1;
+
+impl<K, V> Entry<K, V> {
+    #[inline(always)]
+    fn deadline(&self) -> u64 {
+        self.stamp.get() & MAX_DEADLINE
+    }
+
+    #[inline(always)]
+    fn referenced(&self) -> bool {
+        self.stamp.get() & REFERENCED != 0
+    }
+
+    #[inline(always)]
+    fn set_stamp(&mut self, deadline: u64, referenced: bool) {
+        let flag = if referenced { REFERENCED } else { 0 };
+        self.stamp =
+            NonZeroU64::new(deadline.clamp(1, MAX_DEADLINE) | flag).unwrap_or(NonZeroU64::MIN);
+    }
 }
 
 /// Statistics counted under the shard's lock: plain integers, no shared atomics on the hot path.
@@ -72,8 +99,11 @@ pub(super) enum Found<V> {
 pub(super) struct ShardConfig {
     /// Entries kept before the least recently used one is evicted.
     pub(super) capacity: usize,
-    /// Whether a capacity was asked for: only then do reads maintain the recency list.
+    /// Whether a capacity was asked for: only then do reads maintain the recency order.
     pub(super) bounded: bool,
+    /// Exact LRU (a read moves the entry to the front of the list) instead of second chance
+    /// (a read sets a flag; eviction moves flagged entries to the front as it meets them).
+    pub(super) exact_lru: bool,
     /// The wheel's tick in nanoseconds (at least 1).
     pub(super) tick: u64,
     /// The wheel's slot count, a power of two.
@@ -146,7 +176,6 @@ impl<K, V> Shard<K, V> {
 }
 
 impl<K: Hash + Eq, V: Clone> Shard<K, V> {
-
     /// Looks `key` up at `now`: a live entry is marked most recently used; an expired one is
     /// removed (counted as an expiration).
     pub(super) fn get(&mut self, hasher: &RandomState, hash: u64, key: &K, now: u64) -> Found<V> {
@@ -154,13 +183,23 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         let Some(idx) = self.find(hash, key) else {
             return Found::Absent;
         };
-        if self.entry(idx).deadline.get() <= now {
+        if self.entry(idx).deadline() <= now {
             self.remove_at(hasher, idx);
             self.counts.expirations += 1;
             return Found::Absent;
         }
         if self.config.bounded {
-            self.promote(idx);
+            if self.config.exact_lru {
+                self.promote(idx);
+            } else {
+                // Only the first read after eviction passed writes: the line stays clean for
+                // the reads after it.
+                let entry = self.entry_mut(idx);
+                if !entry.referenced() {
+                    let deadline = entry.deadline();
+                    entry.set_stamp(deadline, true);
+                }
+            }
         }
         Found::Live(self.entry(idx).value.clone())
     }
@@ -170,7 +209,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
     pub(super) fn contains(&self, hash: u64, key: &K, now: u64) -> bool {
         self.find(hash, key).is_some_and(|idx| {
             let entry = self.entry(idx);
-            entry.deadline.get() > now && entry.value.is_some()
+            entry.deadline() > now && entry.value.is_some()
         })
     }
 
@@ -191,38 +230,40 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             if deadline <= now {
                 return self.remove_at(hasher, idx).live_value(now);
             }
-            let deadline = NonZeroU64::new(deadline).unwrap_or(NonZeroU64::MIN);
-            let old_deadline = self.entry(idx).deadline.get();
-            if self.slot_of(old_deadline) != self.slot_of(deadline.get()) {
+            let deadline = deadline.min(MAX_DEADLINE);
+            let old_deadline = self.entry(idx).deadline();
+            if self.slot_of(old_deadline) != self.slot_of(deadline) {
                 self.unlink_expiry(idx);
-                self.link_expiry(idx, deadline.get());
+                self.link_expiry(idx, deadline);
             }
             let entry = self.entry_mut(idx);
-            entry.deadline = deadline;
+            entry.set_stamp(deadline, false);
             let old = mem::replace(&mut entry.value, value);
             self.promote(idx);
             return (old_deadline > now).then_some(old);
         }
-        let Some(deadline) = NonZeroU64::new(deadline).filter(|d| d.get() > now) else {
+        if deadline <= now {
             return None;
-        };
-        if self.len >= self.config.capacity {
-            self.evict_tail(hasher);
         }
-        let idx = self.allocate(Entry {
+        let deadline = deadline.min(MAX_DEADLINE);
+        if self.len >= self.config.capacity {
+            self.evict_one(hasher);
+        }
+        let mut entry = Entry {
             key,
             value,
-            deadline,
+            stamp: NonZeroU64::MIN,
             recency: UNLINKED,
             expiry: UNLINKED,
-        });
+        };
+        entry.set_stamp(deadline, false);
+        let idx = self.allocate(entry);
         let entries = &self.entries;
-        self.index.insert_unique(hash, idx, |&i| {
-            hasher.hash_one(&occupied(entries, i).key)
-        });
+        self.index
+            .insert_unique(hash, idx, |&i| hasher.hash_one(&occupied(entries, i).key));
         self.len += 1;
         self.push_front(idx);
-        self.link_expiry(idx, deadline.get());
+        self.link_expiry(idx, deadline);
         None
     }
 
@@ -259,7 +300,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
                 let entry = self.entry(idx);
                 let next = entry.expiry.next;
                 // Entries of later rounds share the slot and stay.
-                if entry.deadline.get() <= now {
+                if entry.deadline() <= now {
                     self.remove_at(hasher, idx);
                     self.counts.expirations += 1;
                 }
@@ -271,6 +312,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         self.compact_if_sparse(hasher);
     }
 
+    #[inline(always)]
     fn find(&self, hash: u64, key: &K) -> Option<u32> {
         let entries = &self.entries;
         self.index
@@ -278,10 +320,12 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             .copied()
     }
 
+    #[inline(always)]
     fn entry(&self, idx: u32) -> &Entry<K, V> {
         occupied(&self.entries, idx)
     }
 
+    #[inline(always)]
     fn entry_mut(&mut self, idx: u32) -> &mut Entry<K, V> {
         match self.entries.get_mut(idx as usize) {
             Some(Some(entry)) => entry,
@@ -298,7 +342,8 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         let idx = self.entries.len() as u32;
         if self.config.bounded && self.entries.capacity() == 0 {
             // A bounded shard knows its final size: one allocation, no doubling slack.
-            self.entries.reserve_exact(self.config.capacity.min(1 << 20));
+            self.entries
+                .reserve_exact(self.config.capacity.min(1 << 20));
         }
         self.entries.push(Some(entry));
         idx
@@ -320,15 +365,31 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         }
     }
 
-    fn evict_tail(&mut self, hasher: &RandomState) {
-        if self.tail != NIL {
-            self.remove_at(hasher, self.tail);
+    /// Evicts the least recently used entry. Under second chance, flagged entries met at the
+    /// tail get their flag cleared and move to the front instead; each is passed over at most
+    /// once, so this ends within `len` steps.
+    fn evict_one(&mut self, hasher: &RandomState) {
+        loop {
+            let tail = self.tail;
+            if tail == NIL {
+                return;
+            }
+            if !self.config.exact_lru && self.entry(tail).referenced() {
+                let entry = self.entry_mut(tail);
+                let deadline = entry.deadline();
+                entry.set_stamp(deadline, false);
+                self.promote(tail);
+                continue;
+            }
+            self.remove_at(hasher, tail);
             self.counts.evictions += 1;
+            return;
         }
     }
 
     // ---- recency list ---------------------------------------------------------------------
 
+    #[inline(always)]
     fn promote(&mut self, idx: u32) {
         if self.head != idx {
             self.unlink_recency(idx);
@@ -336,6 +397,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         }
     }
 
+    #[inline(always)]
     fn push_front(&mut self, idx: u32) {
         let old_head = self.head;
         self.entry_mut(idx).recency = Links {
@@ -350,6 +412,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         self.head = idx;
     }
 
+    #[inline(always)]
     fn unlink_recency(&mut self, idx: u32) {
         let Links { prev, next } = self.entry(idx).recency;
         if prev == NIL {
@@ -387,7 +450,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
     fn unlink_expiry(&mut self, idx: u32) {
         let Links { prev, next } = self.entry(idx).expiry;
         if prev == NIL {
-            let slot = self.slot_of(self.entry(idx).deadline.get());
+            let slot = self.slot_of(self.entry(idx).deadline());
             self.wheel[slot] = next;
         } else {
             self.entry_mut(prev).expiry.next = next;
@@ -422,7 +485,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         for entry in live {
             // Oldest first, so pushing each to the front restores the recency order.
             let hash = hasher.hash_one(&entry.key);
-            let deadline = entry.deadline.get();
+            let deadline = entry.deadline();
             let idx = self.entries.len() as u32;
             self.entries.push(Some(Entry {
                 recency: UNLINKED,
@@ -430,9 +493,8 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
                 ..entry
             }));
             let entries = &self.entries;
-            self.index.insert_unique(hash, idx, |&i| {
-                hasher.hash_one(&occupied(entries, i).key)
-            });
+            self.index
+                .insert_unique(hash, idx, |&i| hasher.hash_one(&occupied(entries, i).key));
             self.len += 1;
             self.push_front(idx);
             self.link_expiry(idx, deadline);
@@ -443,12 +505,13 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
 impl<K, V> Entry<K, V> {
     /// The value, if the entry was still live at `now`.
     fn live_value(self, now: u64) -> Option<Option<V>> {
-        (self.deadline.get() > now).then_some(self.value)
+        (self.deadline() > now).then_some(self.value)
     }
 }
 
 /// The occupied slot `idx` of `entries`. Every index in the table and every link points at an
 /// occupied slot; a vacant one here is a bug in this module.
+#[inline(always)]
 fn occupied<K, V>(entries: &[Option<Entry<K, V>>], idx: u32) -> &Entry<K, V> {
     match entries.get(idx as usize) {
         Some(Some(entry)) => entry,
@@ -464,6 +527,7 @@ mod tests {
         let config = ShardConfig {
             capacity,
             bounded: true,
+            exact_lru: true,
             tick: 10,
             slots: 8,
         };
@@ -523,7 +587,11 @@ mod tests {
         let before = s.allocated_bytes();
         s.sweep_if_due(&h, 20);
         assert_eq!(s.len(), 10);
-        assert!(s.allocated_bytes() < before, "{} !< {before}", s.allocated_bytes());
+        assert!(
+            s.allocated_bytes() < before,
+            "{} !< {before}",
+            s.allocated_bytes()
+        );
         // The recency order survived: 190 is the oldest and goes first.
         s.config.capacity = 10;
         put(&mut s, &h, 1000, 500, 20);

@@ -230,6 +230,31 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
     }
 }
 
+/// # Observing loads
+impl<K: Hash + Eq, V, C> Cache<K, V, C> {
+    /// The callers of a `take` (sync or async) waiting now for the load of `key` in flight,
+    /// not counting the one running its loader; 0 when no load of `key` is in flight. For
+    /// metrics (how much load coalescing absorbs) and for tests that must know their callers
+    /// have joined a load before letting it finish.
+    ///
+    /// ```
+    /// use keel_collection::cache::Cache;
+    /// use std::time::Duration;
+    ///
+    /// let cache: Cache<u64, u64> = Cache::new(Duration::from_secs(60))?;
+    /// assert_eq!(cache.waiting(&1), 0);
+    /// let value = cache.take(1, || {
+    ///     assert_eq!(cache.waiting(&1), 0); // a load in flight, nobody waiting on it
+    ///     Ok::<_, std::io::Error>(10)
+    /// })?;
+    /// assert_eq!(value, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn waiting(&self, key: &K) -> usize {
+        self.flights.waiting(key)
+    }
+}
+
 /// Makes and runs a loader's future, turning a panic in either into `Err(())`.
 async fn load_catching_panics<F, Fut, T>(loader: F) -> Result<T, ()>
 where
