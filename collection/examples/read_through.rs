@@ -44,7 +44,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut seed = worker + 1;
                 for _ in 0..2_000 {
                     // Skewed: 70% of reads go to 150 hot ids, the rest to 300 cold ones (a third missing).
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let r = (seed >> 33) % 1_000;
                     let id = if r < 700 { r % 150 } else { r };
                     match cache.take_optional(id, || db.find_user(id)) {
