@@ -106,7 +106,7 @@ pub const MAX_SHARDS: usize = 1024;
 /// # Ok::<(), keel_collection::cache::ConfigError>(())
 /// ```
 pub struct Cache<K, V, C = CoarseClock> {
-    shards: Box<[CachePadded<Mutex<Shard<K, V>>>]>,
+    shards: Shards<K, V>,
     /// `shards.len() - 1`: the shard of a key is `(hash >> SHARD_SHIFT) & mask`.
     mask: usize,
     hasher: RandomState,
@@ -118,6 +118,9 @@ pub struct Cache<K, V, C = CoarseClock> {
     flights: SingleFlight<K, Option<V>, Failure>,
     reporter: Reporter,
 }
+
+/// The shards, each behind its own lock on its own cache line.
+type Shards<K, V> = Box<[CachePadded<Mutex<Shard<K, V>>>]>;
 
 /// Picks the shard from bits hashbrown does not use within a shard's table (it takes the
 /// bucket from the low bits and its tag from the top 7), so a shard's keys stay well spread.
