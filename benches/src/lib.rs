@@ -21,6 +21,7 @@
 //! thread sees (see [`threads::time_on_threads`]).
 
 pub mod breaker;
+pub mod cache;
 pub mod clocks;
 pub mod limiter;
 pub mod mapreduce;

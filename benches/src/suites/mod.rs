@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod breaker;
+pub mod cache;
 pub mod limiter;
 pub mod mapreduce;
 pub mod rollingwindow;

@@ -24,9 +24,9 @@ use keel_benches::limiter::memory::CountingAlloc;
 use keel_benches::profile::Profile;
 use keel_benches::suites;
 
-/// For the limiters' heap per key and the timing wheels' heap per timer: it counts only on
-/// the thread and for the span those figures ask for; elsewhere it costs an allocation one
-/// thread-local load.
+/// For the limiters' heap per key, the timing wheels' heap per timer and the caches' heap
+/// per entry: it counts only on the thread and for the span those figures ask for;
+/// elsewhere it costs an allocation one thread-local load.
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
 
@@ -94,6 +94,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
     suites::mapreduce::all(&mut c);
     let timingwheel = suites::timingwheel::run(&mut c);
     let syncx = suites::syncx::run(&mut c);
+    let cache = suites::cache::run(&mut c);
 
     let results = results::load(&out)?;
     let report = render::Report {
@@ -110,6 +111,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
         limiter,
         timingwheel,
         syncx,
+        cache,
         cpu_meter: suites::shedder::cpu_meter_kind(),
         elapsed: started.elapsed(),
     };

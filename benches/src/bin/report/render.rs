@@ -1,5 +1,6 @@
 //! `BENCHMARKS.md`: the comparison tables, the issue targets and the raw medians.
 
+mod cache;
 mod limiter;
 mod mapreduce;
 mod syncx;
@@ -19,6 +20,7 @@ use keel_benches::shedder::{
 };
 use keel_benches::suites::baseline;
 use keel_benches::suites::breaker::{REJECTION, Tally, allow_success_group, call_ok_group};
+use keel_benches::suites::cache::Run as CacheRun;
 use keel_benches::suites::limiter::Run as LimiterRun;
 use keel_benches::suites::rollingwindow::{REDUCE, add_group};
 use keel_benches::suites::shedder::{
@@ -51,6 +53,8 @@ pub(crate) struct Report {
     pub(crate) timingwheel: TimingWheelRun,
     /// What the syncx suite's limit and pool calls came back as.
     pub(crate) syncx: SyncxRun,
+    /// The cache suite's missed gets, prefill, heap per entry and hit ratios.
+    pub(crate) cache: CacheRun,
     /// The kind of CPU meter the `cpu sample` benchmark read (`cgroup v1`, ...), if any.
     pub(crate) cpu_meter: Option<String>,
     pub(crate) elapsed: Duration,
@@ -351,6 +355,7 @@ pub(crate) fn markdown(r: &Report) -> String {
         .chain(mapreduce::targets(&r.results))
         .chain(timingwheel::targets(&r.results, &r.timingwheel))
         .chain(syncx::targets(&r.results))
+        .chain(cache::targets(&r.results, &r.cache))
     {
         let measured = t.measured.as_deref().unwrap_or("not measured");
         let result = if t.pass { "PASS" } else { "FAIL" };
@@ -363,11 +368,12 @@ pub(crate) fn markdown(r: &Report) -> String {
          add is little more than one lock+unlock. The breaker targets (peer-figures.md, \
          section 3) are for keel's own breaker; its figures against failsafe and \
          rust-zero-core are in the next table. The shedder targets (section 4: admit and \
-         complete, with latency accounting) are for keel's shedder below its CPU threshold. {} {} {} {}",
+         complete, with latency accounting) are for keel's shedder below its CPU threshold. {} {} {} {} {}",
         limiter::TARGETS_NOTE,
         mapreduce::TARGETS_NOTE,
         timingwheel::TARGETS_NOTE,
-        syncx::TARGETS_NOTE
+        syncx::TARGETS_NOTE,
+        cache::TARGETS_NOTE
     );
 
     let _ = writeln!(
@@ -397,6 +403,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     mapreduce::write_section(&mut s, &r.results);
     timingwheel::write_section(&mut s, &r.timingwheel, &r.results);
     syncx::write_section(&mut s, &r.syncx, &r.results);
+    cache::write_section(&mut s, &r.cache, &r.results);
 
     let _ = writeln!(
         s,
@@ -417,6 +424,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     s.push_str(mapreduce::NOTES);
     s.push_str(timingwheel::NOTES);
     s.push_str(syncx::NOTES);
+    s.push_str(cache::NOTES);
     s
 }
 
@@ -670,6 +678,7 @@ mod tests {
             limiter: LimiterRun::default(),
             timingwheel: TimingWheelRun::default(),
             syncx: SyncxRun::default(),
+            cache: CacheRun::default(),
             cpu_meter: Some("cgroup v2".to_owned()),
             elapsed: Duration::from_secs(1),
         }

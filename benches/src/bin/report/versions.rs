@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 
 /// The crates whose versions the report names.
-const CRATES: [&str; 16] = [
+const CRATES: [&str; 19] = [
     "ahash",
     "async_singleflight",
     "criterion",
@@ -13,10 +13,13 @@ const CRATES: [&str; 16] = [
     "governor",
     "hashbrown",
     "little-loadshedder",
+    "lru",
+    "moka",
     "rust-zero-core",
     "rs-zero",
     "parking_lot",
     "quanta",
+    "quick_cache",
     "redis",
     "tokio",
     "tokio-util",

@@ -1,0 +1,354 @@
+//! [`CacheUnderTest`]: the adapter the cache suite drives, its implementations for
+//! keel-collection's `Cache` and its peers (peer-figures.md, section 5), the key walks of
+//! the timed benchmarks, the Zipf trace of the hit-ratio figures ([`zipf`]) and the heap
+//! per entry ([`memory`]).
+//!
+//! - [`Keel`]: `Cache::builder(300 s).capacity(100 000).build()`: a TTL of 300 s with its
+//!   default ±5% jitter, a sharded LRU bound, the default `CoarseClock`;
+//! - [`MokaTtl`]: `moka::sync::Cache` with `max_capacity(100 000)` and `time_to_live(300 s)`;
+//! - [`QuickCache`]: `quick_cache::sync::Cache::new(100 000)` (S3-FIFO, no TTL);
+//! - [`LruMutex`]: `lru::LruCache` of 100 000 entries inside a `parking_lot::Mutex` (no TTL).
+//!
+//! Keys and values are `u64`. The resident keys ([`resident_key`]) are spread over 63 bits
+//! with their top bit clear; the keys of the insert-new benchmarks ([`new_key`]) have it set,
+//! so they are new to every cache. Every key the timed benchmarks read is drawn before timing
+//! into a table ([`Walk`]) that each thread walks in order from its own starting point:
+//! keel and the peers pay the same table read per operation and no generator.
+
+mod keel;
+mod lru_mutex;
+pub mod memory;
+mod moka;
+mod quick;
+pub mod zipf;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub use self::keel::Keel;
+pub use self::lru_mutex::LruMutex;
+pub use self::moka::MokaTtl;
+pub use self::quick::QuickCache;
+pub use crate::timingwheel::Rng;
+
+/// Entries of every cache: its capacity, and the keys prefilled before the timed groups.
+pub const ENTRIES: usize = 100_000;
+
+/// The time to live of keel's and moka's entries: far longer than the suite runs.
+pub const TTL: Duration = Duration::from_secs(300);
+
+/// Entries of a [`Walk`]'s table: 2^20, so a walk reads fresh keys for about a million
+/// operations before it wraps.
+pub const DRAWS: usize = 1 << 20;
+
+/// The share of writes in the read/write mix: one in [`MIX_WRITE_ONE_IN`].
+pub const MIX_WRITE_ONE_IN: u64 = 10;
+
+/// Marks a key as new (never resident) in [`new_key`]; in a mix [`Walk`], marks a write.
+const TOP_BIT: u64 = 1 << 63;
+
+/// An odd multiplier: `i * SPREAD` mod 2^63 is a bijection, so [`resident_key`]s are
+/// distinct and spread over 63 bits.
+const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// A cache of `u64` keys and values as the suite sees it.
+pub trait CacheUnderTest: Send + Sync + Sized {
+    /// The benchmark id, and the name in the report.
+    const NAME: &'static str;
+
+    /// An empty cache bounded to `capacity` entries (keel and moka with [`TTL`]).
+    fn with_capacity(capacity: usize) -> Self;
+
+    /// The value of `key`, if the cache holds it (a hit also counts as a use: LRU order,
+    /// frequency, ...).
+    fn get(&self, key: u64) -> Option<u64>;
+
+    /// Sets `key` to `value`, evicting another entry if the cache is full.
+    fn insert(&self, key: u64, value: u64);
+
+    /// Finishes work the cache defers (moka's pending maintenance); nothing for the others.
+    fn settle(&self) {}
+
+    /// Entries held (after [`settle`](CacheUnderTest::settle)).
+    fn len(&self) -> usize;
+
+    /// Whether the cache is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cache's own account of its heap, where it has one (keel's `allocated_bytes()`).
+    fn allocated_bytes(&self) -> Option<usize> {
+        None
+    }
+
+    /// The cache's own hit and miss counts, where it keeps them (keel's `snapshot()`).
+    fn hits_misses(&self) -> Option<(u64, u64)> {
+        None
+    }
+}
+
+/// The `i`-th resident key: `i * SPREAD` mod 2^63 (top bit clear, distinct for distinct
+/// `i < 2^63`).
+#[inline]
+pub fn resident_key(i: usize) -> u64 {
+    (i as u64).wrapping_mul(SPREAD) & !TOP_BIT
+}
+
+thread_local! {
+    /// The position of this thread's walk (`usize::MAX`: not started). A `const` cell
+    /// without a destructor: reading it is one thread-relative load.
+    static CURSOR: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// This thread's next new key (0: not started).
+    static NEXT_NEW: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Where threads start their walks: each new thread one stride further, so two benchmark
+/// threads walk far apart and do not ask for the same key at the same moment.
+static STARTS: AtomicUsize = AtomicUsize::new(0);
+/// The distance between two threads' starting points (a prime, about a third of [`DRAWS`]).
+const START_STRIDE: usize = 349_529;
+
+/// Threads that have asked for a new key: each gets its own range of 2^40 keys.
+static NEW_KEY_THREADS: AtomicU64 = AtomicU64::new(0);
+
+/// A key no cache has held: the top bit set, this thread's number in bits 40..63 and a
+/// count in the low 40 bits. One thread-local load and store.
+#[inline]
+pub fn new_key() -> u64 {
+    let next = NEXT_NEW.get();
+    let key = if next == 0 {
+        let thread = NEW_KEY_THREADS.fetch_add(1, Ordering::Relaxed) + 1;
+        TOP_BIT | (thread << 40)
+    } else {
+        next
+    };
+    NEXT_NEW.set(key + 1);
+    key
+}
+
+/// [`DRAWS`] keys drawn before timing, walked in a cycle by every thread from its own
+/// starting point. In a mix walk, a key with its top bit set is a write of the key without
+/// it.
+#[derive(Debug)]
+pub struct Walk {
+    keys: Box<[u64]>,
+}
+
+impl Walk {
+    /// Keys drawn uniformly from `keys`.
+    ///
+    /// # Panics
+    ///
+    /// If `keys` is empty.
+    pub fn uniform(keys: &[u64], rng: &mut Rng) -> Walk {
+        assert!(!keys.is_empty(), "a walk needs keys");
+        Walk {
+            keys: (0..DRAWS)
+                .map(|_| keys[rng.below(keys.len() as u64) as usize])
+                .collect(),
+        }
+    }
+
+    /// Keys drawn uniformly from `keys`, one in [`MIX_WRITE_ONE_IN`] (at random) marked as
+    /// a write.
+    pub fn mix(keys: &[u64], rng: &mut Rng) -> Walk {
+        let mut walk = Walk::uniform(keys, rng);
+        for k in walk.keys.iter_mut() {
+            if rng.below(MIX_WRITE_ONE_IN) == 0 {
+                *k |= TOP_BIT;
+            }
+        }
+        walk
+    }
+
+    /// Writes in the table.
+    pub fn writes(&self) -> usize {
+        self.keys.iter().filter(|&&k| k & TOP_BIT != 0).count()
+    }
+
+    /// The calling thread's next entry: one thread-local load and store, a compare and an
+    /// index.
+    #[inline]
+    fn next(&self) -> u64 {
+        let at = CURSOR.get();
+        let next = if at < DRAWS - 1 {
+            at + 1
+        } else if at == usize::MAX {
+            STARTS
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(START_STRIDE)
+                % DRAWS
+        } else {
+            0
+        };
+        CURSOR.set(next);
+        self.keys[next]
+    }
+}
+
+/// A cache holding resident keys, and the walks over those it holds.
+#[derive(Debug)]
+pub struct Loaded<C> {
+    cache: C,
+    /// The resident keys the cache holds after the prefill.
+    held: usize,
+    reads: Walk,
+    mix: Walk,
+}
+
+impl<C: CacheUnderTest> Loaded<C> {
+    /// `C::with_capacity(n)` with the resident keys `0..n` inserted (each key its own value),
+    /// settled, and walks drawn from those it then holds (all of them, unless the cache
+    /// evicted some on the way: a sharded bound can fill one shard before the whole). The
+    /// same seed for every cache.
+    ///
+    /// # Panics
+    ///
+    /// If the cache holds none of them.
+    pub fn prefilled(n: usize, seed: u64) -> Loaded<C> {
+        let cache = C::with_capacity(n);
+        for i in 0..n {
+            let k = resident_key(i);
+            cache.insert(k, k);
+        }
+        cache.settle();
+        let held: Vec<u64> = (0..n)
+            .map(resident_key)
+            .filter(|&k| cache.get(k) == Some(k))
+            .collect();
+        assert!(!held.is_empty(), "{}: holds none of its keys", C::NAME);
+        let mut rng = Rng::new(seed);
+        let reads = Walk::uniform(&held, &mut rng);
+        let mix = Walk::mix(&held, &mut rng);
+        Loaded {
+            cache,
+            held: held.len(),
+            reads,
+            mix,
+        }
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &C {
+        &self.cache
+    }
+
+    /// Resident keys held after the prefill.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// A get of the next key of the thread's walk: `true` on a hit with the key's value.
+    #[inline]
+    pub fn get_next(&self) -> bool {
+        let k = self.reads.next();
+        self.cache.get(k) == Some(k)
+    }
+
+    /// An insert overwriting the next key of the thread's walk (with the same value).
+    #[inline]
+    pub fn overwrite_next(&self) -> bool {
+        let k = self.reads.next();
+        self.cache.insert(k, k);
+        true
+    }
+
+    /// An insert of a key the cache has never held: it evicts one.
+    #[inline]
+    pub fn insert_new(&self) -> bool {
+        let k = new_key();
+        self.cache.insert(k, k);
+        true
+    }
+
+    /// The next operation of the thread's mix walk: a get (`true` on a hit) or, one in
+    /// [`MIX_WRITE_ONE_IN`], an overwrite.
+    #[inline]
+    pub fn mix_next(&self) -> bool {
+        let k = self.mix.next();
+        if k & TOP_BIT == 0 {
+            self.cache.get(k) == Some(k)
+        } else {
+            let k = k & !TOP_BIT;
+            self.cache.insert(k, k);
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A benchmark of an adapter whose insert went nowhere would look fast for the wrong
+    /// reason; one whose bound does not hold would not evict.
+    fn holds_and_bounds<C: CacheUnderTest>() {
+        let n = 2_000;
+        let c = C::with_capacity(n);
+        assert!(c.is_empty(), "{}", C::NAME);
+        for i in 0..n / 2 {
+            c.insert(resident_key(i), i as u64);
+        }
+        c.settle();
+        assert_eq!(c.len(), n / 2, "{}", C::NAME);
+        for i in 0..n / 2 {
+            assert_eq!(c.get(resident_key(i)), Some(i as u64), "{}", C::NAME);
+        }
+        c.insert(resident_key(0), 7);
+        assert_eq!(c.get(resident_key(0)), Some(7), "{}", C::NAME);
+        for _ in 0..4 * n {
+            let k = new_key();
+            c.insert(k, k);
+        }
+        c.settle();
+        assert!(
+            c.len() <= n + n / 10,
+            "{}: {} entries, bound {n}",
+            C::NAME,
+            c.len()
+        );
+    }
+
+    #[test]
+    fn every_adapter_holds_its_keys_and_stays_bounded() {
+        holds_and_bounds::<Keel>();
+        holds_and_bounds::<MokaTtl>();
+        holds_and_bounds::<QuickCache>();
+        holds_and_bounds::<LruMutex>();
+    }
+
+    #[test]
+    fn keys_are_distinct_and_new_keys_never_resident() {
+        let mut resident: Vec<u64> = (0..ENTRIES).map(resident_key).collect();
+        resident.sort_unstable();
+        resident.dedup();
+        assert_eq!(resident.len(), ENTRIES);
+        assert!(resident.iter().all(|k| k & TOP_BIT == 0));
+        let a = new_key();
+        let b = new_key();
+        assert_eq!(b, a + 1);
+        assert!(a & TOP_BIT != 0);
+        let other = std::thread::spawn(new_key).join().expect("a thread");
+        assert_ne!(other >> 40, a >> 40, "another thread, another range");
+    }
+
+    #[test]
+    fn walks_read_what_the_cache_holds() {
+        let loaded = Loaded::<LruMutex>::prefilled(1000, 1);
+        assert_eq!(loaded.held(), 1000);
+        for _ in 0..10_000 {
+            assert!(loaded.get_next());
+            assert!(loaded.mix_next());
+            assert!(loaded.overwrite_next());
+        }
+        let writes = loaded.mix.writes() as f64 / DRAWS as f64;
+        assert!((0.09..0.11).contains(&writes), "{writes}");
+        for _ in 0..2000 {
+            loaded.insert_new();
+        }
+        assert_eq!(loaded.cache().len(), 1000);
+        assert!(!loaded.get_next(), "the resident keys were evicted");
+    }
+}

@@ -1,0 +1,215 @@
+//! Hit ratio on a Zipf-distributed trace: a seeded, deterministic trace of requests over
+//! [`ZIPF_KEYS`] keys replayed against each cache at [`ENTRIES`](super::ENTRIES) capacity, a
+//! get per request and, on a miss, an insert of the key (a read-through cache).
+//!
+//! The trace is drawn by inversion: the cumulative distribution of the ranks
+//! (`P(rank r) ∝ 1 / (r + 1)^s`, `r` in `0..ZIPF_KEYS`) is tabulated once, and each request
+//! binary-searches it with a uniform draw of [`Rng`]. Rank `r` is [`resident_key`]`(r)`, so
+//! the hot keys are spread over the key space rather than small consecutive integers.
+
+use super::{CacheUnderTest, Rng, resident_key};
+
+/// Distinct keys of the traces.
+pub const ZIPF_KEYS: usize = 1_000_000;
+/// Requests per trace.
+pub const ZIPF_REQUESTS: usize = 1_500_000;
+/// The first requests of a trace, which fill the cache: replayed, not counted.
+pub const ZIPF_WARM_UP: usize = 500_000;
+/// The exponents measured: YCSB's 0.99, and a flatter 0.8 under which the choice of victim
+/// matters more.
+pub const ZIPF_EXPONENTS: [f64; 2] = [0.8, 0.99];
+
+/// The seed of every trace (the same requests for every cache).
+const SEED: u64 = 0x21BF_0099;
+
+/// A Zipf sampler over `n` ranks by inversion of a tabulated CDF.
+#[derive(Debug, Clone)]
+pub struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    /// Ranks `0..n` with `P(r) ∝ 1 / (r + 1)^s`.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0 or `s` is negative or not finite.
+    pub fn new(n: usize, s: f64) -> Zipf {
+        assert!(n > 0 && s.is_finite() && s >= 0.0, "Zipf({n}, {s})");
+        let mut cdf = Vec::with_capacity(n);
+        let mut total = 0.0;
+        for r in 0..n {
+            total += ((r + 1) as f64).powf(-s);
+            cdf.push(total);
+        }
+        for c in &mut cdf {
+            *c /= total;
+        }
+        Zipf { cdf }
+    }
+
+    /// One rank, from 53 random bits of `rng`.
+    pub fn sample(&self, rng: &mut Rng) -> usize {
+        let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        self.cdf
+            .partition_point(|&c| c <= u)
+            .min(self.cdf.len() - 1)
+    }
+}
+
+/// A trace of keys drawn from a Zipf distribution.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// The exponent.
+    pub s: f64,
+    /// The keys, in request order.
+    pub keys: Vec<u64>,
+    /// The leading requests not counted.
+    pub warm_up: usize,
+}
+
+impl Trace {
+    /// `requests` requests over `n` keys with exponent `s`, the first `warm_up` uncounted;
+    /// the same seed always draws the same trace.
+    pub fn draw(n: usize, s: f64, requests: usize, warm_up: usize) -> Trace {
+        assert!(warm_up < requests, "a trace needs counted requests");
+        let zipf = Zipf::new(n, s);
+        let mut rng = Rng::new(SEED);
+        Trace {
+            s,
+            keys: (0..requests)
+                .map(|_| resident_key(zipf.sample(&mut rng)))
+                .collect(),
+            warm_up,
+        }
+    }
+
+    /// The suite's trace for exponent `s`.
+    pub fn standard(s: f64) -> Trace {
+        Trace::draw(ZIPF_KEYS, s, ZIPF_REQUESTS, ZIPF_WARM_UP)
+    }
+
+    /// Requests counted.
+    pub fn counted(&self) -> usize {
+        self.keys.len() - self.warm_up
+    }
+}
+
+/// What one cache's replay of one trace found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HitRatio {
+    /// The cache.
+    pub name: &'static str,
+    /// The trace's exponent.
+    pub s: f64,
+    /// Hits among the counted requests.
+    pub hits: u64,
+    /// Requests counted (after the warm-up).
+    pub requests: u64,
+    /// Entries held at the end of the trace.
+    pub len: usize,
+    /// The cache's own hit and miss counts over the whole trace, warm-up included, where it
+    /// keeps them (keel), and the hits counted here over the same requests.
+    pub reported: Option<((u64, u64), u64)>,
+}
+
+impl HitRatio {
+    /// Hits / requests counted.
+    pub fn ratio(&self) -> f64 {
+        if self.requests == 0 {
+            return 0.0;
+        }
+        self.hits as f64 / self.requests as f64
+    }
+}
+
+/// Replays `trace` against a new `C` of `capacity` entries: a get per request, an insert
+/// of the key (its own value) on a miss.
+pub fn replay<C: CacheUnderTest>(trace: &Trace, capacity: usize) -> HitRatio {
+    let cache = C::with_capacity(capacity);
+    let mut all_hits = 0u64;
+    let mut counted_hits = 0u64;
+    for (i, &k) in trace.keys.iter().enumerate() {
+        match cache.get(k) {
+            Some(v) => {
+                debug_assert_eq!(v, k);
+                all_hits += 1;
+                if i >= trace.warm_up {
+                    counted_hits += 1;
+                }
+            }
+            None => cache.insert(k, k),
+        }
+    }
+    cache.settle();
+    HitRatio {
+        name: C::NAME,
+        s: trace.s,
+        hits: counted_hits,
+        requests: trace.counted() as u64,
+        len: cache.len(),
+        reported: cache.hits_misses().map(|hm| (hm, all_hits)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{Keel, LruMutex, MokaTtl, QuickCache};
+
+    #[test]
+    fn the_sampler_follows_the_distribution() {
+        let zipf = Zipf::new(1000, 1.0);
+        let mut rng = Rng::new(3);
+        let mut counts = vec![0u32; 1000];
+        let draws = 200_000;
+        for _ in 0..draws {
+            counts[zipf.sample(&mut rng)] += 1;
+        }
+        // H(1000) = 7.485: rank 0 has 13.4%, rank 1 6.7%, rank 9 1.34%.
+        let share = |r: usize| f64::from(counts[r]) / f64::from(draws);
+        assert!((0.128..0.140).contains(&share(0)), "{}", share(0));
+        assert!((0.062..0.072).contains(&share(1)), "{}", share(1));
+        assert!((0.011..0.016).contains(&share(9)), "{}", share(9));
+        assert!(counts[999] > 0);
+        // Uniform at s = 0.
+        let flat = Zipf::new(4, 0.0);
+        let mut hits = [0u32; 4];
+        for _ in 0..40_000 {
+            hits[flat.sample(&mut rng)] += 1;
+        }
+        assert!(
+            hits.iter().all(|&h| (9_000..11_000).contains(&h)),
+            "{hits:?}"
+        );
+    }
+
+    #[test]
+    fn traces_are_deterministic() {
+        let a = Trace::draw(10_000, 0.99, 5_000, 1_000);
+        let b = Trace::draw(10_000, 0.99, 5_000, 1_000);
+        assert_eq!(a.keys, b.keys);
+        assert_eq!(a.counted(), 4_000);
+    }
+
+    #[test]
+    fn every_cache_hits_a_skewed_trace_and_keel_counts_as_we_do() {
+        let trace = Trace::draw(20_000, 0.99, 60_000, 20_000);
+        let lru = replay::<LruMutex>(&trace, 2_000);
+        for h in [
+            replay::<Keel>(&trace, 2_000),
+            replay::<MokaTtl>(&trace, 2_000),
+            replay::<QuickCache>(&trace, 2_000),
+            lru.clone(),
+        ] {
+            assert_eq!(h.requests, 40_000);
+            assert!((0.3..0.95).contains(&h.ratio()), "{h:?}");
+            assert!(h.len <= 2_200, "{h:?}");
+            if let Some(((hits, misses), counted)) = h.reported {
+                assert_eq!(hits + misses, 60_000, "{h:?}");
+                assert_eq!(hits, counted, "{h:?}");
+            }
+        }
+        assert_eq!(lru.len, 2_000);
+    }
+}
