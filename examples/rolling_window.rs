@@ -1,4 +1,4 @@
-//! The keel demo (until the overload playground lands): live request statistics from a
+//! A small demo of keel-rollingwindow: live request statistics from a
 //! rolling window while two worker threads hammer it.
 //!
 //! `cargo run --release --example rolling_window [-- --seconds N]`
