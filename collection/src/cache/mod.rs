@@ -316,7 +316,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         count_miss: bool,
     ) -> Option<Option<V>> {
         let hash = self.hasher.hash_one(&key);
-        let deadline = self.deadline(now, ttl);
+        let deadline = self.deadline(now, ttl, hash);
         let mut shard = self.lock(hash);
         if count_miss {
             shard.counts.misses += 1;
@@ -325,14 +325,21 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     }
 
     /// `now + ttl`, spread by the jitter, never before `now + 1 ns` for a non-zero `ttl`.
-    fn deadline(&self, now: Nanos, ttl: Duration) -> u64 {
+    ///
+    /// The jitter factor is drawn from the key's hash (24 bits the shard and the index do not
+    /// use), not from a random number per set: keys set together still spread uniformly over
+    /// `(1 - j, 1 + j] × ttl`, no generator runs per set, and re-setting a key with the same
+    /// time to live always moves its deadline later, which the expiry wheel absorbs with one
+    /// write (see `Shard::insert`).
+    fn deadline(&self, now: Nanos, ttl: Duration, hash: u64) -> u64 {
         if ttl.is_zero() {
             return now.as_nanos();
         }
         let ttl = u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX);
         let ttl = if self.jitter > 0.0 {
+            let unit = ((hash >> 16) & 0xFF_FFFF) as f64 / (1u64 << 24) as f64;
             // Uniform over (1 - j, 1 + j]; the float-to-int cast saturates.
-            let factor = 1.0 + self.jitter - 2.0 * self.jitter * fastrand::f64();
+            let factor = 1.0 + self.jitter - 2.0 * self.jitter * unit;
             (ttl as f64 * factor) as u64
         } else {
             ttl

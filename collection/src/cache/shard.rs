@@ -15,7 +15,12 @@ use hashbrown::HashTable;
 const NIL: u32 = u32::MAX;
 
 /// The most entries one shard can index (`NIL` is reserved).
-pub(super) const MAX_PER_SHARD: usize = (u32::MAX - 1) as usize;
+pub(super) const MAX_PER_SHARD: usize = (HEAD - 1) as usize;
+
+/// In an expiry list, the `prev` of the list's first entry is `HEAD | slot`: unlinking it
+/// needs no other lookup, and an entry need not sit in the slot its deadline names (see
+/// [`Shard::insert`]). Slab indices stay below it.
+const HEAD: u32 = 1 << 31;
 
 /// Below this many slab slots, compaction is not worth its pass.
 const COMPACT_MIN_SLOTS: usize = 64;
@@ -232,7 +237,11 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             }
             let deadline = deadline.min(MAX_DEADLINE);
             let old_deadline = self.entry(idx).deadline();
-            if self.slot_of(old_deadline) != self.slot_of(deadline) {
+            // The entry's slot is visited no later than its old deadline's tick. A deadline in
+            // that tick or later (the usual re-set: the key's jitter is fixed, so a later set
+            // means a later deadline) leaves it there, and the sweep moves it when it gets
+            // there. Only an earlier tick needs the list surgery now.
+            if deadline / self.config.tick < old_deadline / self.config.tick {
                 self.unlink_expiry(idx);
                 self.link_expiry(idx, deadline);
             }
@@ -292,6 +301,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
     fn sweep(&mut self, hasher: &RandomState, now: u64) {
         let due = now / self.config.tick;
         // Ticks before `due` are over. A gap of a whole turn or more visits every slot once.
+        let whole_turn = due.saturating_sub(self.swept) >= self.wheel.len() as u64;
         let ticks = due.saturating_sub(self.swept).min(self.wheel.len() as u64);
         let mask = self.wheel.len() as u64 - 1;
         for t in self.swept..self.swept + ticks {
@@ -299,11 +309,19 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             while idx != NIL {
                 let entry = self.entry(idx);
                 let next = entry.expiry.next;
-                // Entries of later rounds share the slot and stay.
-                if entry.deadline() <= now {
+                let deadline = entry.deadline();
+                // Reclaimed once its deadline's tick is over, wherever the entry sat (an entry
+                // re-set into the tick still running waits for that tick, as it would in the
+                // slot its deadline names); after a whole turn, everything expired goes.
+                if deadline / self.config.tick < due || (whole_turn && deadline <= now) {
                     self.remove_at(hasher, idx);
                     self.counts.expirations += 1;
+                } else if self.slot_of(deadline) != (t & mask) as usize {
+                    // Re-set to a later deadline, which left it here: move it now.
+                    self.unlink_expiry(idx);
+                    self.link_expiry(idx, deadline);
                 }
+                // Otherwise it is due in a later round of this slot and stays.
                 idx = next;
             }
         }
@@ -438,7 +456,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         let slot = self.slot_of(deadline);
         let old_head = self.wheel[slot];
         self.entry_mut(idx).expiry = Links {
-            prev: NIL,
+            prev: HEAD | slot as u32,
             next: old_head,
         };
         if old_head != NIL {
@@ -449,9 +467,8 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
 
     fn unlink_expiry(&mut self, idx: u32) {
         let Links { prev, next } = self.entry(idx).expiry;
-        if prev == NIL {
-            let slot = self.slot_of(self.entry(idx).deadline());
-            self.wheel[slot] = next;
+        if prev & HEAD != 0 {
+            self.wheel[(prev & !HEAD) as usize] = next;
         } else {
             self.entry_mut(prev).expiry.next = next;
         }
