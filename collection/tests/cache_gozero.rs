@@ -692,6 +692,77 @@ fn purge_expired_reclaims_once_the_expiry_tick_is_over() {
 }
 
 #[test]
+fn compaction_keeps_every_live_entry_and_the_recency_order() {
+    for eviction in POLICIES {
+        let (builder, clock) = manual(secs(10));
+        let cache: Cache<u32, u32, _> = builder
+            .capacity(100)
+            .shards(1)
+            .eviction(eviction)
+            .expiry_tick(secs(1))
+            .build()
+            .unwrap();
+        for k in 0..80 {
+            cache.set(k, k);
+        }
+        let survivors: Vec<u32> = (1000..1010).collect();
+        for &k in &survivors {
+            cache.set_with_ttl(k, k, secs(100));
+        }
+        assert_eq!(cache.get(&1000), Some(1000)); // now the survivors' most recent
+        let full = cache.allocated_bytes();
+        at(&clock, secs(11));
+        cache.purge_expired(); // 80 of 90 slots expire: the slab is compacted
+        assert_eq!(cache.len(), 10);
+        assert!(
+            cache.allocated_bytes() < full,
+            "{eviction:?}: not compacted"
+        );
+        assert!(survivors.iter().all(|k| cache.contains(k)), "{eviction:?}");
+        // From least to most recently used: 1001 .. 1009, then 1000 (read before the
+        // compaction; under second chance, its flag survived it). Fill up, evict two.
+        for k in 0..90 {
+            cache.set(k, k);
+        }
+        cache.set(90, 90);
+        cache.set(91, 91);
+        let left: Vec<bool> = survivors.iter().map(|k| cache.contains(k)).collect();
+        let mut want = vec![true; 10];
+        want[1] = false;
+        want[2] = false;
+        assert_eq!(left, want, "{eviction:?}");
+    }
+}
+
+#[test]
+fn mass_removal_gives_memory_back_at_once() {
+    let cache: Cache<u32, u32, _> = manual(secs(60)).0.shards(1).build().unwrap();
+    let empty = cache.allocated_bytes();
+    for k in 0..1000 {
+        cache.set(k, k);
+    }
+    let full = cache.allocated_bytes();
+    for k in 10..1000 {
+        assert_eq!(cache.remove(&k), Some(k));
+    }
+    // No clock movement, no sweep: the removals themselves compacted the slab.
+    assert!(
+        cache.allocated_bytes() < full / 4,
+        "{} of {full} bytes",
+        cache.allocated_bytes()
+    );
+    assert!((0..10).all(|k| cache.get(&k) == Some(k)));
+    for k in 0..10 {
+        cache.remove(&k);
+    }
+    assert!(
+        cache.allocated_bytes() <= empty + 64 * 64,
+        "{} bytes left",
+        cache.allocated_bytes()
+    );
+}
+
+#[test]
 fn operations_reclaim_their_shard_as_they_go() {
     let (builder, clock) = manual(secs(64));
     let cache: Cache<u32, u32, _> = builder.expiry_tick(secs(1)).shards(1).build().unwrap();

@@ -8,7 +8,7 @@ use std::io;
 use std::time::Duration;
 
 use keel_collection::cache::{Cache, Eviction, TakeError};
-use keel_timex::ManualClock;
+use keel_timex::{ManualClock, Nanos};
 use proptest::prelude::*;
 
 /// The expiry tick the model's caches are built with.
@@ -38,12 +38,16 @@ enum Op {
     TakeOptional(Key, Result<Option<Val>, ()>),
     Advance(u64),
     Purge,
+    /// Sets `n` consecutive keys from the first, with this time to live (0: the cache's): fills
+    /// the slab for evictions, mass expiry and compaction.
+    Fill(Key, u16, u64),
 }
 
 /// What an operation answered, in one type for both sides.
 #[derive(Debug, Clone, PartialEq)]
 enum Answer {
     Value(Option<Val>),
+    Values(Vec<Option<Val>>),
     Bool(bool),
     Take(Result<Option<Val>, &'static str>),
     Nothing,
@@ -86,15 +90,20 @@ struct Model {
 }
 
 impl Model {
-    fn new(capacity: Option<usize>, eviction: Eviction, negative_ttl: Option<u64>) -> Self {
+    fn new(
+        capacity: Option<usize>,
+        eviction: Eviction,
+        negative_ttl: Option<u64>,
+        start: u64,
+    ) -> Self {
         Model {
             capacity,
             eviction,
             negative_ttl,
-            now: 0,
+            now: start,
             entries: HashMap::new(),
             recency: VecDeque::new(),
-            swept: 0,
+            swept: start / TICK,
             hits: 0,
             misses: 0,
             evictions: 0,
@@ -283,6 +292,15 @@ impl Model {
                 self.sweep_if_due();
                 (Answer::Nothing, false)
             }
+            Op::Fill(from, n, ttl) => {
+                let replaced = (0..n)
+                    .map(|i| {
+                        let k = from.wrapping_add(i);
+                        self.store(k, Some(Val::from(i)), if ttl == 0 { TTL } else { ttl })
+                    })
+                    .collect();
+                (Answer::Values(replaced), false)
+            }
         }
     }
 }
@@ -317,6 +335,18 @@ fn apply(cache: &Cache<Key, Val, ManualClock>, clock: &ManualClock, op: &Op) -> 
             cache.purge_expired();
             Answer::Nothing
         }
+        Op::Fill(from, n, ttl) => Answer::Values(
+            (0..n)
+                .map(|i| {
+                    let k = from.wrapping_add(i);
+                    if ttl == 0 {
+                        cache.set(k, Val::from(i))
+                    } else {
+                        cache.set_with_ttl(k, Val::from(i), Duration::from_nanos(ttl))
+                    }
+                })
+                .collect(),
+        ),
     };
     (answer, loaded.get())
 }
@@ -359,6 +389,7 @@ fn op(keys: Key) -> impl Strategy<Value = Op> {
             .prop_map(|(k, r)| Op::TakeOptional(k, r)),
         4 => advance().prop_map(Op::Advance),
         1 => Just(Op::Purge),
+        2 => (key(), 1u16..100, prop_oneof![Just(0), ttl()]).prop_map(|(k, n, t)| Op::Fill(k, n, t)),
     ]
 }
 
@@ -383,13 +414,16 @@ fn scenario() -> impl Strategy<Value = (Option<usize>, Eviction, bool, Vec<Op>)>
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 384, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Every answer, whether the loader ran, and the hit, miss, eviction and expiration counts
     /// and the length after every operation match the model.
     #[test]
-    fn the_cache_matches_the_model((capacity, eviction, negative, ops) in scenario()) {
-        let clock = ManualClock::new();
+    fn the_cache_matches_the_model(
+        (capacity, eviction, negative, ops) in scenario(),
+        start in prop_oneof![Just(0u64), 0u64..1 << 40],
+    ) {
+        let clock = ManualClock::starting_at(Nanos::from_nanos(start));
         let mut builder = Cache::builder(Duration::from_nanos(TTL))
             .eviction(eviction)
             .jitter(0.0)
@@ -403,7 +437,7 @@ proptest! {
             builder = builder.negative_ttl(Duration::from_nanos(NEGATIVE_TTL));
         }
         let cache = builder.build().unwrap();
-        let mut model = Model::new(capacity, eviction, negative.then_some(NEGATIVE_TTL));
+        let mut model = Model::new(capacity, eviction, negative.then_some(NEGATIVE_TTL), start);
         for (i, op) in ops.iter().enumerate() {
             let got = apply(&cache, &clock, op);
             let want = model.apply(op);
@@ -419,7 +453,7 @@ proptest! {
             }
         }
         // The contents, key by key (contains touches neither recency nor counts).
-        for k in 0..300 {
+        for k in 0..450 {
             prop_assert_eq!(cache.contains(&k), model.contains(k), "key {}", k);
         }
         // After the last deadline and a purge, nothing is left.
@@ -427,6 +461,41 @@ proptest! {
         clock.advance(Duration::from_nanos(last.saturating_sub(model.now) + TICK));
         cache.purge_expired();
         prop_assert_eq!(cache.len(), 0);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Over several shards (each sweeping on its own), every answer and the hit and miss
+    /// counts are still those of one map: liveness is decided by deadlines, not by sweeps.
+    #[test]
+    fn a_sharded_cache_answers_like_one_map(
+        shards in prop_oneof![Just(2usize), Just(4), Just(16)],
+        negative in any::<bool>(),
+        ops in prop::collection::vec(op(300), 1..250),
+    ) {
+        let clock = ManualClock::new();
+        let mut builder = Cache::builder(Duration::from_nanos(TTL))
+            .jitter(0.0)
+            .shards(shards)
+            .expiry_tick(Duration::from_nanos(TICK))
+            .clock(clock.clone());
+        if negative {
+            builder = builder.negative_ttl(Duration::from_nanos(NEGATIVE_TTL));
+        }
+        let cache = builder.build().unwrap();
+        let mut model = Model::new(None, Eviction::Lru, negative.then_some(NEGATIVE_TTL), 0);
+        for (i, op) in ops.iter().enumerate() {
+            let got = apply(&cache, &clock, op);
+            let want = model.apply(op);
+            prop_assert_eq!(&got, &want, "op {} {:?} at {} ns", i, op, model.now);
+            let stats = cache.snapshot();
+            prop_assert_eq!((stats.hits, stats.misses), (model.hits, model.misses), "after op {} {:?}", i, op);
+        }
+        for k in 0..450 {
+            prop_assert_eq!(cache.contains(&k), model.contains(k), "key {}", k);
+        }
     }
 }
 

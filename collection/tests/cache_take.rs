@@ -175,6 +175,102 @@ fn a_loader_may_use_the_cache_for_other_keys() {
     assert_eq!((cache.get(&1), cache.get(&3)), (Some(31), Some(30)));
 }
 
+/// A key whose `clone` can be made to block: `take` clones its key after missing the cache
+/// and before joining the load, so this holds a caller exactly between the two.
+#[derive(Debug)]
+struct GatedKey {
+    id: u64,
+    gate: Arc<Gate>,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    /// 0: open; 1: armed (the next clone blocks); 2: a clone is blocked; 3: released.
+    state: std::sync::Mutex<u8>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    fn set(&self, state: u8) {
+        *self.state.lock().unwrap() = state;
+        self.changed.notify_all();
+    }
+
+    fn state(&self) -> u8 {
+        *self.state.lock().unwrap()
+    }
+}
+
+impl Clone for GatedKey {
+    fn clone(&self) -> Self {
+        let mut state = self.gate.state.lock().unwrap();
+        if *state == 1 {
+            *state = 2;
+            self.gate.changed.notify_all();
+            let (state, timeout) = self
+                .gate
+                .changed
+                .wait_timeout_while(state, HANG, |s| *s != 3)
+                .unwrap();
+            assert!(!timeout.timed_out(), "the gate was never released");
+            drop(state);
+        }
+        GatedKey {
+            id: self.id,
+            gate: Arc::clone(&self.gate),
+        }
+    }
+}
+
+impl PartialEq for GatedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for GatedKey {}
+
+impl std::hash::Hash for GatedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+#[test]
+fn a_take_that_missed_just_before_a_load_finished_does_not_load_again() {
+    // The double-check inside the load: a caller misses, another load finishes and caches
+    // its value, then the caller starts its own load, which finds the value and uses it.
+    let cache: Cache<GatedKey, u64, _> = manual(secs(60)).0.build().unwrap();
+    let gate = Arc::new(Gate::default());
+    let key = || GatedKey {
+        id: 1,
+        gate: Arc::clone(&gate),
+    };
+    let loads = AtomicUsize::new(0);
+    gate.set(1);
+    thread::scope(|s| {
+        let late = s.spawn(|| {
+            cache.take(key(), || {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, DbDown>(2)
+            })
+        });
+        wait_until("the caller to miss", || gate.state() == 2);
+        // Meanwhile another caller loads and caches the value.
+        assert_eq!(cache.take(key(), || Ok::<_, DbDown>(1)).unwrap(), 1);
+        gate.set(3);
+        assert_eq!(
+            late.join().unwrap().unwrap(),
+            1,
+            "the cached value, not a second load"
+        );
+    });
+    assert_eq!(loads.load(Ordering::SeqCst), 0);
+    // The first load missed; the late caller's double-check found the value: a hit.
+    let stats = cache.snapshot();
+    assert_eq!((stats.hits, stats.misses), (1, 1));
+}
+
 #[test]
 fn a_take_racing_a_remove_stores_its_value_as_documented() {
     // go-zero issue #3000, left as is: the remove lands during the load, the load's value is
@@ -532,4 +628,82 @@ async fn a_loading_task_cancelled_on_a_runtime_hangs_nobody() {
         "one follower took over, the others shared its load"
     );
     assert_eq!(hits_misses(&cache), (CALLERS as u64 - 1, 1));
+}
+
+// ---- everything at once -----------------------------------------------------------------------
+
+#[test]
+fn concurrent_mixed_operations_keep_the_cache_consistent() {
+    // Threads set, get, remove, take and purge overlapping keys while the clock moves; every
+    // value read belongs to its key, the bound holds, and nothing panics or hangs.
+    for eviction in [
+        keel_collection::cache::Eviction::Lru,
+        keel_collection::cache::Eviction::SecondChance,
+    ] {
+        let (builder, clock) = manual::<u64, u64>(std::time::Duration::from_millis(50));
+        let cache = builder
+            .capacity(300)
+            .shards(2)
+            .eviction(eviction)
+            .negative_ttl(std::time::Duration::from_millis(5))
+            .build()
+            .unwrap();
+        let value_of = |key: u64, n: u64| key * 1_000_000 + n % 1_000_000;
+        thread::scope(|s| {
+            for t in 0..4u64 {
+                let (cache, clock) = (&cache, &clock);
+                s.spawn(move || {
+                    let mut rng = fastrand::Rng::with_seed(t);
+                    for n in 0..20_000u64 {
+                        let key = rng.u64(0..1000);
+                        match rng.u8(0..10) {
+                            0..=2 => {
+                                cache.set(key, value_of(key, n));
+                            }
+                            3 => {
+                                cache.set_with_ttl(
+                                    key,
+                                    value_of(key, n),
+                                    std::time::Duration::from_micros(rng.u64(0..100_000)),
+                                );
+                            }
+                            4 => {
+                                if let Some(v) = cache.remove(&key) {
+                                    assert_eq!(v / 1_000_000, key);
+                                }
+                            }
+                            5 => {
+                                let found = cache.take_optional(key, || {
+                                    Ok::<_, DbDown>(
+                                        (!key.is_multiple_of(3)).then(|| value_of(key, n)),
+                                    )
+                                });
+                                if let Ok(Some(v)) = found {
+                                    assert_eq!(v / 1_000_000, key);
+                                }
+                            }
+                            6 if t == 0 => {
+                                clock.advance(std::time::Duration::from_micros(rng.u64(0..2_000)));
+                            }
+                            7 if n % 100 == 0 => cache.purge_expired(),
+                            _ => {
+                                if let Some(v) = cache.get(&key) {
+                                    assert_eq!(v / 1_000_000, key);
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert!(cache.len() <= 300, "{eviction:?}: {} entries", cache.len());
+        clock.advance(std::time::Duration::from_secs(1));
+        cache.purge_expired();
+        assert_eq!(cache.len(), 0);
+        let stats = cache.snapshot();
+        assert!(
+            stats.hits > 0 && stats.misses > 0 && stats.evictions > 0 && stats.expirations > 0,
+            "{stats:?}"
+        );
+    }
 }
