@@ -227,8 +227,8 @@ fn a_read_saves_a_key_from_eviction() {
 }
 
 #[test]
-fn lru_is_the_default_and_second_chance_differs_from_it_only_in_order_details() {
-    assert_eq!(Eviction::default(), Eviction::Lru);
+fn second_chance_is_the_default_and_differs_from_lru_only_in_order_details() {
+    assert_eq!(Eviction::default(), Eviction::SecondChance);
     // A read refreshes an entry under both; under second chance a second read before
     // eviction passes the entry adds nothing, so the order among read entries is the order
     // eviction met them, not the order of their last reads.

@@ -21,7 +21,10 @@
 //! - Every entry expires a time to live after it was last **set** (reads do not extend it),
 //!   spread by ±5% jitter so that entries set together do not expire together.
 //! - With a [`capacity`](Builder::capacity), storing a new key into a full cache evicts the
-//!   least recently used one; reads count as uses.
+//!   least recently used one; reads count as uses. By default "least recently used" is
+//!   second chance ([`Eviction::SecondChance`], the CLOCK approximation of LRU: a read sets a
+//!   flag instead of moving its entry, which halves the cache misses of a read); exact LRU,
+//!   as go-zero, is [`Eviction::Lru`]. go-zero's LRU scenarios give the same result with both.
 //! - [`take`](Cache::take) returns the cached value, or runs the loader once for all the
 //!   concurrent callers of that key (on keel-syncx's [`SingleFlight`]). An error or a panic in
 //!   the loader reaches every one of them as a [`TakeError`] and caches nothing.
@@ -41,11 +44,11 @@
 //!   rewrites the deadline in place.
 //! - **No lock held across shards, no background goroutines.** go-zero has one lock and two
 //!   goroutines per cache that never stop. Here the keys are spread over independently locked
-//!   shards, each with its own LRU list and expiry wheel, driven by the operations themselves:
+//!   shards, each with its own recency list and expiry wheel, driven by the operations themselves:
 //!   dropping the cache frees everything. [`purge_expired`](Cache::purge_expired) reclaims
 //!   memory of an idle cache on demand.
 //! - **No allocation per entry.** Entries live in one slab per shard (48 bytes for
-//!   `u64 -> u64`), linked into the LRU list and the expiry wheel by 32-bit indices, with a
+//!   `u64 -> u64`), linked into the recency list and the expiry wheel by 32-bit indices, with a
 //!   hashbrown index into the slab. The slab is compacted after mass expiry.
 //! - **Negative caching** ([`Builder::negative_ttl`] with [`take_optional`](Cache::take_optional)),
 //!   sync and async loaders, and typed errors are additions.
