@@ -50,7 +50,7 @@ pub(crate) const ALL: &[HotPath] = &[
     },
     HotPath {
         name: "cache_get_hit",
-        what: "Cache<u64, u64>::get hit, 1k entries, LRU bound",
+        what: "Cache<u64, u64>::get hit, 1k entries, capacity bound",
         run: cache_get_hit,
     },
     HotPath {
