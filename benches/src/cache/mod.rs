@@ -4,7 +4,8 @@
 //! per entry ([`memory`]).
 //!
 //! - [`Keel`]: `Cache::builder(300 s).capacity(100 000).build()`: a TTL of 300 s with its
-//!   default ±5% jitter, a sharded LRU bound, the default `CoarseClock`;
+//!   default ±5% jitter, a sharded bound evicting by second chance (the default), the
+//!   default `CoarseClock`; [`KeelLru`] the same with `.eviction(Eviction::Lru)`;
 //! - [`MokaTtl`]: `moka::sync::Cache` with `max_capacity(100 000)` and `time_to_live(300 s)`;
 //! - [`QuickCache`]: `quick_cache::sync::Cache::new(100 000)` (S3-FIFO, no TTL);
 //! - [`LruMutex`]: `lru::LruCache` of 100 000 entries inside a `parking_lot::Mutex` (no TTL).
@@ -26,7 +27,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub use self::keel::Keel;
+pub use self::keel::{Keel, KeelLru};
 pub use self::lru_mutex::LruMutex;
 pub use self::moka::MokaTtl;
 pub use self::quick::QuickCache;
