@@ -413,6 +413,75 @@ fn scenario() -> impl Strategy<Value = (Option<usize>, Eviction, bool, Vec<Op>)>
         })
 }
 
+/// Runs `ops` on a one-shard cache and on the model; every answer, whether the loader ran, the
+/// hit, miss, eviction and expiration counts and the length after every operation must match.
+fn check(
+    capacity: Option<usize>,
+    eviction: Eviction,
+    negative: bool,
+    start: u64,
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
+    let clock = ManualClock::starting_at(Nanos::from_nanos(start));
+    let mut builder = Cache::builder(Duration::from_nanos(TTL))
+        .eviction(eviction)
+        .jitter(0.0)
+        .shards(1)
+        .expiry_tick(Duration::from_nanos(TICK))
+        .clock(clock.clone());
+    if let Some(c) = capacity {
+        builder = builder.capacity(c);
+    }
+    if negative {
+        builder = builder.negative_ttl(Duration::from_nanos(NEGATIVE_TTL));
+    }
+    let cache = builder.build().unwrap();
+    let mut model = Model::new(capacity, eviction, negative.then_some(NEGATIVE_TTL), start);
+    for (i, op) in ops.iter().enumerate() {
+        let got = apply(&cache, &clock, op);
+        let want = model.apply(op);
+        prop_assert_eq!(&got, &want, "op {} {:?} at {} ns", i, op, model.now);
+        let stats = cache.snapshot();
+        prop_assert_eq!(
+            (
+                stats.hits,
+                stats.misses,
+                stats.evictions,
+                stats.expirations,
+                stats.len
+            ),
+            (
+                model.hits,
+                model.misses,
+                model.evictions,
+                model.expirations,
+                model.entries.len()
+            ),
+            "counts (hits, misses, evictions, expirations, len) after op {} {:?}",
+            i,
+            op
+        );
+        if let Some(c) = capacity {
+            prop_assert!(cache.len() <= c);
+        }
+    }
+    // The contents, key by key (contains touches neither recency nor counts).
+    for k in 0..450 {
+        prop_assert_eq!(cache.contains(&k), model.contains(k), "key {}", k);
+    }
+    // After the last deadline and a purge, nothing is left.
+    let last = model
+        .entries
+        .values()
+        .map(|e| e.deadline)
+        .max()
+        .unwrap_or(0);
+    clock.advance(Duration::from_nanos(last.saturating_sub(model.now) + TICK));
+    cache.purge_expired();
+    prop_assert_eq!(cache.len(), 0);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -423,44 +492,7 @@ proptest! {
         (capacity, eviction, negative, ops) in scenario(),
         start in prop_oneof![Just(0u64), 0u64..1 << 40],
     ) {
-        let clock = ManualClock::starting_at(Nanos::from_nanos(start));
-        let mut builder = Cache::builder(Duration::from_nanos(TTL))
-            .eviction(eviction)
-            .jitter(0.0)
-            .shards(1)
-            .expiry_tick(Duration::from_nanos(TICK))
-            .clock(clock.clone());
-        if let Some(c) = capacity {
-            builder = builder.capacity(c);
-        }
-        if negative {
-            builder = builder.negative_ttl(Duration::from_nanos(NEGATIVE_TTL));
-        }
-        let cache = builder.build().unwrap();
-        let mut model = Model::new(capacity, eviction, negative.then_some(NEGATIVE_TTL), start);
-        for (i, op) in ops.iter().enumerate() {
-            let got = apply(&cache, &clock, op);
-            let want = model.apply(op);
-            prop_assert_eq!(&got, &want, "op {} {:?} at {} ns", i, op, model.now);
-            let stats = cache.snapshot();
-            prop_assert_eq!(
-                (stats.hits, stats.misses, stats.evictions, stats.expirations, stats.len),
-                (model.hits, model.misses, model.evictions, model.expirations, model.entries.len()),
-                "counts (hits, misses, evictions, expirations, len) after op {} {:?}", i, op
-            );
-            if let Some(c) = capacity {
-                prop_assert!(cache.len() <= c);
-            }
-        }
-        // The contents, key by key (contains touches neither recency nor counts).
-        for k in 0..450 {
-            prop_assert_eq!(cache.contains(&k), model.contains(k), "key {}", k);
-        }
-        // After the last deadline and a purge, nothing is left.
-        let last = model.entries.values().map(|e| e.deadline).max().unwrap_or(0);
-        clock.advance(Duration::from_nanos(last.saturating_sub(model.now) + TICK));
-        cache.purge_expired();
-        prop_assert_eq!(cache.len(), 0);
+        check(capacity, eviction, negative, start, &ops)?;
     }
 }
 
@@ -495,6 +527,82 @@ proptest! {
         }
         for k in 0..450 {
             prop_assert_eq!(cache.contains(&k), model.contains(k), "key {}", k);
+        }
+    }
+}
+
+/// Corners too narrow for random sequences to hit often, checked against the same model.
+#[test]
+fn corner_sequences_match_the_model() {
+    use Op::*;
+    let turn = WHEEL_SLOTS * TICK;
+    let corners: Vec<(&str, Vec<Op>)> = vec![
+        (
+            // The first sweep after a whole turn also reclaims what expired in the tick
+            // still running.
+            "whole turn",
+            vec![
+                SetWithTtl(1, 1, turn + TICK / 2),
+                SetWithTtl(2, 2, turn + 3 * TICK),
+                Advance(turn + TICK / 2 + 10),
+                Get(3),
+                Purge,
+            ],
+        ),
+        (
+            // Re-set to a later deadline: left in its slot, moved by the sweep, reclaimed in
+            // its own tick.
+            "re-set later",
+            vec![
+                Set(1, 1),
+                Advance(5 * TICK + 7),
+                Set(1, 2),
+                Advance(5 * TICK),
+                Get(2),
+                Advance(5 * TICK),
+                Get(2),
+                Advance(TICK),
+                Purge,
+                Advance(TICK),
+                Purge,
+            ],
+        ),
+        (
+            // Re-set to an earlier deadline: relinked at once.
+            "re-set earlier",
+            vec![
+                SetWithTtl(1, 1, 100 * TICK),
+                SetWithTtl(1, 2, 2 * TICK),
+                Advance(3 * TICK),
+                Purge,
+                Get(1),
+            ],
+        ),
+        (
+            // Re-set repeatedly to later deadlines, then past a whole turn.
+            "re-set often",
+            vec![
+                SetWithTtl(1, 1, 600 * TICK),
+                Advance(TICK / 2),
+                SetWithTtl(1, 2, 600 * TICK),
+                Advance(3 * TICK),
+                SetWithTtl(1, 3, 2 * TICK),
+                Advance(300 * TICK),
+                SetWithTtl(1, 4, 700 * TICK),
+                Advance(turn),
+                Purge,
+                Advance(turn),
+                Purge,
+            ],
+        ),
+    ];
+    for (name, ops) in corners {
+        for capacity in [None, Some(2)] {
+            for eviction in [Eviction::Lru, Eviction::SecondChance] {
+                if let Err(e) = check(capacity, eviction, false, 0, &ops) {
+                    panic!("{name} ({capacity:?}, {eviction:?}): {e}");
+                }
+            }
         }
     }
 }
