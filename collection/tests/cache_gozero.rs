@@ -254,8 +254,9 @@ fn second_chance_is_the_default_and_differs_from_lru_only_in_order_details() {
 }
 
 #[test]
-fn a_small_bounded_cache_has_one_shard_and_an_exact_lru_order() {
-    // The scenarios above rely on it without asking for one shard.
+fn a_small_bounded_cache_has_one_shard_and_one_eviction_order() {
+    // The scenarios above rely on it without asking for one shard: the whole bound is one
+    // recency list, not one per shard.
     for capacity in [1, 3, 100, 511] {
         let cache: Cache<u32, u32, _> = manual(secs(1)).0.capacity(capacity).build().unwrap();
         assert_eq!(cache.shard_count(), 1, "capacity {capacity}");
