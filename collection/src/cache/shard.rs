@@ -433,6 +433,11 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
     #[inline(always)]
     fn unlink_recency(&mut self, idx: u32) {
         let Links { prev, next } = self.entry(idx).recency;
+        // A corrupted list would make eviction loop forever: fail loudly in tests instead.
+        debug_assert!(prev == NIL || self.entry(prev).recency.next == idx);
+        debug_assert!(prev != NIL || self.head == idx);
+        debug_assert!(next == NIL || self.entry(next).recency.prev == idx);
+        debug_assert!(next != NIL || self.tail == idx);
         if prev == NIL {
             self.head = next;
         } else {
@@ -467,6 +472,9 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
 
     fn unlink_expiry(&mut self, idx: u32) {
         let Links { prev, next } = self.entry(idx).expiry;
+        debug_assert!(prev & HEAD == 0 || self.wheel[(prev & !HEAD) as usize] == idx);
+        debug_assert!(prev & HEAD != 0 || self.entry(prev).expiry.next == idx);
+        debug_assert!(next == NIL || self.entry(next).expiry.prev == idx);
         if prev & HEAD != 0 {
             self.wheel[(prev & !HEAD) as usize] = next;
         } else {

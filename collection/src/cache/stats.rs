@@ -11,12 +11,16 @@ use super::shard::Counts;
 #[non_exhaustive]
 pub struct CacheStats {
     /// Lookups answered from the cache (`get` hits, and `take`s that did not run their loader).
+    /// A remembered "not found" answered counts here too, as does a caller that shared a
+    /// load which found nothing.
     pub hits: u64,
     /// Lookups that found nothing (`get` misses, and `take`s whose loader produced the value).
     pub misses: u64,
     /// Entries evicted to make room in a bounded cache.
     pub evictions: u64,
-    /// Expired entries reclaimed (by a read that met them, or by the expiry wheel).
+    /// Expired entries reclaimed (by a read that met them, or by the expiry wheel). An expired
+    /// entry a `set` or `remove` replaces before the wheel gets to it, or that eviction takes
+    /// first, is not counted here (eviction counts it as an eviction).
     pub expirations: u64,
     /// Entries held when the snapshot was taken (see [`Cache::len`](super::Cache::len)).
     pub len: usize,
