@@ -874,3 +874,35 @@ fn every_bad_configuration_is_refused() {
         ok.unwrap();
     }
 }
+
+#[test]
+fn a_seeded_cache_repeats_its_placement_evictions_and_deadlines() {
+    let run = |seed: u64| {
+        let clock = ManualClock::new();
+        let cache: Cache<u64, u64, ManualClock> = Cache::builder(secs(100))
+            .capacity(2048)
+            .shards(8)
+            .seed(seed)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        for k in 0..10_000u64 {
+            cache.set(k, k);
+        }
+        // Inside the jitter window (95 s, 105 s]: which keys are still alive depends on each
+        // key's jitter, and which were kept on the shard each landed in.
+        clock.advance(secs(97));
+        let alive: Vec<u64> = (0..10_000).filter(|k| cache.contains(k)).collect();
+        (alive, cache.snapshot())
+    };
+    let (first, first_stats) = run(7);
+    let (again, again_stats) = run(7);
+    assert_eq!(first, again);
+    assert_eq!(first_stats, again_stats);
+    assert!(!first.is_empty() && first.len() < 2048, "{}", first.len());
+    let (other, _) = run(8);
+    assert_ne!(
+        first, other,
+        "another seed places and jitters keys differently"
+    );
+}

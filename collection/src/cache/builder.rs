@@ -64,6 +64,7 @@ pub struct Builder<K, V, C = CoarseClock> {
     expiry_tick: Option<Duration>,
     name: String,
     report_interval: Duration,
+    seed: Option<u64>,
     clock: C,
     _types: PhantomData<fn(K, V)>,
 }
@@ -80,6 +81,7 @@ impl<K, V, C> fmt::Debug for Builder<K, V, C> {
             .field("expiry_tick", &self.expiry_tick)
             .field("name", &self.name)
             .field("report_interval", &self.report_interval)
+            .field("seed", &self.seed)
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +98,7 @@ impl<K, V> Builder<K, V, CoarseClock> {
             expiry_tick: None,
             name: "proc".to_owned(),
             report_interval: Duration::from_secs(60),
+            seed: None,
             clock: CoarseClock::new(),
             _types: PhantomData,
         }
@@ -165,6 +168,15 @@ impl<K, V, C: Clock> Builder<K, V, C> {
         self
     }
 
+    /// Seeds the key hasher, which places keys in shards and picks each key's jitter. Default:
+    /// a random seed per cache, so that nobody can choose keys that all land in one shard.
+    /// A fixed seed makes a run repeatable (simulations, benchmarks): the same operations then
+    /// give the same evictions, deadlines and statistics.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// The clock deadlines are measured on. Default [`CoarseClock`]: one atomic load per
     /// operation, never a system call. Tests use a [`ManualClock`](keel_timex::ManualClock).
     pub fn clock<C2: Clock>(self, clock: C2) -> Builder<K, V, C2> {
@@ -178,6 +190,7 @@ impl<K, V, C: Clock> Builder<K, V, C> {
             expiry_tick: self.expiry_tick,
             name: self.name,
             report_interval: self.report_interval,
+            seed: self.seed,
             clock,
             _types: PhantomData,
         }
@@ -241,6 +254,7 @@ impl<K, V, C: Clock> Builder<K, V, C> {
             shard,
             name: self.name,
             report_interval: self.report_interval,
+            seed: self.seed,
             clock,
         }))
     }

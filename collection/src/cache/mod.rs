@@ -139,6 +139,7 @@ struct Parts<C> {
     shard: ShardConfig,
     name: String,
     report_interval: Duration,
+    seed: Option<u64>,
     clock: C,
 }
 
@@ -168,7 +169,12 @@ impl<K, V, C: Clock> Cache<K, V, C> {
         Cache {
             mask: shards.len() - 1,
             shards,
-            hasher: RandomState::new(),
+            hasher: match parts.seed {
+                Some(seed) => {
+                    RandomState::with_seeds(seed, seed.rotate_left(17), !seed, 0x6b65_656c)
+                }
+                None => RandomState::new(),
+            },
             ttl: parts.ttl,
             jitter: parts.jitter,
             negative_ttl: parts.negative_ttl,
