@@ -178,19 +178,25 @@ fn a_failing_load_reaches_every_caller_once_and_caches_nothing() {
 /// go-zero's LRU scenarios hold for both eviction policies.
 const POLICIES: [Eviction; 2] = [Eviction::Lru, Eviction::SecondChance];
 
+/// The setup of both go-zero LRU scenarios: a limit of 3, and "first" to "fourth" set in order.
+fn limit_three_after_four_sets(eviction: Eviction) -> Cache<&'static str, i32, ManualClock> {
+    let cache = manual(secs(60))
+        .0
+        .capacity(3)
+        .eviction(eviction)
+        .build()
+        .unwrap();
+    for (k, v) in [("first", 1), ("second", 2), ("third", 3), ("fourth", 4)] {
+        cache.set(k, v);
+    }
+    cache
+}
+
 #[test]
 fn the_least_recently_set_key_is_evicted() {
     // TestCacheWithLruEvicts: limit 3, four inserts.
     for eviction in POLICIES {
-        let cache = manual(secs(60))
-            .0
-            .capacity(3)
-            .eviction(eviction)
-            .build()
-            .unwrap();
-        for (k, v) in [("first", 1), ("second", 2), ("third", 3), ("fourth", 4)] {
-            cache.set(k, v);
-        }
+        let cache = limit_three_after_four_sets(eviction);
         assert_eq!(cache.get(&"first"), None, "{eviction:?}");
         assert_eq!(cache.get(&"second"), Some(2));
         assert_eq!(cache.get(&"third"), Some(3));
@@ -204,15 +210,7 @@ fn the_least_recently_set_key_is_evicted() {
 fn a_read_saves_a_key_from_eviction() {
     // TestCacheWithLruEvicted.
     for eviction in POLICIES {
-        let cache = manual(secs(60))
-            .0
-            .capacity(3)
-            .eviction(eviction)
-            .build()
-            .unwrap();
-        for (k, v) in [("first", 1), ("second", 2), ("third", 3), ("fourth", 4)] {
-            cache.set(k, v);
-        }
+        let cache = limit_three_after_four_sets(eviction);
         assert_eq!(cache.get(&"first"), None, "{eviction:?}");
         assert_eq!(cache.get(&"second"), Some(2)); // now the most recently used
         cache.set("fifth", 5);
