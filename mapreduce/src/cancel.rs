@@ -5,31 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::{CancelToken, MapReduceError};
-
-/// Why a map-reduce stopped early; the first reason wins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Stop<E> {
-    /// `cancel(Some(e))` from a stage.
-    Error(E),
-    /// `cancel(None)` from a stage.
-    WithoutError,
-    /// The options' deadline passed.
-    Deadline,
-    /// The caller's token was cancelled.
-    Token,
-}
-
-impl<E> Stop<E> {
-    pub(crate) fn into_error(self) -> MapReduceError<E> {
-        match self {
-            Stop::Error(e) => MapReduceError::Cancelled(e),
-            Stop::WithoutError => MapReduceError::CancelledWithoutError,
-            Stop::Deadline => MapReduceError::DeadlineExceeded,
-            Stop::Token => MapReduceError::TokenCancelled,
-        }
-    }
-}
+use crate::{CancelToken, StopError};
 
 /// Handed to every mapper and to the reducer: [`cancel`](Cancel::cancel) stops the
 /// map-reduce (no mapper starts afterwards, pending items are dropped, the generator is
@@ -40,7 +16,7 @@ pub struct Cancel<E> {
 }
 
 struct State<E> {
-    reason: Mutex<Option<Stop<E>>>,
+    reason: Mutex<Option<StopError<E>>>,
     /// Raised on the first stop of any kind; every stage watches it.
     done: CancelToken,
 }
@@ -67,8 +43,8 @@ impl<E> Cancel<E> {
     /// the first stop counts; later calls do nothing.
     pub fn cancel(&self, error: Option<E>) {
         self.stop(match error {
-            Some(e) => Stop::Error(e),
-            None => Stop::WithoutError,
+            Some(e) => StopError::Cancelled(e),
+            None => StopError::CancelledWithoutError,
         });
     }
 
@@ -80,7 +56,7 @@ impl<E> Cancel<E> {
     }
 
     /// Records `reason` if it is the first, and raises the done signal.
-    pub(crate) fn stop(&self, reason: Stop<E>) {
+    pub(crate) fn stop(&self, reason: StopError<E>) {
         {
             let mut first = self.inner.reason.lock();
             if first.is_none() {
@@ -91,7 +67,7 @@ impl<E> Cancel<E> {
     }
 
     /// The first stop, if any (taken: call once, at the end).
-    pub(crate) fn take_reason(&self) -> Option<Stop<E>> {
+    pub(crate) fn take_reason(&self) -> Option<StopError<E>> {
         self.inner.reason.lock().take()
     }
 
@@ -119,8 +95,8 @@ mod tests {
         assert!(!c.is_cancelled());
         c.clone().cancel(Some("first"));
         c.cancel(Some("second"));
-        c.stop(Stop::Deadline);
+        c.stop(StopError::DeadlineExceeded);
         assert!(c.is_cancelled());
-        assert_eq!(c.take_reason(), Some(Stop::Error("first")));
+        assert_eq!(c.take_reason(), Some(StopError::Cancelled("first")));
     }
 }

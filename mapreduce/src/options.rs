@@ -47,7 +47,8 @@ impl Options {
         self
     }
 
-    /// Stop at `deadline` with [`MapReduceError::DeadlineExceeded`](crate::MapReduceError::DeadlineExceeded).
+    /// Stop at `deadline` with `DeadlineExceeded` ([`StopError`](crate::StopError) or
+    /// [`MapReduceError`](crate::MapReduceError); `for_each` just returns).
     pub fn deadline(mut self, deadline: Instant) -> Options {
         self.deadline = Some(deadline);
         self
@@ -58,8 +59,8 @@ impl Options {
         self.deadline(Instant::now() + timeout)
     }
 
-    /// Stop when `token` is cancelled, with
-    /// [`MapReduceError::TokenCancelled`](crate::MapReduceError::TokenCancelled).
+    /// Stop when `token` is cancelled, with `TokenCancelled` ([`StopError`](crate::StopError)
+    /// or [`MapReduceError`](crate::MapReduceError); `for_each` just returns).
     pub fn token(mut self, token: CancelToken) -> Options {
         self.token = Some(token);
         self

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use keel_mapreduce::{Cancel, CancelToken, MapReduceError, Options, thread};
+use keel_mapreduce::{Cancel, CancelToken, MapReduceError, Options, StopError, thread};
 
 const DUMMY: &str = "dummy";
 
@@ -54,15 +54,15 @@ fn finish_with_partial_errors_returns_the_error() {
         Box::new(|| Err(DUMMY)),
         Box::new(|| Ok(())),
     ];
-    assert_eq!(thread::finish(one), Err(MapReduceError::Cancelled(DUMMY)));
+    assert_eq!(thread::finish(one), Err(DUMMY));
     let two: Vec<F> = vec![
         Box::new(|| Ok(())),
         Box::new(|| Err(DUMMY)),
         Box::new(|| Err(DUMMY)),
     ];
-    assert_eq!(thread::finish(two), Err(MapReduceError::Cancelled(DUMMY)));
+    assert_eq!(thread::finish(two), Err(DUMMY));
     let only: Vec<F> = vec![Box::new(|| Err(DUMMY))];
-    assert_eq!(thread::finish(only), Err(MapReduceError::Cancelled(DUMMY)));
+    assert_eq!(thread::finish(only), Err(DUMMY));
 }
 
 #[test]
@@ -251,13 +251,13 @@ fn map_reduce_void_cases() {
         |outputs, _| outputs.for_each(drop),
         Options::new(),
     );
-    assert_eq!(r, Err(MapReduceError::CancelledWithoutError));
+    assert_eq!(r, Err(StopError::CancelledWithoutError));
 }
 
 #[test]
 fn map_reduce_void_results_arrive_in_arrival_order() {
     let seen = Mutex::new(Vec::new());
-    let r: Result<(), MapReduceError<()>> = thread::map_reduce_void(
+    let r: Result<(), StopError<()>> = thread::map_reduce_void(
         send_all(&[0, 1]),
         |v: i32, w, _| {
             if v == 0 {
@@ -350,7 +350,7 @@ fn cancel_tells_the_generator_to_stop() {
         |outputs, _| outputs.for_each(drop),
         Options::new(),
     );
-    assert_eq!(r, Err(MapReduceError::Cancelled("anything")));
+    assert_eq!(r, Err(StopError::Cancelled("anything")));
     assert!(refused.load(Ordering::Relaxed), "send kept returning true");
     assert!(finished.load(Ordering::Relaxed));
 

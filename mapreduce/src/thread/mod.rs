@@ -41,8 +41,8 @@
 //! - The call returns after every stage has ended (go-zero may return while cancelled
 //!   mappers still run, leaving them behind).
 //! - A second reducer write is [`MapReduceError::MultipleOutputs`] (go-zero panics).
-//! - The caller's token gives [`MapReduceError::TokenCancelled`], the deadline
-//!   [`MapReduceError::DeadlineExceeded`] (go-zero reports both as `DeadlineExceeded`).
+//! - The caller's token gives `TokenCancelled`, the deadline `DeadlineExceeded` (go-zero
+//!   reports both as `DeadlineExceeded`).
 //!   The token is looked at every millisecond while the call runs; a token already
 //!   cancelled or a deadline already past returns at once, without running anything.
 //! - A panic's payload is re-raised as it is (go-zero panics with a string of the value
@@ -59,7 +59,8 @@ use std::convert::Infallible;
 pub use source::Source;
 pub use writer::{Outputs, Writer};
 
-use crate::{Cancel, MapReduceError, Options};
+use crate::first::FirstError;
+use crate::{Cancel, MapReduceError, Options, StopError};
 
 /// The most items (or mapper results) moved through a channel at once.
 const BATCH: usize = 4096;
@@ -149,7 +150,7 @@ where
         }),
     );
     if let Some(stop) = stop {
-        return Err(stop.into_error());
+        return Err(stop.into());
     }
     match output {
         Some(out) if out.writes == 1 => out.value.ok_or(MapReduceError::NoOutput),
@@ -197,11 +198,15 @@ where
 /// go-zero's `MapReduceVoid`: [`map_reduce`] with a reducer that writes nothing; `Ok(())`
 /// unless a stage cancelled, the deadline passed or the caller's token was cancelled.
 ///
+/// The error is a [`StopError`] (the first stop): with no value to write, the reducer
+/// cannot miss its output or write twice, so `NoOutput` and `MultipleOutputs` cannot
+/// happen (go-zero's `MapReduceVoid` maps `ErrReduceNoOutput` to nil for the same reason).
+///
 /// ```
-/// use keel_mapreduce::{thread, MapReduceError, Options};
+/// use keel_mapreduce::{thread, Options, StopError};
 ///
 /// let mut total = 0;
-/// let r: Result<(), MapReduceError<String>> = thread::map_reduce_void(
+/// let r: Result<(), StopError<String>> = thread::map_reduce_void(
 ///     |source| {
 ///         for i in 1..=4 {
 ///             source.send(i);
@@ -218,7 +223,7 @@ pub fn map_reduce_void<T, U, E, G, M, R>(
     mapper: M,
     reducer: R,
     opts: Options,
-) -> Result<(), MapReduceError<E>>
+) -> Result<(), StopError<E>>
 where
     T: Send,
     U: Send,
@@ -228,7 +233,7 @@ where
     R: FnOnce(Outputs<U>, &Cancel<E>) + Send,
 {
     match run::run(&opts, generate, mapper, Some(reducer)) {
-        Some(stop) => Err(stop.into_error()),
+        Some(stop) => Err(stop),
         None => Ok(()),
     }
 }
@@ -272,10 +277,15 @@ where
 type NoReducer = fn(Outputs<()>, &Cancel<Infallible>);
 
 /// go-zero's `Finish`: runs every function concurrently (one worker each) and returns the
-/// first error; functions not yet started when one fails are skipped.
+/// first error, as it is; functions not yet started when one fails are skipped.
+///
+/// `Err(e)` is the error of the function that failed first: `finish` takes no deadline
+/// or token, so a failing function is its only way to stop. For a fixed handful of
+/// different jobs with their own result types, [`std::thread::scope`] may read better
+/// (see the crate docs, "When to use tokio instead").
 ///
 /// ```
-/// use keel_mapreduce::{thread, MapReduceError};
+/// use keel_mapreduce::thread;
 /// use std::sync::atomic::{AtomicI32, Ordering};
 ///
 /// let total = AtomicI32::new(0);
@@ -290,9 +300,9 @@ type NoReducer = fn(Outputs<()>, &Cancel<Infallible>);
 /// assert_eq!(total.into_inner(), 10);
 ///
 /// let fail = || Err("dummy");
-/// assert_eq!(thread::finish([fail]), Err(MapReduceError::Cancelled("dummy")));
+/// assert_eq!(thread::finish([fail]), Err("dummy"));
 /// ```
-pub fn finish<E, F, I>(fns: I) -> Result<(), MapReduceError<E>>
+pub fn finish<E, F, I>(fns: I) -> Result<(), E>
 where
     E: Send,
     F: FnOnce() -> Result<(), E> + Send,
@@ -302,21 +312,22 @@ where
     if fns.is_empty() {
         return Ok(());
     }
+    let first = FirstError::new();
     let opts = Options::new().workers(fns.len());
-    let stop = run::run::<F, (), E, _, _, fn(Outputs<()>, &Cancel<E>)>(
+    // The call stops only through the `cancel(None)` below, right after an error was
+    // recorded: its stop reason says nothing the slot does not.
+    let _stopped_after_an_error = run::run::<F, (), Infallible, _, _, NoReducer>(
         &opts,
         from_iter(fns.into_iter()),
-        |f: F, _: &Writer<()>, cancel: &Cancel<E>| {
+        |f: F, _: &Writer<()>, cancel: &Cancel<Infallible>| {
             if let Err(e) = f() {
-                cancel.cancel(Some(e));
+                first.record(e);
+                cancel.cancel(None);
             }
         },
         None,
     );
-    match stop {
-        Some(stop) => Err(stop.into_error()),
-        None => Ok(()),
-    }
+    first.into_result()
 }
 
 /// go-zero's `FinishVoid`: runs every function concurrently (one worker each) and returns

@@ -13,7 +13,8 @@ use parking_lot::Mutex;
 
 use super::{Outputs, Source, Writer};
 use crate::Options;
-use crate::cancel::{Cancel, Stop};
+use crate::StopError;
+use crate::cancel::Cancel;
 
 /// How often the caller looks at its [`CancelToken`](crate::CancelToken) while the call
 /// runs (only when one was given).
@@ -47,7 +48,7 @@ pub(super) fn run<T, U, E, G, M, R>(
     generate: G,
     mapper: M,
     reducer: Option<R>,
-) -> Option<Stop<E>>
+) -> Option<StopError<E>>
 where
     T: Send,
     U: Send,
@@ -152,12 +153,12 @@ where
     shared.cancel.done().cancel();
 }
 
-fn stopped_before_start<E>(opts: &Options) -> Option<Stop<E>> {
+fn stopped_before_start<E>(opts: &Options) -> Option<StopError<E>> {
     if opts.token.as_ref().is_some_and(|t| t.is_cancelled()) {
-        return Some(Stop::Token);
+        return Some(StopError::TokenCancelled);
     }
     if opts.deadline.is_some_and(|d| Instant::now() >= d) {
-        return Some(Stop::Deadline);
+        return Some(StopError::DeadlineExceeded);
     }
     None
 }
@@ -210,13 +211,13 @@ fn watch<E>(opts: &Options, cancel: &Cancel<E>, alive: &Receiver<()>) {
             return;
         }
         if opts.token.as_ref().is_some_and(|t| t.is_cancelled()) {
-            cancel.stop(Stop::Token);
+            cancel.stop(StopError::TokenCancelled);
             return;
         }
         let now = Instant::now();
         let wait = match opts.deadline {
             Some(d) if now >= d => {
-                cancel.stop(Stop::Deadline);
+                cancel.stop(StopError::DeadlineExceeded);
                 return;
             }
             Some(d) => d - now,

@@ -14,11 +14,28 @@ use ::tokio::task::JoinSet;
 
 use super::chan::{Chan, OutSlot, Outputs, Source, Writer};
 use super::hub::{Hub, Stage};
-use crate::cancel::Stop;
-use crate::{Cancel, MapReduceError, Options};
+use crate::{Cancel, MapReduceError, Options, StopError};
 
 pub(super) type Payload = Box<dyn Any + Send + 'static>;
-type Outcome<V, E> = Result<Result<V, MapReduceError<E>>, Payload>;
+type Outcome<V, E> = Result<Result<Reduced<V>, StopError<E>>, Payload>;
+
+/// What the reducer wrote, when the call ran to its end without a stop.
+pub(super) struct Reduced<V> {
+    /// The first write's value (taken away by a second write).
+    value: Option<V>,
+    writes: usize,
+}
+
+impl<V> Reduced<V> {
+    /// The value of a reducer that wrote exactly once: go-zero's `MapReduce` rule.
+    pub(super) fn into_value<E>(self) -> Result<V, MapReduceError<E>> {
+        match (self.writes, self.value) {
+            (0, _) => Err(MapReduceError::NoOutput),
+            (1, Some(v)) => Ok(v),
+            _ => Err(MapReduceError::MultipleOutputs),
+        }
+    }
+}
 
 const GEN: usize = 0;
 const RED: usize = 1;
@@ -364,14 +381,15 @@ fn stopper(opts: &Options, done: crate::CancelToken) -> BoxFut<Why> {
     })
 }
 
-/// Builds the shared parts and the stages, then drives them to the outcome.
+/// Builds the shared parts and the stages, then drives them to the outcome: the first stop,
+/// or what the reducer wrote (the call ends when the reducer returns).
 pub(super) async fn run<T, U, V, E, G, GF, R, RF, X>(
     generate: G,
     make_exec: impl FnOnce(&Arc<Hub>, &Parts<T, U, E>, usize) -> X,
     reducer: R,
     opts: Options,
     cap: usize,
-) -> Result<V, MapReduceError<E>>
+) -> Result<Reduced<V>, StopError<E>>
 where
     G: FnOnce(Source<T>) -> GF,
     GF: Future<Output = ()>,
@@ -456,7 +474,7 @@ where
         if let Some(t) = &self.token
             && t.is_cancelled()
         {
-            self.parts.cancel.stop(Stop::Token);
+            self.parts.cancel.stop(StopError::TokenCancelled);
         }
         self.panic.is_some() || self.parts.cancel.is_cancelled()
     }
@@ -471,8 +489,8 @@ where
         {
             match why {
                 Why::Done => {}
-                Why::Token => self.parts.cancel.stop(Stop::Token),
-                Why::Deadline => self.parts.cancel.stop(Stop::Deadline),
+                Why::Token => self.parts.cancel.stop(StopError::TokenCancelled),
+                Why::Deadline => self.parts.cancel.stop(StopError::DeadlineExceeded),
             }
             self.stopper = None;
         }
@@ -591,13 +609,9 @@ where
             return Poll::Ready(Err(p));
         }
         if let Some(stop) = self.parts.cancel.take_reason() {
-            return Poll::Ready(Ok(Err(stop.into_error())));
+            return Poll::Ready(Ok(Err(stop)));
         }
         let (value, writes) = std::mem::take(&mut *self.out.state.lock());
-        Poll::Ready(Ok(match (writes, value) {
-            (0, _) => Err(MapReduceError::NoOutput),
-            (1, Some(v)) => Ok(v),
-            _ => Err(MapReduceError::MultipleOutputs),
-        }))
+        Poll::Ready(Ok(Ok(Reduced { value, writes })))
     }
 }

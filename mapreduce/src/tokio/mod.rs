@@ -10,15 +10,18 @@
 //!   mappers over the runtime's threads: `workers` long-lived tasks pull batches of items
 //!   (never a task per item); the generator and the reducer stay in the caller's task.
 //! - [`finish`] and [`finish_void`] run futures concurrently; the first error drops the
-//!   rest.
+//!   rest. For a fixed handful of different futures, `tokio::try_join!` says the same in
+//!   less (see the crate docs, "When to use tokio instead").
 //!
 //! Stopping: [`Cancel::cancel`] from a mapper or the reducer, the options' token or its
 //! deadline stop the call at once: [`Source::send`] returns `false` from then on, no mapper
 //! starts, queued items are dropped, running mapper futures (and the generator and reducer
 //! futures) are dropped at their current await point, spawned mapper tasks are aborted,
 //! and later writes are discarded. The call returns the first stop's error, even if the
-//! reducer had written a value. The reducer must write exactly once:
-//! [`MapReduceError::NoOutput`] / [`MapReduceError::MultipleOutputs`] otherwise.
+//! reducer had written a value. The reducer of [`map_reduce`] must write exactly once:
+//! [`MapReduceError::NoOutput`] / [`MapReduceError::MultipleOutputs`] otherwise. The
+//! `_void` forms have no value to write and return only the stop, a [`StopError`];
+//! [`finish`] returns its first error itself.
 //!
 //! Panics: a panic in any stage stops everything the same way, then the first payload is
 //! re-raised in the caller with [`std::panic::resume_unwind`]. No task outlives the call:
@@ -39,8 +42,9 @@ use std::pin::pin;
 
 pub use chan::{Outputs, Sending, Source, Write, Writer};
 
-use crate::{Cancel, MapReduceError, Options};
-use driver::{BATCH, Local, Spread, local_cap, run};
+use crate::first::FirstError;
+use crate::{Cancel, MapReduceError, Options, StopError};
+use driver::{BATCH, Local, Reduced, Spread, local_cap, run};
 
 /// Generates items, maps them on at most `opts.workers` concurrent mapper futures, and
 /// reduces the outputs to one value, all inside the caller's task.
@@ -95,6 +99,24 @@ where
     R: FnOnce(Outputs<U>, Writer<V>, Cancel<E>) -> RF,
     RF: Future<Output = ()>,
 {
+    local(generate, mapper, reducer, opts).await?.into_value()
+}
+
+/// The pipeline with the mappers polled in the caller's task.
+async fn local<T, U, V, E, G, GF, M, MF, R, RF>(
+    generate: G,
+    mapper: M,
+    reducer: R,
+    opts: Options,
+) -> Result<Reduced<V>, StopError<E>>
+where
+    G: FnOnce(Source<T>) -> GF,
+    GF: Future<Output = ()>,
+    M: Fn(T, Writer<U>, Cancel<E>) -> MF,
+    MF: Future<Output = ()>,
+    R: FnOnce(Outputs<U>, Writer<V>, Cancel<E>) -> RF,
+    RF: Future<Output = ()>,
+{
     let cap = local_cap(opts.workers);
     run(
         generate,
@@ -108,8 +130,12 @@ where
 
 /// [`map_reduce`] whose reducer returns nothing: `Ok(())` unless the call was stopped.
 ///
+/// The error is a [`StopError`] (the first stop): with no value to write, the reducer
+/// cannot miss its output or write twice (go-zero's `MapReduceVoid` maps
+/// `ErrReduceNoOutput` to nil for the same reason).
+///
 /// ```
-/// use keel_mapreduce::{tokio as mr, Options, MapReduceError};
+/// use keel_mapreduce::{tokio as mr, Options, StopError};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -131,7 +157,7 @@ where
 ///     Options::new(),
 /// )
 /// .await;
-/// assert_eq!(r, Err(MapReduceError::Cancelled("three")));
+/// assert_eq!(r, Err(StopError::Cancelled("three")));
 /// # }
 /// ```
 pub async fn map_reduce_void<T, U, E, G, GF, M, MF, R, RF>(
@@ -139,7 +165,7 @@ pub async fn map_reduce_void<T, U, E, G, GF, M, MF, R, RF>(
     mapper: M,
     reducer: R,
     opts: Options,
-) -> Result<(), MapReduceError<E>>
+) -> Result<(), StopError<E>>
 where
     G: FnOnce(Source<T>) -> GF,
     GF: Future<Output = ()>,
@@ -148,16 +174,15 @@ where
     R: FnOnce(Outputs<U>, Cancel<E>) -> RF,
     RF: Future<Output = ()>,
 {
-    map_reduce(
+    // The call ends when the reducer returns; no value is written or looked at.
+    local(
         generate,
         mapper,
-        |outputs, writer, cancel| async move {
-            reducer(outputs, cancel).await;
-            writer.write(()).await;
-        },
+        move |outputs, _nothing: Writer<()>, cancel| reducer(outputs, cancel),
         opts,
     )
     .await
+    .map(drop)
 }
 
 /// Runs `f` on every generated item, at most `opts.workers` at once, inside the caller's
@@ -271,25 +296,29 @@ where
     .await
 }
 
-/// Runs the futures concurrently (all at once) inside the caller's task: `Ok(())` if all
-/// succeed; the first error is returned as [`MapReduceError::Cancelled`] and the other
-/// futures are dropped.
+/// go-zero's `Finish` on futures: runs them concurrently (all at once) inside the caller's
+/// task; `Ok(())` if all succeed, else the first error, as it is, and the other futures
+/// are dropped.
+///
+/// `Err(e)` is the error of the future that failed first: `finish` takes no deadline or
+/// token, so a failing future is its only way to stop. For a fixed handful of different
+/// futures, `tokio::try_join!` is shorter and keeps each one's output; `finish` is for a
+/// list of one future type built at run time (see the crate docs, "When to use tokio
+/// instead").
 ///
 /// ```
-/// use keel_mapreduce::{tokio as mr, MapReduceError};
+/// use keel_mapreduce::tokio as mr;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let ok: Vec<std::pin::Pin<Box<dyn Future<Output = Result<(), &str>> + Send>>> =
-///     vec![Box::pin(async { Ok(()) }), Box::pin(async { Ok(()) })];
-/// assert_eq!(mr::finish(ok).await, Ok(()));
-///
-/// let failing: Vec<std::pin::Pin<Box<dyn Future<Output = Result<(), &str>> + Send>>> =
-///     vec![Box::pin(async { Ok(()) }), Box::pin(async { Err("boom") })];
-/// assert_eq!(mr::finish(failing).await, Err(MapReduceError::Cancelled("boom")));
+/// async fn fetch(id: u32) -> Result<(), String> {
+///     if id == 3 { Err(format!("{id}: not found")) } else { Ok(()) }
+/// }
+/// assert_eq!(mr::finish((1..=2).map(fetch)).await, Ok(()));
+/// assert_eq!(mr::finish((1..=4).map(fetch)).await, Err("3: not found".to_owned()));
 /// # }
 /// ```
-pub async fn finish<I, F, E>(futures: I) -> Result<(), MapReduceError<E>>
+pub async fn finish<I, F, E>(futures: I) -> Result<(), E>
 where
     I: IntoIterator<Item = F>,
     F: Future<Output = Result<(), E>>,
@@ -299,7 +328,11 @@ where
         return Ok(());
     }
     let workers = futures.len();
-    map_reduce_void::<F, (), E, _, _, _, _, _, _>(
+    let first = FirstError::new();
+    let record = &first;
+    // The call stops only through the `cancel(None)` below, right after an error was
+    // recorded: its stop reason says nothing the slot does not.
+    let _stopped_after_an_error = map_reduce_void::<F, (), Infallible, _, _, _, _, _, _>(
         |source| async move {
             for f in futures {
                 if !source.send(f).await {
@@ -309,13 +342,15 @@ where
         },
         |f, _writer, cancel| async move {
             if let Err(e) = f.await {
-                cancel.cancel(Some(e));
+                record.record(e);
+                cancel.cancel(None);
             }
         },
         |mut outputs, _cancel| async move { while outputs.recv().await.is_some() {} },
         Options::new().workers(workers),
     )
-    .await
+    .await;
+    first.into_result()
 }
 
 /// Runs the futures concurrently (all at once) inside the caller's task and returns once
@@ -410,6 +445,27 @@ where
     R: FnOnce(Outputs<U>, Writer<V>, Cancel<E>) -> RF,
     RF: Future<Output = ()>,
 {
+    spread(generate, mapper, reducer, opts).await?.into_value()
+}
+
+/// The pipeline with the mappers on `opts.workers` spawned tasks.
+async fn spread<T, U, V, E, G, GF, M, MF, R, RF>(
+    generate: G,
+    mapper: M,
+    reducer: R,
+    opts: Options,
+) -> Result<Reduced<V>, StopError<E>>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    E: Send + 'static,
+    G: FnOnce(Source<T>) -> GF,
+    GF: Future<Output = ()>,
+    M: Fn(T, Writer<U>, Cancel<E>) -> MF + Send + Sync + 'static,
+    MF: Future<Output = ()> + Send + 'static,
+    R: FnOnce(Outputs<U>, Writer<V>, Cancel<E>) -> RF,
+    RF: Future<Output = ()>,
+{
     let cap = opts.workers.saturating_mul(BATCH);
     run(
         generate,
@@ -422,13 +478,13 @@ where
 }
 
 /// [`map_reduce_void`] with the mappers spread over the runtime's threads (see
-/// [`map_reduce_spawned`]).
+/// [`map_reduce_spawned`]); the error is the first stop, a [`StopError`].
 pub async fn map_reduce_void_spawned<T, U, E, G, GF, M, MF, R, RF>(
     generate: G,
     mapper: M,
     reducer: R,
     opts: Options,
-) -> Result<(), MapReduceError<E>>
+) -> Result<(), StopError<E>>
 where
     T: Send + 'static,
     U: Send + 'static,
@@ -440,16 +496,15 @@ where
     R: FnOnce(Outputs<U>, Cancel<E>) -> RF,
     RF: Future<Output = ()>,
 {
-    map_reduce_spawned(
+    // The call ends when the reducer returns; no value is written or looked at.
+    spread(
         generate,
         mapper,
-        |outputs, writer, cancel| async move {
-            reducer(outputs, cancel).await;
-            writer.write(()).await;
-        },
+        move |outputs, _nothing: Writer<()>, cancel| reducer(outputs, cancel),
         opts,
     )
     .await
+    .map(drop)
 }
 
 /// [`for_each`] with `f` run on `opts.workers` spawned tasks (see [`map_reduce_spawned`]).
