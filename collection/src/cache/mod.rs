@@ -73,6 +73,7 @@ use crossbeam_utils::CachePadded;
 use keel_syncx::singleflight::SingleFlight;
 use keel_timex::{Clock, CoarseClock, Nanos};
 use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
 
 pub use builder::{Builder, DEFAULT_JITTER, Eviction};
 pub use error::{ConfigError, LoadError, TakeError};
@@ -88,8 +89,25 @@ pub const MAX_SHARDS: usize = 1024;
 /// An expiring, optionally bounded, concurrent map with a coalescing loader. See the
 /// [module docs](self) for the semantics and the differences from go-zero.
 ///
-/// `Cache` is `Send + Sync`: share it by reference or in an `Arc`. Values are returned by
+/// `Cache` is cheap to clone, and clones share one cache: its entries, statistics and loads
+/// in flight live behind one `Arc`, as the state of keel's `Breaker`, `Shedder` and limiters
+/// does. Hand a clone to each thread, task or request handler (an axum state, a tower
+/// layer) instead of wrapping the cache in an `Arc` of your own. Values are returned by
 /// clone, so large values are best stored as `Arc<T>`.
+///
+/// ```
+/// use keel_collection::cache::Cache;
+/// use std::time::Duration;
+///
+/// let cache: Cache<u64, String> = Cache::new(Duration::from_secs(60))?;
+/// let handle = cache.clone(); // the same cache, not a copy
+/// std::thread::spawn(move || handle.set(1, "ada".to_string())).join().unwrap();
+/// assert_eq!(cache.get(&1).as_deref(), Some("ada"));
+/// assert_eq!(cache.snapshot().hits, 1); // one set of statistics too
+/// # Ok::<(), keel_collection::cache::ConfigError>(())
+/// ```
+///
+/// Expiry is measured on the cache's clock, which tests drive by hand:
 ///
 /// ```
 /// use keel_collection::cache::Cache;
@@ -109,6 +127,12 @@ pub const MAX_SHARDS: usize = 1024;
 /// # Ok::<(), keel_collection::cache::ConfigError>(())
 /// ```
 pub struct Cache<K, V, C = CoarseClock> {
+    /// Everything: a clone is a second handle on it.
+    inner: Arc<Inner<K, V, C>>,
+}
+
+/// The state every clone of a [`Cache`] shares.
+struct Inner<K, V, C> {
     shards: Shards<K, V>,
     /// `shards.len() - 1`: the shard of a key is `(hash >> SHARD_SHIFT) & mask`.
     mask: usize,
@@ -166,7 +190,7 @@ impl<K, V, C: Clock> Cache<K, V, C> {
         let shards: Box<[_]> = (0..parts.shards)
             .map(|_| CachePadded::new(Mutex::new(Shard::new(parts.shard, now.as_nanos()))))
             .collect();
-        Cache {
+        let inner = Inner {
             mask: shards.len() - 1,
             shards,
             hasher: match parts.seed {
@@ -182,27 +206,41 @@ impl<K, V, C: Clock> Cache<K, V, C> {
             flights: SingleFlight::new(),
             reporter: Reporter::new(parts.name, parts.report_interval, now),
             clock: parts.clock,
+        };
+        Cache {
+            inner: Arc::new(inner),
         }
     }
+}
 
+impl<K, V, C> Cache<K, V, C> {
     /// The capacity bound, if one was set.
     pub fn capacity(&self) -> Option<usize> {
-        self.capacity
+        self.inner.capacity
     }
 
     /// The time to live of [`set`](Cache::set) (before jitter).
     pub fn ttl(&self) -> Duration {
-        self.ttl
+        self.inner.ttl
     }
 
     /// The name given to [`Builder::name`].
     pub fn name(&self) -> &str {
-        self.reporter.name()
+        self.inner.reporter.name()
     }
 
     /// The number of shards.
     pub fn shard_count(&self) -> usize {
-        self.shards.len()
+        self.inner.shards.len()
+    }
+}
+
+/// A second handle on the same cache (an `Arc` clone): see [`Cache`].
+impl<K, V, C> Clone for Cache<K, V, C> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 
@@ -212,18 +250,19 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// Counts a hit or a miss. A "not found" remembered by negative caching reads as `None`
     /// (and counts as a hit: the cache answered).
     pub fn get(&self, key: &K) -> Option<V> {
-        let hash = self.hasher.hash_one(key);
-        let now = self.clock.now();
+        let inner = &*self.inner;
+        let hash = inner.hasher.hash_one(key);
+        let now = inner.clock.now();
         let found = {
-            let mut shard = self.lock(hash);
-            let found = shard.get(&self.hasher, hash, key, now.as_nanos());
+            let mut shard = inner.lock(hash);
+            let found = shard.get(&inner.hasher, hash, key, now.as_nanos());
             match found {
                 Found::Live(_) => shard.counts.hits += 1,
                 Found::Absent => shard.counts.misses += 1,
             }
             found
         };
-        self.after_operation(now);
+        inner.after_operation(now);
         match found {
             Found::Live(value) => value,
             Found::Absent => None,
@@ -233,41 +272,44 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// Whether `key` has a value cached and not expired (a remembered "not found" does not
     /// count). Counts nothing and does not mark the key used.
     pub fn contains(&self, key: &K) -> bool {
-        let hash = self.hasher.hash_one(key);
-        let now = self.clock.now();
-        self.lock(hash).contains(hash, key, now.as_nanos())
+        let inner = &*self.inner;
+        let hash = inner.hasher.hash_one(key);
+        let now = inner.clock.now();
+        inner.lock(hash).contains(hash, key, now.as_nanos())
     }
 
     /// Stores `value` for `key` for the cache's time to live (with jitter), as the most
     /// recently used entry; returns the value it replaced. Evicts the least recently used
     /// entry if a bounded cache is full.
     pub fn set(&self, key: K, value: V) -> Option<V> {
-        self.set_with_ttl(key, value, self.ttl)
+        self.set_with_ttl(key, value, self.inner.ttl)
     }
 
     /// [`set`](Cache::set) with its own time to live (jitter applies). A zero `ttl` stores
     /// nothing and removes `key`.
     pub fn set_with_ttl(&self, key: K, value: V, ttl: Duration) -> Option<V> {
-        let now = self.clock.now();
-        let replaced = self.store(key, Some(value), ttl, now, false);
-        self.after_operation(now);
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let replaced = inner.store(key, Some(value), ttl, now, false);
+        inner.after_operation(now);
         replaced.flatten()
     }
 
     /// Removes `key`; returns its value if it was cached and not expired.
     pub fn remove(&self, key: &K) -> Option<V> {
-        let hash = self.hasher.hash_one(key);
-        let now = self.clock.now();
-        let removed = self
+        let inner = &*self.inner;
+        let hash = inner.hasher.hash_one(key);
+        let now = inner.clock.now();
+        let removed = inner
             .lock(hash)
-            .remove(&self.hasher, hash, key, now.as_nanos());
-        self.after_operation(now);
+            .remove(&inner.hasher, hash, key, now.as_nanos());
+        inner.after_operation(now);
         removed.flatten()
     }
 
     /// Removes every entry. Statistics are kept.
     pub fn clear(&self) {
-        for shard in self.shards.iter() {
+        for shard in self.inner.shards.iter() {
             shard.lock().clear();
         }
     }
@@ -276,7 +318,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// most one [expiry tick](Builder::expiry_tick) old, or older in shards nobody used
     /// since; [`purge_expired`](Cache::purge_expired) first for an exact count).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.inner.shards.iter().map(|s| s.lock().len()).sum()
     }
 
     /// Whether [`len`](Cache::len) is zero.
@@ -288,20 +330,31 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// operations do this for their own shard as they go; call this to reclaim the memory of
     /// a cache nobody uses.
     pub fn purge_expired(&self) {
-        let now = self.clock.now().as_nanos();
-        for shard in self.shards.iter() {
-            shard.lock().sweep_if_due(&self.hasher, now);
+        let inner = &*self.inner;
+        let now = inner.clock.now().as_nanos();
+        for shard in inner.shards.iter() {
+            shard.lock().sweep_if_due(&inner.hasher, now);
         }
     }
 
     /// Heap bytes held by the cache's tables (slabs, indexes, expiry wheels), not counting
     /// what keys and values own on the heap themselves.
     pub fn allocated_bytes(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().allocated_bytes()).sum()
+        self.inner
+            .shards
+            .iter()
+            .map(|s| s.lock().allocated_bytes())
+            .sum()
     }
 
     /// Hits, misses, evictions and expirations since the cache was built, and its length.
     pub fn snapshot(&self) -> CacheStats {
+        self.inner.snapshot()
+    }
+}
+
+impl<K: Hash + Eq, V: Clone, C: Clock> Inner<K, V, C> {
+    fn snapshot(&self) -> CacheStats {
         let mut stats = CacheStats::default();
         for shard in self.shards.iter() {
             let shard = shard.lock();
@@ -374,13 +427,14 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
 
 impl<K, V, C> fmt::Debug for Cache<K, V, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
         f.debug_struct("Cache")
-            .field("name", &self.reporter.name())
-            .field("ttl", &self.ttl)
-            .field("capacity", &self.capacity)
-            .field("jitter", &self.jitter)
-            .field("negative_ttl", &self.negative_ttl)
-            .field("shards", &self.shards.len())
+            .field("name", &inner.reporter.name())
+            .field("ttl", &inner.ttl)
+            .field("capacity", &inner.capacity)
+            .field("jitter", &inner.jitter)
+            .field("negative_ttl", &inner.negative_ttl)
+            .field("shards", &inner.shards.len())
             .finish_non_exhaustive()
     }
 }

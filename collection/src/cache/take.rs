@@ -12,7 +12,7 @@ use keel_timex::{Clock, Nanos};
 
 use super::error::Failure;
 use super::shard::Found;
-use super::{Cache, LoadError, TakeError};
+use super::{Cache, Inner, LoadError, TakeError};
 
 /// A loader's boxed error.
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -89,16 +89,16 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
         F: FnOnce() -> Result<Option<V>, E>,
         E: Into<BoxError>,
     {
-        let hash = self.hasher.hash_one(&key);
-        let now = self.clock.now();
-        if let Some(found) = self.cached(hash, &key, now) {
-            self.after_operation(now);
+        let hash = self.inner.hasher.hash_one(&key);
+        let now = self.inner.clock.now();
+        if let Some(found) = self.inner.cached(hash, &key, now) {
+            self.inner.after_operation(now);
             return Ok(found);
         }
         let flight_key = key.clone();
-        let (result, led) = self.flights.run_ex(flight_key, || {
+        let (result, led) = self.inner.flights.run_ex(flight_key, || {
             // Another load may have finished between the miss and joining the flight.
-            if let Some(found) = self.cached(hash, &key, self.clock.now()) {
+            if let Some(found) = self.inner.cached(hash, &key, self.inner.clock.now()) {
                 return Ok(found);
             }
             let loaded = match catch_unwind(AssertUnwindSafe(loader)) {
@@ -106,10 +106,10 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
                 Ok(Err(error)) => return Err(Failure::Load(LoadError::new(error.into()))),
                 Err(_panic) => return Err(Failure::Panicked),
             };
-            self.keep(key, loaded.clone(), self.clock.now());
+            self.inner.keep(key, loaded.clone(), self.inner.clock.now());
             Ok(loaded)
         });
-        self.finish_take(hash, result, led, now)
+        self.inner.finish_take(hash, result, led, now)
     }
 
     /// The async [`take`](Cache::take): concurrent callers of one key, sync or async, share
@@ -153,17 +153,18 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Into<BoxError>,
     {
-        let hash = self.hasher.hash_one(&key);
-        let now = self.clock.now();
-        if let Some(found) = self.cached(hash, &key, now) {
-            self.after_operation(now);
+        let hash = self.inner.hasher.hash_one(&key);
+        let now = self.inner.clock.now();
+        if let Some(found) = self.inner.cached(hash, &key, now) {
+            self.inner.after_operation(now);
             return Ok(found);
         }
         let key_ref = &key;
         let (result, led) = self
+            .inner
             .flights
             .run_ex_async(key.clone(), move || async move {
-                if let Some(found) = self.cached(hash, key_ref, self.clock.now()) {
+                if let Some(found) = self.inner.cached(hash, key_ref, self.inner.clock.now()) {
                     return Ok(found);
                 }
                 let loaded = match load_catching_panics(loader).await {
@@ -171,13 +172,16 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
                     Ok(Err(error)) => return Err(Failure::Load(LoadError::new(error.into()))),
                     Err(()) => return Err(Failure::Panicked),
                 };
-                self.keep(key_ref.clone(), loaded.clone(), self.clock.now());
+                self.inner
+                    .keep(key_ref.clone(), loaded.clone(), self.inner.clock.now());
                 Ok(loaded)
             })
             .await;
-        self.finish_take(hash, result, led, now)
+        self.inner.finish_take(hash, result, led, now)
     }
+}
 
+impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
     /// The live entry of `key` (counted as a hit), or `None` on a miss (not counted: the
     /// load decides).
     fn cached(&self, hash: u64, key: &K, now: Nanos) -> Option<Option<V>> {
@@ -251,7 +255,7 @@ impl<K: Hash + Eq, V, C> Cache<K, V, C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn waiting(&self, key: &K) -> usize {
-        self.flights.waiting(key)
+        self.inner.flights.waiting(key)
     }
 }
 
