@@ -115,8 +115,9 @@
 //! # }
 //! ```
 //!
-//! `finish` stays for go-zero's `Finish` (a list of functions or futures of one type,
-//! and the first error) and for the thread flavour, which has no runtime to join on.
+//! `finish` stays for go-zero's `Finish`: a list, built at run time, of functions or
+//! futures of one type, where only the first error matters (`thread::finish` does it
+//! without a runtime).
 //!
 //! **What keel-mapreduce is for**, which those do not do:
 //!
