@@ -1,8 +1,10 @@
 //! [`Breaker`]: the decision and the synchronous calls.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
 
 use keel_rollingwindow::RollingWindow;
 use keel_timex::{Clock, CoarseClock, Nanos};
@@ -13,7 +15,9 @@ use crate::events::Events;
 use crate::reasons::Reasons;
 use crate::rng::Rng;
 use crate::stats::{Counts, Outcome, Outcomes};
-use crate::{BreakerError, Builder, FailureReason, History, Mode, OwnedPermit, Permit, Rejected};
+use crate::{
+    BreakerError, Builder, FailureReason, History, Mode, OnCancel, OwnedPermit, Permit, Rejected,
+};
 
 /// A Google SRE adaptive-throttling circuit breaker with go-zero's refinements.
 ///
@@ -26,10 +30,10 @@ use crate::{BreakerError, Builder, FailureReason, History, Mode, OwnedPermit, Pe
 /// Cloning is cheap and clones share one breaker; it is `Send + Sync`.
 ///
 /// ```
-/// use keel_breaker::{Breaker, BreakerError};
+/// use keel_breaker::Breaker;
 ///
 /// let breaker = Breaker::new();
-/// let row: Result<u32, BreakerError<std::io::Error>> = breaker.call(|| Ok(42));
+/// let row = breaker.call(|| Ok::<u32, std::io::Error>(42));
 /// assert_eq!(row.unwrap(), 42);
 /// ```
 ///
@@ -43,8 +47,13 @@ use crate::{BreakerError, Builder, FailureReason, History, Mode, OwnedPermit, Pe
 ///
 /// # Differences from go-zero
 ///
-/// - `allow` returns `Result<Permit, Rejected>`; the permit records a failure if dropped
-///   unresolved (panic, cancelled future) instead of go-zero's nil promise on rejection.
+/// - `allow` returns `Result<Permit, Rejected>` instead of go-zero's nil promise on
+///   rejection; a permit dropped unresolved records a failure if a panic is unwinding, and
+///   nothing otherwise: a cancelled call (client gone, sibling failed) says nothing about the
+///   dependency ([`OnCancel`]). go-zero's sqlx counts `context.Canceled` as acceptable and
+///   `DeadlineExceeded` as a failure; keel's equivalent of the deadline is
+///   [`Builder::timeout`] (feature `tokio`), and [`Builder::slow_call`] counts slow calls
+///   as failures (resilience4j's slow-call threshold).
 /// - The failing/working-bucket scale is the configured bucket count; go-zero hard-codes 40
 ///   even for other windows, so a 10-bucket breaker never reached full recovery speed there.
 /// - No process-wide registry: [`Registry`](crate::Registry) is an explicit value.
@@ -76,6 +85,13 @@ pub(crate) struct Inner<C: Clock> {
     shadow_rejections: AtomicU64,
     pub(crate) reasons: Reasons,
     events: Events,
+    /// A call longer than this (clock nanoseconds) is a failure; 0 = no threshold.
+    slow_call: u64,
+    on_cancel: OnCancel,
+    /// The deadline of async and tower calls (feature `tokio`).
+    pub(crate) timeout: Option<Duration>,
+    /// Permits dropped unresolved without a panic.
+    cancelled: AtomicU64,
 }
 
 /// A point-in-time view of a breaker, for dashboards and health endpoints.
@@ -89,6 +105,9 @@ pub struct Snapshot {
     pub mode: Mode,
     /// Calls that shadow mode let through although the breaker would have rejected them.
     pub shadow_rejections: u64,
+    /// Calls cancelled by their caller (a permit dropped unresolved without a panic), however
+    /// [`OnCancel`] counted them.
+    pub cancelled: u64,
 }
 
 impl Breaker {
@@ -149,6 +168,12 @@ impl<C: Clock> Breaker<C> {
                 shadow_rejections: AtomicU64::new(0),
                 reasons: Reasons::default(),
                 events: Events::default(),
+                slow_call: builder
+                    .slow_call
+                    .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+                on_cancel: builder.on_cancel,
+                timeout: builder.timeout,
+                cancelled: AtomicU64::new(0),
             }),
         }
     }
@@ -175,7 +200,7 @@ impl<C: Clock> Breaker<C> {
     pub fn call<T, E: fmt::Display>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, BreakerError<E>> {
+    ) -> Result<T, BreakerError<E, Infallible>> {
         self.call_with(f, |_| false)
     }
 
@@ -187,7 +212,7 @@ impl<C: Clock> Breaker<C> {
         &self,
         f: impl FnOnce() -> Result<T, E>,
         acceptable: impl FnOnce(&E) -> bool,
-    ) -> Result<T, BreakerError<E>> {
+    ) -> Result<T, BreakerError<E, Infallible>> {
         let permit = self.allow()?;
         let result = f();
         settle(permit, &result, acceptable);
@@ -202,11 +227,13 @@ impl<C: Clock> Breaker<C> {
         acceptable: impl FnOnce(&E) -> bool,
         fallback: impl FnOnce(Rejected) -> Result<T, E>,
     ) -> Result<T, E> {
-        match self.call_with(f, acceptable) {
-            Ok(v) => Ok(v),
-            Err(BreakerError::Inner(e)) => Err(e),
-            Err(BreakerError::Rejected(r)) => fallback(r),
-        }
+        let permit = match self.allow() {
+            Ok(permit) => permit,
+            Err(rejected) => return fallback(rejected),
+        };
+        let result = f();
+        settle(permit, &result, acceptable);
+        result
     }
 }
 
@@ -252,6 +279,7 @@ impl<C: Clock> Breaker<C> {
         inner.last_pass.store(0, Ordering::Relaxed);
         inner.reasons.clear();
         inner.shadow_rejections.store(0, Ordering::Relaxed);
+        inner.cancelled.store(0, Ordering::Relaxed);
     }
 
     /// The history, drop ratio and mode as of now.
@@ -264,6 +292,7 @@ impl<C: Clock> Breaker<C> {
             drop_ratio: inner.params.effective_drop_ratio(&history),
             mode: self.mode(),
             shadow_rejections: inner.shadow_rejections.load(Ordering::Relaxed),
+            cancelled: inner.cancelled.load(Ordering::Relaxed),
         }
     }
 
@@ -271,6 +300,17 @@ impl<C: Clock> Breaker<C> {
     /// to [`Permit::failure_with`].
     pub fn recent_failures(&self) -> Vec<FailureReason> {
         self.inner.reasons.recent()
+    }
+
+    /// The deadline of [`call_async`](Breaker::call_async) and the tower layer's calls, if
+    /// one is set ([`Builder::timeout`], feature `tokio`).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.inner.timeout
+    }
+
+    /// The slow-call threshold, if one is set ([`Builder::slow_call`]).
+    pub fn slow_call(&self) -> Option<Duration> {
+        (self.inner.slow_call != 0).then(|| Duration::from_nanos(self.inner.slow_call))
     }
 
     /// The clock the breaker reads.
@@ -402,5 +442,69 @@ impl<C: Clock> Inner<C> {
     #[inline]
     pub(crate) fn record(&self, outcome: Outcome) {
         self.window.add(outcome);
+    }
+
+    /// A new permit's start time: read only when a slow-call threshold needs it.
+    #[inline]
+    pub(crate) fn call_start(&self, armed: bool) -> u64 {
+        if armed && self.slow_call != 0 {
+            self.window.clock().now().as_nanos()
+        } else {
+            0
+        }
+    }
+
+    /// A permit reported `outcome`.
+    #[inline]
+    pub(crate) fn finish(&self, start: u64, outcome: Outcome) {
+        if self.slow_call != 0 && outcome == Outcome::Success && self.was_slow(start, "took") {
+            self.record(Outcome::Failure);
+        } else {
+            self.record(outcome);
+        }
+    }
+
+    /// A permit was dropped unresolved: a panic is a failure; otherwise the caller
+    /// cancelled, which counts as [`OnCancel`] says.
+    #[cold]
+    pub(crate) fn abandon(&self, start: u64) {
+        if std::thread::panicking() {
+            self.reasons.push("the call panicked".to_owned());
+            self.record(Outcome::Failure);
+            return;
+        }
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+        match self.on_cancel {
+            OnCancel::Failure => {
+                self.reasons.push("cancelled by the caller".to_owned());
+                self.record(Outcome::Failure);
+            }
+            OnCancel::Ignore => {
+                if self.slow_call != 0 && self.was_slow(start, "cancelled after") {
+                    self.record(Outcome::Failure);
+                }
+            }
+        }
+    }
+
+    /// Whether a call that started at `start` has run longer than the slow-call threshold;
+    /// if so its duration is kept among the recent failures.
+    #[inline]
+    fn was_slow(&self, start: u64, what: &str) -> bool {
+        let elapsed = self.window.clock().now().as_nanos().saturating_sub(start);
+        let slow = elapsed > self.slow_call;
+        if slow {
+            self.note_slow(elapsed, what);
+        }
+        slow
+    }
+
+    #[cold]
+    fn note_slow(&self, elapsed: u64, what: &str) {
+        self.reasons.push(format!(
+            "slow call: {what} {:?}, threshold {:?}",
+            Duration::from_nanos(elapsed),
+            Duration::from_nanos(self.slow_call)
+        ));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use keel_timex::{Clock, CoarseClock};
 
 use crate::decision::{MIN_K, Params};
-use crate::{Breaker, ConfigError, Mode};
+use crate::{Breaker, ConfigError, Mode, OnCancel};
 
 /// go-zero's statistics window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
@@ -51,6 +51,9 @@ pub struct Builder {
     pub(crate) mode: Mode,
     pub(crate) count_rejections: bool,
     pub(crate) live_refresh: Duration,
+    pub(crate) slow_call: Option<Duration>,
+    pub(crate) on_cancel: OnCancel,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -66,6 +69,9 @@ impl Default for Builder {
             mode: Mode::Adaptive,
             count_rejections: true,
             live_refresh: DEFAULT_LIVE_REFRESH,
+            slow_call: None,
+            on_cancel: OnCancel::Ignore,
+            timeout: None,
         }
     }
 }
@@ -141,6 +147,83 @@ impl Builder {
         self
     }
 
+    /// A call that runs longer than `threshold` counts as a **failure**, whatever its result,
+    /// and so does a call cancelled by its caller after running that long (default: no
+    /// threshold). This is how a breaker hears about a dependency that has become slow
+    /// rather than broken, without a timer: calls are timed with the breaker's clock (the
+    /// coarse clock by default: millisecond resolution). resilience4j's slow-call duration
+    /// threshold, in SRE-throttle form.
+    ///
+    /// Must be longer than zero. Where a slow call should also be *ended*, set a
+    /// [`timeout`](Builder::timeout) too (feature `tokio`).
+    ///
+    /// ```
+    /// use keel_breaker::Breaker;
+    /// use keel_timex::ManualClock;
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::builder()
+    ///     .slow_call(Duration::from_millis(500))
+    ///     .build_with_clock(clock.clone())?;
+    /// let permit = breaker.allow().unwrap();
+    /// clock.advance(Duration::from_secs(2)); // the query took 2 s
+    /// permit.success();
+    /// let s = breaker.snapshot().history;
+    /// assert_eq!((s.accepts, s.total), (0, 1)); // counted as a failure
+    /// # Ok::<(), keel_breaker::ConfigError>(())
+    /// ```
+    pub fn slow_call(mut self, threshold: Duration) -> Builder {
+        self.slow_call = Some(threshold);
+        self
+    }
+
+    /// What a call cancelled by its caller counts as (default [`OnCancel::Ignore`]: nothing,
+    /// unless it was already slower than [`slow_call`](Builder::slow_call)). A panic is
+    /// always a failure.
+    pub fn on_cancel(mut self, on_cancel: OnCancel) -> Builder {
+        self.on_cancel = on_cancel;
+        self
+    }
+
+    /// A deadline the breaker owns for [`call_async`](Breaker::call_async) and its variants
+    /// and for the tower layer's calls (default: none). When it passes first, the call's
+    /// future is dropped, the caller gets
+    /// [`BreakerError::TimedOut`](crate::BreakerError::TimedOut) and the breaker records a
+    /// **failure**, so a stalled dependency opens the breaker.
+    ///
+    /// Prefer this to wrapping `tokio::time::timeout` *around* a breaker call: that
+    /// cancels the call from outside, and a cancellation records nothing by default (it
+    /// cannot tell a stalled database from a client that went away; see
+    /// [`OnCancel`]). A timeout *inside* the call (around the query, its expiry returned as
+    /// the call's error) is counted as a failure as well. Synchronous
+    /// [`call`](Breaker::call)s cannot be interrupted: use
+    /// [`slow_call`](Builder::slow_call) for those.
+    ///
+    /// Must be longer than zero. The timer is tokio's (`tokio::time::sleep`), so a paused
+    /// tokio clock drives it in tests.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), keel_breaker::ConfigError> {
+    /// use keel_breaker::{Breaker, BreakerError};
+    /// use std::time::Duration;
+    ///
+    /// let breaker = Breaker::builder().timeout(Duration::from_millis(250)).build()?;
+    /// let stalled = std::future::pending::<Result<u32, std::io::Error>>();
+    /// let result = breaker.call_async(stalled).await;
+    /// assert!(matches!(result, Err(BreakerError::TimedOut(_))));
+    /// assert_eq!(breaker.snapshot().history.total, 1); // a failure
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn timeout(mut self, timeout: Duration) -> Builder {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// Builds a breaker on the process-wide [`CoarseClock`].
     pub fn build(self) -> Result<Breaker, ConfigError> {
         self.validate()?;
@@ -175,6 +258,12 @@ impl Builder {
         }
         if self.force_pass.is_zero() {
             return Err(ConfigError::ZeroForcePass);
+        }
+        if self.slow_call.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::ZeroSlowCall);
+        }
+        if self.timeout.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::ZeroTimeout);
         }
         Ok(Params {
             k: self.k,

@@ -42,13 +42,33 @@
 //! # Three ways in
 //!
 //! - [`Breaker::allow`] returns a [`Permit`]: report `success()` or `failure()`; dropping it
-//!   unresolved (a panic, a cancelled future) records a failure.
+//!   unresolved records a failure during a panic and nothing otherwise (a cancelled call:
+//!   see [`OnCancel`]).
 //! - [`Breaker::call`], [`call_with`](Breaker::call_with) (an `acceptable` classifier) and
 //!   [`call_with_fallback`](Breaker::call_with_fallback) wrap a closure; `call_async*` wrap a
 //!   future. Errors keep the caller's type: [`BreakerError::Inner`] or
 //!   [`BreakerError::Rejected`].
 //! - With the `tower` feature, `BreakerLayer` wraps any tower `Service` (axum, tonic,
 //!   hyper); clones share one breaker and rejections come from `call`, never `poll_ready`.
+//!
+//! # Cancellations, deadlines and slow calls
+//!
+//! A call whose caller stops waiting (a client disconnects, a sibling in a `try_join!`
+//! fails, a `select!` branch loses) is a **cancellation**: it records nothing by default,
+//! because it says nothing about the dependency. Counting it as a failure let a storm of
+//! client disconnects shed a perfectly healthy database. A **slow** dependency must still
+//! open the breaker, and there are two ways to say what slow is:
+//!
+//! - [`Builder::timeout`] (feature `tokio`): a deadline the breaker owns for `call_async*`
+//!   and the tower layer. At expiry the call's future is dropped, the caller gets
+//!   [`BreakerError::TimedOut`], and a failure is recorded. Use it instead of wrapping
+//!   `tokio::time::timeout` around the breaker call, which the breaker can only see as a
+//!   cancellation.
+//! - [`Builder::slow_call`]: any call (sync too) that took longer than the threshold is a
+//!   failure, whatever its result, and so is a call cancelled after running that long.
+//!
+//! [`OnCancel::Failure`] restores "every cancellation is a failure" for callers who only
+//! ever cancel because the dependency is slow. A panic is always a failure.
 //!
 //! # The algorithm
 //!
@@ -110,11 +130,13 @@ mod async_call;
 mod breaker;
 mod cache;
 mod config;
+mod deadline;
 mod decision;
 mod error;
 mod events;
 mod mode;
 mod permit;
+mod policy;
 mod reasons;
 mod registry;
 mod rng;
@@ -129,9 +151,10 @@ pub use config::{
     Builder, DEFAULT_BUCKETS, DEFAULT_FORCE_PASS, DEFAULT_K, DEFAULT_LIVE_REFRESH,
     DEFAULT_PROTECTION, DEFAULT_WINDOW,
 };
-pub use error::{BreakerError, ConfigError, Rejected};
+pub use error::{BreakerError, ConfigError, Rejected, TimedOut};
 pub use mode::Mode;
 pub use permit::{OwnedPermit, Permit};
+pub use policy::OnCancel;
 pub use reasons::FailureReason;
 pub use registry::Registry;
 pub use stats::History;

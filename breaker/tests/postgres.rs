@@ -259,7 +259,7 @@ async fn worker(
     while !stop.load(Ordering::Relaxed) {
         let kind = match breaker.call_async(call(&mut slot, addr)).await {
             Ok(()) => Kind::Ok,
-            Err(BreakerError::Inner(_)) => Kind::Failed,
+            Err(BreakerError::Inner(_) | BreakerError::TimedOut(_)) => Kind::Failed,
             Err(BreakerError::Rejected(_)) => Kind::Rejected,
         };
         log.push(kind);

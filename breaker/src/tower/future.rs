@@ -4,11 +4,13 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use keel_timex::{Clock, CoarseClock};
 use pin_project_lite::pin_project;
 
 use super::Classify;
+use crate::deadline::Guarded;
 use crate::{BreakerError, OwnedPermit, Rejected};
 
 pin_project! {
@@ -16,9 +18,13 @@ pin_project! {
     ///
     /// Either the breaker rejected the call (ready at once with
     /// [`BreakerError::Rejected`]), or it wraps the inner service's future together with the
-    /// call's [`OwnedPermit`]: on completion the classifier decides success or failure. If
-    /// this future is dropped before completion (a timeout, a client that went away), the
-    /// permit is dropped unresolved and the call counts as a **failure**.
+    /// call's [`OwnedPermit`]: on completion the classifier decides success or failure. With
+    /// a [`timeout`](crate::Builder::timeout) the call ends at the deadline with
+    /// [`BreakerError::TimedOut`], a failure. A panic in the inner future is a failure. If
+    /// this future is dropped before completion (a client that went away, a timeout layered
+    /// *around* it), the call is a **cancellation**, which counts as
+    /// [`OnCancel`](crate::OnCancel) says: by default nothing, unless it was slower than the
+    /// [slow-call threshold](crate::Builder::slow_call).
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, C: Clock = CoarseClock, K = super::DefaultClassifier> {
         #[pin]
@@ -32,9 +38,7 @@ pin_project! {
         Rejected { rejected: Rejected },
         Called {
             #[pin]
-            fut: F,
-            // `None` once the outcome is recorded.
-            permit: Option<OwnedPermit<C>>,
+            call: Guarded<F, OwnedPermit<C>>,
             classifier: K,
         },
     }
@@ -49,11 +53,15 @@ impl<F, C: Clock, K> ResponseFuture<F, C, K> {
     }
 
     /// The inner service's future, settling `permit` with `classifier` when it completes.
-    pub(crate) fn called(fut: F, permit: OwnedPermit<C>, classifier: K) -> Self {
+    pub(crate) fn called(
+        fut: F,
+        permit: OwnedPermit<C>,
+        timeout: Option<Duration>,
+        classifier: K,
+    ) -> Self {
         ResponseFuture {
             state: State::Called {
-                fut,
-                permit: Some(permit),
+                call: Guarded::new(fut, permit, timeout),
                 classifier,
             },
         }
@@ -71,15 +79,9 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Rejected { rejected } => Poll::Ready(Err(BreakerError::Rejected(*rejected))),
-            StateProj::Called {
-                fut,
-                permit,
-                classifier,
-            } => {
-                let result = std::task::ready!(fut.poll(cx));
-                if let Some(permit) = permit.take() {
-                    settle(permit, classifier, &result);
-                }
+            StateProj::Called { call, classifier } => {
+                let (result, permit) = std::task::ready!(call.poll(cx))?;
+                settle(permit, classifier, &result);
                 Poll::Ready(result.map_err(BreakerError::Inner))
             }
         }
@@ -105,9 +107,8 @@ impl<F, C: Clock, K> fmt::Debug for ResponseFuture<F, C, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.state {
             State::Rejected { .. } => f.debug_struct("ResponseFuture::Rejected").finish(),
-            State::Called { permit, .. } => f
+            State::Called { .. } => f
                 .debug_struct("ResponseFuture::Called")
-                .field("permit", permit)
                 .finish_non_exhaustive(),
         }
     }

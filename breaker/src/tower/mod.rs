@@ -13,9 +13,16 @@
 //!   [`ResponseFuture`](future::ResponseFuture). On completion a [`Classify`]er decides:
 //!   [`DefaultClassifier`] counts `Err` as a failure (keeping its text among the breaker's
 //!   [recent failures](crate::Breaker::recent_failures)); a closure can count HTTP 5xx as
-//!   failures and 4xx as successes. A response future dropped before completion counts as a
-//!   **failure**, so a `tower::timeout::Timeout` on either side of the breaker reports
-//!   timeouts to it.
+//!   failures and 4xx as successes. A panic in the inner future is a failure.
+//! - **Deadline.** With a [`Builder::timeout`](crate::Builder::timeout) (feature `tokio`)
+//!   the call ends at the deadline with [`BreakerError::TimedOut`](crate::BreakerError::TimedOut)
+//!   and counts as a failure: the way to tell the breaker about a stalled dependency.
+//! - **Cancellation.** A response future dropped before completion (the client went away, a
+//!   `tower::timeout::Timeout` *around* the layer fired) is a cancellation: by default it
+//!   records nothing ([`OnCancel`](crate::OnCancel)), unless the call had run longer than
+//!   the [slow-call threshold](crate::Builder::slow_call). So a storm of client
+//!   disconnects cannot open the breaker of a healthy dependency; use the breaker's own
+//!   timeout rather than tower's `Timeout` to have stalls counted.
 //! - **Errors** are [`BreakerError<S::Error>`](crate::BreakerError), not boxed: match
 //!   `BreakerError::Rejected` to answer 503 / `UNAVAILABLE`; inner errors come back
 //!   unchanged as `BreakerError::Inner`. `BreakerError<E>` implements `std::error::Error`
@@ -47,6 +54,7 @@
 //! let status = |result: Result<u16, BreakerError<Infallible>>| match result {
 //!     Ok(status) => status,
 //!     Err(BreakerError::Rejected(_)) => 503,
+//!     Err(BreakerError::TimedOut(_)) => 504, // with a `Builder::timeout`
 //!     Err(BreakerError::Inner(never)) => match never {},
 //! };
 //! assert_eq!(status(service.clone().oneshot("/").await), 200);

@@ -89,7 +89,13 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         match self.breaker.allow_owned() {
             Ok(permit) => {
-                ResponseFuture::called(self.inner.call(req), permit, self.classifier.clone())
+                let timeout = self.breaker.timeout();
+                ResponseFuture::called(
+                    self.inner.call(req),
+                    permit,
+                    timeout,
+                    self.classifier.clone(),
+                )
             }
             Err(rejected) => ResponseFuture::rejected(rejected),
         }
