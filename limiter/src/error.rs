@@ -45,6 +45,23 @@ impl Denied {
         }
     }
 
+    /// The gRPC status code a server answers with: 8, `RESOURCE_EXHAUSTED`, or 14,
+    /// `UNAVAILABLE`, when the limiter's backend is down and the policy is fail-closed (the
+    /// client may retry elsewhere). With feature `tonic`, `tonic::Status::from(denied)`
+    /// builds the whole status.
+    ///
+    /// ```
+    /// # use keel_limiter::Denied;
+    /// assert_eq!(Denied::Unavailable.grpc_code(), 14);
+    /// assert_eq!(Denied::NeverFits { n: 3, burst: 2 }.grpc_code(), 8);
+    /// ```
+    pub fn grpc_code(&self) -> i32 {
+        match self {
+            Denied::Unavailable => 14,
+            _ => 8,
+        }
+    }
+
     /// How long to wait before retrying, if waiting helps (the `Retry-After` header).
     pub fn retry_after(&self) -> Option<Duration> {
         match *self {
@@ -53,6 +70,28 @@ impl Denied {
             }
             Denied::NeverFits { .. } | Denied::Unavailable => None,
         }
+    }
+
+    /// [`retry_after`](Denied::retry_after) in whole seconds, as a `Retry-After` header
+    /// carries it: rounded up (a client retrying on time is not refused again), and at
+    /// least 1 (a header of 0 would invite an immediate retry, refused again). `None` when
+    /// waiting does not help or the wait is unknown ([`Denied::NeverFits`],
+    /// [`Denied::Unavailable`]).
+    ///
+    /// ```
+    /// # use keel_limiter::Denied;
+    /// # use std::time::Duration;
+    /// let limited = Denied::Limited { retry_after: Duration::from_millis(1500) };
+    /// assert_eq!(limited.retry_after_secs(), Some(2));
+    /// let limited = Denied::Limited { retry_after: Duration::from_millis(10) };
+    /// assert_eq!(limited.retry_after_secs(), Some(1));
+    /// assert_eq!(Denied::Unavailable.retry_after_secs(), None);
+    /// ```
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after().map(|d| {
+            let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            secs.max(1)
+        })
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::error::Error;
 use std::fmt;
-use std::time::Duration;
 
 use crate::Denied;
 
@@ -75,19 +74,15 @@ impl<E> LimitError<E> {
         self.denied().map(|denied| denied.http_status())
     }
 
-    /// The `Retry-After` header's value in whole seconds: the refusal's
+    /// The refusal's wait in whole seconds ([`Denied::retry_after_secs`]): its
     /// [`retry_after`](Denied::retry_after) rounded up, and at least 1 (a header of 0 would
-    /// invite an immediate retry, refused again). `None` when waiting does not help
-    /// ([`Denied::NeverFits`], [`Denied::Unavailable`]) and for an inner error.
+    /// invite an immediate retry, refused again). `None` when waiting does not help or the
+    /// wait is unknown ([`Denied::NeverFits`], [`Denied::Unavailable`]) and for an inner
+    /// error. (The responses of features `axum` and `tonic` add a `Retry-After` of 1 to the
+    /// 503 / `UNAVAILABLE` of [`Denied::Unavailable`], to slow down immediate retries.)
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.denied()?.retry_after().map(whole_secs_up)
+        self.denied()?.retry_after_secs()
     }
-}
-
-/// `d` in seconds, rounded up, at least 1.
-fn whole_secs_up(d: Duration) -> u64 {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    secs.max(1)
 }
 
 impl<E> From<Denied> for LimitError<E> {

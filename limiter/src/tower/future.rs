@@ -2,35 +2,40 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::LimitError;
 use super::limit::Deferred;
+use super::{AsError, RefusalMode};
 use crate::Denied;
 
 pin_project! {
     /// The response future of [`RateLimitService`](super::RateLimitService), a small state
     /// machine: decide, then call the inner service.
     ///
-    /// - **Refused**: ready at the first poll with [`LimitError::Limited`]; the inner
-    ///   service was not called.
+    /// - **Refused**: ready at the first poll with the refusal as the [`RefusalMode`] `M`
+    ///   reports it ([`LimitError::Limited`](super::LimitError::Limited) by default, a
+    ///   response of its own in a responding mode); the inner service was not called.
     /// - **Deciding** (on Redis): awaits the limiter's script while holding the request and
     ///   the inner service instance that was ready. Admitted, it calls that instance and
     ///   moves on; refused, it drops both (releasing whatever readiness held).
     /// - **Called**: drives the inner service's future; its errors come back as
-    ///   [`LimitError::Inner`].
+    ///   [`LimitError::Inner`](super::LimitError::Inner) by default, unchanged in a
+    ///   responding mode.
     ///
     /// Dropped before it completes (a timeout, a client gone), nothing is given back: the
     /// tokens were taken when the request was decided, as they are for a request the inner
     /// service failed.
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F, S, Req> {
+    pub struct ResponseFuture<F, S, Req, M = AsError> {
         #[pin]
         state: State<F, S, Req>,
+        // Zero-sized; `fn() -> M` keeps the future `Send` and `Sync` whatever `M` is.
+        mode: PhantomData<fn() -> M>,
     }
 }
 
@@ -50,45 +55,47 @@ pin_project! {
     }
 }
 
-impl<F, S, Req> ResponseFuture<F, S, Req> {
-    pub(crate) fn refused(denied: Denied) -> Self {
+impl<F, S, Req, M> ResponseFuture<F, S, Req, M> {
+    fn with(state: State<F, S, Req>) -> Self {
         ResponseFuture {
-            state: State::Refused { denied },
+            state,
+            mode: PhantomData,
         }
+    }
+
+    pub(crate) fn refused(denied: Denied) -> Self {
+        ResponseFuture::with(State::Refused { denied })
     }
 
     pub(crate) fn called(inner: F) -> Self {
-        ResponseFuture {
-            state: State::Called { inner },
-        }
+        ResponseFuture::with(State::Called { inner })
     }
 
     pub(crate) fn deciding(decision: Deferred, ready: S, req: Req) -> Self {
-        ResponseFuture {
-            state: State::Deciding {
-                decision,
-                call: Some((ready, req)),
-            },
-        }
+        ResponseFuture::with(State::Deciding {
+            decision,
+            call: Some((ready, req)),
+        })
     }
 }
 
-impl<F, S, Req, Res, Err> Future for ResponseFuture<F, S, Req>
+impl<F, S, Req, M, Res, Err> Future for ResponseFuture<F, S, Req, M>
 where
     S: Service<Req, Future = F, Response = Res, Error = Err>,
     F: Future<Output = Result<Res, Err>>,
+    M: RefusalMode<Res, Err>,
 {
-    type Output = Result<Res, LimitError<Err>>;
+    type Output = Result<Res, M::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
         loop {
             let next = match state.as_mut().project() {
                 StateProj::Refused { denied } => {
-                    return Poll::Ready(Err(LimitError::Limited(*denied)));
+                    return Poll::Ready(M::refused(*denied));
                 }
                 StateProj::Called { inner } => {
-                    return inner.poll(cx).map_err(LimitError::Inner);
+                    return inner.poll(cx).map_err(M::inner);
                 }
                 StateProj::Deciding { decision, call } => {
                     match ready!(decision.as_mut().poll(cx)) {
@@ -107,7 +114,7 @@ where
     }
 }
 
-impl<F, S, Req> fmt::Debug for ResponseFuture<F, S, Req> {
+impl<F, S, Req, M> fmt::Debug for ResponseFuture<F, S, Req, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ResponseFuture");
         match &self.state {
@@ -128,7 +135,7 @@ mod tests {
     use keel_timex::ManualClock;
     use tower::{Layer, ServiceExt};
 
-    use super::super::{RateLimitLayer, RateLimitService};
+    use super::super::{LimitError, RateLimitLayer, RateLimitService};
     use super::*;
     use crate::{Rate, TokenLimiter};
 

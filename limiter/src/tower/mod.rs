@@ -38,6 +38,13 @@
 //!   cost above the burst, [`Denied::NeverFits`](crate::Denied::NeverFits), which no wait
 //!   helps). The inner service's errors come back unchanged as [`LimitError::Inner`]. Once
 //!   boxed into a `BoxError` by a layer above, [`find_denied`] gets the refusal back.
+//! - **Or responses.** [`RateLimitLayer::respond_http`] (feature `axum`) and
+//!   [`RateLimitLayer::respond_grpc`] (feature `tonic`) make the layer answer a refusal
+//!   itself, with the response a handler of the error would give, still without calling
+//!   the inner service (on Redis, after awaiting the decision as above). The service's
+//!   error is then the inner service's own, unchanged. The choice is a zero-sized marker
+//!   type parameter ([`RefusalMode`]: [`AsError`] by default), so the default layer is the
+//!   same code and size as without it.
 //!
 //! # Example
 //!
@@ -92,64 +99,179 @@
 //!
 //! # axum and hyper
 //!
-//! axum routes must be infallible, so put a `HandleErrorLayer` above the limiter and turn a
-//! refusal into its response there. axum is not a dependency of this crate, so this is not
-//! compiled here:
+//! axum routes must be infallible. With feature `axum`, [`Denied`](crate::Denied) and
+//! [`LimitError<E>`] (for `E: IntoResponse`, such as `Infallible`, or a shedder's
+//! `ShedError<Infallible>`) are axum responses: 429 Too Many Requests with `Retry-After`
+//! in whole seconds, or 503 with `Retry-After: 1` for a backend that is down and fails
+//! closed. There are two ways to answer a refusal.
 //!
-//! ```ignore
+//! **The layer answers it** ([`respond_http`](RateLimitLayer::respond_http)): nothing else
+//! to write, no `HandleErrorLayer`. Here with keel-shedder's layer in the same mode, in
+//! either order:
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use axum::body::Body;
+//! use axum::extract::Request;
+//! use axum::http::{StatusCode, header};
+//! use axum::{Router, routing::get};
+//! use keel_limiter::tower::RateLimitLayer;
+//! use keel_limiter::{Rate, TokenLimiter};
+//! use keel_shedder::tower::ShedderLayer;
+//! use keel_shedder::{Shedder, cpu::ManualCpu};
+//! use keel_timex::ManualClock;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! // One bucket per API key, 10 requests a second in bursts of 2. (A server would use
+//! // `.build()` and `Shedder::new()`; this example holds the clock and the CPU still.)
+//! let api_key = |req: &Request| Some(req.headers().get("x-api-key")?.to_str().ok()?.to_owned());
+//! let limiter = TokenLimiter::builder(Rate::per_second(10), 2)
+//!     .build_with_clock(ManualClock::new())
+//!     .unwrap();
+//! let shedder = Shedder::builder().cpu_source(ManualCpu::new(0)).build().unwrap();
+//! let app = Router::new().route("/", get(|| async { "hello" })).layer(
+//!     ServiceBuilder::new()
+//!         .layer(RateLimitLayer::new(limiter, api_key).respond_http())
+//!         .layer(ShedderLayer::new(shedder).respond_http()),
+//! );
+//!
+//! let get = || Request::get("/").header("x-api-key", "k-42").body(Body::empty()).unwrap();
+//! for _ in 0..2 {
+//!     assert_eq!(app.clone().oneshot(get()).await.unwrap().status(), StatusCode::OK);
+//! }
+//! let refused = app.oneshot(get()).await.unwrap();
+//! assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+//! assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+//! # }
+//! # #[cfg(not(feature = "axum"))]
+//! # fn main() {}
+//! ```
+//!
+//! A real server keys by client IP:
+//! `req.extensions().get::<ConnectInfo<SocketAddr>>()` (served with
+//! `into_make_service_with_connect_info`), or a header a trusted proxy sets.
+//!
+//! **A `HandleErrorLayer` answers it**, for the default mode (a stack that also wants to
+//! see the errors, log them, or answer them otherwise): the error is its own response, so
+//! the handler is one line, whatever the order of the keel layers below it
+//! (`LimitError<ShedError<Infallible>>` here, `ShedError<LimitError<Infallible>>` the
+//! other way round):
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! use std::convert::Infallible;
-//! use std::net::SocketAddr;
 //!
+//! use axum::body::Body;
 //! use axum::error_handling::HandleErrorLayer;
-//! use axum::extract::{ConnectInfo, Request};
-//! use axum::http::{HeaderValue, StatusCode, header};
-//! use axum::response::{IntoResponse, Response};
+//! use axum::extract::Request;
+//! use axum::http::{StatusCode, header};
 //! use axum::{Router, routing::get};
 //! use keel_limiter::tower::{LimitError, RateLimitLayer};
 //! use keel_limiter::{Rate, TokenLimiter};
-//! use tower::ServiceBuilder;
+//! use keel_shedder::tower::{ShedError, ShedderLayer};
+//! use keel_shedder::{Shedder, cpu::ManualCpu};
+//! use keel_timex::ManualClock;
+//! use tower::{ServiceBuilder, ServiceExt};
 //!
-//! async fn refused(err: LimitError<Infallible>) -> Response {
-//!     let status = StatusCode::from_u16(err.http_status().unwrap_or(500))
-//!         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-//!     let mut response = (status, err.to_string()).into_response();
-//!     if let Some(secs) = err.retry_after_secs() {
-//!         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-//!     }
-//!     response
-//! }
-//!
-//! // One bucket per client IP (served with `into_make_service_with_connect_info`).
-//! let client_ip = |req: &Request| {
-//!     let ConnectInfo(addr) = req.extensions().get::<ConnectInfo<SocketAddr>>()?;
-//!     Some(addr.ip().to_string())
-//! };
-//! let limiter = TokenLimiter::builder(Rate::per_second(10), 20).build()?;
+//! let limiter = TokenLimiter::builder(Rate::per_second(10), 2)
+//!     .build_with_clock(ManualClock::new())
+//!     .unwrap();
+//! let shedder = Shedder::builder().cpu_source(ManualCpu::new(0)).build().unwrap();
 //! let app = Router::new().route("/", get(|| async { "hello" })).layer(
 //!     ServiceBuilder::new()
-//!         .layer(HandleErrorLayer::new(refused))
-//!         .layer(RateLimitLayer::new(limiter, client_ip)),
+//!         .layer(HandleErrorLayer::new(|e: LimitError<ShedError<Infallible>>| async move { e }))
+//!         .layer(RateLimitLayer::unkeyed(limiter))
+//!         .layer(ShedderLayer::new(shedder)),
 //! );
+//!
+//! let get = || Request::get("/").body(Body::empty()).unwrap();
+//! for _ in 0..2 {
+//!     assert_eq!(app.clone().oneshot(get()).await.unwrap().status(), StatusCode::OK);
+//! }
+//! let refused = app.oneshot(get()).await.unwrap();
+//! assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+//! assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+//! # }
+//! # #[cfg(not(feature = "axum"))]
+//! # fn main() {}
 //! ```
 //!
 //! With a fallible layer between the two (a timeout), the handler receives a `BoxError`:
-//! [`find_denied`] picks the refusal out of it, and `LimitError::<Infallible>::from(denied)`
-//! answers it as above. hyper users do the same in their service's error path.
+//! [`denied_response`] picks the refusal out of it (`None` for any other error). hyper
+//! users without axum answer [`LimitError::http_status`] and
+//! [`retry_after_secs`](LimitError::retry_after_secs) in their service's error path.
 //!
 //! # tonic
 //!
-//! Report [`LimitError::Limited`] as `tonic::Code::ResourceExhausted` (or `Unavailable`
-//! for [`Denied::Unavailable`](crate::Denied::Unavailable)), with the wait in the message
-//! or metadata; `LimitError::Inner` carries the transport's own error.
+//! With feature `tonic` (tonic 0.14 without its default features: `tonic::Status` and its
+//! metadata, not the transport), `tonic::Status::from` turns [`Denied`](crate::Denied) and
+//! [`LimitError<E>`] (for `E: Into<Status>`) into `RESOURCE_EXHAUSTED`, or `UNAVAILABLE`
+//! for a failing backend, with the wait in the message and in a `retry-after` metadata
+//! entry (whole seconds); [`denied_status`] does it for a boxed error. tonic's server
+//! takes the layer as it is in [`respond_grpc`](RateLimitLayer::respond_grpc) mode: a
+//! refusal is answered as a trailers-only gRPC response, and the error stays tonic's
+//! `Infallible`. (In the default mode tonic's server would not recognise the error and
+//! would reset the stream.)
+//!
+//! ```
+//! # #[cfg(feature = "tonic")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use keel_limiter::tower::RateLimitLayer;
+//! use keel_limiter::{Rate, TokenLimiter};
+//! use keel_timex::ManualClock;
+//! use tonic::body::Body;
+//! use tonic::service::Routes;
+//! use tower::{Layer, ServiceExt};
+//!
+//! let limiter = TokenLimiter::builder(Rate::per_second(10), 1)
+//!     .build_with_clock(ManualClock::new())
+//!     .unwrap();
+//! let layer = RateLimitLayer::unkeyed(limiter).respond_grpc();
+//! // A server: `Server::builder().layer(layer).add_service(..).serve(addr)`. Here the
+//! // service tonic wraps, with no gRPC service added: it answers UNIMPLEMENTED (12).
+//! let server = layer.layer(Routes::default());
+//! let call = || http::Request::post("/echo.Echo/Say").body(Body::empty()).unwrap();
+//!
+//! let admitted = server.clone().oneshot(call()).await.unwrap();
+//! assert_eq!(admitted.headers()["grpc-status"], "12");
+//! let refused = server.oneshot(call()).await.unwrap();
+//! assert_eq!(refused.headers()["grpc-status"], "8"); // RESOURCE_EXHAUSTED
+//! assert_eq!(refused.headers()["retry-after"], "1");
+//! # }
+//! # #[cfg(not(feature = "tonic"))]
+//! # fn main() {}
+//! ```
+//!
+//! Without the feature, [`Denied::grpc_code`](crate::Denied::grpc_code) gives the code
+//! (8 or 14) for another gRPC stack.
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+mod axum;
 mod error;
 pub mod future;
 mod key;
 mod layer;
 mod limit;
+mod refusal;
 mod service;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+mod tonic;
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use axum::{RespondHttp, denied_response};
 pub use error::{LimitError, find_denied};
 pub use key::{KeyExtractor, MissingKey, Unkeyed};
 pub use layer::RateLimitLayer;
+pub use refusal::{AsError, RefusalMode};
 pub use service::RateLimitService;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub use tonic::{RespondGrpc, denied_status};
