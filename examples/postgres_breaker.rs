@@ -139,7 +139,7 @@ async fn main() {
                 match result.await {
                     Ok(()) => ok += 1,
                     Err(BreakerError::Inner(e)) if answered(&e) => acceptable += 1,
-                    Err(BreakerError::Inner(_)) => failed += 1,
+                    Err(BreakerError::Inner(_) | BreakerError::TimedOut(_)) => failed += 1,
                     Err(BreakerError::Rejected(_)) => rejected += 1,
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;

@@ -19,6 +19,27 @@
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
 //! ```
+//!
+//! # Integrations
+//!
+//! Integration features are passed through to every enabled crate that has them, so one
+//! dependency line sets up a service:
+//!
+//! ```toml
+//! keel = { version = "0.1", features = ["breaker", "shedder", "limiter", "axum", "tokio"] }
+//! ```
+//!
+//! | feature | turns on |
+//! |---|---|
+//! | `tower` | the tower layers of the breaker, the shedder and the limiter |
+//! | `axum` | `tower`, and refusals as axum responses (shedder, limiter) |
+//! | `tonic` | `tower`, and refusals as gRPC statuses (shedder, limiter) |
+//! | `tokio` | the breaker's deadline, async waits of the limiter and syncx, the async map-reduce, the timing wheel's stream, `TokioClock` |
+//! | `redis` | the limiter's Redis backend |
+//! | `tracing` | events of the breaker, the shedder, the limiter and the cache |
+//!
+//! An integration feature alone enables no crate: `features = ["tower"]` without
+//! `"breaker"` adds nothing.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
