@@ -1,5 +1,6 @@
 //! axum responses (feature `axum`): [`Overloaded`] and [`ShedError`] as
-//! `IntoResponse`, and [`overloaded_response`] for boxed errors.
+//! `IntoResponse`, [`overloaded_response`] for boxed errors, and [`RespondHttp`], the mode
+//! in which the layer answers a refusal itself.
 
 use std::error::Error;
 
@@ -7,7 +8,8 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::{HeaderValue, RETRY_AFTER};
 
-use super::{ShedError, find_overloaded};
+use super::refusal::RETRY_AFTER_SECS;
+use super::{RefusalMode, ShedError, find_overloaded};
 use crate::Overloaded;
 
 /// `503 Service Unavailable`, `Retry-After: 1`, body `service overloaded` (text/plain).
@@ -16,7 +18,7 @@ use crate::Overloaded;
 /// back sooner is likely refused again (a load balancer may try another instance at once).
 impl IntoResponse for Overloaded {
     fn into_response(self) -> Response {
-        let retry_after = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+        let retry_after = [(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS))];
         (
             StatusCode::SERVICE_UNAVAILABLE,
             retry_after,
@@ -29,7 +31,10 @@ impl IntoResponse for Overloaded {
 /// A refusal answers as [`Overloaded`] does (503); an inner error as the inner error does.
 ///
 /// With an infallible axum handler behind the layer, `ShedError<Infallible>` is the whole
-/// error handling: `HandleErrorLayer::new(|e: ShedError<Infallible>| async move { e })`.
+/// error handling: `HandleErrorLayer::new(|e: ShedError<Infallible>| async move { e })`;
+/// stacked with keel-limiter's layer (whose `LimitError<E>` answers the same way), the
+/// error is `ShedError<LimitError<Infallible>>` or `LimitError<ShedError<Infallible>>`,
+/// and the handler the same one line.
 impl<E: IntoResponse> IntoResponse for ShedError<E> {
     fn into_response(self) -> Response {
         match self {
@@ -47,4 +52,28 @@ impl<E: IntoResponse> IntoResponse for ShedError<E> {
 /// [module docs](super#axum).
 pub fn overloaded_response(err: &(dyn Error + 'static)) -> Option<Response> {
     find_overloaded(err).map(IntoResponse::into_response)
+}
+
+/// The [`RefusalMode`] of [`ShedderLayer::respond_http`](super::ShedderLayer::respond_http):
+/// a refused call resolves to `Ok` with the response of [`Overloaded`] (503 with
+/// `Retry-After: 1`), and the service's error is the inner service's error, unchanged.
+///
+/// For services whose response is axum's `Response` (an axum `Router`, its routes, a
+/// `service_fn` answering `Response`). Behind `Router::layer` the stack stays infallible,
+/// so no `HandleErrorLayer` is needed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RespondHttp;
+
+impl<Err> RefusalMode<Response, Err> for RespondHttp {
+    type Error = Err;
+
+    #[inline]
+    fn refused(overloaded: Overloaded) -> Result<Response, Err> {
+        Ok(overloaded.into_response())
+    }
+
+    #[inline]
+    fn inner(err: Err) -> Err {
+        err
+    }
 }

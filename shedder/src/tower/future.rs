@@ -2,28 +2,33 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use keel_timex::{Clock, CoarseClock};
 use pin_project_lite::pin_project;
 
-use super::{Classify, ShedError};
+use super::{AsError, Classify, RefusalMode};
 use crate::{Overloaded, OwnedGuard};
 
 pin_project! {
     /// The response future of [`ShedderService`](super::ShedderService).
     ///
-    /// Either the shedder refused the call (ready at once with [`ShedError::Overloaded`];
-    /// the inner service was not called), or it drives the inner service's future while
+    /// Either the shedder refused the call (ready at once with the refusal as the
+    /// [`RefusalMode`] `M` reports it: [`ShedError::Overloaded`](super::ShedError::Overloaded)
+    /// by default, a response of its own in a responding mode; the inner service was not
+    /// called), or it drives the inner service's future while
     /// holding the call's [`OwnedGuard`]: on completion the classifier reports a pass (with
     /// the latency since `call`) or a failure. Dropped before completion (a timeout, a
     /// client that went away), the guard is dropped unresolved: the in-flight slot is
     /// released and nothing else is recorded, as for any cancelled request.
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F, C: Clock = CoarseClock, K = super::DefaultClassifier> {
+    pub struct ResponseFuture<F, C: Clock = CoarseClock, K = super::DefaultClassifier, M = AsError> {
         #[pin]
         kind: Kind<F, C, K>,
+        // Zero-sized; `fn() -> M` keeps the future `Send` and `Sync` whatever `M` is.
+        mode: PhantomData<fn() -> M>,
     }
 }
 
@@ -41,10 +46,11 @@ pin_project! {
     }
 }
 
-impl<F, C: Clock, K> ResponseFuture<F, C, K> {
+impl<F, C: Clock, K, M> ResponseFuture<F, C, K, M> {
     pub(crate) fn refused(overloaded: Overloaded) -> Self {
         ResponseFuture {
             kind: Kind::Refused { overloaded },
+            mode: PhantomData,
         }
     }
 
@@ -55,22 +61,24 @@ impl<F, C: Clock, K> ResponseFuture<F, C, K> {
                 guard: Some(guard),
                 classify,
             },
+            mode: PhantomData,
         }
     }
 }
 
-impl<F, C, K, Res, Err> Future for ResponseFuture<F, C, K>
+impl<F, C, K, M, Res, Err> Future for ResponseFuture<F, C, K, M>
 where
     F: Future<Output = Result<Res, Err>>,
     C: Clock,
     K: Classify<Res, Err>,
+    M: RefusalMode<Res, Err>,
 {
-    type Output = Result<Res, ShedError<Err>>;
+    type Output = Result<Res, M::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (inner, guard, classify) = match self.project().kind.project() {
             KindProj::Refused { overloaded } => {
-                return Poll::Ready(Err(ShedError::Overloaded(*overloaded)));
+                return Poll::Ready(M::refused(*overloaded));
             }
             KindProj::Admitted {
                 inner,
@@ -84,11 +92,11 @@ where
             Some(g) => g.pass(),
             None => {}
         }
-        Poll::Ready(result.map_err(ShedError::Inner))
+        Poll::Ready(result.map_err(M::inner))
     }
 }
 
-impl<F, C: Clock, K> fmt::Debug for ResponseFuture<F, C, K> {
+impl<F, C: Clock, K, M> fmt::Debug for ResponseFuture<F, C, K, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ResponseFuture");
         match &self.kind {

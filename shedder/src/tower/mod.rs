@@ -26,6 +26,12 @@
 //!   ([`Overloaded::GRPC_CODE`](crate::Overloaded::GRPC_CODE)); the inner service's errors
 //!   come back unchanged as `ShedError::Inner`. Once boxed into a `BoxError` by a layer
 //!   above, [`find_overloaded`] gets the refusal back.
+//! - **Or responses.** [`ShedderLayer::respond_http`] (feature `axum`) and
+//!   [`ShedderLayer::respond_grpc`] (feature `tonic`) make the layer answer a refusal
+//!   itself, with the response a handler of the error would give, still at once and
+//!   without calling the inner service. The service's error is then the inner service's
+//!   own, unchanged. The choice is a zero-sized marker type parameter ([`RefusalMode`]:
+//!   [`AsError`] by default), so the default layer is the same code and size as without it.
 //!
 //! # Example
 //!
@@ -81,12 +87,114 @@
 //!
 //! # axum
 //!
-//! axum routes must be infallible, so put a `HandleErrorLayer` above the shedder. With
-//! feature `axum`, [`Overloaded`](crate::Overloaded) and [`ShedError<E>`] (for `E:
-//! IntoResponse`, such as `Infallible`) are axum responses: a refusal answers
-//! `503 Service Unavailable` with `Retry-After: 1`. Directly above the shedder the handler
-//! is `|err: ShedError<Infallible>| async move { err }`. With a fallible layer in between
-//! (a timeout), the error arrives as a `BoxError`, and
+//! axum routes must be infallible. With feature `axum`, [`Overloaded`](crate::Overloaded)
+//! and [`ShedError<E>`] (for `E: IntoResponse`, such as `Infallible`, or a rate limiter's
+//! `LimitError<Infallible>`) are axum responses: a refusal answers
+//! `503 Service Unavailable` with `Retry-After: 1`. There are two ways to answer it.
+//!
+//! **The layer answers it** ([`respond_http`](ShedderLayer::respond_http)): nothing else
+//! to write, no `HandleErrorLayer`. Here with keel-limiter's layer in the same mode, in
+//! either order:
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use axum::body::Body;
+//! use axum::extract::Request;
+//! use axum::http::{StatusCode, header};
+//! use axum::{Router, routing::get};
+//! use keel_limiter::tower::RateLimitLayer;
+//! use keel_limiter::{Rate, TokenLimiter};
+//! use keel_shedder::tower::ShedderLayer;
+//! use keel_shedder::{Shedder, cpu::ManualCpu};
+//! use keel_timex::ManualClock;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! // A server would use `Shedder::new()`; this example injects the CPU, holds the clock
+//! // still and times every request, to overload the shedder on cue.
+//! let cpu = ManualCpu::new(300);
+//! let shedder = Shedder::builder()
+//!     .cpu_source(cpu.clone())
+//!     .exact_statistics()
+//!     .build_with_clock(ManualClock::new())
+//!     .unwrap();
+//! let limiter = TokenLimiter::builder(Rate::per_second(100), 20).build().unwrap();
+//! let app = Router::new().route("/", get(|| async { "hello" })).layer(
+//!     ServiceBuilder::new()
+//!         .layer(ShedderLayer::new(shedder.clone()).respond_http())
+//!         .layer(RateLimitLayer::unkeyed(limiter).respond_http()),
+//! );
+//!
+//! let get = || Request::get("/").body(Body::empty()).unwrap();
+//! assert_eq!(app.clone().oneshot(get()).await.unwrap().status(), StatusCode::OK);
+//!
+//! // Overloaded, as in the example above.
+//! let _running: Vec<_> = (0..20).map(|_| shedder.allow_owned().unwrap()).collect();
+//! shedder.allow_owned().unwrap().pass();
+//! cpu.set(1000);
+//! let refused = app.oneshot(get()).await.unwrap();
+//! assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+//! # }
+//! # #[cfg(not(feature = "axum"))]
+//! # fn main() {}
+//! ```
+//!
+//! **A `HandleErrorLayer` answers it**, for the default mode (a stack that also wants to
+//! see the errors, log them, or answer them otherwise). Directly above the keel layers the
+//! error is its own response, so the handler is one line whatever their order:
+//! `|e: ShedError<Infallible>| async move { e }` above the shedder alone,
+//! `|e: ShedError<LimitError<Infallible>>| async move { e }` above the shedder and a rate
+//! limiter below it, `|e: LimitError<ShedError<Infallible>>| async move { e }` the other
+//! way round:
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::convert::Infallible;
+//!
+//! use axum::body::Body;
+//! use axum::error_handling::HandleErrorLayer;
+//! use axum::extract::Request;
+//! use axum::http::{StatusCode, header};
+//! use axum::{Router, routing::get};
+//! use keel_limiter::tower::{LimitError, RateLimitLayer};
+//! use keel_limiter::{Rate, TokenLimiter};
+//! use keel_shedder::tower::{ShedError, ShedderLayer};
+//! use keel_shedder::{Shedder, cpu::ManualCpu};
+//! use keel_timex::ManualClock;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! let cpu = ManualCpu::new(300);
+//! let shedder = Shedder::builder()
+//!     .cpu_source(cpu.clone())
+//!     .exact_statistics()
+//!     .build_with_clock(ManualClock::new())
+//!     .unwrap();
+//! let limiter = TokenLimiter::builder(Rate::per_second(100), 20).build().unwrap();
+//! let app = Router::new().route("/", get(|| async { "hello" })).layer(
+//!     ServiceBuilder::new()
+//!         .layer(HandleErrorLayer::new(|e: ShedError<LimitError<Infallible>>| async move { e }))
+//!         .layer(ShedderLayer::new(shedder.clone()))
+//!         .layer(RateLimitLayer::unkeyed(limiter)),
+//! );
+//!
+//! let get = || Request::get("/").body(Body::empty()).unwrap();
+//! assert_eq!(app.clone().oneshot(get()).await.unwrap().status(), StatusCode::OK);
+//! let _running: Vec<_> = (0..20).map(|_| shedder.allow_owned().unwrap()).collect();
+//! shedder.allow_owned().unwrap().pass();
+//! cpu.set(1000);
+//! let refused = app.oneshot(get()).await.unwrap();
+//! assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+//! # }
+//! # #[cfg(not(feature = "axum"))]
+//! # fn main() {}
+//! ```
+//!
+//! With a fallible layer in between (a timeout), the error arrives as a `BoxError`, and
 //! [`overloaded_response`] picks out the refusal:
 //!
 //! ```
@@ -151,9 +259,52 @@
 //!
 //! # tonic
 //!
-//! The same holds: report `ShedError::Overloaded` as `tonic::Code::Unavailable`
-//! ([`Overloaded::GRPC_CODE`](crate::Overloaded::GRPC_CODE)); `ShedError::Inner` carries
-//! the transport's own error.
+//! With feature `tonic` (tonic 0.14 without its default features: `tonic::Status` and its
+//! metadata, not the transport), `tonic::Status::from` turns
+//! [`Overloaded`](crate::Overloaded) and [`ShedError<E>`] (for `E: Into<Status>`) into
+//! `UNAVAILABLE` with a `retry-after: 1` metadata entry; [`overloaded_status`] does it for
+//! a boxed error. tonic's server takes the layer as it is in
+//! [`respond_grpc`](ShedderLayer::respond_grpc) mode: a refusal is answered as a
+//! trailers-only gRPC response, and the error stays tonic's `Infallible`. (In the default
+//! mode tonic's server would not recognise the error and would reset the stream.)
+//!
+//! ```
+//! # #[cfg(feature = "tonic")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use keel_shedder::tower::ShedderLayer;
+//! use keel_shedder::{Shedder, cpu::ManualCpu};
+//! use keel_timex::ManualClock;
+//! use tonic::body::Body;
+//! use tonic::service::Routes;
+//! use tower::{Layer, ServiceExt};
+//!
+//! let cpu = ManualCpu::new(300);
+//! let shedder = Shedder::builder()
+//!     .cpu_source(cpu.clone())
+//!     .exact_statistics()
+//!     .build_with_clock(ManualClock::new())
+//!     .unwrap();
+//! let layer = ShedderLayer::new(shedder.clone()).respond_grpc();
+//! // A server: `Server::builder().layer(layer).add_service(..).serve(addr)`. Here the
+//! // service tonic wraps, with no gRPC service added: it answers UNIMPLEMENTED (12).
+//! let server = layer.layer(Routes::default());
+//! let call = || http::Request::post("/echo.Echo/Say").body(Body::empty()).unwrap();
+//! assert_eq!(server.clone().oneshot(call()).await.unwrap().headers()["grpc-status"], "12");
+//!
+//! let _running: Vec<_> = (0..20).map(|_| shedder.allow_owned().unwrap()).collect();
+//! shedder.allow_owned().unwrap().pass();
+//! cpu.set(1000);
+//! let refused = server.oneshot(call()).await.unwrap();
+//! assert_eq!(refused.headers()["grpc-status"], "14"); // UNAVAILABLE
+//! assert_eq!(refused.headers()["retry-after"], "1");
+//! # }
+//! # #[cfg(not(feature = "tonic"))]
+//! # fn main() {}
+//! ```
+//!
+//! Without the feature, [`Overloaded::GRPC_CODE`](crate::Overloaded::GRPC_CODE) gives the
+//! code (14) for another gRPC stack.
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -162,12 +313,20 @@ mod classify;
 mod error;
 pub mod future;
 mod layer;
+mod refusal;
 mod service;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+mod tonic;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use axum::overloaded_response;
+pub use axum::{RespondHttp, overloaded_response};
 pub use classify::{Classify, DefaultClassifier};
 pub use error::{ShedError, find_overloaded};
 pub use layer::ShedderLayer;
+pub use refusal::{AsError, RefusalMode};
 pub use service::ShedderService;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub use tonic::{RespondGrpc, overloaded_status};
