@@ -1,6 +1,7 @@
-//! A cache in front of a slow, sometimes failing "database": four threads read user names
-//! through `take`, hot keys are loaded once, missing users are remembered as missing, and
-//! failed loads are not cached. Run: `cargo run -p keel-collection --example read_through`.
+//! A cache in front of a slow, sometimes failing "database": four threads, each with its own
+//! clone of the cache, read user names through `take`; hot keys are loaded once, missing
+//! users are remembered as missing, and failed loads are not cached but reach the reader as
+//! the database's own `io::Error`. Run: `cargo run -p keel-collection --example read_through`.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (found, missing, failed) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     thread::scope(|s| {
         for worker in 0..4u64 {
-            let (db, cache) = (&db, &cache);
+            // A clone is a handle on the same cache, not a copy.
+            let (db, cache) = (&db, cache.clone());
             let (found, missing, failed) = (&found, &missing, &failed);
             s.spawn(move || {
                 let mut seed = worker + 1;
@@ -52,7 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     match cache.take_optional(id, || db.find_user(id)) {
                         Ok(Some(_name)) => found.fetch_add(1, Ordering::Relaxed),
                         Ok(None) => missing.fetch_add(1, Ordering::Relaxed),
-                        Err(TakeError::Failed(_)) => failed.fetch_add(1, Ordering::Relaxed),
+                        // The loader's error, typed: an `Arc<io::Error>`.
+                        Err(TakeError::Failed(error)) => {
+                            assert_eq!(error.kind(), io::ErrorKind::Other, "{error}");
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
                         Err(other) => panic!("unexpected: {other}"),
                     };
                 }

@@ -8,7 +8,8 @@
 //!
 //! let cache: Cache<u64, String> = Cache::builder(Duration::from_secs(60)).capacity(1_000).build()?;
 //! let name = cache.take(7, || Ok::<_, std::io::Error>("ada".to_string()))?; // loaded once
-//! assert_eq!(cache.get(&7), Some(name));
+//! let shared = cache.clone(); // the same cache, for another thread or task
+//! assert_eq!(shared.get(&7), Some(name));
 //!
 //! let recent = Ring::new(2)?;
 //! recent.add(1);

@@ -53,7 +53,7 @@ enum Answer {
     Nothing,
 }
 
-fn take_answer(result: Result<Option<Val>, TakeError>) -> Answer {
+fn take_answer(result: Result<Option<Val>, TakeError<io::Error>>) -> Answer {
     Answer::Take(result.map_err(|e| match e {
         TakeError::Failed(_) => "failed",
         TakeError::LoaderPanicked => "panicked",

@@ -18,17 +18,19 @@ use std::thread;
 
 use keel_collection::cache::{Cache, TakeError};
 use keel_timex::ManualClock;
+use support::gate::{Gate, GatedKey};
 use support::{HANG, manual, secs, wait_until, wait_until_async};
 
 const CALLERS: usize = 100;
 
-type Shared = Arc<Cache<u64, String, ManualClock>>;
+/// A handle on the cache under test; clones share it.
+type Shared = Cache<u64, String, ManualClock>;
 
 fn cache() -> Shared {
-    Arc::new(manual(secs(60)).0.build().unwrap())
+    manual(secs(60)).0.build().unwrap()
 }
 
-/// The loader's error type, to get back through `downcast_ref`.
+/// The loader's error type, which reaches the callers typed.
 #[derive(Debug, PartialEq)]
 struct DbDown(u32);
 
@@ -52,7 +54,7 @@ fn hundred_sync_takes<F>(
     cache: &Shared,
     key: u64,
     outcome: F,
-) -> (Vec<Result<String, TakeError>>, usize)
+) -> (Vec<Result<String, TakeError<DbDown>>>, usize)
 where
     F: Fn() -> Result<String, DbDown> + Sync,
 {
@@ -128,15 +130,17 @@ fn a_failing_loader_gives_every_caller_its_error_and_caches_nothing() {
     let cache = cache();
     let (results, loads) = hundred_sync_takes(&cache, 3, || Err(DbDown(7)));
     assert_eq!(loads, 1);
-    let mut first = None;
+    let mut first: Option<&Arc<DbDown>> = None;
     for result in &results {
         let Err(TakeError::Failed(error)) = result else {
             panic!("expected the loader's error, got {result:?}");
         };
-        assert_eq!(error.downcast_ref::<DbDown>(), Some(&DbDown(7)));
+        assert_eq!(**error, DbDown(7));
         assert_eq!(error.to_string(), "database 7 is down");
-        let at = error.get_ref() as *const _ as *const () as usize;
-        assert_eq!(*first.get_or_insert(at), at, "one error, shared");
+        assert!(
+            Arc::ptr_eq(first.get_or_insert(error), error),
+            "one error, shared"
+        );
     }
     let TakeError::Failed(error) = results[0].as_ref().unwrap_err() else {
         unreachable!()
@@ -173,67 +177,6 @@ fn a_loader_may_use_the_cache_for_other_keys() {
         .unwrap();
     assert_eq!(value, 31);
     assert_eq!((cache.get(&1), cache.get(&3)), (Some(31), Some(30)));
-}
-
-/// A key whose `clone` can be made to block: `take` clones its key after missing the cache
-/// and before joining the load, so this holds a caller exactly between the two.
-#[derive(Debug)]
-struct GatedKey {
-    id: u64,
-    gate: Arc<Gate>,
-}
-
-#[derive(Debug, Default)]
-struct Gate {
-    /// 0: open; 1: armed (the next clone blocks); 2: a clone is blocked; 3: released.
-    state: std::sync::Mutex<u8>,
-    changed: std::sync::Condvar,
-}
-
-impl Gate {
-    fn set(&self, state: u8) {
-        *self.state.lock().unwrap() = state;
-        self.changed.notify_all();
-    }
-
-    fn state(&self) -> u8 {
-        *self.state.lock().unwrap()
-    }
-}
-
-impl Clone for GatedKey {
-    fn clone(&self) -> Self {
-        let mut state = self.gate.state.lock().unwrap();
-        if *state == 1 {
-            *state = 2;
-            self.gate.changed.notify_all();
-            let (state, timeout) = self
-                .gate
-                .changed
-                .wait_timeout_while(state, HANG, |s| *s != 3)
-                .unwrap();
-            assert!(!timeout.timed_out(), "the gate was never released");
-            drop(state);
-        }
-        GatedKey {
-            id: self.id,
-            gate: Arc::clone(&self.gate),
-        }
-    }
-}
-
-impl PartialEq for GatedKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Eq for GatedKey {}
-
-impl std::hash::Hash for GatedKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-    }
 }
 
 #[test]
@@ -331,9 +274,9 @@ async fn a_hundred_async_takes_load_once() {
     let loads = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..CALLERS)
         .map(|_| {
-            let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
+            let (cache, loads) = (cache.clone(), Arc::clone(&loads));
             tokio::spawn(async move {
-                let waiting = Arc::clone(&cache);
+                let waiting = cache.clone();
                 cache
                     .take_async(4, || async move {
                         loads.fetch_add(1, Ordering::SeqCst);
@@ -362,9 +305,9 @@ async fn async_takes_share_a_failure_and_a_panic() {
         let loads = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..CALLERS)
             .map(|_| {
-                let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
+                let (cache, loads) = (cache.clone(), Arc::clone(&loads));
                 tokio::spawn(async move {
-                    let waiting = Arc::clone(&cache);
+                    let waiting = cache.clone();
                     cache
                         .take_async(key, || async move {
                             loads.fetch_add(1, Ordering::SeqCst);
@@ -384,9 +327,7 @@ async fn async_takes_share_a_failure_and_a_panic() {
         for task in tasks {
             match task.await.expect("a caller panicked") {
                 Err(TakeError::LoaderPanicked) if panics => {}
-                Err(TakeError::Failed(e)) if !panics => {
-                    assert_eq!(e.downcast_ref(), Some(&DbDown(9)))
-                }
+                Err(TakeError::Failed(e)) if !panics => assert_eq!(*e, DbDown(9)),
                 other => panic!("key {key}: {other:?}"),
             }
         }
@@ -422,14 +363,14 @@ async fn sync_and_async_callers_share_one_load() {
     };
     let tasks: Vec<_> = (0..CALLERS / 2)
         .map(|_| {
-            let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
-            let loader = async_loader(Arc::clone(&cache), loads);
+            let (cache, loads) = (cache.clone(), Arc::clone(&loads));
+            let loader = async_loader(cache.clone(), loads);
             tokio::spawn(async move { cache.take_async(8, loader).await })
         })
         .collect();
     let threads: Vec<_> = (0..CALLERS / 2)
         .map(|_| {
-            let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
+            let (cache, loads) = (cache.clone(), Arc::clone(&loads));
             thread::spawn(move || {
                 cache.take(8, || {
                     loads.fetch_add(1, Ordering::SeqCst);
@@ -478,7 +419,7 @@ fn a_cancelled_async_loader_hands_over_to_a_waiting_caller() {
         Box::pin(cache.take_async(9, move || async move {
             loads.fetch_add(1, Ordering::SeqCst);
             Ok::<_, DbDown>(value.to_string())
-        })) as BoxFuture<'_, Result<String, TakeError>>
+        })) as BoxFuture<'_, Result<String, TakeError<DbDown>>>
     };
     let mut second = make("second's");
     let mut third = make("third's");
@@ -579,7 +520,7 @@ async fn a_loading_task_cancelled_on_a_runtime_hangs_nobody() {
     let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // The first caller's loader never finishes; the caller gives up when told to.
     let first = {
-        let (cache, started) = (Arc::clone(&cache), Arc::clone(&started));
+        let (cache, started) = (cache.clone(), Arc::clone(&started));
         tokio::spawn(async move {
             let load = cache.take_async(13, || async move {
                 started.store(true, Ordering::SeqCst);
@@ -597,7 +538,7 @@ async fn a_loading_task_cancelled_on_a_runtime_hangs_nobody() {
     .await;
     let followers: Vec<_> = (0..CALLERS)
         .map(|_| {
-            let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
+            let (cache, loads) = (cache.clone(), Arc::clone(&loads));
             tokio::spawn(async move {
                 cache
                     .take_async(13, || async move {

@@ -1,5 +1,7 @@
 //! The cache's errors: a configuration refused at `build`, and why a `take` has no value.
 
+use std::any::Any;
+use std::convert::Infallible;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -60,13 +62,35 @@ impl fmt::Display for ConfigError {
 
 impl Error for ConfigError {}
 
-/// Why [`Cache::take`](super::Cache::take) (or one of its variants) returned no value.
-#[derive(Debug, Clone)]
+/// Why [`Cache::take`](super::Cache::take) (or one of its variants) returned no value; `E`
+/// is the loader's error type.
+///
+/// The loader's error reaches the caller typed: [`Failed`](TakeError::Failed) holds it in an
+/// [`Arc`], the very same one for every caller that shared the load (as moka's
+/// `try_get_with` gives `Arc<E>`), so `E` need not be `Clone`. The default, `Infallible`, is
+/// the error of a loader that cannot fail: only a panic or a remembered "not found" is left.
+///
+/// ```
+/// use keel_collection::cache::{Cache, TakeError};
+/// use std::time::Duration;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum DbError { Timeout, Refused }
+///
+/// let cache: Cache<&str, u64> = Cache::new(Duration::from_secs(60))?;
+/// let error = cache.take("user:7", || Err(DbError::Timeout)).unwrap_err();
+/// let TakeError::Failed(db) = &error else { panic!("expected the loader's error") };
+/// assert_eq!(**db, DbError::Timeout); // an Arc<DbError>: no downcast
+/// assert_ne!(error.failed(), Some(&DbError::Refused));
+/// # Ok::<(), keel_collection::cache::ConfigError>(())
+/// ```
+#[derive(Debug)]
 #[non_exhaustive]
-pub enum TakeError {
-    /// The loader returned an error. Every caller that joined that load gets the same error;
+pub enum TakeError<E = Infallible> {
+    /// The loader returned this error. Every caller that joined that load (and whose loader
+    /// has the same error type: see [`Cache::take`](super::Cache::take)) gets the same `Arc`;
     /// nothing was cached, so the next `take` loads again.
-    Failed(LoadError),
+    Failed(Arc<E>),
     /// The loader panicked. Every caller that joined that load gets this; nothing was cached,
     /// so the next `take` loads again.
     LoaderPanicked,
@@ -76,7 +100,29 @@ pub enum TakeError {
     NotFound,
 }
 
-impl fmt::Display for TakeError {
+impl<E> TakeError<E> {
+    /// The loader's error, if it returned one.
+    #[must_use]
+    pub fn failed(&self) -> Option<&E> {
+        match self {
+            TakeError::Failed(error) => Some(error),
+            TakeError::LoaderPanicked | TakeError::NotFound => None,
+        }
+    }
+}
+
+// By hand: a derive would require `E: Clone`, but the error is shared through an `Arc`.
+impl<E> Clone for TakeError<E> {
+    fn clone(&self) -> Self {
+        match self {
+            TakeError::Failed(error) => TakeError::Failed(Arc::clone(error)),
+            TakeError::LoaderPanicked => TakeError::LoaderPanicked,
+            TakeError::NotFound => TakeError::NotFound,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for TakeError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TakeError::Failed(e) => write!(f, "the cache loader failed: {e}"),
@@ -86,82 +132,36 @@ impl fmt::Display for TakeError {
     }
 }
 
-impl Error for TakeError {
+impl<E: Error + 'static> Error for TakeError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            TakeError::Failed(e) => Some(e),
+            TakeError::Failed(e) => Some(&**e),
             TakeError::LoaderPanicked | TakeError::NotFound => None,
         }
     }
 }
 
-/// A loader's error, shared by every caller of one load (cloning is an `Arc` clone).
-///
-/// Loaders may return any error that converts into `Box<dyn Error + Send + Sync>` (a
-/// `std::io::Error`, a `String`, your own error type, `anyhow::Error`); get it back with
-/// [`downcast_ref`](LoadError::downcast_ref).
-///
-/// ```
-/// use keel_collection::cache::{Cache, TakeError};
-/// use std::time::Duration;
-///
-/// let cache: Cache<&str, u64> = Cache::new(Duration::from_secs(60))?;
-/// let error = cache
-///     .take("user:7", || Err(std::io::Error::other("database down")))
-///     .unwrap_err();
-/// let TakeError::Failed(load) = error else { panic!("expected the loader's error") };
-/// assert_eq!(load.downcast_ref::<std::io::Error>().unwrap().to_string(), "database down");
-/// # Ok::<(), keel_collection::cache::ConfigError>(())
-/// ```
-#[derive(Clone)]
-pub struct LoadError(Arc<dyn Error + Send + Sync>);
-
-impl LoadError {
-    pub(super) fn new(error: Box<dyn Error + Send + Sync>) -> Self {
-        LoadError(Arc::from(error))
-    }
-
-    /// The loader's error.
-    pub fn get_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
-        &*self.0
-    }
-
-    /// The loader's error, if it is a `T`.
-    pub fn downcast_ref<T: Error + 'static>(&self) -> Option<&T> {
-        self.0.downcast_ref::<T>()
-    }
-}
-
-impl fmt::Debug for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&*self.0, f)
-    }
-}
-
-impl Error for LoadError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.0.source()
-    }
-}
-
 /// What a load in flight ends with when it has no value: shared with every joined caller.
+///
+/// Callers of one key may have loaders with different error types, so the error is kept as
+/// `Any` and each caller takes it back as its own type, or learns that it cannot.
 #[derive(Debug)]
 pub(super) enum Failure {
-    Load(LoadError),
+    /// An `Arc<E>` of the leader's `E`: downcasting gives every caller that very `Arc`.
+    Load(Arc<dyn Any + Send + Sync>),
     Panicked,
 }
 
 impl Failure {
-    pub(super) fn to_take_error(&self) -> TakeError {
+    /// The loader's error as a caller whose loader fails with `E` sees it, or `None` if the
+    /// load failed with another type (the caller must load for itself).
+    pub(super) fn to_take_error<E: Send + Sync + 'static>(&self) -> Option<TakeError<E>> {
         match self {
-            Failure::Load(e) => TakeError::Failed(e.clone()),
-            Failure::Panicked => TakeError::LoaderPanicked,
+            Failure::Load(error) => Arc::clone(error)
+                .downcast::<E>()
+                .ok()
+                .map(TakeError::Failed),
+            Failure::Panicked => Some(TakeError::LoaderPanicked),
         }
     }
 }

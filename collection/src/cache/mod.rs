@@ -13,6 +13,10 @@
 //! let name = users.take(2, || Ok::<_, std::io::Error>("grace".to_string()))?;
 //! assert_eq!(name, "grace");
 //! assert_eq!(users.snapshot().hits, 1);
+//!
+//! // A clone is another handle on the same cache: hand one to each thread or task.
+//! let handle = users.clone();
+//! assert_eq!(handle.get(&2).as_deref(), Some("grace"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -27,7 +31,13 @@
 //!   as go-zero, is [`Eviction::Lru`]. go-zero's LRU scenarios give the same result with both.
 //! - [`take`](Cache::take) returns the cached value, or runs the loader once for all the
 //!   concurrent callers of that key (on keel-syncx's [`SingleFlight`]). An error or a panic in
-//!   the loader reaches every one of them as a [`TakeError`] and caches nothing.
+//!   the loader reaches every one of them as a [`TakeError`] and caches nothing; the error
+//!   stays typed: a loader failing with `E` gives [`TakeError<E>`], whose
+//!   [`Failed`](TakeError::Failed) holds the same `Arc<E>` for every caller of that load.
+//!   Callers whose loaders fail with another type load again instead of getting an error
+//!   that is not theirs (see [`take`](Cache::take)).
+//! - [`Cache`] is cheap to clone, and clones share one cache (entries, statistics, loads in
+//!   flight), as a go-zero `*Cache` pointer is shared.
 //! - Statistics: `get` counts a hit or a miss; `take` counts a hit when it got the value
 //!   without running its loader (cached, or from a load in flight), a miss when its loader
 //!   produced the value, and nothing when the load failed. With feature `tracing`, an event
@@ -51,7 +61,9 @@
 //!   `u64 -> u64`), linked into the recency list and the expiry wheel by 32-bit indices, with a
 //!   hashbrown index into the slab. The slab is compacted after mass expiry.
 //! - **Negative caching** ([`Builder::negative_ttl`] with [`take_optional`](Cache::take_optional)),
-//!   sync and async loaders, and typed errors are additions.
+//!   sync and async loaders, and typed loader errors (go-zero's `Take` returns a Go `error`;
+//!   here `TakeError<E>` carries the loader's own error type, as moka's `try_get_with` gives
+//!   `Arc<E>`) are additions.
 //! - Left as in go-zero: a `take` racing a `remove` of the same key can store the value it
 //!   loaded after the remove (go-zero issue #3000). Bump a version in your key if you need a
 //!   remove to win.
@@ -76,7 +88,7 @@ use parking_lot::{Mutex, MutexGuard};
 use std::sync::Arc;
 
 pub use builder::{Builder, DEFAULT_JITTER, Eviction};
-pub use error::{ConfigError, LoadError, TakeError};
+pub use error::{ConfigError, TakeError};
 pub use stats::CacheStats;
 
 use error::Failure;

@@ -1,10 +1,10 @@
 //! `take`: read through the cache, loading a miss once for all its concurrent callers.
 
-use std::error::Error;
 use std::future::{Future, poll_fn};
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 
 use keel_syncx::singleflight::FlightError;
@@ -12,10 +12,14 @@ use keel_timex::{Clock, Nanos};
 
 use super::error::Failure;
 use super::shard::Found;
-use super::{Cache, Inner, LoadError, TakeError};
+use super::{Cache, Inner, TakeError};
 
-/// A loader's boxed error.
-type BoxError = Box<dyn Error + Send + Sync>;
+/// How many times a caller joins its key's load again after the load it joined failed with
+/// an error of another type than its own loader's, before it runs its loader on its own.
+const REJOINS: usize = 1;
+
+/// What a flight (or a load run alone) ended with.
+type Flown<V> = Result<Option<V>, FlightError<Failure>>;
 
 /// # Loading through the cache
 impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
@@ -29,16 +33,28 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
     /// The loader must not `take` the same key (it would wait for itself); other keys are
     /// fine.
     ///
+    /// # Callers whose loaders fail with different types
+    ///
+    /// Callers of one key share a load whatever their loaders' error types: its value, or
+    /// its panic, reaches them all. Its error reaches only the callers whose loader fails with
+    /// the same type `E` (the others could only get a wrong type or a panic): a caller with
+    /// another error type loads again instead. It joins the key's load anew, with the other
+    /// callers in its situation (so they still load once between them), and if that load
+    /// fails with a foreign type again, it runs its own loader on its own. Every caller so
+    /// ends with a value or an error of its own type, after at most one more wait; the cost
+    /// is one more load per error type, and only when loads fail.
+    ///
     /// # Errors
     ///
-    /// - [`TakeError::Failed`] with the loader's error.
+    /// - [`TakeError::Failed`] with the loader's error: this caller's, or that of the load it
+    ///   joined, as the same `Arc<E>` for every caller that shared it.
     /// - [`TakeError::LoaderPanicked`] if the loader panicked (the panic is caught; the
     ///   panic hook has printed it).
     /// - [`TakeError::NotFound`] if negative caching remembers that `key` does not exist
     ///   (see [`take_optional`](Cache::take_optional)).
     ///
     /// ```
-    /// use keel_collection::cache::Cache;
+    /// use keel_collection::cache::{Cache, TakeError};
     /// use std::time::Duration;
     ///
     /// let cache: Cache<u64, String> = Cache::new(Duration::from_secs(60))?;
@@ -46,12 +62,17 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
     /// assert_eq!(cache.take(7, load(7))?, "user 7"); // loaded: a miss
     /// assert_eq!(cache.take(7, load(7))?, "user 7"); // cached: a hit
     /// assert_eq!((cache.snapshot().hits, cache.snapshot().misses), (1, 1));
+    ///
+    /// // The loader's error comes back as its own type, in an Arc.
+    /// let failed = cache.take(8, || Err(std::io::Error::other("database down")));
+    /// let Err(TakeError::Failed(error)) = failed else { panic!("expected the loader's error") };
+    /// assert_eq!(error.kind(), std::io::ErrorKind::Other);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn take<F, E>(&self, key: K, loader: F) -> Result<V, TakeError>
+    pub fn take<F, E>(&self, key: K, loader: F) -> Result<V, TakeError<E>>
     where
         F: FnOnce() -> Result<V, E>,
-        E: Into<BoxError>,
+        E: Send + Sync + 'static,
     {
         self.take_optional(key, || loader().map(Some))
             .and_then(|found| found.ok_or(TakeError::NotFound))
@@ -84,32 +105,36 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
     /// assert_eq!(loads, 1); // "not found" was remembered
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn take_optional<F, E>(&self, key: K, loader: F) -> Result<Option<V>, TakeError>
+    pub fn take_optional<F, E>(&self, key: K, loader: F) -> Result<Option<V>, TakeError<E>>
     where
         F: FnOnce() -> Result<Option<V>, E>,
-        E: Into<BoxError>,
+        E: Send + Sync + 'static,
     {
-        let hash = self.inner.hasher.hash_one(&key);
-        let now = self.inner.clock.now();
-        if let Some(found) = self.inner.cached(hash, &key, now) {
-            self.inner.after_operation(now);
+        let inner = &*self.inner;
+        let hash = inner.hasher.hash_one(&key);
+        let now = inner.clock.now();
+        if let Some(found) = inner.cached(hash, &key, now) {
+            inner.after_operation(now);
             return Ok(found);
         }
-        let flight_key = key.clone();
-        let (result, led) = self.inner.flights.run_ex(flight_key, || {
-            // Another load may have finished between the miss and joining the flight.
-            if let Some(found) = self.inner.cached(hash, &key, self.inner.clock.now()) {
-                return Ok(found);
-            }
-            let loaded = match catch_unwind(AssertUnwindSafe(loader)) {
-                Ok(Ok(found)) => found,
-                Ok(Err(error)) => return Err(Failure::Load(LoadError::new(error.into()))),
-                Err(_panic) => return Err(Failure::Panicked),
+        // Taken by the one load attempt of this caller that runs it.
+        let mut loader = Some(loader);
+        let mut attempts = 0;
+        let outcome = loop {
+            let (result, led) = if attempts <= REJOINS {
+                inner
+                    .flights
+                    .run_ex(key.clone(), || inner.load(hash, &key, loader.take()))
+            } else {
+                alone(inner.load(hash, &key, loader.take()))
             };
-            self.inner.keep(key, loaded.clone(), self.inner.clock.now());
-            Ok(loaded)
-        });
-        self.inner.finish_take(hash, result, led, now)
+            match inner.settle(hash, result, led) {
+                Some(outcome) => break outcome,
+                None => attempts += 1,
+            }
+        };
+        inner.after_operation(now);
+        outcome
     }
 
     /// The async [`take`](Cache::take): concurrent callers of one key, sync or async, share
@@ -123,12 +148,27 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
     ///
     /// # Errors
     ///
-    /// As [`take`](Cache::take).
-    pub async fn take_async<F, Fut, E>(&self, key: K, loader: F) -> Result<V, TakeError>
+    /// As [`take`](Cache::take), whose rules for callers with different error types hold
+    /// here too.
+    ///
+    /// ```
+    /// use keel_collection::cache::{Cache, TakeError};
+    /// use std::time::Duration;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache: Cache<u64, String> = Cache::new(Duration::from_secs(60))?;
+    /// let name = cache.take_async(7, || async { Ok::<_, std::io::Error>("ada".to_string()) });
+    /// assert_eq!(name.await?, "ada");
+    /// let failed = cache.take_async(8, || async { Err::<String, _>("timed out") }).await;
+    /// assert!(matches!(failed, Err(TakeError::Failed(e)) if *e == "timed out"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn take_async<F, Fut, E>(&self, key: K, loader: F) -> Result<V, TakeError<E>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
-        E: Into<BoxError>,
+        E: Send + Sync + 'static,
     {
         self.take_optional_async(key, move || {
             let load = loader();
@@ -147,41 +187,95 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
         &self,
         key: K,
         loader: F,
-    ) -> Result<Option<V>, TakeError>
+    ) -> Result<Option<V>, TakeError<E>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, E>>,
-        E: Into<BoxError>,
+        E: Send + Sync + 'static,
     {
-        let hash = self.inner.hasher.hash_one(&key);
-        let now = self.inner.clock.now();
-        if let Some(found) = self.inner.cached(hash, &key, now) {
-            self.inner.after_operation(now);
+        let inner = &*self.inner;
+        let hash = inner.hasher.hash_one(&key);
+        let now = inner.clock.now();
+        if let Some(found) = inner.cached(hash, &key, now) {
+            inner.after_operation(now);
             return Ok(found);
         }
-        let key_ref = &key;
-        let (result, led) = self
-            .inner
-            .flights
-            .run_ex_async(key.clone(), move || async move {
-                if let Some(found) = self.inner.cached(hash, key_ref, self.inner.clock.now()) {
-                    return Ok(found);
-                }
-                let loaded = match load_catching_panics(loader).await {
-                    Ok(Ok(found)) => found,
-                    Ok(Err(error)) => return Err(Failure::Load(LoadError::new(error.into()))),
-                    Err(()) => return Err(Failure::Panicked),
-                };
-                self.inner
-                    .keep(key_ref.clone(), loaded.clone(), self.inner.clock.now());
-                Ok(loaded)
-            })
-            .await;
-        self.inner.finish_take(hash, result, led, now)
+        let mut loader = Some(loader);
+        let mut attempts = 0;
+        let outcome = loop {
+            let (result, led) = if attempts <= REJOINS {
+                inner
+                    .flights
+                    .run_ex_async(key.clone(), || inner.load_async(hash, &key, loader.take()))
+                    .await
+            } else {
+                alone(inner.load_async(hash, &key, loader.take()).await)
+            };
+            match inner.settle(hash, result, led) {
+                Some(outcome) => break outcome,
+                None => attempts += 1,
+            }
+        };
+        inner.after_operation(now);
+        outcome
     }
 }
 
 impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
+    /// Runs a caller's loader and caches what it produced, unless a load that finished
+    /// between the caller's miss and now has cached the key.
+    fn load<F, E>(&self, hash: u64, key: &K, loader: Option<F>) -> Result<Option<V>, Failure>
+    where
+        F: FnOnce() -> Result<Option<V>, E>,
+        E: Send + Sync + 'static,
+    {
+        if let Some(found) = self.cached(hash, key, self.clock.now()) {
+            return Ok(found);
+        }
+        // Always there: a caller's loader runs at most once, and a caller loads again only
+        // when its loader did not run.
+        let Some(loader) = loader else {
+            return Err(Failure::Panicked);
+        };
+        match catch_unwind(AssertUnwindSafe(loader)) {
+            Ok(Ok(found)) => {
+                self.keep(key.clone(), found.clone(), self.clock.now());
+                Ok(found)
+            }
+            Ok(Err(error)) => Err(Failure::Load(Arc::new(error))),
+            Err(_panic) => Err(Failure::Panicked),
+        }
+    }
+
+    /// The async [`load`](Inner::load).
+    async fn load_async<F, Fut, E>(
+        &self,
+        hash: u64,
+        key: &K,
+        loader: Option<F>,
+    ) -> Result<Option<V>, Failure>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+        E: Send + Sync + 'static,
+    {
+        if let Some(found) = self.cached(hash, key, self.clock.now()) {
+            return Ok(found);
+        }
+        // Always there, as in `load`.
+        let Some(loader) = loader else {
+            return Err(Failure::Panicked);
+        };
+        match load_catching_panics(loader).await {
+            Ok(Ok(found)) => {
+                self.keep(key.clone(), found.clone(), self.clock.now());
+                Ok(found)
+            }
+            Ok(Err(error)) => Err(Failure::Load(Arc::new(error))),
+            Err(()) => Err(Failure::Panicked),
+        }
+    }
+
     /// The live entry of `key` (counted as a hit), or `None` on a miss (not counted: the
     /// load decides).
     fn cached(&self, hash: u64, key: &K, now: Nanos) -> Option<Option<V>> {
@@ -209,29 +303,33 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
         }
     }
 
-    /// Counts a follower's shared value as a hit and turns a flight's error into ours.
-    fn finish_take(
+    /// Counts a follower's shared value as a hit and turns a flight's error into the
+    /// caller's; `None` when the load failed with an error of another type than `E` (the
+    /// caller must load again).
+    fn settle<E: Send + Sync + 'static>(
         &self,
         hash: u64,
-        result: Result<Option<V>, FlightError<Failure>>,
+        result: Flown<V>,
         led: bool,
-        now: Nanos,
-    ) -> Result<Option<V>, TakeError> {
-        let outcome = match result {
+    ) -> Option<Result<Option<V>, TakeError<E>>> {
+        match result {
             Ok(found) => {
                 // The leader counted its own hit or miss under the lock it already held.
                 if !led {
                     self.lock(hash).counts.hits += 1;
                 }
-                Ok(found)
+                Some(Ok(found))
             }
-            Err(FlightError::Failed(failure)) => Err(failure.to_take_error()),
+            Err(FlightError::Failed(failure)) => failure.to_take_error().map(Err),
             // Not reached (loaders' panics are caught), but a flight can report it.
-            Err(_) => Err(TakeError::LoaderPanicked),
-        };
-        self.after_operation(now);
-        outcome
+            Err(_) => Some(Err(TakeError::LoaderPanicked)),
+        }
     }
+}
+
+/// A load run outside the key's flight, as a flight's leader would report it.
+fn alone<V>(loaded: Result<Option<V>, Failure>) -> (Flown<V>, bool) {
+    (loaded.map_err(|f| FlightError::Failed(Arc::new(f))), true)
 }
 
 /// # Observing loads

@@ -1,6 +1,8 @@
 //! Helpers shared by the cache's integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub(crate) mod gate;
+
 use std::time::{Duration, Instant};
 
 use keel_collection::cache::{Builder, Cache};
