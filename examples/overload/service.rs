@@ -105,14 +105,11 @@ enum ReadError {
 }
 
 impl ReadError {
-    fn from_take(e: &TakeError) -> ReadError {
-        let TakeError::Failed(load) = e else {
-            return ReadError::Db(DbError::Failed);
-        };
-        match load.downcast_ref::<BreakerError<DbError>>() {
+    fn from_take(e: &TakeError<BreakerError<DbError>>) -> ReadError {
+        match e.failed() {
             Some(BreakerError::Rejected(_)) => ReadError::Rejected,
             Some(BreakerError::Inner(db)) => ReadError::Db(*db),
-            _ => ReadError::Db(DbError::Failed),
+            Some(BreakerError::TimedOut(_)) | None => ReadError::Db(DbError::Failed),
         }
     }
 }
