@@ -6,11 +6,11 @@ use std::marker::PhantomData;
 use keel_timex::{Clock, CoarseClock};
 use tower_layer::Layer;
 
-use super::limit::Limit;
 #[cfg(feature = "tonic")]
 use super::RespondGrpc;
 #[cfg(feature = "axum")]
 use super::RespondHttp;
+use super::limit::Limit;
 use super::{AsError, MissingKey, RateLimitService, Unkeyed};
 use crate::TokenLimiter;
 

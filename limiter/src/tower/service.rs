@@ -8,12 +8,12 @@ use std::task::{Context, Poll};
 use keel_timex::{Clock, CoarseClock};
 use tower_service::Service;
 
-use super::future::ResponseFuture;
-use super::limit::{Limit, Verdict};
 #[cfg(feature = "tonic")]
 use super::RespondGrpc;
 #[cfg(feature = "axum")]
 use super::RespondHttp;
+use super::future::ResponseFuture;
+use super::limit::{Limit, Verdict};
 use super::{AsError, KeyExtractor, RefusalMode};
 use crate::TokenLimiter;
 
