@@ -32,8 +32,8 @@
 //! | feature | turns on |
 //! |---|---|
 //! | `tower` | the tower layers of the breaker, the shedder and the limiter |
-//! | `axum` | `tower`, and refusals as axum responses (shedder, limiter) |
-//! | `tonic` | `tower`, and refusals as gRPC statuses (shedder, limiter) |
+//! | `axum` | `tower`, and refusals as axum responses (breaker, shedder, limiter) |
+//! | `tonic` | `tower`, and refusals as gRPC statuses (breaker, shedder, limiter) |
 //! | `tokio` | the breaker's deadline, async waits of the limiter and syncx, the async map-reduce, the timing wheel's stream, `TokioClock` |
 //! | `redis` | the limiter's Redis backend |
 //! | `tracing` | events of the breaker, the shedder, the limiter and the cache |

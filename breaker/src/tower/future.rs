@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use keel_timex::{Clock, CoarseClock};
 use pin_project_lite::pin_project;
 
-use super::Classify;
+use super::{AsError, Classify, RefusalMode};
 use crate::deadline::Guarded;
 use crate::{BreakerError, OwnedPermit, Rejected};
 
@@ -26,9 +27,11 @@ pin_project! {
     /// [`OnCancel`](crate::OnCancel) says: by default nothing, unless it was slower than the
     /// [slow-call threshold](crate::Builder::slow_call).
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F, C: Clock = CoarseClock, K = super::DefaultClassifier> {
+    pub struct ResponseFuture<F, C: Clock = CoarseClock, K = super::DefaultClassifier, M = AsError> {
         #[pin]
         state: State<F, C, K>,
+        // Zero-sized; `fn() -> M` keeps the future `Send` and `Sync` whatever `M` is.
+        mode: PhantomData<fn() -> M>,
     }
 }
 
@@ -44,11 +47,12 @@ pin_project! {
     }
 }
 
-impl<F, C: Clock, K> ResponseFuture<F, C, K> {
-    /// A future that resolves to `Err(BreakerError::Rejected(rejected))` at once.
+impl<F, C: Clock, K, M> ResponseFuture<F, C, K, M> {
+    /// A future that resolves to the rejection at once.
     pub(crate) fn rejected(rejected: Rejected) -> Self {
         ResponseFuture {
             state: State::Rejected { rejected },
+            mode: PhantomData,
         }
     }
 
@@ -64,26 +68,32 @@ impl<F, C: Clock, K> ResponseFuture<F, C, K> {
                 call: Guarded::new(fut, permit, timeout),
                 classifier,
             },
+            mode: PhantomData,
         }
     }
 }
 
-impl<F, C, K, Res, Err> Future for ResponseFuture<F, C, K>
+impl<F, C, K, M, Res, Err> Future for ResponseFuture<F, C, K, M>
 where
     F: Future<Output = Result<Res, Err>>,
     C: Clock,
     K: Classify<Res, Err>,
+    M: RefusalMode<Res, Err>,
 {
-    type Output = Result<Res, BreakerError<Err>>;
+    type Output = Result<Res, M::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Rejected { rejected } => Poll::Ready(Err(BreakerError::Rejected(*rejected))),
-            StateProj::Called { call, classifier } => {
-                let (result, permit) = std::task::ready!(call.poll(cx))?;
-                settle(permit, classifier, &result);
-                Poll::Ready(result.map_err(BreakerError::Inner))
+            StateProj::Rejected { rejected } => {
+                Poll::Ready(M::refused(BreakerError::Rejected(*rejected)))
             }
+            StateProj::Called { call, classifier } => match std::task::ready!(call.poll(cx)) {
+                Ok((result, permit)) => {
+                    settle(permit, classifier, &result);
+                    Poll::Ready(result.map_err(M::inner))
+                }
+                Err(timed_out) => Poll::Ready(M::refused(BreakerError::TimedOut(timed_out))),
+            },
         }
     }
 }
@@ -103,7 +113,7 @@ fn settle<C: Clock, Res, Err>(
     }
 }
 
-impl<F, C: Clock, K> fmt::Debug for ResponseFuture<F, C, K> {
+impl<F, C: Clock, K, M> fmt::Debug for ResponseFuture<F, C, K, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.state {
             State::Rejected { .. } => f.debug_struct("ResponseFuture::Rejected").finish(),

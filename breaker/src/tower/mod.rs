@@ -66,39 +66,76 @@
 //! # }
 //! ```
 //!
-//! # axum and tonic
+//! # axum
 //!
-//! axum wants infallible services, so put a `HandleErrorLayer` above the breaker and map the
-//! rejection to `503 Service Unavailable` (axum is not a dependency of this crate, so this
-//! is not compiled here):
+//! With feature `axum`, the layer can answer a rejection (503, `Retry-After: 1`) or a
+//! timeout (504) itself: [`BreakerLayer::respond_http`] keeps the service infallible, so it
+//! goes straight into `Router::layer` with no `HandleErrorLayer`. [`ServerErrors`] counts 5xx
+//! responses as failures. The breaker below guards the routes it wraps (a backend proxied
+//! by them, a database they all read):
 //!
-//! ```ignore
-//! use axum::{error_handling::HandleErrorLayer, http::StatusCode, response::Response};
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use axum::{Router, routing::get};
+//! use keel_breaker::tower::{BreakerLayer, ServerErrors};
+//! use keel_breaker::{Breaker, Mode};
+//! use tower::ServiceExt;
 //!
-//! let app = Router::new().route("/checkout", post(checkout)).layer(
-//!     ServiceBuilder::new()
-//!         .layer(HandleErrorLayer::new(|err: BreakerError<Infallible>| async move {
-//!             match err {
-//!                 BreakerError::Rejected(_) => StatusCode::SERVICE_UNAVAILABLE,
-//!                 BreakerError::Inner(never) => match never {},
-//!             }
-//!         }))
-//!         .layer(BreakerLayer::new(breaker).classifier(
-//!             |r: &Result<Response, Infallible>| {
-//!                 matches!(r, Ok(res) if res.status().is_server_error())
-//!             },
-//!         )),
-//! );
+//! let breaker = Breaker::builder().name("inventory").build().unwrap();
+//! let app = Router::new()
+//!     .route("/stock", get(|| async { "12" }))
+//!     .layer(BreakerLayer::new(breaker.clone()).classifier(ServerErrors).respond_http());
+//!
+//! let get = || Request::get("/stock").body(Body::empty()).unwrap();
+//! assert_eq!(app.clone().oneshot(get()).await.unwrap().status(), StatusCode::OK);
+//! breaker.set_mode(Mode::ForcedOpen);
+//! let refused = app.oneshot(get()).await.unwrap();
+//! assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(refused.headers()["retry-after"], "1");
+//! # }
+//! # #[cfg(not(feature = "axum"))]
+//! # fn main() {}
 //! ```
 //!
-//! With tonic the same holds: `BreakerError::Rejected` is the case to report as
-//! `tonic::Code::Unavailable`, and `BreakerError::Inner` carries the transport's own error.
+//! In the default mode, [`BreakerError`](crate::BreakerError) is itself a response
+//! (`IntoResponse` when its inner error is), so `HandleErrorLayer::new(|e:
+//! BreakerError<Infallible>| async move { e })` is the whole error handling, in any order
+//! with keel's limiter and shedder layers; [`refusal_response`] finds a refusal in a boxed
+//! error.
+//!
+//! # tonic
+//!
+//! With feature `tonic`, `tonic::Status::from` turns [`Rejected`](crate::Rejected) into
+//! `UNAVAILABLE` (with `retry-after: 1` metadata), [`TimedOut`](crate::TimedOut) into
+//! `DEADLINE_EXCEEDED`, and a `BreakerError<Status>` into its status;
+//! [`BreakerLayer::respond_grpc`] answers them itself as trailers-only gRPC responses, so
+//! `Server::builder().layer(..)` needs no glue.
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+mod axum;
 mod classify;
+mod find;
 pub mod future;
 mod layer;
+mod refusal;
 mod service;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+mod tonic;
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use axum::{RespondHttp, ServerErrors, refusal_response};
 pub use classify::{Classify, DefaultClassifier};
+pub use find::find_refusal;
 pub use layer::BreakerLayer;
+pub use refusal::{AsError, Refusal, RefusalMode};
 pub use service::BreakerService;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub use tonic::{RespondGrpc, refusal_status};
