@@ -7,11 +7,11 @@ use std::task::{Context, Poll};
 use keel_timex::{Clock, CoarseClock};
 use tower_service::Service;
 
-use super::future::ResponseFuture;
 #[cfg(feature = "tonic")]
 use super::RespondGrpc;
 #[cfg(feature = "axum")]
 use super::RespondHttp;
+use super::future::ResponseFuture;
 use super::{AsError, Classify, DefaultClassifier, RefusalMode};
 use crate::Shedder;
 
