@@ -34,6 +34,8 @@ const CPU_SAMPLE: Duration = Duration::from_millis(250);
 /// Weight of the past in the CPU average. go-zero (and `SystemCpu`) smooth over about
 /// 5 s; the demo's phases last a few seconds, so the signal follows within about 1 s.
 const CPU_BETA: f64 = 0.5;
+/// A database call the breaker counts as failed even if it succeeds (or is cancelled) later.
+const SLOW_QUERY: Duration = Duration::from_millis(100);
 
 /// The keel primitives of the protected run, all on the run's clock.
 pub(crate) struct Guards<C: Clock> {
@@ -85,6 +87,11 @@ impl<C: Clock> Guards<C> {
             .name("db")
             .window(Duration::from_secs(2))
             .buckets(20)
+            // The deadline cancels a query hanging in the outage, and a cancelled call
+            // records nothing by default (`OnCancel::Ignore`): without a slow-call threshold
+            // the breaker would never hear of the outage. A query cancelled after this long
+            // (20x the healthy latency) counts as a failure.
+            .slow_call(SLOW_QUERY)
             .seed(scenario.seed)
             .build_with_clock(clock)?;
         Ok(Guards {
@@ -197,9 +204,19 @@ impl<E: Env> Service<E> {
 
     /// The handler proper: some CPU, then the user, profile and settings rows in parallel.
     async fn work(&self, req: Request) -> Outcome {
+        // The protected run's deadline cancels the request, and with it the CPU work still
+        // to do: its job stops occupying the modelled cores there. Without the limit the
+        // cores kept serving requests already answered 504, so at the start of the spike
+        // every request timed out and then the shedder, seeing the CPU pinned at 100% by
+        // that dead work, refused nearly everything: about 0.8 s without a good answer.
+        let limit = if self.guards.is_some() {
+            self.scenario.model.deadline
+        } else {
+            Duration::MAX
+        };
         let job = self
             .cores
-            .start(self.env.elapsed(), self.scenario.model.work, Duration::MAX);
+            .start(self.env.elapsed(), self.scenario.model.work, limit);
         self.env.sleep(job.took).await;
         let rows = mr::map_reduce(
             |source| async move {
