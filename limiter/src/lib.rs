@@ -81,6 +81,22 @@
 //! - The period limiter's Redis key heals itself when it has no TTL (go-zero's key never
 //!   expires if its one `EXPIRE` failed).
 //! - Rust has no local time zone in std: aligned windows take the UTC offset explicitly.
+//!
+//! # Features
+//!
+//! - `redis`: the Redis backend, its failure policies and lease mode (implies `tokio`).
+//! - `tokio`: `until_ready`, waiting on tokio's timer.
+//! - `tower`: a keyed `Clone` layer sharing one limiter ([`tower::RateLimitLayer`]),
+//!   refusing in `call` with a typed error that maps to 429 (503 for a failing backend) /
+//!   `RESOURCE_EXHAUSTED`.
+//! - `axum`: [`Denied`] and the layer's error as axum responses (429 or 503 with
+//!   `Retry-After`), and `respond_http`, a layer that answers a refusal itself (no
+//!   `HandleErrorLayer`); on `axum-core`, not the whole of axum.
+//! - `tonic`: [`Denied`] and the layer's error as `tonic::Status`
+//!   (`RESOURCE_EXHAUSTED` / `UNAVAILABLE`, a `retry-after` metadata entry), and
+//!   `respond_grpc`, a layer that answers a refusal itself as a gRPC response; tonic
+//!   without its transport.
+//! - `tracing`: events when a Redis-backed limiter switches to and from its rescue.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
