@@ -89,7 +89,11 @@
 //! - `tower`: a `Clone` layer and service sharing one shedder (ready at once, refusing in
 //!   `call` with a typed error that maps to 503 / `UNAVAILABLE`).
 //! - `axum`: `Overloaded` and `ShedError` as axum responses (503 with `Retry-After: 1`),
-//!   and a helper for `HandleErrorLayer` (on `axum-core`, not the whole of axum).
+//!   a helper for `HandleErrorLayer`, and `respond_http`, a layer that answers a refusal
+//!   itself (no `HandleErrorLayer`); on `axum-core`, not the whole of axum.
+//! - `tonic`: `Overloaded` and `ShedError` as `tonic::Status` (`UNAVAILABLE`, a
+//!   `retry-after` metadata entry), and `respond_grpc`, a layer that answers a refusal
+//!   itself as a gRPC response; tonic without its transport.
 //! - `tracing`: events when shedding starts and stops, and the statistics of every minute.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
