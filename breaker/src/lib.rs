@@ -92,7 +92,12 @@
 //!   by the K margin, so after a long healthy period it takes a good part of the window
 //!   (seconds with the default 10 s) before most calls are shed; shorten the window for a
 //!   faster reaction, at the cost of noisier decisions. In our PostgreSQL test (2 s window,
-//!   ~400 calls/s) a refused database was shed at 99% about 2.2 s into the outage.
+//!   ~400 calls/s) a refused database was shed at 99% about 2.2 s into the outage, and a
+//!   stalled one (every call ended by a 500 ms [`Builder::timeout`]) at more than 70% from
+//!   about 2.5 s and 95% a second later: expect about one window plus one timeout. The
+//!   same test first cancels about twice as many calls as succeed (fan-outs stopped by a
+//!   missing row, clients gone mid-query) against the healthy database: nothing is
+//!   recorded against it, and nothing is shed.
 //! - **While open, a trickle gets through**: the drop probability stays just below 1, plus a
 //!   forced pass per second, so the breaker keeps probing the dependency.
 //! - **Recovery takes about a window.** Once calls succeed again the drop probability falls

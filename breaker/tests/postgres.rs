@@ -8,25 +8,36 @@
 //!
 //! # Scenario
 //!
-//! Sixteen workers share one breaker (2 s window of 20 buckets, other settings default, the
-//! real [`CoarseClock`](keel_timex::CoarseClock) since the I/O is real). Each keeps one
-//! connection through the proxy and loops: one call = `SELECT 1` on that connection (300 ms
-//! timeout), preceded by a reconnect (500 ms timeout) if the previous call failed, all inside
-//! `breaker.call_async`; then a 40 ms pause (about 400 calls/s in all). Reusing the
+//! Sixteen workers share one breaker (2 s window of 20 buckets, the breaker's own deadline of
+//! 500 ms per call (`Builder::timeout`), other settings default, the real
+//! [`CoarseClock`](keel_timex::CoarseClock) since the I/O is real). Each keeps one
+//! connection through the proxy and loops: one call = `SELECT 1` on that connection,
+//! preceded by a reconnect if the previous call failed, all inside `breaker.call_async`
+//! (nothing but the breaker's deadline times it); then a 40 ms pause (about 400 calls/s in
+//! all). Reusing the
 //! connection keeps a healthy call cheap (no backend fork per call) and makes every proxy
 //! connection during a fault an admitted call, so the proxy's accept count shows how many
 //! calls got past the breaker. Outcomes are logged with the time each call returned, and
 //! each figure below is over a one-second span of that log.
 //!
-//! 1. healthy (1.5 s): every call succeeds, none is rejected, no new connection.
+//! 0. storm (1.5 s, the database healthy): sixteen more tasks play handlers whose callers
+//!    go away. Each runs a fan-out of three reads with `try_join!` in which the first finds
+//!    nothing (an acceptable error that ends the join), so the two slow siblings
+//!    (`pg_sleep(0.05)`) are cancelled mid-query; and a read whose client disconnects
+//!    10 ms into it. Thousands of cancelled calls, about twice the window's successes:
+//!    the breaker must record none of them as a failure (counted as failures, as keel did
+//!    before its cancellation policy, they shed this healthy database at once).
+//! 1. healthy (1.5 s, right after the storm): every call succeeds, none is rejected, no new
+//!    connection.
 //! 2. refuse: the proxy kills the connections and closes new ones at once. Within 4 s some
 //!    second must have more than 70% of the calls rejected and fewer proxy connections than
 //!    20% of the calls; the fault then lasts one more second, which must do the same.
 //! 3. heal: the proxy passes again. Some second ending within two windows (4 s) must have
 //!    more than 90% of the calls succeed.
 //! 4. stall: as 2, within 5 s, from the breaker that just recovered; the proxy holds
-//!    connections without forwarding, so calls fail slowly, by timeout, and fewer of them
-//!    complete: the breaker gets less evidence per second than with refusals.
+//!    connections without forwarding, so calls fail slowly, by the breaker's deadline, and
+//!    fewer of them complete: the breaker gets less evidence per second than with
+//!    refusals.
 //! 5. heal again, as 3.
 //!
 //! Typical figures here: shedding from about 2.2-2.5 s into either fault (the healthy
@@ -36,7 +47,7 @@
 //! calls reach the proxy, takes timeouts for successes or does not close again fails. Every
 //! wait is bounded, so the test takes 12-14 s, at most about 21 s.
 // tokio-postgres is not built under `--cfg loom` (tokio has no `net` there).
-#![cfg(not(loom))]
+#![cfg(all(not(loom), feature = "tokio"))]
 
 #[path = "support/proxy.rs"]
 mod proxy;
@@ -65,8 +76,14 @@ const BUCKETS: u32 = 20;
 
 const WORKERS: usize = 16;
 const PACE: Duration = Duration::from_millis(40);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-const QUERY_TIMEOUT: Duration = Duration::from_millis(300);
+/// The breaker's deadline for one call (reconnect and query).
+const CALL_TIMEOUT: Duration = Duration::from_millis(500);
+const STORM: Duration = Duration::from_millis(1500);
+const STORM_TASKS: usize = 16;
+/// A read slow enough to be cancelled mid-query.
+const SLOW_READ: &str = "SELECT pg_sleep(0.05)";
+/// How long a disconnecting client waits before it goes away.
+const CLIENT_PATIENCE: Duration = Duration::from_millis(10);
 /// For the probe and the workers' first connection, outside the breaker.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -161,6 +178,8 @@ enum CallError {
     Query(tokio_postgres::Error),
     TimedOut(&'static str),
     Unexpected(String),
+    /// The row does not exist: the database answered, an acceptable error.
+    NotFound,
 }
 
 impl fmt::Display for CallError {
@@ -170,6 +189,7 @@ impl fmt::Display for CallError {
             CallError::Query(e) => write!(f, "query: {}", chain(e)),
             CallError::TimedOut(what) => write!(f, "{what} timed out"),
             CallError::Unexpected(what) => write!(f, "unexpected answer: {what}"),
+            CallError::NotFound => f.write_str("not found"),
         }
     }
 }
@@ -217,27 +237,34 @@ async fn connect(addr: SocketAddr, limit: Duration) -> Result<Conn, CallError> {
     }
 }
 
-async fn select_one(conn: &Conn) -> Result<(), CallError> {
-    let messages = match timeout(QUERY_TIMEOUT, conn.client.simple_query("SELECT 1")).await {
-        Err(_) => return Err(CallError::TimedOut("query")),
-        Ok(Err(e)) => return Err(CallError::Query(e)),
-        Ok(Ok(messages)) => messages,
-    };
+/// The first column of the first row `sql` returns; `NotFound` if it returns no row.
+async fn read(conn: &Conn, sql: &str) -> Result<Option<String>, CallError> {
+    let messages = conn
+        .client
+        .simple_query(sql)
+        .await
+        .map_err(CallError::Query)?;
     let row = messages.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(row) => Some(row),
         _ => None,
     });
-    match row.map(|r| r.get(0)) {
-        Some(Some("1")) => Ok(()),
+    let row = row.ok_or(CallError::NotFound)?;
+    Ok(row.get(0).map(str::to_owned))
+}
+
+async fn select_one(conn: &Conn) -> Result<(), CallError> {
+    match read(conn, "SELECT 1").await?.as_deref() {
+        Some("1") => Ok(()),
         other => Err(CallError::Unexpected(format!("{other:?}"))),
     }
 }
 
-/// One call: (re)connect if needed, then `SELECT 1`; any error drops the connection.
+/// One call: (re)connect if needed, then `SELECT 1`; any error drops the connection. Not
+/// timed here: the breaker's deadline ends it.
 async fn call(slot: &mut Option<Conn>, addr: SocketAddr) -> Result<(), CallError> {
     let conn = match slot {
         Some(conn) => conn,
-        None => slot.insert(connect(addr, CONNECT_TIMEOUT).await?),
+        None => slot.insert(connect(addr, SETUP_TIMEOUT).await?),
     };
     let result = select_one(conn).await;
     if result.is_err() {
@@ -265,6 +292,68 @@ async fn worker(
         log.push(kind);
         tokio::time::sleep(PACE).await;
     }
+}
+
+/// A handler that goes away early, over and over, on its own connection until `until`:
+/// a fan-out whose first read finds nothing (so `try_join!` cancels the two slow siblings
+/// mid-query), then a slow read whose client disconnects after [`CLIENT_PATIENCE`].
+async fn storm_task(breaker: Breaker, addr: SocketAddr, until: Instant) -> usize {
+    let connection = || async {
+        connect(addr, SETUP_TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("storm connection via the proxy: {e}"))
+    };
+    // The missing row is read on a connection of its own, so that it answers at once while
+    // the slow reads queue up on the other.
+    let (fast, slow) = (connection().await, connection().await);
+    let not_found = |e: &CallError| matches!(e, CallError::NotFound);
+    let mut handlers = 0;
+    while Instant::now() < until {
+        let fan_out = tokio::try_join!(
+            breaker.call_async_with(read(&fast, "SELECT 1 WHERE false"), not_found),
+            breaker.call_async(read(&slow, SLOW_READ)),
+            breaker.call_async(read(&slow, SLOW_READ)),
+        );
+        assert!(
+            matches!(fan_out, Err(BreakerError::Inner(CallError::NotFound))),
+            "the fan-out ends on its missing row: {fan_out:?}"
+        );
+        tokio::select! {
+            _ = breaker.call_async(read(&slow, SLOW_READ)) => {}
+            () = tokio::time::sleep(CLIENT_PATIENCE) => {} // the client disconnects
+        }
+        handlers += 2;
+    }
+    handlers
+}
+
+/// Phase 0: the storm of cancellations against the healthy database, then the verdict on
+/// what the breaker recorded.
+async fn storm_phase(breaker: &Breaker, addr: SocketAddr) {
+    let until = Instant::now() + STORM;
+    let tasks: Vec<_> = (0..STORM_TASKS)
+        .map(|_| tokio::spawn(storm_task(breaker.clone(), addr, until)))
+        .collect();
+    let mut handlers = 0;
+    for task in tasks {
+        handlers += timeout(STORM + SETUP_TIMEOUT, task)
+            .await
+            .expect("storm tasks end")
+            .expect("storm task panicked");
+    }
+    let s = breaker.snapshot();
+    println!(
+        "[  storm] {handlers} handlers gone early: {} calls cancelled; window: accepts {},          total {}, drop ratio {:.3}",
+        s.cancelled, s.history.accepts, s.history.total, s.drop_ratio
+    );
+    assert!(s.cancelled > 0, "the storm cancelled no call");
+    assert_eq!(
+        s.history.total,
+        s.history.accepts,
+        "a cancelled call or a missing row was counted as a failure: {s:?}; recent: {:?}",
+        breaker.recent_failures()
+    );
+    assert_eq!(s.drop_ratio, 0.0);
 }
 
 fn report(breaker: &Breaker, phase: &str, whole: Figures, last: Figures) {
@@ -392,6 +481,7 @@ async fn breaker_sheds_a_failing_postgres_and_recovers() {
         .name("postgres")
         .window(WINDOW)
         .buckets(BUCKETS)
+        .timeout(CALL_TIMEOUT)
         .build()
         .expect("a valid breaker");
     let log = Arc::new(Log::default());
@@ -416,7 +506,10 @@ async fn breaker_sheds_a_failing_postgres_and_recovers() {
          breaker window {WINDOW:?} / {BUCKETS} buckets"
     );
 
-    // 1. Healthy.
+    // 0. The storm of cancellations, the workers calling alongside.
+    storm_phase(&breaker, proxy.addr()).await;
+
+    // 1. Healthy, right after the storm.
     let start = Instant::now();
     tokio::time::sleep(HEALTHY).await;
     let end = Instant::now();
