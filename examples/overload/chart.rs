@@ -1,5 +1,7 @@
 //! The SVG chart: load, outcomes and p99 latency over time, protected (blue) against
-//! unprotected (red), with the phases shaded behind.
+//! unprotected (red), with the phases shaded behind. Offered load is plotted by send time,
+//! every outcome and the latency by completion time (each panel's title says which), so
+//! the unprotected backlog shows when its answers arrive, after the scenario if need be.
 
 use std::error::Error;
 use std::path::Path;
@@ -8,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::report::Report;
-use crate::scenario::Scenario;
+use crate::scenario::{ClientKind, Scenario};
 use crate::stats::{BIN, Totals};
 
 const PROTECTED: RGBColor = RGBColor(31, 119, 180);
@@ -32,83 +34,118 @@ pub(crate) fn write(
     root.fill(&WHITE)?;
     let root = root.titled(
         &format!(
-            "keel overload demo: {:.0} req/s base, seed {}",
-            scenario.rate, scenario.seed
+            "keel overload demo: {:.0} req/s base, seed {}; client deadlines: {}",
+            scenario.rate,
+            scenario.seed,
+            ClientKind::ALL
+                .map(|k| format!(
+                    "{} {} ms",
+                    k.label(),
+                    scenario.model.client_deadline(k).as_millis()
+                ))
+                .join(", ")
         ),
         ("sans-serif", 22),
     )?;
     let panels = root.split_evenly((3, 1));
     let (p, u) = (&report.protected.bins, &report.unprotected.bins);
+    // The unprotected backlog is answered after the scenario ends: show until the last bin.
+    let end = p.len().max(u.len()) as f64 * BIN.as_secs_f64();
     let rate =
         |bins: &[Totals], f: fn(&Totals) -> u64| series(bins, |t| f(t) as f64 / BIN.as_secs_f64());
+    let sent = series(&report.protected.sent, |&n| n as f64 / BIN.as_secs_f64());
 
     let load = [
-        ("offered", BLACK, false, rate(p, |t| t.offered)),
+        ("offered (by send time)", BLACK, Dash::Solid, sent),
         (
-            "served, protected",
+            "good, protected",
             PROTECTED,
-            false,
-            rate(p, Totals::served),
+            Dash::Solid,
+            rate(p, |t| t.good),
         ),
         (
-            "served, unprotected",
+            "good, unprotected",
             UNPROTECTED,
-            false,
-            rate(u, Totals::served),
+            Dash::Solid,
+            rate(u, |t| t.good),
         ),
     ];
     let top = Layout {
+        end,
         log: false,
         phase_names: true,
-        legend: SeriesLabelPosition::MiddleLeft,
+        legend: SeriesLabelPosition::MiddleRight,
     };
-    panel(&panels[0], scenario, "Load (requests/s)", &load, top)?;
+    panel(
+        &panels[0],
+        scenario,
+        "Offered load and good answers (200/404 within the client's deadline), requests/s",
+        &load,
+        top.clone(),
+    )?;
 
     let outcomes = [
-        ("limited (429)", LIMITED, false, rate(p, |t| t.limited)),
-        ("shed (503)", SHED, false, rate(p, |t| t.shed)),
         (
-            "breaker-rejected (503)",
+            "429 to the scraper (intended)",
+            LIMITED,
+            Dash::Solid,
+            rate(p, |t| t.intended),
+        ),
+        ("503 shed", SHED, Dash::Solid, rate(p, |t| t.shed)),
+        (
+            "503 breaker-rejected",
             REJECTED,
-            false,
+            Dash::Solid,
             rate(p, |t| t.rejected),
         ),
         (
-            "errors, protected",
+            "errors (500/504), protected",
             PROTECTED,
-            true,
-            rate(p, Totals::errors),
+            Dash::Dashed,
+            rate(p, |t| t.errors),
         ),
         (
-            "errors, unprotected",
+            "errors (500), unprotected",
             UNPROTECTED,
-            false,
-            rate(u, Totals::errors),
+            Dash::Solid,
+            rate(u, |t| t.errors),
+        ),
+        (
+            "late 200/404, protected",
+            PROTECTED,
+            Dash::Dotted,
+            rate(p, |t| t.late),
+        ),
+        (
+            "late 200/404, unprotected",
+            UNPROTECTED,
+            Dash::Dashed,
+            rate(u, |t| t.late),
         ),
     ];
     let below = Layout {
-        log: false,
         phase_names: false,
-        legend: SeriesLabelPosition::UpperLeft,
+        legend: SeriesLabelPosition::UpperRight,
+        ..top
     };
     panel(
         &panels[1],
         scenario,
-        "Outcomes (requests/s)",
+        "Other outcomes, requests/s by completion time",
         &outcomes,
         below.clone(),
     )?;
 
     let ms = |bins: &[Totals]| series(bins, |t| (t.p99.as_secs_f64() * 1000.0).max(1.0));
     let latency = [
-        ("p99, protected", PROTECTED, false, ms(p)),
-        ("p99, unprotected", UNPROTECTED, false, ms(u)),
+        ("p99, protected", PROTECTED, Dash::Solid, ms(p)),
+        ("p99, unprotected", UNPROTECTED, Dash::Solid, ms(u)),
     ];
     let log = Layout { log: true, ..below };
     panel(
         &panels[2],
         scenario,
-        "p99 latency (ms, log scale)",
+        "p99 latency of every answer (ms, log scale), by completion time",
         &latency,
         log,
     )?;
@@ -117,7 +154,7 @@ pub(crate) fn write(
 }
 
 /// (time of the bin's middle, value) for every bin.
-fn series(bins: &[Totals], value: impl Fn(&Totals) -> f64) -> Vec<(f64, f64)> {
+fn series<T>(bins: &[T], value: impl Fn(&T) -> f64) -> Vec<(f64, f64)> {
     let bin = BIN.as_secs_f64();
     bins.iter()
         .enumerate()
@@ -125,12 +162,22 @@ fn series(bins: &[Totals], value: impl Fn(&Totals) -> f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Name, colour, dashed, points.
-type Line = (&'static str, RGBColor, bool, Vec<(f64, f64)>);
+/// How a line is drawn.
+#[derive(Clone, Copy)]
+enum Dash {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+/// Name, colour, dash, points.
+type Line = (&'static str, RGBColor, Dash, Vec<(f64, f64)>);
 
 /// Where a panel's legend goes (each where its data leaves room) and what it shows.
 #[derive(Clone)]
 struct Layout {
+    /// The x axis' end, seconds.
+    end: f64,
     log: bool,
     /// Name the phases (top panel only: the names would collide with the legends).
     phase_names: bool,
@@ -144,7 +191,7 @@ fn panel(
     lines: &[Line],
     layout: Layout,
 ) -> Result<(), Box<dyn Error>> {
-    let end = scenario.duration().as_secs_f64();
+    let end = layout.end;
     let top = lines
         .iter()
         .flat_map(|l| l.3.iter().map(|p| p.1))
@@ -229,12 +276,13 @@ fn draw_lines<'a, Y>(
 where
     Y: Ranged<ValueType = f64>,
 {
-    for (name, color, dashed, points) in lines {
+    for (name, color, dash, points) in lines {
         let style = color.stroke_width(2);
-        let drawn = if *dashed {
-            chart.draw_series(DashedLineSeries::new(points.iter().copied(), 6, 4, style))?
-        } else {
-            chart.draw_series(LineSeries::new(points.iter().copied(), style))?
+        let points = points.iter().copied();
+        let drawn = match dash {
+            Dash::Solid => chart.draw_series(LineSeries::new(points, style))?,
+            Dash::Dashed => chart.draw_series(DashedLineSeries::new(points, 6, 4, style))?,
+            Dash::Dotted => chart.draw_series(DashedLineSeries::new(points, 2, 3, style))?,
         };
         let color = *color;
         drawn.label(*name).legend(move |(x, y)| {

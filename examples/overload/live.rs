@@ -16,12 +16,14 @@ use crate::progress::Progress;
 use crate::report::{Report, ms, phase_line};
 use crate::scenario::Scenario;
 use crate::service::{Guards, Service, feed};
-use crate::stats::{Record, Totals};
+use crate::stats::{Record, Schedule, Totals};
 
 /// After the scenario, how long stragglers (the unprotected run's backlog) may take.
 const DRAIN: Duration = Duration::from_secs(5);
 /// A phase's line is printed this long after it ends, when most of its requests are done.
-const SETTLE: Duration = Duration::from_secs(1);
+/// At least every client's deadline: a request still waiting then can no longer be good,
+/// so the line's goodput is final (a test checks).
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
 const REFRESH: Duration = Duration::from_millis(200);
 
 /// Real time on tokio.
@@ -77,10 +79,7 @@ async fn drive(scenario: Arc<Scenario>, redis: Option<&str>) -> Result<Report, B
     let unprotected = Arc::new(Service::new(env.clone(), Arc::clone(&scenario), None, 2));
     let arrivals = scenario.arrivals();
     let expected = arrivals.len();
-    let mut per_phase = vec![0u64; scenario.phases.len()];
-    for req in &arrivals {
-        per_phase[scenario.phase_index(req.at)] += 1;
-    }
+    let schedule = Schedule::new(&scenario, &arrivals);
     env.spawn(Arc::clone(&protected).sample_cpu());
     env.spawn(feed(
         env.clone(),
@@ -97,12 +96,9 @@ async fn drive(scenario: Arc<Scenario>, redis: Option<&str>) -> Result<Report, B
         let (p, u) = (protected.recorder.records(), unprotected.recorder.records());
         while printed < scenario.phases.len() && now >= scenario.phases[printed].end + SETTLE {
             let phase = &scenario.phases[printed];
-            let (pt, ut) = (
-                in_phase(&scenario, &p, printed),
-                in_phase(&scenario, &u, printed),
-            );
-            let running = per_phase[printed].saturating_sub(ut.offered);
-            progress.line(&phase_line(phase, &pt, &ut, running));
+            let (_, pc) = schedule.phase_totals(&scenario, &p, printed);
+            let (_, uc) = schedule.phase_totals(&scenario, &u, printed);
+            progress.line(&phase_line(phase, &pc, &uc));
             printed += 1;
         }
         if now < scenario.duration() {
@@ -115,13 +111,13 @@ async fn drive(scenario: Arc<Scenario>, redis: Option<&str>) -> Result<Report, B
             progress.update(
                 now,
                 format!(
-                    "{} | protected {}/{} ok, p99 {}, cpu {}% | unprotected {}/{} ok, p99 {}",
+                    "{} | protected good {}/{} answered, p99 {}, cpu {}% | unprotected good {}/{} answered, p99 {}",
                     scenario.phases[i].name,
-                    pt.served(),
+                    pt.good,
                     pt.offered,
                     ms(pt.p99),
                     cpu / 10,
-                    ut.served(),
+                    ut.good,
                     ut.offered,
                     ms(ut.p99),
                 ),
@@ -143,15 +139,17 @@ async fn drive(scenario: Arc<Scenario>, redis: Option<&str>) -> Result<Report, B
     }
     Ok(Report::new(
         &scenario,
+        &schedule,
         &protected,
         &unprotected,
         limiter_note,
-        expected as u64,
     ))
 }
 
+/// The answered requests sent in `phase` (the live line: the rest are still running).
 fn in_phase(scenario: &Scenario, records: &[Record], phase: usize) -> Totals {
     Totals::of(
+        scenario,
         records
             .iter()
             .filter(|r| scenario.phase_index(r.at) == phase),

@@ -12,8 +12,9 @@
 //!
 //! Files: `args` (flags), `scenario` (phases, clients, arrival schedule), `resource` and
 //! `database` (the models), `service` (the request path), `env` (time and tasks, real or
-//! virtual), `live` (real time on tokio), `executor` and `sim` (virtual time), `stats`,
-//! `report`, `progress`, `chart`.
+//! virtual), `live` (real time on tokio), `executor` and `sim` (virtual time), `stats`
+//! (what counts as good, late, refused or an error), `spike` (the shedder at the spike's
+//! start), `report`, `progress`, `chart`.
 
 mod args;
 mod chart;
@@ -28,6 +29,7 @@ mod rng;
 mod scenario;
 mod service;
 mod sim;
+mod spike;
 mod stats;
 
 use std::process::ExitCode;
@@ -84,9 +86,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 "{}",
                 report::phase_line(
                     phase,
-                    &report.protected.phases[i],
-                    &report.unprotected.phases[i],
-                    0,
+                    &report.protected.phase_classes[i],
+                    &report.unprotected.phase_classes[i],
                 )
             );
         }

@@ -39,6 +39,29 @@ pub(crate) enum ClientKind {
     Crowd,
 }
 
+impl ClientKind {
+    /// The classes in the order the report lists them.
+    pub(crate) const ALL: [ClientKind; 3] =
+        [ClientKind::Regular, ClientKind::Crowd, ClientKind::Abusive];
+
+    /// Position in [`ClientKind::ALL`], for per-class arrays.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            ClientKind::Regular => 0,
+            ClientKind::Crowd => 1,
+            ClientKind::Abusive => 2,
+        }
+    }
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            ClientKind::Regular => "regular",
+            ClientKind::Crowd => "crowd",
+            ClientKind::Abusive => "scraper",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Client {
     pub(crate) name: String,
@@ -76,8 +99,24 @@ pub(crate) struct Model {
     pub(crate) client_burst: u32,
     /// The protected service answers within this or gives up (go-zero's handler timeout).
     pub(crate) deadline: Duration,
+    /// How long each class of client waits for an answer: a 200/404 after this is late
+    /// (the client gave up), not goodput. See [`Model::client_deadline`].
+    pub(crate) regular_deadline: Duration,
+    pub(crate) crowd_deadline: Duration,
+    pub(crate) scraper_deadline: Duration,
     pub(crate) cache_ttl: Duration,
     pub(crate) negative_ttl: Duration,
+}
+
+impl Model {
+    /// How long a client of `kind` waits: the goodput deadline.
+    pub(crate) fn client_deadline(&self, kind: ClientKind) -> Duration {
+        match kind {
+            ClientKind::Regular => self.regular_deadline,
+            ClientKind::Crowd => self.crowd_deadline,
+            ClientKind::Abusive => self.scraper_deadline,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +203,13 @@ impl Scenario {
                 client_rate: ((rate * 0.25) as u32).max(1),
                 client_burst: ((rate * 0.1) as u32).max(5),
                 deadline: Duration::from_millis(250),
+                // The apps behind the regular clients time out at 250 ms, and the protected
+                // service's deadline is theirs. People in the crowd (a browser on a viral
+                // page) and the scraper's HTTP client wait up to a second: generous to the
+                // unprotected run, whose answers are slow, never to the protected one.
+                regular_deadline: Duration::from_millis(250),
+                crowd_deadline: Duration::from_secs(1),
+                scraper_deadline: Duration::from_secs(1),
                 cache_ttl: Duration::from_secs(5),
                 negative_ttl: Duration::from_secs(5),
             },
@@ -182,6 +228,11 @@ impl Scenario {
             .iter()
             .position(|p| t < p.end)
             .unwrap_or(self.phases.len() - 1)
+    }
+
+    /// The class of client `index` (an index into `clients`, as in a request).
+    pub(crate) fn kind_of(&self, client: u16) -> ClientKind {
+        self.clients[usize::from(client)].kind
     }
 
     pub(crate) fn phase_at(&self, t: Duration) -> &Phase {

@@ -12,7 +12,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use keel_breaker::{Breaker, BreakerError};
@@ -27,10 +27,10 @@ use crate::database::{Database, DbError, KINDS, Key, Row};
 use crate::env::{Env, within};
 use crate::resource::Resource;
 use crate::scenario::{Request, Scenario};
-use crate::stats::{Outcome, Record, Recorder};
+use crate::stats::{Outcome, Record, Recorder, ShedderSample};
 
 /// How often the modelled CPU usage is handed to the shedder (as go-zero samples it).
-const CPU_SAMPLE: Duration = Duration::from_millis(250);
+pub(crate) const CPU_SAMPLE: Duration = Duration::from_millis(250);
 /// Weight of the past in the CPU average. go-zero (and `SystemCpu`) smooth over about
 /// 5 s; the demo's phases last a few seconds, so the signal follows within about 1 s.
 const CPU_BETA: f64 = 0.5;
@@ -129,6 +129,8 @@ pub(crate) struct Service<E: Env> {
     cores: Resource,
     guards: Option<Guards<E::Clock>>,
     pub(crate) recorder: Recorder,
+    /// What the CPU sampler saw the shedder do, for the report's note on the spike.
+    shedder_trace: Mutex<Vec<ShedderSample>>,
 }
 
 impl<E: Env> fmt::Debug for Service<E> {
@@ -156,6 +158,7 @@ impl<E: Env> Service<E> {
             scenario,
             guards,
             recorder: Recorder::default(),
+            shedder_trace: Mutex::default(),
         }
     }
 
@@ -169,17 +172,24 @@ impl<E: Env> Service<E> {
 
     /// Serves one request and records how it went.
     pub(crate) async fn handle(self: Arc<Self>, req: Request) {
-        let start = self.env.elapsed();
         let outcome = match &self.guards {
             Some(guards) => self.serve_protected(guards, req).await,
             None => self.work(req).await,
         };
         self.recorder.record(Record {
             at: req.at,
+            done: self.env.elapsed(),
             client: req.client,
-            latency: self.env.elapsed().saturating_sub(start),
             outcome,
         });
+    }
+
+    /// The shedder's readings so far (protected run; empty for the other).
+    pub(crate) fn shedder_trace(&self) -> Vec<ShedderSample> {
+        self.shedder_trace
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     async fn serve_protected(&self, g: &Guards<E::Clock>, req: Request) -> Outcome {
@@ -276,6 +286,17 @@ impl<E: Env> Service<E> {
             let smoothed = average.map_or(usage, |a| a * CPU_BETA + usage * (1.0 - CPU_BETA));
             average = Some(smoothed);
             g.cpu.set(smoothed.round() as u32);
+            let s = g.shedder.snapshot();
+            self.shedder_trace
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(ShedderSample {
+                    at: next,
+                    cpu: s.cpu.unwrap_or(0),
+                    overloaded: s.overloaded,
+                    in_flight: s.in_flight,
+                    max_flight: s.max_flight,
+                });
             last = next;
         }
     }

@@ -12,6 +12,7 @@ use crate::executor::Simulator;
 use crate::report::Report;
 use crate::scenario::Scenario;
 use crate::service::{Guards, Service, feed};
+use crate::stats::Schedule;
 
 pub(crate) fn run(scenario: Arc<Scenario>) -> Result<Report, Box<dyn Error>> {
     let mut sim = Simulator::new();
@@ -28,18 +29,20 @@ pub(crate) fn run(scenario: Arc<Scenario>) -> Result<Report, Box<dyn Error>> {
         1,
     ));
     let unprotected = Arc::new(Service::new(env.clone(), Arc::clone(&scenario), None, 2));
+    let arrivals = scenario.arrivals();
+    let schedule = Schedule::new(&scenario, &arrivals);
     env.spawn(Arc::clone(&protected).sample_cpu());
     env.spawn(feed(
         env.clone(),
-        scenario.arrivals(),
+        arrivals,
         vec![Arc::clone(&protected), Arc::clone(&unprotected)],
     ));
     sim.run();
     Ok(Report::new(
         &scenario,
+        &schedule,
         &protected,
         &unprotected,
         "in memory".into(),
-        0,
     ))
 }
