@@ -79,7 +79,7 @@ pub(crate) fn write(
     panel(
         &panels[0],
         scenario,
-        "Offered load and good answers (200/404 within the client's deadline), requests/s",
+        "Requests/s: offered by send time; good (200/404 within the client's deadline) by completion time",
         &load,
         top.clone(),
     )?;
