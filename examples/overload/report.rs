@@ -415,7 +415,7 @@ fn ratio(cache: Option<CacheFigures>) -> String {
     cache.map_or("-".into(), |c| format!("{:.1}%", c.hit_ratio * 100.0))
 }
 
-pub(crate) fn percent(part: u64, whole: u64) -> String {
+fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
         return "-".into();
     }
