@@ -1,0 +1,113 @@
+//! keel's reference service: an axum service reading PostgreSQL, with every keel seam a
+//! real service needs, and integration tests that drive it over loopback through
+//! overload, an abusive client, a database outage and a storm of disconnects.
+//!
+//! ```sh
+//! cargo run --release --example service --features "full axum tokio redis" -- \
+//!     [--listen 127.0.0.1:8080] [--postgres host=127.0.0.1 user=postgres dbname=test] \
+//!     [--redis redis://127.0.0.1:6379]
+//! ```
+//!
+//! # Endpoints
+//!
+//! - `GET /users/{id}`: one PostgreSQL read behind the coalescing cache and the breaker
+//!   (with the breaker's own deadline); a missing user is 404, and remembered for a while
+//!   (negative caching), so probing ids that do not exist does not reach the database.
+//! - `GET /profile/{id}`: the user, their latest posts and their settings, read in
+//!   parallel with `tokio::try_join!`; the first error answers and drops the other reads.
+//! - `GET /healthz`, `GET /stats` (the keel primitives' snapshots): outside the limiter
+//!   and the shedder, so a health check is never refused.
+//!
+//! # The stack, outermost first
+//!
+//! 1. **Per-client token limiter** (`RateLimitLayer`, 429 + `Retry-After`): keyed by the
+//!    `x-client-id` header, else the peer's IP (`ConnectInfo`). Outermost, so an abusive
+//!    client is turned away before it takes any of the capacity everyone shares: its
+//!    refusals never count as in flight in the shedder, nor teach the shedder that
+//!    requests take 0 ms (a 429 inside the shedder would be a pass with no latency, and
+//!    the shedder would shrink its in-flight allowance for everyone). With `--redis`, the
+//!    buckets are shared by every instance.
+//! 2. **Load shedder** (`ShedderLayer`, 503 + `Retry-After: 1`): refuses at once what the
+//!    service has not shown it can finish in time (in flight vs max passes × min latency,
+//!    while the CPU is busy), so the requests it admits keep their latency. 5xx answers
+//!    are not passes (go-zero's rule). Inside the limiter, it sees only the traffic the
+//!    limits allow.
+//! 3. **Handlers**: the user read goes through the **cache** (`take_optional_async`: one
+//!    load per key for all concurrent requests, "not found" cached negatively), whose
+//!    loader is the **breaker**'s call (`call_async`, 503 + `Retry-After: 1` when it
+//!    refuses, 504 when its deadline passes). The cache is outside the breaker: a hit
+//!    never touches the database, so it is no evidence either way.
+//!
+//! The breaker guards the database, not the routes: it wraps each query, not the router
+//! (a `BreakerLayer` would count cache hits and 404s as database successes). Waiting for a
+//! pooled connection stays outside it, since a queue of our own is not the database
+//! failing. Its deadline is the breaker's own `Builder::timeout`, not a
+//! `tokio::time::timeout` around the call: that would be a cancellation, which records
+//! nothing, and a stalled database would never open the breaker. Conversely a request
+//! whose client disconnects, or a fan-out read dropped because a sibling failed, is a
+//! cancellation and records nothing, so neither can open it.
+//!
+//! The fan-out is `tokio::try_join!`, as keel-mapreduce's docs advise for a fixed handful
+//! of different reads: each has its own type, the first error is returned as it is, and
+//! the rest are dropped. keel-mapreduce is for streams of items over bounded workers with
+//! a reducer, which three fixed reads are not.
+//!
+//! # What keel asks of the service author
+//!
+//! KEEL-LINES
+//!
+//! `COMPARISON.md` writes the same service against tower_governor + tower + failsafe +
+//! moka, counted the same way.
+//!
+//! # Files
+//!
+//! `config` (the knobs), `args` (flags), `app` (the keel wiring and `serve`), `routes`
+//! (handlers), `db` (pool, reads, tables), `error` (answers and start-up errors), `tests`
+//! (the integration tests and their HTTP client and fault-injecting proxy).
+
+mod app;
+mod args;
+mod config;
+mod db;
+mod error;
+mod routes;
+#[cfg(test)]
+mod tests;
+
+use std::process::ExitCode;
+
+use args::{Args, HELP};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("service: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.help {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("service: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    db::prepare(&args.config).await?;
+    let server = app::serve(&args.config, args.listen).await?;
+    let limits = match server.app.limiter.snapshot().redis {
+        Some(_) => "on Redis",
+        None => "in memory",
+    };
+    println!("listening on http://{} (per-client limits {limits})", server.addr);
+    server.task.await??;
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! The handlers: a cached user read, a profile fanned out over three reads, health and
+//! statistics.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::error::ApiError;
+
+/// `GET /users/{id}`: 200 with the user, 404 if there is none.
+pub(crate) async fn user(State(app): State<App>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
+    let name = find_user(&app, id).await?;
+    Ok(Json(json!({ "id": id, "name": name })))
+}
+
+/// `GET /profile/{id}`: the user, their latest posts and their settings, read in parallel.
+/// The first error (a missing part: 404; a refused or failed read) answers at once and
+/// drops the other reads, which the breaker counts as cancelled, not failed.
+pub(crate) async fn profile(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let (name, posts, theme) = tokio::try_join!(
+        find_user(&app, id),
+        async { Ok(app.db.posts(id).await?) },
+        async { app.db.settings(id).await?.ok_or(ApiError::NotFound) },
+    )?;
+    Ok(Json(json!({ "id": id, "name": name, "posts": posts, "theme": theme })))
+}
+
+/// A user through the cache: a miss is loaded once for all concurrent requests of that
+/// id (through the breaker), and "no such user" is remembered for the negative TTL.
+async fn find_user(app: &App, id: i64) -> Result<String, ApiError> {
+    let found = app.users.take_optional_async(id, || app.db.user(id)).await?;
+    found.ok_or(ApiError::NotFound)
+}
+
+/// `GET /healthz`: the process answers (outside the limiter and the shedder).
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /stats`: what the breaker, the shedder, the limiter and the cache have seen.
+pub(crate) async fn stats(State(app): State<App>) -> Json<Value> {
+    let (breaker, shedder) = (app.breaker.snapshot(), app.shedder.snapshot());
+    let (limiter, cache) = (app.limiter.snapshot(), app.users.snapshot());
+    Json(json!({
+        "breaker": {
+            "accepts": breaker.history.accepts,
+            "total": breaker.history.total,
+            "drop_ratio": breaker.drop_ratio,
+            "cancelled": breaker.cancelled,
+            "recent_failures": app.breaker.recent_failures().iter().map(|f| f.reason.clone()).collect::<Vec<_>>(),
+        },
+        "shedder": {
+            "cpu": shedder.cpu,
+            "in_flight": shedder.in_flight,
+            "max_flight": shedder.max_flight,
+            "admitted": shedder.admitted,
+            "dropped": shedder.dropped,
+        },
+        "limiter": {
+            "keys": limiter.keys,
+            "redis_healthy": limiter.redis.map(|r| r.healthy),
+        },
+        "cache": { "hits": cache.hits, "misses": cache.misses },
+        "database_calls": app.db.started(),
+    }))
+}
