@@ -70,6 +70,12 @@
 //! [`OnCancel::Failure`] restores "every cancellation is a failure" for callers who only
 //! ever cancel because the dependency is slow. A panic is always a failure.
 //!
+//! **If your requests carry a deadline** (a 250 ms budget per request that drops whatever
+//! is still running), a stalled dependency shows up only as cancellations: give the breaker
+//! a `timeout` or a `slow_call` threshold *below* that deadline, or it never hears about the
+//! stall. keel's overload demo does exactly this (`slow_call(100 ms)` under a 250 ms
+//! request deadline).
+//!
 //! # The algorithm
 //!
 //! Over a window of `buckets` buckets (go-zero: 40 × 250 ms), with `accepts` the successes,
