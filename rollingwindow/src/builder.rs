@@ -11,6 +11,10 @@ use crate::{Bucket, ConfigError};
 
 /// Configures a [`RollingWindow`]; made by [`RollingWindow::builder`].
 ///
+/// Bounds, checked by `build`: `size` in `1..=`[`MAX_SIZE`](crate::MAX_SIZE) (65 536
+/// buckets: each writing thread holds `size` buckets, and a read visits all of them), an
+/// `interval` of at least 1 ns, and `size × interval` at most 2^64 − 1 ns (584 years).
+///
 /// ```
 /// use keel_rollingwindow::{RollingWindow, SumCount};
 /// use std::time::Duration;
@@ -75,6 +79,12 @@ impl<B: Bucket> Builder<B> {
     fn validate(&self) -> Result<u64, ConfigError> {
         if self.size == 0 {
             return Err(ConfigError::ZeroSize);
+        }
+        if self.size > crate::MAX_SIZE {
+            return Err(ConfigError::TooManyBuckets {
+                size: self.size,
+                max: crate::MAX_SIZE,
+            });
         }
         if self.interval.is_zero() {
             return Err(ConfigError::ZeroInterval);

@@ -12,6 +12,14 @@ pub enum ConfigError {
     ZeroSize,
     /// The bucket interval was zero.
     ZeroInterval,
+    /// More buckets than [`MAX_SIZE`](crate::MAX_SIZE): every writing thread allocates
+    /// `size` buckets and every read visits them, so a larger window cannot be served.
+    TooManyBuckets {
+        /// The requested number of buckets.
+        size: usize,
+        /// The largest number accepted, [`MAX_SIZE`](crate::MAX_SIZE).
+        max: usize,
+    },
     /// `size × interval` does not fit in 584 years of nanoseconds.
     SpanOverflow {
         /// The requested number of buckets.
@@ -28,6 +36,10 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroInterval => {
                 f.write_str("rolling window bucket interval must be longer than zero")
             }
+            ConfigError::TooManyBuckets { size, max } => write!(
+                f,
+                "rolling window of {size} buckets is larger than the maximum of {max} buckets"
+            ),
             ConfigError::SpanOverflow { size, interval } => write!(
                 f,
                 "rolling window of {size} buckets of {interval:?} overflows 2^64 nanoseconds; \

@@ -88,6 +88,12 @@ pub use error::ConfigError;
 pub use field::{Field, Value};
 pub use window::RollingWindow;
 
+/// The most buckets a window may have (2^16). Each thread that adds holds its own copy of
+/// every bucket and each read visits all of them, so beyond this a window would cost
+/// megabytes per thread and milliseconds per read; [`Builder::build`] refuses it with
+/// [`ConfigError::TooManyBuckets`].
+pub const MAX_SIZE: usize = 1 << 16;
+
 /// The calling thread's small, dense index: distinct among live threads, given back when
 /// the thread exits and handed to the next new thread (smallest first), so indices stay
 /// below the peak number of live threads. `None` while the thread is being torn down.

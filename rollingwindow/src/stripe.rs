@@ -24,6 +24,10 @@ use crate::sync::{AtomicU64, Ordering};
 
 /// Stamp of a slot that its writer is recycling.
 pub(crate) const BUSY: u64 = u64::MAX;
+/// The last slice a window records: later clock readings count as this slice, so that a
+/// stamp (`slice + 1`) never overflows nor reaches [`BUSY`]. Only a 1 ns interval can get
+/// there, 584 years after the window's origin.
+pub(crate) const MAX_SLICE: u64 = u64::MAX - 2;
 /// `cur_idx` before the first write: no slot is current.
 const NO_SLOT: u64 = u64::MAX;
 
@@ -77,7 +81,7 @@ impl<B: Bucket> Stripe<B> {
     #[cold]
     #[inline(never)]
     fn add_slow(&self, rel: u64, interval: u64, input: B::Input) {
-        let slice = rel / interval;
+        let slice = (rel / interval).min(MAX_SLICE);
         let idx = slice % self.slots.len() as u64;
         let stamp = slice + 1;
         let slot = &self.slots[idx as usize];

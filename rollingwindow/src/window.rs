@@ -7,7 +7,7 @@ use keel_timex::{Clock, CoarseClock, Nanos};
 
 use std::sync::atomic::AtomicU64;
 
-use crate::stripe::Stripe;
+use crate::stripe::{MAX_SLICE, Stripe};
 use crate::stripes::Stripes;
 use crate::{Bucket, Builder, ConfigError};
 
@@ -186,7 +186,9 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
             return merged;
         }
         let idx = self.slot_of(slice);
-        let stamp = slice + 1;
+        // Wrapping: a slice past the last one recorded (see `slice_at`) gets a stamp no slot
+        // holds (0 or the busy mark), so it reads as empty, which it is.
+        let stamp = slice.wrapping_add(1);
         self.stripes.for_each(|stripe| {
             if let Some(part) = stripe.read_slot(idx, stamp) {
                 B::merge(&mut merged, &part);
@@ -236,15 +238,18 @@ impl<B: Bucket, C: Clock> RollingWindow<B, C> {
         init: A,
         f: impl FnMut(A, &B::Snapshot) -> A,
     ) -> A {
+        let slice = slice.min(MAX_SLICE);
         self.stripes
             .with_all(|stripes| self.fold_slices(stripes, slice, self.size as u64 - 1, init, f))
     }
 
     /// The number of the slice holding `now`: 0 for the slice the window was built in, and
-    /// one more every `interval` after [`origin`](RollingWindow::origin).
+    /// one more every `interval` after [`origin`](RollingWindow::origin), up to `u64::MAX - 2`
+    /// (reached only with a 1 ns interval, 584 years after the origin), where the window's
+    /// time stops.
     #[inline]
     pub fn slice_at(&self, now: Nanos) -> u64 {
-        now.as_nanos().saturating_sub(self.origin) / self.interval
+        (now.as_nanos().saturating_sub(self.origin) / self.interval).min(MAX_SLICE)
     }
 
     /// Where the grid of slices starts: the clock reading at construction. Slice `n` covers
@@ -364,7 +369,16 @@ mod tests {
 
     #[test]
     fn slot_of_matches_the_remainder() {
-        for size in [1usize, 2, 3, 7, 40, 1000, 65_537, u32::MAX as usize] {
+        for size in [
+            1usize,
+            2,
+            3,
+            7,
+            40,
+            1000,
+            crate::MAX_SIZE - 1,
+            crate::MAX_SIZE,
+        ] {
             let w = RollingWindow::<SumCount<i64>, _>::builder(size, Duration::from_nanos(1))
                 .build_with_clock(ManualClock::new())
                 .unwrap();
