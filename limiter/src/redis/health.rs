@@ -1,8 +1,9 @@
 //! [`Backend`]: a limiter's store, health flag, counters and prober.
 //!
 //! Health is per limiter (go-zero's `redisAlive` and monitor are per `TokenLimiter`): the
-//! first failed decision switches the limiter to its failure policy and starts its one
-//! prober; the prober's first answered `PING` switches it back and ends the prober.
+//! first decision that fails for a server-wide reason switches the limiter to its failure
+//! policy and starts its one prober; the prober's first answered `PING` switches it back
+//! and ends the prober. A key-local error is counted and changes nothing else.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -10,8 +11,10 @@ use std::thread;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use redis::Value;
 
-use super::{BackendError, RedisErrorKind, RedisStats, RedisStore};
+use super::scripts::Call;
+use super::{BackendError, Blame, ErrorCounts, RedisErrorKind, RedisStats, RedisStore};
 
 pub(crate) struct Backend {
     pub(crate) store: RedisStore,
@@ -24,6 +27,8 @@ pub(crate) struct Backend {
     probing: AtomicBool,
     decisions: AtomicU64,
     probes: AtomicU64,
+    /// `NOSCRIPT` answered by `EVAL`.
+    script_reloads: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -34,6 +39,8 @@ struct State {
     probing: bool,
     errors: u64,
     key_errors: u64,
+    server_errors: u64,
+    by_kind: ErrorCounts,
     switches_to_fallback: u64,
     switches_back: u64,
     last_error: Option<String>,
@@ -49,11 +56,14 @@ impl Backend {
             probing: AtomicBool::new(false),
             decisions: AtomicU64::new(0),
             probes: AtomicU64::new(0),
+            script_reloads: AtomicU64::new(0),
             state: Mutex::new(State {
                 healthy: true,
                 probing: false,
                 errors: 0,
                 key_errors: 0,
+                server_errors: 0,
+                by_kind: ErrorCounts::default(),
                 switches_to_fallback: 0,
                 switches_back: 0,
                 last_error: None,
@@ -74,7 +84,19 @@ impl Backend {
         false
     }
 
-    /// Counts a decision's outcome: an error switches to the failure policy.
+    /// Runs `call` on a blocking connection (see [`RedisStore::eval`]).
+    pub(crate) fn eval(&self, call: &Call) -> Result<Value, BackendError> {
+        self.store.eval(call, &self.script_reloads)
+    }
+
+    /// Runs `call` on the shared async connection.
+    pub(crate) async fn eval_async(&self, call: &Call) -> Result<Value, BackendError> {
+        self.store.eval_async(call, &self.script_reloads).await
+    }
+
+    /// Counts a decision's outcome: a server-wide error switches to the failure policy, a
+    /// key-local one is only counted (the caller's policy answers that request either
+    /// way).
     #[inline]
     pub(crate) fn record<T>(
         self: &Arc<Self>,
@@ -93,26 +115,42 @@ impl Backend {
     fn failed(self: &Arc<Self>, e: &BackendError) {
         let mut state = self.state.lock();
         state.errors += 1;
+        let _before = state.by_kind.add(e.kind);
         state.last_error = Some(e.to_string());
         state.last_error_kind = Some(e.kind);
-        if e.kind.is_key_local() {
-            // One key is broken (another program wrote it), not Redis: the policy decides
-            // this request, every other key stays on Redis.
-            state.key_errors += 1;
-            return;
+        match e.kind.blame() {
+            Blame::Key => {
+                // One key is broken (another program wrote it, or it lives on another
+                // node), not Redis: the policy answers this request, every other key stays
+                // on Redis.
+                state.key_errors += 1;
+                #[cfg(feature = "tracing")]
+                if _before == 0 {
+                    tracing::warn!(
+                        prefix = %self.prefix,
+                        error = %e,
+                        "a key's value is not the limiter's: the failure policy answers its requests, other keys stay on redis (logged once per kind)"
+                    );
+                } else {
+                    tracing::debug!(prefix = %self.prefix, error = %e, "key error");
+                }
+            }
+            Blame::Server => {
+                state.server_errors += 1;
+                if state.healthy {
+                    state.healthy = false;
+                    self.healthy.store(false, Ordering::Release);
+                    state.switches_to_fallback += 1;
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(
+                        prefix = %self.prefix,
+                        error = %e,
+                        "redis failed: the limiter decides by its failure policy until redis answers a ping"
+                    );
+                }
+                self.start_prober(&mut state);
+            }
         }
-        if state.healthy {
-            state.healthy = false;
-            self.healthy.store(false, Ordering::Release);
-            state.switches_to_fallback += 1;
-            #[cfg(feature = "tracing")]
-            tracing::warn!(
-                prefix = %self.prefix,
-                error = %e,
-                "redis failed: the limiter decides by its failure policy until redis answers a ping"
-            );
-        }
-        self.start_prober(&mut state);
     }
 
     /// Unhealthy and no prober: starting one failed (no thread available), or the
@@ -172,6 +210,9 @@ impl Backend {
             decisions: self.decisions.load(Ordering::Relaxed),
             errors: state.errors,
             key_errors: state.key_errors,
+            server_errors: state.server_errors,
+            errors_by_kind: state.by_kind,
+            script_reloads: self.script_reloads.load(Ordering::Relaxed),
             switches_to_fallback: state.switches_to_fallback,
             switches_back: state.switches_back,
             probes: self.probes.load(Ordering::Relaxed),

@@ -6,14 +6,15 @@
 //! A limiter built with `.redis(store, prefix)` keeps key `k`'s state at `{prefix:k}` (the
 //! unkeyed token bucket at `{prefix:}`). The braces are a Redis Cluster hash tag; each
 //! decision touches exactly one Redis key, so it works on a cluster node as on a single
-//! server. Every decision is one atomic Lua script (`EVALSHA`; the script is loaded again
-//! transparently after `NOSCRIPT`, e.g. after a `SCRIPT FLUSH` or a failover):
+//! server. Every decision is one atomic Lua script (`EVALSHA`; after `NOSCRIPT`, e.g.
+//! after a `SCRIPT FLUSH` or a failover, the same call is sent once as `EVAL`):
 //!
 //! - **Token bucket**: a hash with fields `tokens` (a float) and `ts` (microseconds of the
 //!   server's clock, from `TIME`). The script refills `min(burst, tokens + elapsed × rate)`
 //!   with microsecond resolution, takes `n` tokens if there are `n`, and answers either
 //!   "allowed" or the microseconds until `n` tokens are there ([`Denied::Limited`]'s
-//!   `retry_after`). An allowed decision rewrites both fields and sets a TTL of twice the
+//!   `retry_after`). A bucket whose fields it did not write (one missing, not a number,
+//!   NaN, infinite or negative) is refused with an error, never computed with. An allowed decision rewrites both fields and sets a TTL of twice the
 //!   time the bucket takes to fill (at least 1 ms): a key that expired was full anyway. A
 //!   refusal writes nothing (the stored state already implies the refilled one).
 //! - **Period**: `INCRBY` the counter; if the key has no TTL (its first hit, or a key whose
@@ -29,20 +30,50 @@
 //!
 //! # Failures
 //!
-//! Any error of a decision (connection refused or lost, a timeout, a script error, a key
-//! of the wrong type, a reply of an unexpected shape) is returned to the limiter, which
-//! applies its [`FailurePolicy`](crate::FailurePolicy) to that request, and marks the
-//! backend unhealthy: from then on the policy decides without asking Redis. One prober
-//! per limiter (a std thread named `keel-redis-probe`, so it works without a tokio runtime
-//! and off the async runtime's workers) sends `PING` every probe interval (100 ms by
-//! default) on a fresh or pooled connection; on `PONG` it marks the backend healthy and
-//! exits. The prober holds only a weak reference: once the limiter is dropped it exits
-//! at its next tick. Switches are counted in [`RedisStats`] and, with the `tracing`
-//! feature, logged (a `warn` event on the switch to the policy, `info` on the way back).
+//! A decision that fails is never an error to the caller: the limiter's
+//! [`FailurePolicy`](crate::FailurePolicy) answers it. What else happens depends on whom
+//! the error concerns ([`Blame`]; [`RedisErrorKind::classify`] tells the kind of any error
+//! of the redis crate, and the table below sums it up):
 //!
-//! Health is per limiter, as in go-zero: a key-specific error (a key of the wrong type)
-//! also switches the whole limiter to its policy, until the next probe (the server
-//! answers `PING` at once, so about one probe interval).
+//! - **The server** (connection refused or lost, a timeout, an error the server answers
+//!   about itself: `READONLY`, `LOADING`, `BUSY`, `OOM`, `MASTERDOWN`, ...): the limiter
+//!   marks the backend unhealthy, and from then on the policy decides every key without
+//!   asking Redis. One prober per limiter (a std thread named `keel-redis-probe`, so it
+//!   works without a tokio runtime and off the async runtime's workers) sends `PING` every
+//!   probe interval (100 ms by default) on a fresh or pooled connection; on `PONG` it
+//!   marks the backend healthy and exits. The prober holds only a weak reference: once
+//!   the limiter is dropped it exits at its next tick. Health is per limiter, as in
+//!   go-zero.
+//! - **One key** (its value is not the limiter's: another type (`WRONGTYPE`), a period
+//!   counter at `i64::MAX` (`INCRBY` overflows) or not an integer, a token bucket whose
+//!   fields are missing, not numbers, NaN, infinite or negative; a reply that is not a
+//!   decision; or the key lives on another cluster node: `MOVED`, `ASK`, `TRYAGAIN`): the
+//!   policy answers that request only (`FailClosed`: that request is
+//!   [`Denied::Unavailable`](crate::Denied::Unavailable); `FailOpen`: it is allowed;
+//!   `Rescue`: the local rescue limiter decides it), the limiter stays on Redis for every
+//!   other key, no prober starts, and the error is counted in
+//!   [`RedisStats::key_errors`] and by kind. The key is left as it is (the limiter never
+//!   overwrites what it did not write), so its requests keep going to the policy until
+//!   someone repairs or deletes it.
+//! - **`NOSCRIPT`** (the server's script cache was emptied by `SCRIPT FLUSH`, a restart or
+//!   a failover) is not a failure: the call is sent again once as `EVAL` with the
+//!   script's text, which runs it and caches it for the next `EVALSHA`, counted in
+//!   [`RedisStats::script_reloads`].
+//!
+//! | error | kind | blame |
+//! |---|---|---|
+//! | connection refused, reset or lost; protocol, authentication or client error; any error while connecting | `Connection` | server |
+//! | no reply within the timeout | `Timeout` | server |
+//! | `READONLY`, `LOADING`, `BUSY`, `OOM`, `MASTERDOWN`, `CLUSTERDOWN`, `NOAUTH`, `NOPERM`, `MISCONF`, a Lua error, any other or unknown code | `Script` | server |
+//! | `WRONGTYPE`; `INCRBY` on a counter that is not an integer | `WrongType` | key |
+//! | `INCRBY` on a counter at `i64::MAX` | `Overflow` | key |
+//! | a corrupt token bucket; a reply that is not a decision (wrong shape, a count below 1, a negative TTL or wait) | `UnexpectedReply` | key |
+//! | `MOVED`, `ASK`, `TRYAGAIN` | `Misrouted` | key |
+//! | `NOSCRIPT` | (reloaded with `EVAL`, not an error) | none |
+//!
+//! Switches are counted in [`RedisStats`] and, with the `tracing` feature, logged (a
+//! `warn` event on the switch to the policy, `info` on the way back; a `warn` on the first
+//! key error of each kind, `debug` on the next ones).
 //!
 //! # Differences from go-zero's scripts
 //!
@@ -57,8 +88,13 @@
 //!   so a key whose `EXPIRE` failed never expires), and aligned windows use the server's
 //!   clock and an explicit UTC offset. The reply carries the count and the TTL, so the
 //!   state mapping (and `resets_in`) is done in Rust; periods are capped at 100 years.
-//! - Any error, including a reply of the wrong shape, goes to the failure policy and the
-//!   probe; go-zero's period limiter has no rescue (it returns the error).
+//! - Any error, including a reply of the wrong shape, goes to the failure policy (for that
+//!   request if it concerns one key, for the whole limiter if it concerns the server);
+//!   go-zero's period limiter has no rescue (it returns the error), and go-zero's token
+//!   limiter switches to its rescue on any script error, a bad key's included.
+//! - `NOSCRIPT` is answered by sending the same call as `EVAL`, not by redis-rs's
+//!   `Script::invoke` (`SCRIPT LOAD`, then `EVALSHA` again: a flush between the two, from
+//!   a client flushing in a loop, still ends in `NOSCRIPT`).
 //!
 //! # Connections and timeouts
 //!
@@ -76,86 +112,21 @@
 //!
 //! [`Denied::Limited`]: crate::Denied::Limited
 
+mod classify;
 mod health;
 mod period;
 mod scripts;
+mod stats;
 mod store;
 mod token;
 
 use std::fmt;
 
+pub use classify::{Blame, RedisErrorKind};
 pub(crate) use period::RedisPeriod;
+pub use stats::{ErrorCounts, RedisStats};
 pub use store::RedisStore;
 pub(crate) use token::RedisToken;
-
-/// What kind of error a Redis-backed limiter met (see [`RedisStats::last_error_kind`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RedisErrorKind {
-    /// Connecting failed, or the connection was lost (an I/O error).
-    Connection,
-    /// No reply within the store's timeout.
-    Timeout,
-    /// The server answered with an error (a failing script, a read-only replica, a
-    /// server loading its data, ...).
-    Script,
-    /// The limiter's key holds a value of another type (`WRONGTYPE`): another program, or
-    /// another limiter with the same prefix, writes the same key.
-    WrongType,
-    /// The script answered something that is not the expected list of integers.
-    UnexpectedReply,
-}
-
-impl RedisErrorKind {
-    /// Whether the error concerns one key only (its value is not the limiter's), so the
-    /// rest of the limiter's keys can stay on Redis.
-    pub fn is_key_local(self) -> bool {
-        matches!(
-            self,
-            RedisErrorKind::WrongType | RedisErrorKind::UnexpectedReply
-        )
-    }
-}
-
-impl fmt::Display for RedisErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RedisErrorKind::Connection => "connection",
-            RedisErrorKind::Timeout => "timeout",
-            RedisErrorKind::Script => "script error",
-            RedisErrorKind::WrongType => "wrong type",
-            RedisErrorKind::UnexpectedReply => "unexpected reply",
-        })
-    }
-}
-
-/// A Redis-backed limiter's health and counters (in
-/// [`TokenSnapshot::redis`](crate::TokenSnapshot::redis) and
-/// [`PeriodSnapshot::redis`](crate::PeriodSnapshot::redis)).
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct RedisStats {
-    /// Whether decisions go to Redis (false from the first error until a probe's `PING`
-    /// is answered).
-    pub healthy: bool,
-    /// Decisions Redis answered.
-    pub decisions: u64,
-    /// Decisions that failed on Redis (each was decided by the failure policy).
-    pub errors: u64,
-    /// Of those, errors that concern one key only (a key of another type, a reply that is
-    /// not the limiter's): the policy decided that request and the limiter stayed on Redis.
-    pub key_errors: u64,
-    /// Switches from Redis to the failure policy.
-    pub switches_to_fallback: u64,
-    /// Switches back to Redis (a probe's `PING` answered).
-    pub switches_back: u64,
-    /// `PING`s sent by probes.
-    pub probes: u64,
-    /// The last error, as text.
-    pub last_error: Option<String>,
-    /// The last error's kind.
-    pub last_error_kind: Option<RedisErrorKind>,
-}
 
 /// Why one Redis decision failed: the kind and the error's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +158,8 @@ impl BackendError {
         }
     }
 
+    /// A reply that is not a decision: key-local (only a value the limiter did not write
+    /// makes its scripts answer out of range).
     pub(crate) fn unexpected(what: &str, reply: &::redis::Value) -> Self {
         BackendError::new(
             RedisErrorKind::UnexpectedReply,
@@ -194,49 +167,19 @@ impl BackendError {
             format!("{what}: unexpected reply {reply:?}"),
         )
     }
+}
 
-    /// Classifies an error of the redis crate.
-    pub(crate) fn from_redis(e: &::redis::RedisError) -> Self {
-        use ::redis::ErrorKind as K;
-        let text = e.to_string();
-        // WRONGTYPE, or INCRBY on a string that is not a number: the key holds someone
-        // else's value.
-        let mentions_wrongtype = e.code() == Some("WRONGTYPE")
-            || text.contains("WRONGTYPE")
-            || text.contains("value is not an integer");
-        // Our own script's refusal to read a bucket it did not write.
-        let corrupt_bucket = text.contains("keel: corrupt");
-        let (kind, link) = if e.is_timeout() {
-            (RedisErrorKind::Timeout, Link::Broken)
-        } else if e.is_io_error() {
-            (RedisErrorKind::Connection, Link::Lost)
-        } else if mentions_wrongtype {
-            (RedisErrorKind::WrongType, Link::Usable)
-        } else if corrupt_bucket {
-            (RedisErrorKind::UnexpectedReply, Link::Usable)
-        } else {
-            match e.kind() {
-                // Errors the server answered with: the connection is in step.
-                K::ResponseError
-                | K::ExtensionError
-                | K::ExecAbortError
-                | K::BusyLoadingError
-                | K::NoScriptError
-                | K::Moved
-                | K::Ask
-                | K::TryAgain
-                | K::ClusterDown
-                | K::CrossSlot
-                | K::MasterDown
-                | K::ReadOnly
-                | K::NotBusy => (RedisErrorKind::Script, Link::Usable),
-                // A reply that did not convert: the connection is in step too.
-                K::TypeError => (RedisErrorKind::UnexpectedReply, Link::Usable),
-                // Authentication, protocol and client errors: start over.
-                _ => (RedisErrorKind::Connection, Link::Lost),
-            }
-        };
-        BackendError::new(kind, link, text)
+impl fmt::Display for RedisErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RedisErrorKind::Connection => "connection",
+            RedisErrorKind::Timeout => "timeout",
+            RedisErrorKind::Script => "script error",
+            RedisErrorKind::WrongType => "wrong type",
+            RedisErrorKind::Overflow => "counter overflow",
+            RedisErrorKind::UnexpectedReply => "unexpected reply",
+            RedisErrorKind::Misrouted => "key on another node",
+        })
     }
 }
 
@@ -276,31 +219,12 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_classified() {
-        let io =
-            ::redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        let e = BackendError::from_redis(&io);
-        assert_eq!((e.kind, e.link), (RedisErrorKind::Connection, Link::Lost));
-
-        let timeout = ::redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
-        let e = BackendError::from_redis(&timeout);
-        assert_eq!((e.kind, e.link), (RedisErrorKind::Timeout, Link::Broken));
-
-        let wrong = ::redis::RedisError::from((
-            ::redis::ErrorKind::ExtensionError,
-            "WRONGTYPE",
-            "Operation against a key holding the wrong kind of value".to_owned(),
-        ));
-        let e = BackendError::from_redis(&wrong);
-        assert_eq!((e.kind, e.link), (RedisErrorKind::WrongType, Link::Usable));
-
-        let script = ::redis::RedisError::from((
-            ::redis::ErrorKind::ResponseError,
-            "An error was signalled by the server",
-            "user_script:1: Script attempted to access nonexistent global variable".to_owned(),
-        ));
-        let e = BackendError::from_redis(&script);
-        assert_eq!((e.kind, e.link), (RedisErrorKind::Script, Link::Usable));
-        assert!(e.to_string().starts_with("script error: "));
+    fn errors_display_their_kind() {
+        let e = BackendError::unexpected("period script", &::redis::Value::Nil);
+        assert_eq!(
+            e.to_string(),
+            "unexpected reply: period script: unexpected reply nil"
+        );
+        assert!(e.kind.is_key_local());
     }
 }

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{ScriptInvocation, Value};
+use redis::Value;
 
 use super::health::Backend;
-use super::scripts::PERIOD_SCRIPT;
+use super::scripts::{Call, PERIOD_SCRIPT};
 use super::{BackendError, RedisStats, RedisStore, int, redis_key};
 use crate::{PeriodDecision, PeriodState};
 
@@ -48,47 +48,93 @@ impl RedisPeriod {
     }
 
     pub(crate) fn take(&self, key: &str) -> Result<PeriodDecision, BackendError> {
-        let key = redis_key(&self.prefix, key);
-        let script = self.invocation(&key);
-        let reply = self.backend.store.eval(&script);
-        self.backend.record(reply.and_then(|v| self.decision(&v)))
+        let reply = self.backend.eval(&self.call(key));
+        self.backend
+            .record(reply.and_then(|v| decision(&v, self.quota)))
     }
 
     pub(crate) async fn take_async(&self, key: &str) -> Result<PeriodDecision, BackendError> {
-        let key = redis_key(&self.prefix, key);
-        let script = self.invocation(&key);
-        let reply = self.backend.store.eval_async(&script).await;
-        self.backend.record(reply.and_then(|v| self.decision(&v)))
+        let reply = self.backend.eval_async(&self.call(key)).await;
+        self.backend
+            .record(reply.and_then(|v| decision(&v, self.quota)))
     }
 
     pub(crate) fn stats(&self) -> RedisStats {
         self.backend.stats()
     }
 
-    /// The script's call. No client time is sent: aligned windows read the server's clock.
-    fn invocation(&self, key: &str) -> ScriptInvocation<'static> {
-        let mut script = PERIOD_SCRIPT.key(key);
-        script.arg(self.period_ms).arg(&self.align);
-        script
+    /// The script's call on `key`'s counter. No client time is sent: aligned windows read
+    /// the server's clock.
+    fn call(&self, key: &str) -> Call {
+        let mut call = PERIOD_SCRIPT.call(redis_key(&self.prefix, key));
+        call.arg(self.period_ms).arg(&self.align);
+        call
+    }
+}
+
+/// `{count, ms left in the window}`. A count below 1 (a counter someone set negative) or a
+/// negative TTL cannot come from a counter the limiter wrote: an unexpected reply.
+fn decision(reply: &Value, quota: u32) -> Result<PeriodDecision, BackendError> {
+    if let Value::Array(items) = reply
+        && let [count, left] = items.as_slice()
+        && let (Some(count), Some(left)) = (int(count), int(left))
+        && count >= 1
+        && let Ok(left) = u64::try_from(left)
+    {
+        let state = match count.cmp(&i64::from(quota)) {
+            std::cmp::Ordering::Less => PeriodState::Allowed,
+            std::cmp::Ordering::Equal => PeriodState::HitQuota,
+            std::cmp::Ordering::Greater => PeriodState::OverQuota,
+        };
+        return Ok(PeriodDecision {
+            state,
+            resets_in: Duration::from_millis(left),
+        });
+    }
+    Err(BackendError::unexpected("period script", reply))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::RedisErrorKind;
+
+    fn reply(count: i64, left: i64) -> Value {
+        Value::Array(vec![Value::Int(count), Value::Int(left)])
     }
 
-    /// `{count, ms left in the window}`.
-    fn decision(&self, reply: &Value) -> Result<PeriodDecision, BackendError> {
-        if let Value::Array(items) = reply
-            && let [count, left] = items.as_slice()
-            && let (Some(count), Some(left)) = (int(count), int(left))
-            && count >= 1
-        {
-            let state = match count.cmp(&i64::from(self.quota)) {
-                std::cmp::Ordering::Less => PeriodState::Allowed,
-                std::cmp::Ordering::Equal => PeriodState::HitQuota,
-                std::cmp::Ordering::Greater => PeriodState::OverQuota,
-            };
-            return Ok(PeriodDecision {
-                state,
-                resets_in: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
-            });
+    #[test]
+    fn replies_are_decoded_or_refused() {
+        let d = decision(&reply(1, 1500), 2).unwrap();
+        assert_eq!(
+            (d.state, d.resets_in),
+            (PeriodState::Allowed, Duration::from_millis(1500))
+        );
+        assert_eq!(
+            decision(&reply(2, 0), 2).unwrap().state,
+            PeriodState::HitQuota
+        );
+        assert_eq!(
+            decision(&reply(i64::MAX, 9), 2).unwrap().state,
+            PeriodState::OverQuota
+        );
+        for odd in [
+            // A counter someone set to a negative number or zero before our INCRBY.
+            reply(0, 1000),
+            reply(-4, 1000),
+            // A negative TTL (PTTL's -1 / -2 never leave the script).
+            reply(1, -1),
+            reply(1, -2),
+            reply(1, i64::MIN),
+            Value::Nil,
+            Value::Array(vec![Value::Int(1)]),
+            Value::Array(vec![Value::Int(1), Value::Int(2), Value::Int(3)]),
+            Value::Array(vec![Value::BulkString(b"1".to_vec()), Value::Int(5)]),
+            Value::Array(vec![Value::Int(1), Value::Nil]),
+        ] {
+            let e = decision(&odd, 2).unwrap_err();
+            assert_eq!(e.kind, RedisErrorKind::UnexpectedReply, "{odd:?}");
+            assert!(e.kind.is_key_local());
         }
-        Err(BackendError::unexpected("period script", reply))
     }
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Connection, RedisResult, ScriptInvocation, Value};
+use redis::{AsyncConnectionConfig, Connection, ErrorKind, RedisResult, Value};
 
+use super::scripts::Call;
 use super::{BackendError, Link, RedisErrorKind};
 use crate::ConfigError;
 
@@ -166,18 +167,33 @@ impl RedisStore {
         self.shared.config.probe_interval
     }
 
-    /// Runs `script` on a blocking connection.
-    pub(crate) fn eval(&self, script: &ScriptInvocation<'_>) -> Result<Value, BackendError> {
-        self.with_connection(|c| script.invoke(c))
+    /// Runs `call` on a blocking connection: `EVALSHA`, and if the server does not have
+    /// the script (`NOSCRIPT`) the same call once more as `EVAL` (counted in `reloads`).
+    pub(crate) fn eval(&self, call: &Call, reloads: &AtomicU64) -> Result<Value, BackendError> {
+        self.with_connection(|c| match call.evalsha().query(c) {
+            Err(e) if e.kind() == ErrorKind::NoScriptError => {
+                reloads.fetch_add(1, Ordering::Relaxed);
+                call.eval().query(c)
+            }
+            other => other,
+        })
     }
 
-    /// Runs `script` on the shared multiplexed connection.
+    /// [`eval`](Self::eval) on the shared multiplexed connection.
     pub(crate) async fn eval_async(
         &self,
-        script: &ScriptInvocation<'_>,
+        call: &Call,
+        reloads: &AtomicU64,
     ) -> Result<Value, BackendError> {
         let (epoch, mut connection) = self.multiplexed().await?;
-        script.invoke_async(&mut connection).await.map_err(|e| {
+        let result = match call.evalsha().query_async(&mut connection).await {
+            Err(e) if e.kind() == ErrorKind::NoScriptError => {
+                reloads.fetch_add(1, Ordering::Relaxed);
+                call.eval().query_async(&mut connection).await
+            }
+            other => other,
+        };
+        result.map_err(|e| {
             let e = BackendError::from_redis(&e);
             if e.link == Link::Lost {
                 self.shared.lost(epoch);
@@ -193,7 +209,7 @@ impl RedisStore {
             Ok(())
         } else {
             Err(BackendError::new(
-                RedisErrorKind::UnexpectedReply,
+                RedisErrorKind::Script,
                 Link::Usable,
                 format!("PING answered {reply:?}"),
             ))
@@ -261,11 +277,9 @@ impl RedisStore {
                 Ok((epoch, connection))
             }
             Err(e) => {
-                let e = BackendError::from_redis(&e);
-                if e.link == Link::Lost {
-                    shared.lost(epoch);
-                }
-                Err(e)
+                // Whatever the server said, there is no connection: the server's.
+                shared.lost(epoch);
+                Err(BackendError::connecting(&e))
             }
         }
     }
@@ -291,15 +305,10 @@ impl Shared {
                 Ok(c)
             });
         opened.map(|c| (c, epoch)).map_err(|e| {
-            let mut e = BackendError::from_redis(&e);
-            // Failing to connect is a connection error whatever its cause (a timeout
-            // included); the pool's connections are as suspect as the new one.
-            e.kind = match e.kind {
-                RedisErrorKind::Timeout => RedisErrorKind::Timeout,
-                _ => RedisErrorKind::Connection,
-            };
+            // Failing to connect is the server's whatever its cause; the pool's
+            // connections are as suspect as the new one.
             self.lost(epoch);
-            e
+            BackendError::connecting(&e)
         })
     }
 

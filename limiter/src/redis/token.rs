@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{ScriptInvocation, Value};
+use redis::Value;
 
 use super::health::Backend;
-use super::scripts::TOKEN_SCRIPT;
+use super::scripts::{Call, TOKEN_SCRIPT};
 use super::{BackendError, RedisStats, RedisStore, int, redis_key};
 use crate::{Denied, Rate};
 
@@ -47,10 +47,10 @@ impl RedisToken {
         if n > self.burst {
             return Ok(Err(self.never_fits(n)));
         }
-        let key = redis_key(&self.prefix, key);
-        let script = self.invocation(&key, n);
-        let reply = self.backend.store.eval(&script);
-        self.backend.record(reply.and_then(|v| decision(&v)))
+        let call = self.call(key, n);
+        let reply = self.backend.eval(&call);
+        self.backend
+            .record(reply.and_then(|v| decision(&v, n, self.burst)))
     }
 
     pub(crate) async fn take_async(
@@ -61,10 +61,10 @@ impl RedisToken {
         if n > self.burst {
             return Ok(Err(self.never_fits(n)));
         }
-        let key = redis_key(&self.prefix, key);
-        let script = self.invocation(&key, n);
-        let reply = self.backend.store.eval_async(&script).await;
-        self.backend.record(reply.and_then(|v| decision(&v)))
+        let call = self.call(key, n);
+        let reply = self.backend.eval_async(&call).await;
+        self.backend
+            .record(reply.and_then(|v| decision(&v, n, self.burst)))
     }
 
     /// A lease: takes at least `n` and up to `most` tokens (`n ≤ most ≤ burst`), answering
@@ -75,11 +75,11 @@ impl RedisToken {
         n: u32,
         most: u32,
     ) -> Result<Result<u32, Denied>, BackendError> {
-        let key = redis_key(&self.prefix, key);
-        let mut script = self.invocation(&key, n);
-        script.arg(most);
-        let reply = self.backend.store.eval(&script);
-        self.backend.record(reply.and_then(|v| lease(&v)))
+        let mut call = self.call(key, n);
+        call.arg(most);
+        let reply = self.backend.eval(&call);
+        self.backend
+            .record(reply.and_then(|v| lease(&v, n, self.burst)))
     }
 
     /// [`take_lease`](Self::take_lease) on the async connection.
@@ -89,11 +89,11 @@ impl RedisToken {
         n: u32,
         most: u32,
     ) -> Result<Result<u32, Denied>, BackendError> {
-        let key = redis_key(&self.prefix, key);
-        let mut script = self.invocation(&key, n);
-        script.arg(most);
-        let reply = self.backend.store.eval_async(&script).await;
-        self.backend.record(reply.and_then(|v| lease(&v)))
+        let mut call = self.call(key, n);
+        call.arg(most);
+        let reply = self.backend.eval_async(&call).await;
+        self.backend
+            .record(reply.and_then(|v| lease(&v, n, self.burst)))
     }
 
     pub(crate) fn stats(&self) -> RedisStats {
@@ -107,16 +107,16 @@ impl RedisToken {
         }
     }
 
-    /// The script's call. No client time is sent: the script reads the server's clock.
-    fn invocation(&self, key: &str, n: u32) -> ScriptInvocation<'static> {
-        let mut script = TOKEN_SCRIPT.key(key);
-        script
-            .arg(self.per)
+    /// The script's call on `key`'s bucket. No client time is sent: the script reads the
+    /// server's clock.
+    fn call(&self, key: &str, n: u32) -> Call {
+        let mut call = TOKEN_SCRIPT.call(redis_key(&self.prefix, key));
+        call.arg(self.per)
             .arg(&self.period_us)
             .arg(self.burst)
             .arg(n)
             .arg(self.ttl_ms);
-        script
+        call
     }
 }
 
@@ -130,25 +130,24 @@ fn ttl_ms(rate: Rate, burst: u32) -> u64 {
 }
 
 /// `{1, 0, taken}`: allowed; `{0, µs, 0}`: refused for that long.
-fn decision(reply: &Value) -> Result<Result<(), Denied>, BackendError> {
-    lease(reply).map(|d| d.map(drop))
+fn decision(reply: &Value, n: u32, burst: u32) -> Result<Result<(), Denied>, BackendError> {
+    lease(reply, n, burst).map(|d| d.map(drop))
 }
 
-/// The reply with the number of tokens taken.
-fn lease(reply: &Value) -> Result<Result<u32, Denied>, BackendError> {
+/// The reply with the number of tokens taken. Anything the script cannot answer for a
+/// request of `n` tokens from a bucket of `burst` (a grant outside `n..=burst`, a negative
+/// wait, another shape) is an unexpected reply: only a value the limiter did not write
+/// can produce it (a NaN or an infinity arrives as `i64::MIN`).
+fn lease(reply: &Value, n: u32, burst: u32) -> Result<Result<u32, Denied>, BackendError> {
     if let Value::Array(items) = reply
         && let [allowed, wait, taken] = items.as_slice()
         && let (Some(allowed), Some(wait), Some(taken)) = (int(allowed), int(wait), int(taken))
     {
-        match allowed {
-            1 => {
-                if let Ok(taken) = u32::try_from(taken) {
-                    return Ok(Ok(taken));
-                }
-            }
-            0 => {
+        match (allowed, u64::try_from(wait), u32::try_from(taken)) {
+            (1, Ok(0), Ok(taken)) if (n..=burst).contains(&taken) => return Ok(Ok(taken)),
+            (0, Ok(wait), Ok(0)) => {
                 return Ok(Err(Denied::Limited {
-                    retry_after: Duration::from_micros(u64::try_from(wait).unwrap_or(0)),
+                    retry_after: Duration::from_micros(wait),
                 }));
             }
             _ => {}
@@ -177,13 +176,12 @@ mod tests {
 
     #[test]
     fn replies_are_decoded_or_refused() {
-        let allowed = Value::Array(vec![Value::Int(1), Value::Int(0), Value::Int(1)]);
-        assert_eq!(decision(&allowed), Ok(Ok(())));
-        let leased = Value::Array(vec![Value::Int(1), Value::Int(0), Value::Int(40)]);
-        assert_eq!(lease(&leased), Ok(Ok(40)));
-        let refused = Value::Array(vec![Value::Int(0), Value::Int(1500), Value::Int(0)]);
+        let ints = |v: &[i64]| Value::Array(v.iter().map(|&i| Value::Int(i)).collect());
+        assert_eq!(decision(&ints(&[1, 0, 1]), 1, 10), Ok(Ok(())));
+        assert_eq!(lease(&ints(&[1, 0, 40]), 1, 40), Ok(Ok(40)));
+        assert_eq!(lease(&ints(&[1, 0, 3]), 3, 10), Ok(Ok(3)));
         assert_eq!(
-            decision(&refused),
+            decision(&ints(&[0, 1500, 0]), 1, 10),
             Ok(Err(Denied::Limited {
                 retry_after: Duration::from_micros(1500)
             }))
@@ -191,13 +189,30 @@ mod tests {
         for odd in [
             Value::Nil,
             Value::Int(1),
-            Value::Array(vec![Value::Int(2), Value::Int(0), Value::Int(1)]),
-            Value::Array(vec![Value::Int(1), Value::Int(0)]),
-            Value::Array(vec![Value::Int(1)]),
+            ints(&[2, 0, 1]),
+            ints(&[1, 0]),
+            ints(&[1]),
             Value::Array(vec![Value::BulkString(b"1".to_vec()), Value::Int(0)]),
+            // A refusal with a negative wait: a bucket at -inf tokens (i64::MIN is what
+            // Redis makes of a NaN or infinite Lua number).
+            ints(&[0, i64::MIN, 0]),
+            ints(&[0, -1, 0]),
+            // A grant of fewer than n tokens, more than the bucket holds, or negative.
+            ints(&[1, 0, 0]),
+            ints(&[1, 0, 11]),
+            ints(&[1, 0, -1]),
+            // A grant with a wait, a refusal that took tokens.
+            ints(&[1, 5, 1]),
+            ints(&[0, 5, 1]),
         ] {
-            let e = decision(&odd).unwrap_err();
-            assert_eq!(e.kind, super::super::RedisErrorKind::UnexpectedReply);
+            let e = decision(&odd, 1, 10).unwrap_err();
+            assert_eq!(
+                e.kind,
+                super::super::RedisErrorKind::UnexpectedReply,
+                "{odd:?}"
+            );
+            assert!(e.kind.is_key_local());
         }
+        assert!(lease(&ints(&[1, 0, 2]), 3, 10).is_err(), "fewer than n");
     }
 }
