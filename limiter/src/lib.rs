@@ -53,14 +53,19 @@
 //!
 //! # On Redis (feature `redis`)
 //!
-//! One Lua script per decision (EVALSHA, reloaded on `NOSCRIPT`), time taken from the
-//! Redis server (instances with skewed clocks agree), microsecond refill, keys with a TTL
-//! and a hash tag (`{prefix:key}`) for Redis Cluster; sync and async (tokio) calls. When
-//! Redis fails, the [`FailurePolicy`] decides from the first error: a local rescue limiter
-//! (default, go-zero's), fail-open or fail-closed; a probe every 100 ms switches back once
-//! Redis answers. Every switch is counted in the snapshot and logged with `tracing`. An
-//! error that concerns one key only (a key of another type) goes to the policy for that
-//! request without switching the limiter.
+//! One Lua script per decision (`EVALSHA`; sent again as `EVAL` on `NOSCRIPT`, so a
+//! flushed script cache is not a failure), time taken from the Redis server (instances
+//! with skewed clocks agree), microsecond refill, keys with a TTL and a hash tag
+//! (`{prefix:key}`) for Redis Cluster; sync and async (tokio) calls. When the Redis server
+//! fails (connection, timeout, an error about itself such as `READONLY` or `LOADING`), the
+//! [`FailurePolicy`] decides from the first error: a local rescue limiter (default,
+//! go-zero's), fail-open or fail-closed (`Err(Denied::Unavailable)`); a probe every 100 ms
+//! switches back once Redis answers. Every switch is counted in the snapshot and logged
+//! with `tracing`. An error that concerns one key only (a key of another type, a period
+//! counter at `i64::MAX`, a corrupt bucket, a key on another cluster node) gets the
+//! policy's answer for that request only: the limiter stays on Redis for every other key,
+//! and the error is counted in [`RedisStats::key_errors`](redis::RedisStats::key_errors).
+//! The [`redis`] module docs have the whole table.
 //!
 //! Lease mode ([`TokenBuilder::lease`], beyond go-zero) takes tokens from the Redis bucket
 //! in batches and spends them locally, so most decisions cost a compare-and-swap instead
