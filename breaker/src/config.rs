@@ -23,6 +23,18 @@ pub const DEFAULT_LIVE_REFRESH: Duration = Duration::from_millis(1);
 
 /// Configures a [`Breaker`]; every default is go-zero's.
 ///
+/// Bounds, checked by `build` (each refusal is a [`ConfigError`] naming the bound):
+///
+/// | setting | accepted |
+/// |---|---|
+/// | [`window`](Builder::window) | at least 1 ns per bucket, at most [`MAX_WINDOW`](Builder::MAX_WINDOW) (2^64 − 1 ns, 584 years) |
+/// | [`buckets`](Builder::buckets) | `1..=`[`MAX_BUCKETS`](Builder::MAX_BUCKETS) (4096) |
+/// | [`k`](Builder::k) | finite, at least 1.1 |
+/// | [`protection`](Builder::protection) | any `u32` |
+/// | [`force_pass_interval`](Builder::force_pass_interval) | longer than zero; beyond 584 years it means never |
+/// | [`live_refresh`](Builder::live_refresh) | any; beyond 584 years it means never refresh while one slice lasts |
+/// | [`slow_call`](Builder::slow_call), `timeout` | longer than zero; any length above |
+///
 /// ```
 /// use keel_breaker::Breaker;
 /// use std::time::Duration;
@@ -77,19 +89,30 @@ impl Default for Builder {
 }
 
 impl Builder {
+    /// The most buckets a window may have. A decision folds the finished buckets once per
+    /// bucket, so with tiny buckets the bucket count is the work of one decision; every
+    /// thread that records holds its own copy of them too. go-zero uses 40.
+    pub const MAX_BUCKETS: u32 = 4096;
+
+    /// The longest window: 2^64 − 1 ns, about 584 years, the whole time line of a
+    /// [`Clock`] reading.
+    pub const MAX_WINDOW: Duration = Duration::from_nanos(u64::MAX);
+
     /// The breaker's name, for logs and registries. Default: `breaker-N`, N counting up.
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
         self
     }
 
-    /// How far back the statistics reach (default 10 s).
+    /// How far back the statistics reach (default 10 s). At most
+    /// [`MAX_WINDOW`](Builder::MAX_WINDOW), and at least one nanosecond per bucket.
     pub fn window(mut self, window: Duration) -> Builder {
         self.window = window;
         self
     }
 
-    /// Buckets in the window (default 40, so 250 ms each).
+    /// Buckets in the window (default 40, so 250 ms each), from 1 to
+    /// [`MAX_BUCKETS`](Builder::MAX_BUCKETS).
     pub fn buckets(mut self, buckets: u32) -> Builder {
         self.buckets = buckets;
         self
@@ -109,7 +132,8 @@ impl Builder {
     }
 
     /// While throttling, let one request through at least this often (default 1 s), so the
-    /// breaker notices a recovery even under a high drop ratio.
+    /// breaker notices a recovery even under a high drop ratio. Must be longer than zero;
+    /// an interval beyond 2^64 − 1 ns (584 years) counts as that, i.e. never.
     pub fn force_pass_interval(mut self, every: Duration) -> Builder {
         self.force_pass = every;
         self
@@ -250,6 +274,18 @@ impl Builder {
         if self.buckets == 0 {
             return Err(ConfigError::ZeroBuckets);
         }
+        if self.buckets > Builder::MAX_BUCKETS {
+            return Err(ConfigError::TooManyBuckets {
+                buckets: self.buckets,
+                max: Builder::MAX_BUCKETS,
+            });
+        }
+        if self.window > Builder::MAX_WINDOW {
+            return Err(ConfigError::WindowTooLong {
+                window: self.window,
+                max: Builder::MAX_WINDOW,
+            });
+        }
         if (self.window / self.buckets).is_zero() {
             return Err(ConfigError::WindowTooShort {
                 window: self.window,
@@ -269,7 +305,8 @@ impl Builder {
             k: self.k,
             protection: f64::from(self.protection),
             buckets: f64::from(self.buckets),
-            force_pass: self.force_pass,
+            // Decisions compare it in nanoseconds: longer than that is never anyway.
+            force_pass: self.force_pass.min(Builder::MAX_WINDOW),
         })
     }
 

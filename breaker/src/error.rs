@@ -217,6 +217,20 @@ pub enum ConfigError {
     },
     /// The window needs at least one bucket; go-zero uses 40.
     ZeroBuckets,
+    /// More buckets than [`Builder::MAX_BUCKETS`](crate::Builder::MAX_BUCKETS).
+    TooManyBuckets {
+        /// The bucket count given.
+        buckets: u32,
+        /// The most accepted.
+        max: u32,
+    },
+    /// A window longer than [`Builder::MAX_WINDOW`](crate::Builder::MAX_WINDOW) (584 years).
+    WindowTooLong {
+        /// The window given.
+        window: Duration,
+        /// The longest accepted.
+        max: Duration,
+    },
     /// The window must give every bucket at least one nanosecond.
     WindowTooShort {
         /// The window given.
@@ -242,6 +256,14 @@ impl fmt::Display for ConfigError {
                 )
             }
             ConfigError::ZeroBuckets => f.write_str("breaker window needs at least 1 bucket"),
+            ConfigError::TooManyBuckets { buckets, max } => write!(
+                f,
+                "breaker window of {buckets} buckets is above the maximum of {max} buckets"
+            ),
+            ConfigError::WindowTooLong { window, max } => write!(
+                f,
+                "breaker window {window:?} is longer than the maximum of {max:?} (584 years)"
+            ),
             ConfigError::WindowTooShort { window, buckets } => write!(
                 f,
                 "breaker window {window:?} is too short for {buckets} buckets of at least 1 ns"
