@@ -52,8 +52,9 @@
 //!   [`Denied::Unavailable`](crate::Denied::Unavailable); `FailOpen`: it is allowed;
 //!   `Rescue`: the local rescue limiter decides it), the limiter stays on Redis for every
 //!   other key, no prober starts, and the error is counted in
-//!   [`RedisStats::key_errors`] and by kind. The key is left as it is (the limiter never
-//!   overwrites what it did not write), so its requests keep going to the policy until
+//!   [`RedisStats::key_errors`] and by kind. The scripts leave such a key as it is
+//!   (except a period counter below 1, which `INCRBY` counts and the script gives a TTL,
+//!   so it expires with its window), so its requests keep going to the policy until
 //!   someone repairs or deletes it.
 //! - **`NOSCRIPT`** (the server's script cache was emptied by `SCRIPT FLUSH`, a restart or
 //!   a failover) is not a failure: the call is sent again once as `EVAL` with the
