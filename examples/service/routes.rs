@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use keel::breaker::BreakerError;
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -15,18 +16,32 @@ pub(crate) async fn user(State(app): State<App>, Path(id): Path<i64>) -> Result<
 }
 
 /// `GET /profile/{id}`: the user, their latest posts and their settings, read in parallel.
-/// The first error (a missing part: 404; a refused or failed read) answers at once and
+/// The first error (a missing part: 404; a failed or timed-out read) answers at once and
 /// drops the other reads, which the breaker counts as cancelled, not failed.
 pub(crate) async fn profile(
     State(app): State<App>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let (name, posts, theme) = tokio::try_join!(
-        find_user(&app, id),
-        async { Ok(app.db.posts(id).await?) },
-        async { app.db.settings(id).await?.ok_or(ApiError::NotFound) },
+        refusal_waits(find_user(&app, id)),
+        refusal_waits(async { Ok(app.db.posts(id).await?) }),
+        refusal_waits(async { app.db.settings(id).await?.ok_or(ApiError::NotFound) }),
     )?;
-    Ok(Json(json!({ "id": id, "name": name, "posts": posts, "theme": theme })))
+    Ok(Json(json!({ "id": id, "name": name?, "posts": posts?, "theme": theme? })))
+}
+
+/// A read of the fan-out whose refusal by the breaker does not stop the other reads: it
+/// is answered only once they are done. A read the breaker let through while it refuses
+/// most is its probe of a recovering database; dropped, it would be a cancellation, which
+/// tells the breaker nothing, and a breaker whose calls are all fanned out would stay open
+/// after the database is back (the outage test saw it: every request 503 for 30 s).
+async fn refusal_waits<T>(
+    read: impl Future<Output = Result<T, ApiError>>,
+) -> Result<Result<T, ApiError>, ApiError> {
+    match read.await {
+        Err(refused @ ApiError::Database(BreakerError::Rejected(_))) => Ok(Err(refused)),
+        other => other.map(Ok),
+    }
 }
 
 /// A user through the cache: a miss is loaded once for all concurrent requests of that

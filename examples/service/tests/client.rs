@@ -23,6 +23,8 @@ pub(crate) struct Reply {
     pub(crate) elapsed: Duration,
     /// When the request was sent.
     pub(crate) sent: Instant,
+    /// Who sent it (the `x-client-id`).
+    pub(crate) client: Option<String>,
 }
 
 /// `GET path` on `addr`, as `client` (the `x-client-id` header) or anonymously (keyed by
@@ -43,6 +45,7 @@ pub(crate) async fn get(addr: SocketAddr, path: &str, client: Option<&str>) -> R
     };
     let mut reply = parse(&raw).unwrap_or_else(|| panic!("GET {path}: not HTTP: {raw:?}"));
     (reply.elapsed, reply.sent) = (sent.elapsed(), sent);
+    reply.client = client.map(str::to_owned);
     reply
 }
 
@@ -76,6 +79,7 @@ fn parse(raw: &[u8]) -> Option<Reply> {
         body: body.to_owned(),
         elapsed: Duration::ZERO,
         sent: Instant::now(),
+        client: None,
     })
 }
 

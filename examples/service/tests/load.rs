@@ -30,6 +30,20 @@ impl Load {
         name: &str,
         path: impl Fn(u64) -> String + Send + Sync + 'static,
     ) -> Load {
+        Load::with_backoff(addr, clients, name, Duration::ZERO, path)
+    }
+
+    /// [`start`](Load::start), with clients that pause `backoff` after a 503 before their
+    /// next request: a client honouring `Retry-After`, only sooner. Retrying at once, a
+    /// crowd of refused clients turns into a flood of requests that loads this machine's
+    /// CPU more than the service does.
+    pub(crate) fn with_backoff(
+        addr: SocketAddr,
+        clients: usize,
+        name: &str,
+        backoff: Duration,
+        path: impl Fn(u64) -> String + Send + Sync + 'static,
+    ) -> Load {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (count, answers) = watch::channel(0);
         let (count, stop) = (Arc::new(count), Arc::new(AtomicBool::new(false)));
@@ -43,8 +57,12 @@ impl Load {
                     while !stop.load(Ordering::Relaxed) {
                         let n = sequence.fetch_add(1, Ordering::Relaxed);
                         let reply = client::get(addr, &path(n), Some(&id)).await;
+                        let refused = reply.status == 503;
                         lock(&log).push(reply);
                         count.send_modify(|c| *c += 1);
+                        if refused && !backoff.is_zero() {
+                            tokio::time::sleep(backoff).await;
+                        }
                     }
                 })
             })

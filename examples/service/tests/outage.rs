@@ -16,8 +16,11 @@ use super::proxy::Fault;
 const CLIENTS: usize = 4;
 const WINDOW: Duration = Duration::from_secs(2);
 const DEADLINE: Duration = Duration::from_millis(250);
-/// Rejections to see in each fault, and successes in a row to call it recovered.
-const REJECTIONS: usize = 30;
+/// The drop ratio that counts as open.
+const OPEN: f64 = 0.9;
+/// Rejections to count connection attempts over, and successes in a row to call it
+/// recovered.
+const REJECTIONS: usize = 100;
 const HEALTHY_RUN: usize = 40;
 /// Generous bounds on each phase (the breaker needs about a window to open, one or two
 /// to close again).
@@ -38,13 +41,15 @@ async fn the_breaker_sheds_a_failing_database_and_recovers() {
     for fault in [Fault::Refuse, Fault::Stall] {
         let mark = load.len();
         env.proxy.set(fault);
-        let opened = load.until(LIMIT, |r| rejections(&r[mark..]) >= REJECTIONS).await;
+        // Open: the failures have outweighed the healthy history (about a window).
+        let opened = eventually(LIMIT, || breaker.snapshot().drop_ratio >= OPEN).await;
         assert!(opened, "{fault:?}: the breaker opened: {:?}", statuses(&load.since(mark)));
         // Open, it keeps the load off the database: over the next rejections, fewer
-        // connection attempts than a quarter of the requests (each request reads twice;
-        // without the breaker every read would try to connect).
+        // connection attempts than a quarter of the reads (two per request; without the
+        // breaker each would try to connect; open, it lets through under a tenth, and
+        // their probes).
         let (open, connects) = (load.len(), env.proxy.accepted());
-        let shed = load.until(LIMIT, |r| rejections(&r[open..]) >= 4 * REJECTIONS).await;
+        let shed = load.until(LIMIT, |r| rejections(&r[open..]) >= REJECTIONS).await;
         let (tried, requests) = (env.proxy.accepted() - connects, load.len() - open);
         let during = load.since(mark);
         assert!(shed, "{fault:?}: the breaker stayed open: {:?}", statuses(&during));
@@ -56,8 +61,7 @@ async fn the_breaker_sheds_a_failing_database_and_recovers() {
             statuses(&during),
             snapshot.drop_ratio
         );
-        assert!(snapshot.drop_ratio > 0.5, "{snapshot:?}");
-        assert!(4 * (tried as usize) < requests, "{tried} attempts for {requests} requests");
+        assert!(4 * (tried as usize) < 2 * requests, "{tried} attempts for {requests} requests");
         if fault == Fault::Stall {
             // Stalled reads end at the breaker's deadline: 504, and failures it counted.
             assert!(count(&during, 504) > 0, "{:?}", statuses(&during));
@@ -68,7 +72,7 @@ async fn the_breaker_sheds_a_failing_database_and_recovers() {
         env.proxy.set(Fault::Pass);
         let recovered = load.until(LIMIT, |r| healthy_run(&r[mark..]) >= HEALTHY_RUN).await;
         let after = load.since(mark);
-        assert!(recovered, "{fault:?}: recovered: {:?}", statuses(&after));
+        assert!(recovered, "{fault:?}: recovered: {:?}, {:?}", statuses(&after), breaker.snapshot());
         // The drop ratio falls to 0 as the failures leave the window.
         assert!(eventually(LIMIT, || breaker.snapshot().drop_ratio == 0.0).await, "closed");
         println!("outage: {fault:?} healed: {:?} until {HEALTHY_RUN} in a row", statuses(&after));
