@@ -42,6 +42,16 @@ pub enum CpuFallback {
 
 /// Configures a [`Shedder`]; every default is go-zero's.
 ///
+/// Bounds, checked by `build` (each refusal is a [`ConfigError`] naming the bound):
+///
+/// | setting | accepted |
+/// |---|---|
+/// | [`window`](Builder::window) | at least 1 ns per bucket, at most [`MAX_WINDOW`](Builder::MAX_WINDOW) (2^64 − 1 ns, 584 years) |
+/// | [`buckets`](Builder::buckets) | `1..=`[`MAX_BUCKETS`](Builder::MAX_BUCKETS) (4096) |
+/// | [`cpu_threshold`](Builder::cpu_threshold) | `1..=999` millis |
+/// | [`latency_sample_period`](Builder::latency_sample_period) | `1..=u32::MAX` |
+/// | [`cool_off`](Builder::cool_off), [`in_flight_average_interval`](Builder::in_flight_average_interval) | any; beyond 584 years counts as 584 years |
+///
 /// ```
 /// use keel_shedder::Shedder;
 /// use std::time::Duration;
@@ -110,20 +120,31 @@ impl Default for Builder {
 }
 
 impl Builder {
+    /// The most buckets a window may have. The capacity estimate folds the finished
+    /// buckets once per bucket, so with tiny buckets the bucket count is the work of one
+    /// decision; every thread that records holds its own copy of them too. go-zero uses 50.
+    pub const MAX_BUCKETS: u32 = 4096;
+
+    /// The longest window: 2^64 − 1 ns, about 584 years, the whole time line of a
+    /// [`Clock`] reading.
+    pub const MAX_WINDOW: Duration = Duration::from_nanos(u64::MAX);
+
     /// The shedder's name, for logs and statistics. Default: `shedder-N`, N counting up.
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
         self
     }
 
-    /// How far back the pass and latency statistics reach (default 5 s).
+    /// How far back the pass and latency statistics reach (default 5 s). At most
+    /// [`MAX_WINDOW`](Builder::MAX_WINDOW), and at least one nanosecond per bucket.
     pub fn window(mut self, window: Duration) -> Builder {
         self.window = window;
         self
     }
 
-    /// Buckets in the window (default 50, so 100 ms each). The bucket being filled is
-    /// never used for decisions.
+    /// Buckets in the window (default 50, so 100 ms each), from 1 to
+    /// [`MAX_BUCKETS`](Builder::MAX_BUCKETS). The bucket being filled is never used for
+    /// decisions.
     pub fn buckets(mut self, buckets: u32) -> Builder {
         self.buckets = buckets;
         self
@@ -251,6 +272,18 @@ impl Builder {
         }
         if self.buckets == 0 {
             return Err(ConfigError::ZeroBuckets);
+        }
+        if self.buckets > Builder::MAX_BUCKETS {
+            return Err(ConfigError::TooManyBuckets {
+                buckets: self.buckets,
+                max: Builder::MAX_BUCKETS,
+            });
+        }
+        if self.window > Builder::MAX_WINDOW {
+            return Err(ConfigError::WindowTooLong {
+                window: self.window,
+                max: Builder::MAX_WINDOW,
+            });
         }
         if (self.window / self.buckets).is_zero() {
             return Err(ConfigError::WindowTooShort {

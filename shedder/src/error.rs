@@ -77,6 +77,20 @@ pub enum ConfigError {
     },
     /// A window needs at least one bucket.
     ZeroBuckets,
+    /// More buckets than [`Builder::MAX_BUCKETS`](crate::Builder::MAX_BUCKETS).
+    TooManyBuckets {
+        /// The bucket count given.
+        buckets: u32,
+        /// The most accepted.
+        max: u32,
+    },
+    /// A window longer than [`Builder::MAX_WINDOW`](crate::Builder::MAX_WINDOW) (584 years).
+    WindowTooLong {
+        /// The window given.
+        window: Duration,
+        /// The longest accepted.
+        max: Duration,
+    },
     /// `window / buckets` is shorter than a nanosecond.
     WindowTooShort {
         /// The window given.
@@ -96,6 +110,14 @@ impl fmt::Display for ConfigError {
                 "CPU threshold {threshold} is out of range: it must lie in 1..=999 millis"
             ),
             ConfigError::ZeroBuckets => f.write_str("a shedder window needs at least one bucket"),
+            ConfigError::TooManyBuckets { buckets, max } => write!(
+                f,
+                "a shedder window of {buckets} buckets is above the maximum of {max} buckets"
+            ),
+            ConfigError::WindowTooLong { window, max } => write!(
+                f,
+                "a shedder window of {window:?} is longer than the maximum of {max:?} (584 years)"
+            ),
             ConfigError::WindowTooShort { window, buckets } => write!(
                 f,
                 "a window of {window:?} cannot be split into {buckets} buckets"
