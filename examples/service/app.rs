@@ -5,17 +5,17 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use keel::breaker::Breaker;
 use keel::collection::cache::Cache;
+use keel::limiter::TokenLimiter;
 use keel::limiter::redis::RedisStore;
 use keel::limiter::tower::RateLimitLayer;
-use keel::limiter::TokenLimiter;
-use keel::shedder::tower::ShedderLayer;
 use keel::shedder::Shedder;
+use keel::shedder::tower::ShedderLayer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -72,7 +72,11 @@ pub(crate) fn build(config: &Config) -> Result<(Router, App), StartError> {
         .route("/users/{id}", get(routes::user))
         .route("/profile/{id}", get(routes::profile))
         // keel: layers (the last added is the outermost: the limiter, then the shedder)
-        .layer(ShedderLayer::new(shedder).classifier(server_error).respond_http())
+        .layer(
+            ShedderLayer::new(shedder)
+                .classifier(server_error)
+                .respond_http(),
+        )
         .layer(RateLimitLayer::new(limiter, client_key).respond_http())
         // keel: end
         .route("/healthz", get(routes::healthz))
@@ -87,9 +91,16 @@ pub(crate) fn build(config: &Config) -> Result<(Router, App), StartError> {
 /// request), else the peer's IP address. The prefixes keep a header from naming an IP's
 /// bucket.
 fn client_key(req: &Request) -> Option<String> {
-    match req.headers().get("x-client-id").and_then(|v| v.to_str().ok()) {
+    match req
+        .headers()
+        .get("x-client-id")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(id) => Some(format!("id:{id}")),
-        None => Some(format!("ip:{}", req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip())),
+        None => Some(format!(
+            "ip:{}",
+            req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip()
+        )),
     }
 }
 // keel: end

@@ -56,7 +56,10 @@ impl Args {
         let config = &mut parsed.config;
         let mut args = args.into_iter().peekable();
         while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or_else(|| ArgsError(format!("{flag} needs a value")));
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| ArgsError(format!("{flag} needs a value")))
+            };
             match flag.as_str() {
                 "--listen" => parsed.listen = number(&flag, &value()?)?,
                 "--postgres" => {

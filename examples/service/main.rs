@@ -107,7 +107,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(_) => "on Redis",
         None => "in memory",
     };
-    println!("listening on http://{} (per-client limits {limits})", server.addr);
+    println!(
+        "listening on http://{} (per-client limits {limits})",
+        server.addr
+    );
     server.task.await??;
     Ok(())
 }

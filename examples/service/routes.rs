@@ -10,7 +10,10 @@ use crate::app::App;
 use crate::error::ApiError;
 
 /// `GET /users/{id}`: 200 with the user, 404 if there is none.
-pub(crate) async fn user(State(app): State<App>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn user(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
     let name = find_user(&app, id).await?;
     Ok(Json(json!({ "id": id, "name": name })))
 }
@@ -27,7 +30,9 @@ pub(crate) async fn profile(
         refusal_waits(async { Ok(app.db.posts(id).await?) }),
         refusal_waits(async { app.db.settings(id).await?.ok_or(ApiError::NotFound) }),
     )?;
-    Ok(Json(json!({ "id": id, "name": name?, "posts": posts?, "theme": theme? })))
+    Ok(Json(
+        json!({ "id": id, "name": name?, "posts": posts?, "theme": theme? }),
+    ))
 }
 
 /// A read of the fan-out whose refusal by the breaker does not stop the other reads: it
@@ -47,7 +52,10 @@ async fn refusal_waits<T>(
 /// A user through the cache: a miss is loaded once for all concurrent requests of that
 /// id (through the breaker), and "no such user" is remembered for the negative TTL.
 async fn find_user(app: &App, id: i64) -> Result<String, ApiError> {
-    let found = app.users.take_optional_async(id, || app.db.user(id)).await?;
+    let found = app
+        .users
+        .take_optional_async(id, || app.db.user(id))
+        .await?;
     found.ok_or(ApiError::NotFound)
 }
 

@@ -48,15 +48,32 @@ async fn an_abusive_client_is_limited_and_the_others_are_not() {
     }
     let abused = abuser.await.expect("the abuser panicked");
 
-    assert_eq!(count(&well_behaved, 200), 3 * BURST, "{:?}", statuses(&well_behaved));
+    assert_eq!(
+        count(&well_behaved, 200),
+        3 * BURST,
+        "{:?}",
+        statuses(&well_behaved)
+    );
     assert_eq!(count(&abused, 200), BURST, "{:?}", statuses(&abused));
     assert_eq!(count(&abused, 429), 3 * BURST, "{:?}", statuses(&abused));
     for refused in abused.iter().filter(|r| r.status == 429) {
-        let wait: u64 = refused.retry_after.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let wait: u64 = refused
+            .retry_after
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         // A token a minute: the next one is most of a minute away.
-        assert!((1..=60).contains(&wait), "Retry-After {:?}", refused.retry_after);
+        assert!(
+            (1..=60).contains(&wait),
+            "Retry-After {:?}",
+            refused.retry_after
+        );
     }
-    let longest_429 = abused.iter().filter(|r| r.status == 429).map(|r| r.elapsed).max();
+    let longest_429 = abused
+        .iter()
+        .filter(|r| r.status == 429)
+        .map(|r| r.elapsed)
+        .max();
 
     // No header: the bucket is the peer's IP (here 127.0.0.1 for every anonymous client).
     let mut anonymous = Vec::new();
@@ -68,7 +85,10 @@ async fn an_abusive_client_is_limited_and_the_others_are_not() {
     let ip_tokens = server.app.limiter.key_tokens("ip:127.0.0.1");
     assert!(ip_tokens < 1.0, "the IP's bucket was used: {ip_tokens}");
     // The limiter answers before anything else runs: no database call for a refusal.
-    assert_eq!(server.app.shedder.snapshot().admitted as usize, 3 * BURST + BURST + BURST);
+    assert_eq!(
+        server.app.shedder.snapshot().admitted as usize,
+        3 * BURST + BURST + BURST
+    );
 
     println!(
         "abuse: scraper {:?} (slowest 429 {:?}), readers {:?}, anonymous {:?}",

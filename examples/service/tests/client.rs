@@ -99,9 +99,13 @@ mod tests {
 
     #[test]
     fn parses_status_retry_after_and_body() {
-        let raw = b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 2\r\nRetry-After: 3\r\n\r\nno";
+        let raw =
+            b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 2\r\nRetry-After: 3\r\n\r\nno";
         let reply = parse(raw).unwrap();
-        assert_eq!((reply.status, reply.retry_after.as_deref()), (429, Some("3")));
+        assert_eq!(
+            (reply.status, reply.retry_after.as_deref()),
+            (429, Some("3"))
+        );
         assert_eq!(reply.body, "no");
         assert!(parse(b"garbage").is_none());
     }

@@ -65,10 +65,20 @@ impl Env {
         };
         let upstream: SocketAddr = POSTGRES.parse().expect("an address");
         let proxy = Proxy::start(upstream).await.expect("the proxy starts");
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
         let config = Config {
-            postgres: format!("host=127.0.0.1 port={} user=postgres dbname=test", proxy.port()),
-            schema: format!("keel_svc_{test}_{}_{}", std::process::id(), nanos % 1_000_000_000_000),
+            postgres: format!(
+                "host=127.0.0.1 port={} user=postgres dbname=test",
+                proxy.port()
+            ),
+            schema: format!(
+                "keel_svc_{test}_{}_{}",
+                std::process::id(),
+                nanos % 1_000_000_000_000
+            ),
             cpu: Some(ManualCpu::new(0)),
             rate: Rate::per_second(100_000),
             burst: 100_000,
@@ -89,7 +99,9 @@ impl Env {
     /// The service with `config`, on a free port of 127.0.0.1.
     pub(crate) async fn serve(&self, config: &Config) -> Server {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        app::serve(config, loopback).await.expect("the service starts")
+        app::serve(config, loopback)
+            .await
+            .expect("the service starts")
     }
 
     /// Drops this test's schema (only it: others may be running on the same database).
@@ -97,7 +109,10 @@ impl Env {
         let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.config.schema);
         let dropped = timeout(SETUP_TIMEOUT, self.admin.batch_execute(&drop)).await;
         if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("note: schema {} left behind: {dropped:?}", self.config.schema);
+            eprintln!(
+                "note: schema {} left behind: {dropped:?}",
+                self.config.schema
+            );
         }
     }
 }
@@ -119,7 +134,9 @@ pub(crate) async fn redis_up() -> bool {
     match timeout(SETUP_TIMEOUT, ping).await {
         Ok(Ok(answer)) if &answer == b"+PONG\r\n" => true,
         outcome => {
-            skip(&format!("Redis at {REDIS_ADDR} did not answer PING: {outcome:?}"));
+            skip(&format!(
+                "Redis at {REDIS_ADDR} did not answer PING: {outcome:?}"
+            ));
             false
         }
     }

@@ -67,7 +67,12 @@ impl Load {
                 })
             })
             .collect();
-        Load { log, answers, stop, clients }
+        Load {
+            log,
+            answers,
+            stop,
+            clients,
+        }
     }
 
     /// Waits until `done` holds for the answers logged so far; `false` if `limit` passes

@@ -41,11 +41,17 @@ async fn normal_traffic_is_answered_and_each_user_loaded_once() {
             };
             assert_eq!(reply.status, expected, "{path}: {reply:?}");
             if let Some(id) = path.strip_prefix("/users/").filter(|_| expected == 200) {
-                assert!(reply.body.contains(&format!("\"name\":\"user {id}\"")), "{reply:?}");
+                assert!(
+                    reply.body.contains(&format!("\"name\":\"user {id}\"")),
+                    "{reply:?}"
+                );
             }
             if path == "/profile/2" {
                 let body = &reply.body;
-                assert!(body.contains("\"theme\":\"dark\"") && body.contains("post 3"), "{body}");
+                assert!(
+                    body.contains("\"theme\":\"dark\"") && body.contains("post 3"),
+                    "{body}"
+                );
             }
         }
     }
@@ -57,9 +63,15 @@ async fn normal_traffic_is_answered_and_each_user_loaded_once() {
     let cache = app.users.snapshot();
     assert_eq!(cache.misses, 11, "{cache:?}");
     let breaker = app.breaker.snapshot();
-    assert_eq!(breaker.history.total, breaker.history.accepts, "no failure: {breaker:?}");
+    assert_eq!(
+        breaker.history.total, breaker.history.accepts,
+        "no failure: {breaker:?}"
+    );
     assert!(breaker.history.accepts >= 11, "{breaker:?}");
     assert_eq!(app.shedder.snapshot().dropped, 0);
-    println!("normal: {answered} answers; cache {cache:?}; breaker {:?}", breaker.history);
+    println!(
+        "normal: {answered} answers; cache {cache:?}; breaker {:?}",
+        breaker.history
+    );
     env.finish().await;
 }

@@ -35,47 +35,85 @@ async fn the_breaker_sheds_a_failing_database_and_recovers() {
     (config.breaker_window, config.breaker_timeout) = (WINDOW, DEADLINE);
     let server = env.serve(&config).await;
     let breaker = &server.app.breaker;
-    let mut load = Load::start(server.addr, CLIENTS, "app", |n| format!("/profile/{}", 2 * (n % 500 + 1)));
-    assert!(load.until(LIMIT, |r| healthy_run(r) >= HEALTHY_RUN).await, "healthy at first");
+    let mut load = Load::start(server.addr, CLIENTS, "app", |n| {
+        format!("/profile/{}", 2 * (n % 500 + 1))
+    });
+    assert!(
+        load.until(LIMIT, |r| healthy_run(r) >= HEALTHY_RUN).await,
+        "healthy at first"
+    );
 
     for fault in [Fault::Refuse, Fault::Stall] {
         let mark = load.len();
         env.proxy.set(fault);
         // Open: the failures have outweighed the healthy history (about a window).
         let opened = eventually(LIMIT, || breaker.snapshot().drop_ratio >= OPEN).await;
-        assert!(opened, "{fault:?}: the breaker opened: {:?}", statuses(&load.since(mark)));
+        assert!(
+            opened,
+            "{fault:?}: the breaker opened: {:?}",
+            statuses(&load.since(mark))
+        );
         // Open, it keeps the load off the database: over the next rejections, fewer
         // connection attempts than a quarter of the reads (two per request; without the
         // breaker each would try to connect; open, it lets through under a tenth, and
         // their probes).
         let (open, connects) = (load.len(), env.proxy.accepted());
-        let shed = load.until(LIMIT, |r| rejections(&r[open..]) >= REJECTIONS).await;
+        let shed = load
+            .until(LIMIT, |r| rejections(&r[open..]) >= REJECTIONS)
+            .await;
         let (tried, requests) = (env.proxy.accepted() - connects, load.len() - open);
         let during = load.since(mark);
-        assert!(shed, "{fault:?}: the breaker stayed open: {:?}", statuses(&during));
+        assert!(
+            shed,
+            "{fault:?}: the breaker stayed open: {:?}",
+            statuses(&during)
+        );
         let snapshot = breaker.snapshot();
-        let reasons: Vec<_> = breaker.recent_failures().into_iter().map(|f| f.reason).collect();
+        let reasons: Vec<_> = breaker
+            .recent_failures()
+            .into_iter()
+            .map(|f| f.reason)
+            .collect();
         println!(
             "outage: {fault:?}: {:?}; once open, {tried} connection attempts for {requests} \
              requests; drop ratio {:.2}; failures {reasons:?}",
             statuses(&during),
             snapshot.drop_ratio
         );
-        assert!(4 * (tried as usize) < 2 * requests, "{tried} attempts for {requests} requests");
+        assert!(
+            4 * (tried as usize) < 2 * requests,
+            "{tried} attempts for {requests} requests"
+        );
         if fault == Fault::Stall {
             // Stalled reads end at the breaker's deadline: 504, and failures it counted.
             assert!(count(&during, 504) > 0, "{:?}", statuses(&during));
-            assert!(reasons.iter().any(|r| r.contains("timed out")), "{reasons:?}");
+            assert!(
+                reasons.iter().any(|r| r.contains("timed out")),
+                "{reasons:?}"
+            );
         }
 
         let mark = load.len();
         env.proxy.set(Fault::Pass);
-        let recovered = load.until(LIMIT, |r| healthy_run(&r[mark..]) >= HEALTHY_RUN).await;
+        let recovered = load
+            .until(LIMIT, |r| healthy_run(&r[mark..]) >= HEALTHY_RUN)
+            .await;
         let after = load.since(mark);
-        assert!(recovered, "{fault:?}: recovered: {:?}, {:?}", statuses(&after), breaker.snapshot());
+        assert!(
+            recovered,
+            "{fault:?}: recovered: {:?}, {:?}",
+            statuses(&after),
+            breaker.snapshot()
+        );
         // The drop ratio falls to 0 as the failures leave the window.
-        assert!(eventually(LIMIT, || breaker.snapshot().drop_ratio == 0.0).await, "closed");
-        println!("outage: {fault:?} healed: {:?} until {HEALTHY_RUN} in a row", statuses(&after));
+        assert!(
+            eventually(LIMIT, || breaker.snapshot().drop_ratio == 0.0).await,
+            "closed"
+        );
+        println!(
+            "outage: {fault:?} healed: {:?} until {HEALTHY_RUN} in a row",
+            statuses(&after)
+        );
     }
     load.stop().await;
     env.finish().await;

@@ -47,7 +47,10 @@ async fn overload_is_shed_fast_and_admitted_requests_stay_fast() {
     // Warm-up at capacity, CPU idle: the shedder learns what the service sustains. Every
     // id is new (no cache hit): each request is one query.
     let mut warm = Load::start(server.addr, POOL, "warm", |n| format!("/users/{}", n + 1));
-    assert!(warm.until(LIMIT, |r| r.len() >= POOL * WARM_UP).await, "warm-up answered");
+    assert!(
+        warm.until(LIMIT, |r| r.len() >= POOL * WARM_UP).await,
+        "warm-up answered"
+    );
     let warm = warm.stop().await;
     assert_eq!(count(&warm, 200), warm.len(), "{:?}", statuses(&warm));
     let learnt = shedder.snapshot();
@@ -67,13 +70,27 @@ async fn overload_is_shed_fast_and_admitted_requests_stay_fast() {
     // is known once every client has sent a request after the first refusal (a client's
     // earlier requests have then all been answered).
     let enough = |r: &[Reply]| {
-        let Some(shed_at) = r.iter().find(|r| r.status == 503).map(|r| r.sent + r.elapsed) else {
+        let Some(shed_at) = r
+            .iter()
+            .find(|r| r.status == 503)
+            .map(|r| r.sent + r.elapsed)
+        else {
             return false;
         };
-        let late: HashSet<_> = r.iter().filter(|r| r.sent >= shed_at).map(|r| &r.client).collect();
+        let late: HashSet<_> = r
+            .iter()
+            .filter(|r| r.sent >= shed_at)
+            .map(|r| &r.client)
+            .collect();
         let admitted = r.iter().filter(|r| r.status != 503);
-        let drained = admitted.clone().filter(|r| r.sent < shed_at).map(|r| r.sent + r.elapsed).max();
-        let steady = admitted.filter(|r| r.sent >= drained.unwrap_or(shed_at)).count();
+        let drained = admitted
+            .clone()
+            .filter(|r| r.sent < shed_at)
+            .map(|r| r.sent + r.elapsed)
+            .max();
+        let steady = admitted
+            .filter(|r| r.sent >= drained.unwrap_or(shed_at))
+            .count();
         late.len() == CLIENTS && count(r, 503) >= SHED_WANTED && steady >= ADMITTED_WANTED
     };
     let reached = load.until(LIMIT, enough).await;
@@ -83,28 +100,59 @@ async fn overload_is_shed_fast_and_admitted_requests_stay_fast() {
         "overload: shedder at the end: max_pass {} min_rt {} ms max_flight {:.1} limit {:.1} avg_in_flight {:.1}",
         end.max_pass, end.min_rt_ms, end.max_flight, end.limit, end.avg_in_flight
     );
-    assert!(reached, "overload reached its counts: {:?}", statuses(&replies));
+    assert!(
+        reached,
+        "overload reached its counts: {:?}",
+        statuses(&replies)
+    );
 
     let shed: Vec<_> = replies.iter().filter(|r| r.status == 503).collect();
     let admitted: Vec<_> = replies.iter().filter(|r| r.status != 503).collect();
-    assert_eq!(count(&replies, 404) + count(&replies, 503), replies.len(), "{:?}", statuses(&replies));
-    assert!(shed.iter().all(|r| r.retry_after.as_deref() == Some("1")), "Retry-After: 1");
+    assert_eq!(
+        count(&replies, 404) + count(&replies, 503),
+        replies.len(),
+        "{:?}",
+        statuses(&replies)
+    );
+    assert!(
+        shed.iter().all(|r| r.retry_after.as_deref() == Some("1")),
+        "Retry-After: 1"
+    );
     // Every 503 is the shedder's: the breaker refused nothing.
     assert_eq!(shedder.snapshot().dropped as usize, shed.len());
     let breaker = server.app.breaker.snapshot();
-    assert_eq!(breaker.history.total, breaker.history.accepts, "{breaker:?}");
+    assert_eq!(
+        breaker.history.total, breaker.history.accepts,
+        "{breaker:?}"
+    );
 
     let shed_latency: Vec<_> = shed.iter().map(|r| r.elapsed).collect();
     let (shed_p50, shed_p99) = (quantile(&shed_latency, 0.5), quantile(&shed_latency, 0.99));
-    assert!(shed_p50 < QUERY, "a refusal is answered well under a query: p50 {shed_p50:?}");
+    assert!(
+        shed_p50 < QUERY,
+        "a refusal is answered well under a query: p50 {shed_p50:?}"
+    );
 
     // Steady state: requests sent once the shedder refuses and every request admitted
     // before it began (a first burst: a fresh decision has no in-flight average yet) has
     // been answered, so none waits behind that burst.
-    let first_shed = shed.iter().map(|r| r.sent + r.elapsed).min().expect("some were shed");
-    let (before, after): (Vec<&&Reply>, Vec<_>) = admitted.iter().partition(|r| r.sent < first_shed);
-    let drained = before.iter().map(|r| r.sent + r.elapsed).max().unwrap_or(first_shed);
-    let steady: Vec<_> = after.iter().filter(|r| r.sent >= drained).map(|r| r.elapsed).collect();
+    let first_shed = shed
+        .iter()
+        .map(|r| r.sent + r.elapsed)
+        .min()
+        .expect("some were shed");
+    let (before, after): (Vec<&&Reply>, Vec<_>) =
+        admitted.iter().partition(|r| r.sent < first_shed);
+    let drained = before
+        .iter()
+        .map(|r| r.sent + r.elapsed)
+        .max()
+        .unwrap_or(first_shed);
+    let steady: Vec<_> = after
+        .iter()
+        .filter(|r| r.sent >= drained)
+        .map(|r| r.elapsed)
+        .collect();
     let before: Vec<_> = before.iter().map(|r| r.elapsed).collect();
     let steady_p99 = quantile(&steady, 0.99);
     println!(
@@ -119,6 +167,9 @@ async fn overload_is_shed_fast_and_admitted_requests_stay_fast() {
         steady.len(),
         quantile(&steady, 0.5),
     );
-    assert!(steady_p99 <= 10 * QUERY, "admitted p99 {steady_p99:?} > 10 × {QUERY:?}");
+    assert!(
+        steady_p99 <= 10 * QUERY,
+        "admitted p99 {steady_p99:?} > 10 × {QUERY:?}"
+    );
     env.finish().await;
 }

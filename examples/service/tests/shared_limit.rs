@@ -27,26 +27,46 @@ async fn two_instances_share_each_clients_limit_on_redis() {
     }
     let mut config = env.config.clone();
     (config.rate, config.burst) = (Rate::per_minute(1), BURST);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     config.redis = Some(REDIS.to_owned());
     config.redis_prefix = format!("keel-service-test-{}-{nanos}", std::process::id());
     let (a, b) = (env.serve(&config).await, env.serve(&config).await);
 
     let mut on_a = Vec::new();
     for id in 1..=4 {
-        on_a.push(get(a.addr, &format!("/users/{id}"), Some("roaming")).await.status);
+        on_a.push(
+            get(a.addr, &format!("/users/{id}"), Some("roaming"))
+                .await
+                .status,
+        );
     }
     let mut on_b = Vec::new();
     for id in 1..=4 {
-        on_b.push(get(b.addr, &format!("/users/{id}"), Some("roaming")).await.status);
+        on_b.push(
+            get(b.addr, &format!("/users/{id}"), Some("roaming"))
+                .await
+                .status,
+        );
     }
     let other = get(b.addr, "/users/1", Some("homebody")).await;
 
     assert_eq!(on_a, [200, 200, 200, 200]);
-    assert_eq!(on_b, [200, 429, 429, 429], "one token was left for instance b");
+    assert_eq!(
+        on_b,
+        [200, 429, 429, 429],
+        "one token was left for instance b"
+    );
     assert_eq!(other.status, 200, "another client has its own bucket");
     for server in [&a, &b] {
-        let redis = server.app.limiter.snapshot().redis.expect("a Redis-backed limiter");
+        let redis = server
+            .app
+            .limiter
+            .snapshot()
+            .redis
+            .expect("a Redis-backed limiter");
         assert!(redis.healthy && redis.errors == 0, "{redis:?}");
         assert!(redis.decisions >= 1, "{redis:?}");
     }

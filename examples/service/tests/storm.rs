@@ -39,10 +39,17 @@ async fn disconnects_and_dropped_siblings_do_not_trip_the_breaker() {
     let mut hanging = Vec::new();
     for i in 0..HANG_UPS {
         let path = format!("/profile/{}", 2 * (i + 1));
-        hanging.push(client::send(addr, &path, Some("impatient")).await.expect("sent"));
+        hanging.push(
+            client::send(addr, &path, Some("impatient"))
+                .await
+                .expect("sent"),
+        );
     }
     let reads = 3 * HANG_UPS as u64;
-    assert!(eventually(LIMIT, || app.db.started() >= reads).await, "the reads started");
+    assert!(
+        eventually(LIMIT, || app.db.started() >= reads).await,
+        "the reads started"
+    );
     drop(hanging);
     let cancelled = HANG_UPS as u64; // at least the slow posts reads
     assert!(
@@ -54,12 +61,17 @@ async fn disconnects_and_dropped_siblings_do_not_trip_the_breaker() {
     // Incomplete profiles: odd ids have no settings; the 404 comes after a quick read, long
     // before the posts read would end, so that read was dropped.
     let incomplete = (0..INCOMPLETE).map(|i| {
-        tokio::spawn(async move { get(addr, &format!("/profile/{}", 2 * i + 1), Some("curious")).await })
+        tokio::spawn(
+            async move { get(addr, &format!("/profile/{}", 2 * i + 1), Some("curious")).await },
+        )
     });
     for reply in incomplete {
         let reply = reply.await.expect("a client panicked");
         assert_eq!(reply.status, 404, "{reply:?}");
-        assert!(reply.elapsed < POSTS, "answered before the slow read ended: {reply:?}");
+        assert!(
+            reply.elapsed < POSTS,
+            "answered before the slow read ended: {reply:?}"
+        );
     }
     let cancelled = cancelled + INCOMPLETE as u64;
     assert!(
@@ -72,7 +84,11 @@ async fn disconnects_and_dropped_siblings_do_not_trip_the_breaker() {
     let after = app.breaker.snapshot();
     assert_eq!(after.history.total, after.history.accepts, "{after:?}");
     assert_eq!(after.drop_ratio, 0.0);
-    assert!(app.breaker.recent_failures().is_empty(), "{:?}", app.breaker.recent_failures());
+    assert!(
+        app.breaker.recent_failures().is_empty(),
+        "{:?}",
+        app.breaker.recent_failures()
+    );
 
     // And the service is fully available.
     let healthy = (1..=HEALTHY).map(|id| {
