@@ -484,6 +484,13 @@ impl<C: Clock> Inner<C> {
                     self.record(Outcome::Failure);
                 }
             }
+            OnCancel::Success => {
+                if self.slow_call != 0 && self.was_slow(start, "cancelled after") {
+                    self.record(Outcome::Failure);
+                } else {
+                    self.record(Outcome::Success);
+                }
+            }
         }
     }
 

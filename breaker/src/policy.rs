@@ -15,6 +15,18 @@
 /// or by the slow-call threshold, never by cancellations. A panic while the permit is held is
 /// always a failure.
 ///
+/// # Fan-outs through one breaker
+///
+/// While the breaker throttles, the few calls it admits are its probes: their successes
+/// are how it notices a recovery. If one request sends several calls through the same
+/// breaker and stops at the first error (`try_join!`), a rejected sibling cancels the
+/// admitted ones, and a breaker whose traffic is all fanned out never hears from its probes
+/// and stays open after the dependency is back. Let admitted siblings finish when one is
+/// rejected: join them with `tokio::join!` and look at the results afterwards, or treat a
+/// rejection as a result rather than an error inside the `try_join!` (keel's reference
+/// service, `examples/service/`, does the latter). [`OnCancel::Success`] is the other way
+/// out, with its own trade-off.
+///
 /// ```
 /// use keel_breaker::{Breaker, OnCancel};
 ///
@@ -39,4 +51,11 @@ pub enum OnCancel {
     /// Record a failure, as a permit dropped unresolved did before keel 0.2: only for
     /// callers who cancel exclusively because the dependency is slow.
     Failure,
+    /// Record a success unless the call was slower than the slow-call threshold: go-zero's
+    /// choice (its sqlx counts `context.Canceled` as acceptable). A cancelled probe then
+    /// still helps a throttling breaker close, but a caller that gives up on a stalled
+    /// dependency before any deadline of the breaker's reports it healthy: use it with a
+    /// [`timeout`](crate::Builder::timeout) or [`slow_call`](crate::Builder::slow_call)
+    /// shorter than your callers' patience.
+    Success,
 }

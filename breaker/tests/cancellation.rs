@@ -55,6 +55,22 @@ fn on_cancel_failure_counts_a_cancellation_as_a_failure() {
 }
 
 #[test]
+fn on_cancel_success_counts_a_quick_cancellation_as_a_success() {
+    let slow = Duration::from_millis(100);
+    let (b, clock) = manual(
+        Breaker::builder()
+            .on_cancel(OnCancel::Success)
+            .slow_call(slow),
+    );
+    drop(b.allow().unwrap());
+    assert_eq!(totals(&b), (1, 1, 1));
+    let p = b.allow_owned().unwrap();
+    clock.advance(slow * 2);
+    drop(p); // slow, then cancelled: still a failure
+    assert_eq!(totals(&b), (1, 2, 2));
+}
+
+#[test]
 fn a_panic_while_holding_a_permit_is_a_failure() {
     let (b, _) = manual(Breaker::builder());
     let r = catch_unwind(AssertUnwindSafe(|| {
