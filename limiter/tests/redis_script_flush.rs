@@ -146,10 +146,13 @@ fn sync_threads_under_a_flush_storm() {
                 })
             })
             .collect();
-        for w in workers {
-            let joined = w.join();
-            done.store(true, Ordering::Release);
-            joined.unwrap();
+        // The flusher runs until every worker is done (each one waits for its flushes).
+        let joined: Vec<_> = workers.into_iter().map(|w| w.join()).collect();
+        done.store(true, Ordering::Release);
+        for j in joined {
+            if let Err(panic) = j {
+                std::panic::resume_unwind(panic);
+            }
         }
     });
     assert!(flushes.load(Ordering::Acquire) >= ROUNDS as u64);
