@@ -244,3 +244,33 @@ async fn non_finite_fields_async() {
     )
     .await;
 }
+
+/// Lease mode takes its batches through the same script: a bad key's lease request gets
+/// the policy's answer, the healthy keys keep leasing from Redis.
+#[tokio::test]
+async fn a_bad_key_in_lease_mode() {
+    let server = redis_or_skip!();
+    let mut c = server.connection();
+    wrong_type(&mut c, "{lease:bad}");
+    let l = TokenLimiter::builder(Rate::new(1, Duration::from_secs(3600)), BURST)
+        .redis(RedisStore::open(&server.url()).unwrap(), "lease")
+        .lease(10, Duration::from_secs(60))
+        .failure_policy(FailurePolicy::FailClosed)
+        .build()
+        .unwrap();
+    for mode in [Mode::Sync, Mode::Async] {
+        for _ in 0..5 {
+            assert_eq!(allow(&l, mode, "bad", 1).await, Err(Denied::Unavailable));
+            assert_eq!(allow(&l, mode, "good", 1).await, Ok(()));
+        }
+    }
+    // Ten tokens spent from one lease of ten: one round trip for the healthy key, ten for
+    // the bad one (nothing leased, each asks again).
+    assert_key_errors(&token_stats(&l), RedisErrorKind::WrongType, 10, 1);
+    let tokens: f64 = redis::cmd("HGET")
+        .arg("{lease:good}")
+        .arg("tokens")
+        .query(&mut c)
+        .unwrap();
+    assert!((40.0..40.5).contains(&tokens), "{tokens}");
+}

@@ -11,44 +11,9 @@
 //!
 //! Every error of a decision goes through [`classify`] (errors of the redis crate) or is
 //! an [`UnexpectedReply`](RedisErrorKind::UnexpectedReply) (a reply that is not a
-//! decision); the kind decides the blame ([`RedisErrorKind::blame`]).
-//!
-//! | error (redis 0.32 `ErrorKind`, server reply) | kind | blame |
-//! |---|---|---|
-//! | `IoError`, timed out (`is_timeout`) | `Timeout` | server (this connection is dropped) |
-//! | `IoError`, any other (refused, reset, EOF) | `Connection` | server (every pooled connection is dropped) |
-//! | `ParseError`, `AuthenticationFailed`, `InvalidClientConfig`, `ClientError`, `TypeError`, `RESP3NotSupported`, the Sentinel and cluster-connection kinds, kinds added later | `Connection` | server (every pooled connection is dropped) |
-//! | any error while connecting | `Connection` or `Timeout` | server |
-//! | `WRONGTYPE` (its own code on Redis 7, inside an `ERR` on older servers) | `WrongType` | key |
-//! | `ERR value is not an integer or out of range` (`INCRBY` on a counter that is not an integer) | `WrongType` | key |
-//! | `ERR increment or decrement would overflow` (a counter at `i64::MAX`) | `Overflow` | key |
-//! | `ERR keel: corrupt token bucket` (the token script's refusal of a bucket field that is missing, not a number, NaN, infinite or negative) | `UnexpectedReply` | key |
-//! | a reply that is not a decision: wrong shape, a count below 1, a negative TTL or wait, a grant outside `n..=burst` | `UnexpectedReply` | key |
-//! | `MOVED`, `ASK`, `TRYAGAIN` (the key's slot is served by another node, or migrating) | `Misrouted` | key |
-//! | `NOSCRIPT` | not an error: the call is sent again once as `EVAL` (and counted in `script_reloads`); a `NOSCRIPT` that still arrives is `Script` | server |
-//! | `LOADING`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `EXECABORT`, `CROSSSLOT`, `NOTBUSY`, `NOSUB` | `Script` | server |
-//! | any other `ERR` (a Lua error, an unknown command on a proxy) and any other code (`BUSY`, `OOM`, `NOAUTH`, `NOPERM`, `MISCONF`, ...) | `Script` | server |
-//!
-//! Why these:
-//!
-//! - Only a key's value can make `INCRBY`, `HMGET` or `HSET` fail with `WRONGTYPE`, a
-//!   non-integer or an overflow: the scripts send no other value to them (the increment
-//!   is the literal 1, TTLs are whole milliseconds capped at 100 years). Likewise a reply
-//!   out of range can only come from a value the limiter did not write.
-//! - `MOVED` / `ASK` / `TRYAGAIN` name one slot: the node answers the keys of its own
-//!   slots, so the other keys stay on it. (No cluster client is built in: a store pointed
-//!   at one cluster node serves that node's keys and the policy answers the rest.)
-//! - A `NOSCRIPT` says the server's script cache was emptied (`SCRIPT FLUSH`, a restart,
-//!   a failover), which the second send repairs; it is not a failure.
-//! - What cannot be explained by a key is the server's: an unknown error code is far more
-//!   likely a server condition than a key's, and wrongly calling it the key's would keep
-//!   sending every request to a failing server.
-//! - `TypeError`: decisions read the reply as any value, so it cannot come from a key's
-//!   content; it would mean the client and server disagree, so the connection is replaced.
-//!
-//! A key error that were really the server's (say a proxy that answered every key with
-//! `MOVED`) costs a round trip per request, each answered by the policy: the same answers
-//! a switch would give, without the probe.
+//! decision); the kind decides the blame ([`RedisErrorKind::blame`]). The table of every
+//! `ErrorKind` of the redis crate, and why, is on [`RedisErrorKind::classify`], where
+//! rustdoc shows it.
 
 use redis::{ErrorKind, RedisError};
 
@@ -139,9 +104,49 @@ impl RedisErrorKind {
         self.blame() == Blame::Key
     }
 
-    /// The kind a limiter files an error of a decision under (see the
-    /// [module docs](crate::redis#failures) for the table). Errors met while connecting
-    /// are always `Connection` or `Timeout`.
+    /// The kind a limiter files an error of a decision under; its
+    /// [`blame`](Self::blame) decides what the limiter does (see the
+    /// [module docs](crate::redis#failures)). Errors met while connecting are always
+    /// `Connection` or `Timeout`.
+    ///
+    /// Every kind of error of the redis crate (0.32), by what it says:
+    ///
+    /// | error (redis 0.32 `ErrorKind`, server reply) | kind | blame |
+    /// |---|---|---|
+    /// | `IoError`, timed out (`is_timeout`) | `Timeout` | server (this connection is dropped) |
+    /// | `IoError`, any other (refused, reset, EOF) | `Connection` | server (every pooled connection is dropped) |
+    /// | `ParseError`, `AuthenticationFailed`, `InvalidClientConfig`, `ClientError`, `TypeError`, `RESP3NotSupported`, the Sentinel and cluster-connection kinds, kinds added later | `Connection` | server (every pooled connection is dropped) |
+    /// | any error while connecting | `Connection` or `Timeout` | server |
+    /// | `WRONGTYPE` (its own code on Redis 7, inside an `ERR` on older servers) | `WrongType` | key |
+    /// | `ERR value is not an integer or out of range` (`INCRBY` on a counter that is not an integer) | `WrongType` | key |
+    /// | `ERR increment or decrement would overflow` (a counter at `i64::MAX`) | `Overflow` | key |
+    /// | `ERR keel: corrupt token bucket` (the token script's refusal of a bucket field that is missing, not a number, NaN, infinite or negative) | `UnexpectedReply` | key |
+    /// | a reply that is not a decision: wrong shape, a count below 1, a negative TTL or wait, a grant outside `n..=burst` | `UnexpectedReply` | key |
+    /// | `MOVED`, `ASK`, `TRYAGAIN` (the key's slot is served by another node, or migrating) | `Misrouted` | key |
+    /// | `NOSCRIPT` | not an error: the call is sent again once as `EVAL` (and counted in `script_reloads`); a `NOSCRIPT` that still arrives is `Script` | server |
+    /// | `LOADING`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `EXECABORT`, `CROSSSLOT`, `NOTBUSY`, `NOSUB` | `Script` | server |
+    /// | any other `ERR` (a Lua error, an unknown command on a proxy) and any other code (`BUSY`, `OOM`, `NOAUTH`, `NOPERM`, `MISCONF`, ...) | `Script` | server |
+    ///
+    /// Why these:
+    ///
+    /// - Only a key's value can make `INCRBY`, `HMGET` or `HSET` fail with `WRONGTYPE`, a
+    ///   non-integer or an overflow: the scripts send no other value to them (the increment
+    ///   is the literal 1, TTLs are whole milliseconds capped at 100 years). Likewise a reply
+    ///   out of range can only come from a value the limiter did not write.
+    /// - `MOVED` / `ASK` / `TRYAGAIN` name one slot: the node answers the keys of its own
+    ///   slots, so the other keys stay on it. (No cluster client is built in: a store pointed
+    ///   at one cluster node serves that node's keys and the policy answers the rest.)
+    /// - A `NOSCRIPT` says the server's script cache was emptied (`SCRIPT FLUSH`, a restart,
+    ///   a failover), which the second send repairs; it is not a failure.
+    /// - What cannot be explained by a key is the server's: an unknown error code is far more
+    ///   likely a server condition than a key's, and wrongly calling it the key's would keep
+    ///   sending every request to a failing server.
+    /// - `TypeError`: decisions read the reply as any value, so it cannot come from a key's
+    ///   content; it would mean the client and server disagree, so the connection is replaced.
+    ///
+    /// If a key error were really the server's (say a proxy that answered every key with
+    /// `MOVED`), each request would cost a round trip and get the policy's answer: the
+    /// answers a switch would give, without the probe.
     ///
     /// ```
     /// use keel_limiter::redis::{Blame, RedisErrorKind};

@@ -6,8 +6,8 @@ use super::{Blame, RedisErrorKind};
 /// [`TokenSnapshot::redis`](crate::TokenSnapshot::redis) and
 /// [`PeriodSnapshot::redis`](crate::PeriodSnapshot::redis)).
 ///
-/// Every request the limiter sent to Redis is either a decision or an error:
-/// `decisions + errors` requests reached Redis, and
+/// Every request the limiter tried on Redis is either a decision or an error (a failed
+/// connect included): `decisions + errors` requests were tried, and
 /// `errors == key_errors + server_errors == errors_by_kind.total()`. Each error was
 /// answered by the failure policy (as were the requests decided while switched; the
 /// snapshot's `policy_decisions` counts both).
