@@ -128,7 +128,8 @@ pub enum ConfigError {
     ZeroBurst,
     /// A period limiter with a quota of zero.
     ZeroQuota,
-    /// A period limiter with a zero period.
+    /// A period limiter with a period shorter than 1 ms (windows are counted in whole
+    /// milliseconds), zero included.
     ZeroPeriod,
     /// A quota above what the in-memory window counts (2^24 − 2 per window).
     QuotaTooLarge {
@@ -140,7 +141,9 @@ pub enum ConfigError {
         /// The rate given.
         rate: Rate,
     },
-    /// `burst × interval` overflows 584 years.
+    /// `burst × interval`, the time an empty bucket takes to fill, is longer than
+    /// [`TokenBuilder::MAX_REFILL`](crate::TokenBuilder::MAX_REFILL) (2^62 − 1 ns, about
+    /// 146 years).
     BurstTooLong {
         /// The rate given.
         rate: Rate,
@@ -170,7 +173,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::ZeroBurst => f.write_str("a token bucket needs a burst of at least 1"),
             ConfigError::ZeroQuota => f.write_str("a period limiter needs a quota of at least 1"),
-            ConfigError::ZeroPeriod => f.write_str("a period limiter needs a non-zero period"),
+            ConfigError::ZeroPeriod => {
+                f.write_str("a period limiter needs a period of at least 1 ms")
+            }
             ConfigError::QuotaTooLarge { quota } => {
                 write!(
                     f,
@@ -181,7 +186,12 @@ impl fmt::Display for ConfigError {
                 write!(f, "rate {rate:?} is above one token per nanosecond")
             }
             ConfigError::BurstTooLong { rate, burst } => {
-                write!(f, "a burst of {burst} at {rate:?} takes too long to refill")
+                write!(
+                    f,
+                    "a burst of {burst} at {rate:?} takes longer than the maximum of {:?} \
+                     (146 years) to refill",
+                    crate::TokenBuilder::MAX_REFILL
+                )
             }
             ConfigError::ZeroMaxKeys => f.write_str("max_keys must be at least 1"),
             ConfigError::Redis(e) => write!(f, "redis: {e}"),

@@ -17,6 +17,15 @@ use crate::{ConfigError, Denied, FailurePolicy, PeriodDecision, PeriodSnapshot};
 
 /// Configures a [`PeriodLimiter`].
 ///
+/// Bounds, checked by `build`: a quota in `1..=16_777_214` ([`ConfigError::ZeroQuota`],
+/// [`ConfigError::QuotaTooLarge`]), a period of at least 1 ms ([`ConfigError::ZeroPeriod`]:
+/// windows are counted in whole milliseconds), a key cap of at least 1. Any longer period
+/// works: a window of 100 years stays closed for 100 years, and one that would end after the
+/// clock's last reading (2^64 ns, 584 years after its origin) never ends. In memory, windows
+/// end on whole milliseconds for quotas up to 524 286; above that a window's end is rounded
+/// up to a multiple of 2 to 32 ms (one word per key holds both the end and the count), so a
+/// window may last up to 31 ms longer than its period, never shorter.
+///
 /// ```
 /// use keel_limiter::PeriodLimiter;
 /// use std::time::Duration;

@@ -87,6 +87,16 @@ impl fmt::Debug for Rate {
     }
 }
 
+/// The longest a bucket may take to fill from empty (`τ = burst × T`): 2^62 − 1 ns, about
+/// 146 years. With clock readings capped at [`HORIZON_NS`] every sum in [`Gcra::step`] then
+/// stays below 2^64: `tat ≤ now + τ` once stored, so `max(tat, now) + n·T ≤ 2^63 + 2 × τ`.
+pub(crate) const MAX_TOLERANCE_NS: u64 = (1 << 62) - 1;
+
+/// The last clock reading a token bucket tells apart (2^63 − 1 ns, about 292 years after the
+/// clock's origin): later readings count as this one, so time stops there for the buckets
+/// (they drain and no longer refill) instead of their arithmetic overflowing.
+pub(crate) const HORIZON_NS: u64 = (1 << 63) - 1;
+
 /// The bucket parameters in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Gcra {
@@ -120,6 +130,7 @@ impl Gcra {
         }
         let tolerance = interval
             .checked_mul(u64::from(burst))
+            .filter(|&t| t <= MAX_TOLERANCE_NS)
             .ok_or(ConfigError::BurstTooLong { rate, burst })?;
         Ok(Gcra {
             interval,
@@ -128,12 +139,15 @@ impl Gcra {
         })
     }
 
-    /// The decision for `n` tokens (1 ≤ n ≤ burst) at `now` on a bucket at `tat`.
+    /// The decision for `n` tokens (1 ≤ n ≤ burst) at `now` (at most [`HORIZON_NS`]) on a
+    /// bucket at `tat` (a value `step` returned, or 0). No sum here can overflow: see
+    /// [`MAX_TOLERANCE_NS`].
     #[inline]
     pub(crate) fn step(&self, tat: u64, now: u64, n: u32) -> Step {
+        debug_assert!(now <= HORIZON_NS);
         let base = tat.max(now);
-        let next = base.saturating_add(self.interval * u64::from(n));
-        let limit = now.saturating_add(self.tolerance);
+        let next = base + self.interval * u64::from(n);
+        let limit = now + self.tolerance;
         if next <= limit {
             Step::Allow(next)
         } else {
@@ -193,5 +207,38 @@ mod tests {
             Gcra::new(Rate::new(1, Duration::from_secs(u64::MAX / 4)), u32::MAX),
             Err(ConfigError::BurstTooLong { .. })
         ));
+    }
+
+    #[test]
+    fn the_longest_refill_is_accepted_and_one_nanosecond_more_is_not() {
+        let at_most = Rate::new(1, Duration::from_nanos(MAX_TOLERANCE_NS));
+        let g = Gcra::new(at_most, 1).unwrap();
+        assert_eq!(g.tolerance, MAX_TOLERANCE_NS);
+        let over = Rate::new(1, Duration::from_nanos(MAX_TOLERANCE_NS + 1));
+        assert_eq!(
+            Gcra::new(over, 1),
+            Err(ConfigError::BurstTooLong {
+                rate: over,
+                burst: 1
+            })
+        );
+        // A 584-year period saturates its interval to u64::MAX ns: too long too.
+        assert!(Gcra::new(Rate::new(1, Duration::MAX), 1).is_err());
+    }
+
+    #[test]
+    fn a_bucket_at_the_horizon_drains_and_stays_empty() {
+        // The longest refill, at the last distinct time: the sums reach their maximum.
+        let g = Gcra::new(Rate::new(2, Duration::from_nanos(MAX_TOLERANCE_NS - 1)), 2).unwrap();
+        let mut tat = 0;
+        for _ in 0..2 {
+            match g.step(tat, HORIZON_NS, 1) {
+                Step::Allow(t) => tat = t,
+                Step::Deny(_) => panic!("a full bucket holds 2"),
+            }
+        }
+        assert!(matches!(g.step(tat, HORIZON_NS, 1), Step::Deny(_)));
+        assert!(matches!(g.step(tat, HORIZON_NS, 2), Step::Deny(_)));
+        assert_eq!(g.tokens(tat, HORIZON_NS), 0.0);
     }
 }

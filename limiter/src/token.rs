@@ -4,13 +4,14 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use keel_timex::{Clock, CoarseClock};
 
 #[cfg(feature = "redis")]
 use crate::memory::lease::{Leases, MAX_BATCH, Spend};
 use crate::memory::token::MemoryToken;
-use crate::rate::Gcra;
+use crate::rate::{Gcra, HORIZON_NS, MAX_TOLERANCE_NS};
 #[cfg(feature = "redis")]
 use crate::redis::{RedisStore, RedisToken};
 use crate::{ConfigError, Denied, FailurePolicy, Rate, TokenSnapshot};
@@ -20,6 +21,14 @@ use crate::{ConfigError, Denied, FailurePolicy, Rate, TokenSnapshot};
 const COARSE_ENOUGH_NS: u64 = 2_000_000;
 
 /// Configures a [`TokenLimiter`].
+///
+/// Bounds, checked by `build`: a rate of at least one token per non-zero period and at most
+/// one token per nanosecond ([`ConfigError::ZeroRate`], [`ConfigError::RateTooHigh`]); a
+/// burst of at least 1 whose refill from empty, `burst × period / tokens`, takes at most
+/// [`MAX_REFILL`](TokenBuilder::MAX_REFILL), about 146 years ([`ConfigError::BurstTooLong`]);
+/// a key cap of at least 1. A bucket tells clock readings apart up to
+/// [`HORIZON`](TokenBuilder::HORIZON), about 292 years after the clock's origin (any real
+/// clock, whose origin is the process's start); later readings count as that one.
 ///
 /// ```
 /// use keel_limiter::{Rate, TokenLimiter};
@@ -42,7 +51,7 @@ pub struct TokenBuilder {
     #[cfg(feature = "redis")]
     redis: Option<(RedisStore, String)>,
     #[cfg(feature = "redis")]
-    lease: Option<(u32, std::time::Duration)>,
+    lease: Option<(u32, Duration)>,
 }
 
 impl fmt::Debug for TokenBuilder {
@@ -58,6 +67,15 @@ impl fmt::Debug for TokenBuilder {
 }
 
 impl TokenBuilder {
+    /// The longest a bucket may take to fill from empty (`burst × period / tokens`):
+    /// 2^62 − 1 ns, about 146 years.
+    pub const MAX_REFILL: Duration = Duration::from_nanos(MAX_TOLERANCE_NS);
+
+    /// The last clock reading the buckets tell apart: 2^63 − 1 ns, about 292 years after
+    /// the clock's origin. A later reading counts as this one, so the buckets' time stops
+    /// there (they drain and do not refill) instead of their arithmetic overflowing.
+    pub const HORIZON: Duration = Duration::from_nanos(HORIZON_NS);
+
     /// The limiter's name, for logs and snapshots. Default `token-limiter`.
     pub fn name(mut self, name: impl Into<String>) -> TokenBuilder {
         self.name = Some(name.into());
@@ -101,10 +119,13 @@ impl TokenBuilder {
     /// `batch − 1` tokens per key, instance and `hold`. Choose `batch` well below `burst`
     /// and `hold` around one refill interval × `batch`.
     ///
-    /// `batch` must lie in `1..=burst`; Redis must be configured.
+    /// `batch` must lie in `1..=burst` (and below 2^23); Redis must be configured. Any
+    /// `hold` works: a lease's expiry is kept in whole milliseconds up to 2^40 ms (34.8
+    /// years) after the clock's origin and cut there, so past that point every decision
+    /// asks Redis again (slower, never wrong).
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn lease(mut self, batch: u32, hold: std::time::Duration) -> TokenBuilder {
+    pub fn lease(mut self, batch: u32, hold: Duration) -> TokenBuilder {
         self.lease = Some((batch, hold));
         self
     }
@@ -346,7 +367,7 @@ impl<C: Clock> TokenLimiter<C> {
             match self.decide_async(key, n).await {
                 Ok(()) => return Ok(()),
                 Err(Denied::Limited { retry_after } | Denied::KeyCapacity { retry_after }) => {
-                    tokio::time::sleep(retry_after.max(std::time::Duration::from_micros(1))).await;
+                    tokio::time::sleep(retry_after.max(Duration::from_micros(1))).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -404,13 +425,15 @@ impl<C: Clock> TokenLimiter<C> {
 }
 
 impl<C: Clock> Inner<C> {
+    /// The clock reading, at most [`HORIZON_NS`] (see [`TokenBuilder::HORIZON`]).
     #[inline]
     fn now(&self) -> u64 {
-        if self.precise {
+        let now = if self.precise {
             self.clock.now_precise().as_nanos()
         } else {
             self.clock.now().as_nanos()
-        }
+        };
+        now.min(HORIZON_NS)
     }
 
     #[inline]

@@ -1,7 +1,10 @@
 //! [`Leases`]: tokens taken from a shared (Redis) bucket in batches and spent locally.
 //!
 //! A key's lease is one `u64`: when it expires, in milliseconds of the limiter's clock
-//! (upper 40 bits), a "refused" flag and the tokens left (lower 24 bits). Spending is one
+//! (upper 40 bits, so at the latest [`LAST_EXPIRY_MS`], 34.8 years after the clock's
+//! origin: a later expiry is cut to it, and from then on every lease reads as expired and
+//! each decision asks Redis, which is slower but never grants a token Redis did not), a
+//! "refused" flag and the tokens left (lower 24 bits). Spending is one
 //! compare-and-swap, as for an in-memory bucket; only a lease that is empty or expired
 //! costs a round trip. A refusal from Redis is remembered until the retry time Redis gave,
 //! so a key over its limit costs no round trip either.
@@ -16,9 +19,11 @@ const REFUSED: u64 = 1 << LEFT_BITS;
 /// The largest batch a lease holds.
 pub(crate) const MAX_BATCH: u32 = LEFT_MASK as u32;
 const MS: u64 = 1_000_000;
+/// The latest expiry a lease word holds (2^40 − 1 ms).
+const LAST_EXPIRY_MS: u64 = (1 << (u64::BITS - LEFT_BITS - 1)) - 1;
 
 fn pack(expires_ms: u64, left: u64) -> u64 {
-    (expires_ms << (LEFT_BITS + 1)) | left.min(LEFT_MASK)
+    (expires_ms.min(LAST_EXPIRY_MS) << (LEFT_BITS + 1)) | left.min(LEFT_MASK)
 }
 
 fn unpack(v: u64) -> (u64, u64) {
@@ -87,8 +92,8 @@ impl Leases {
     /// concurrent round trip meanwhile brought tokens (those are spent first).
     pub(crate) fn refused(&self, key: &str, retry_after: Duration, now: u64) {
         let now_ms = now / MS;
-        let until_ms =
-            (now + u64::try_from(retry_after.as_nanos()).unwrap_or(u64::MAX / 2)).div_ceil(MS);
+        let retry_ns = u64::try_from(retry_after.as_nanos()).unwrap_or(u64::MAX);
+        let until_ms = now.saturating_add(retry_ns).div_ceil(MS);
         let _ = self.cells.update(key, now, &LeaseIdle, |v| {
             let (expires_ms, left) = unpack(v);
             if now_ms < expires_ms && v & REFUSED == 0 && left > 0 {
@@ -112,7 +117,7 @@ impl Leases {
             } else {
                 0
             };
-            (Some(pack(now_ms + hold_ms, kept + extra)), ())
+            (Some(pack(now_ms.saturating_add(hold_ms), kept + extra)), ())
         });
     }
 }
@@ -147,5 +152,26 @@ mod tests {
         // A refusal racing with a refill does not throw the refill's tokens away.
         l.refused("k", Duration::from_millis(30), 30 * MS);
         assert_eq!(l.spend("k", 3, 31 * MS), Spend::Spent);
+    }
+
+    #[test]
+    fn long_holds_and_late_clocks_saturate_and_never_grant_too_much() {
+        let l = Leases::new(10, u64::MAX, None);
+        l.refill("k", 10, 1, 5 * MS); // expires at the last expiry a word holds
+        assert_eq!(l.spend("k", 9, 6 * MS), Spend::Spent);
+        assert_eq!(
+            l.spend("k", 1, 6 * MS),
+            Spend::Empty,
+            "no more than was taken"
+        );
+        l.refused("k", Duration::MAX, 7 * MS);
+        assert!(matches!(l.spend("k", 1, 8 * MS), Spend::Refused(_)));
+        // Past the last expiry every lease reads as expired: ask Redis each time.
+        for now in [LAST_EXPIRY_MS * MS, u64::MAX] {
+            l.refill("late", 10, 1, now);
+            assert_eq!(l.spend("late", 1, now), Spend::Empty);
+            l.refused("late", Duration::from_secs(1), now);
+            assert_eq!(l.spend("late", 1, now), Spend::Empty);
+        }
     }
 }
