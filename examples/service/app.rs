@@ -89,19 +89,14 @@ pub(crate) fn build(config: &Config) -> Result<(Router, App), StartError> {
 /// The bucket a request takes its token from: the `x-client-id` header (set by a trusted
 /// gateway in production: a client choosing its own id could pick a fresh one per
 /// request), else the peer's IP address. The prefixes keep a header from naming an IP's
-/// bucket.
+/// bucket. `None` (a header that is not text, no peer address) takes from the one bucket
+/// all such requests share.
 fn client_key(req: &Request) -> Option<String> {
-    match req
-        .headers()
-        .get("x-client-id")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(id) => Some(format!("id:{id}")),
-        None => Some(format!(
-            "ip:{}",
-            req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip()
-        )),
+    if let Some(id) = req.headers().get("x-client-id") {
+        return Some(format!("id:{}", id.to_str().ok()?));
     }
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    Some(format!("ip:{}", peer.0.ip()))
 }
 // keel: end
 

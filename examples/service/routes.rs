@@ -52,11 +52,8 @@ async fn refusal_waits<T>(
 /// A user through the cache: a miss is loaded once for all concurrent requests of that
 /// id (through the breaker), and "no such user" is remembered for the negative TTL.
 async fn find_user(app: &App, id: i64) -> Result<String, ApiError> {
-    let found = app
-        .users
-        .take_optional_async(id, || app.db.user(id))
-        .await?;
-    found.ok_or(ApiError::NotFound)
+    let found = app.users.take_optional_async(id, || app.db.user(id));
+    found.await?.ok_or(ApiError::NotFound)
 }
 
 /// `GET /healthz`: the process answers (outside the limiter and the shedder).
