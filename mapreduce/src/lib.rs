@@ -169,7 +169,7 @@ pub mod tokio;
 
 pub use cancel::Cancel;
 pub use error::{MapReduceError, StopError};
-pub use options::{DEFAULT_WORKERS, Options};
+pub use options::{DEFAULT_WORKERS, MAX_WORKERS, Options};
 pub use token::CancelToken;
 
 #[cfg(doctest)]

@@ -7,6 +7,13 @@ use crate::CancelToken;
 /// go-zero's default number of workers.
 pub const DEFAULT_WORKERS: usize = 16;
 
+/// The most workers a call runs: [`Options::workers`] takes a larger count as this one, as
+/// it takes 0 as 1. Each worker is an OS thread (started as batches need them, see
+/// [`thread`](crate::thread)), a mapper slot in the caller's task or a spawned task
+/// (`tokio`), so a count beyond this would only cost threads and memory; 4096 mappers at
+/// once is far beyond what a machine runs in parallel.
+pub const MAX_WORKERS: usize = 4096;
+
 /// How a map-reduce runs: how many mappers at once, until when, and a token to stop it.
 ///
 /// ```
@@ -17,6 +24,10 @@ pub const DEFAULT_WORKERS: usize = 16;
 /// let opts = Options::new().workers(4).timeout(Duration::from_secs(2)).token(token.clone());
 /// assert_eq!(opts.worker_count(), 4);
 /// assert_eq!(Options::new().workers(0).worker_count(), 1); // go-zero: below 1 means 1
+/// assert_eq!(Options::new().workers(usize::MAX).worker_count(), keel_mapreduce::MAX_WORKERS);
+/// // A timeout too long for `Instant` is no deadline at all.
+/// let forever = Options::new().timeout(Duration::MAX);
+/// # let _ = forever;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -41,9 +52,10 @@ impl Options {
         Options::default()
     }
 
-    /// At most `n` mappers run at once (0 is taken as 1, as go-zero takes values below 1).
+    /// At most `n` mappers run at once: 0 is taken as 1 (as go-zero takes values below 1),
+    /// and anything above [`MAX_WORKERS`] (4096) as [`MAX_WORKERS`].
     pub fn workers(mut self, n: usize) -> Options {
-        self.workers = n.max(1);
+        self.workers = n.clamp(1, MAX_WORKERS);
         self
     }
 
@@ -54,9 +66,12 @@ impl Options {
         self
     }
 
-    /// Stop `timeout` from now (see [`deadline`](Options::deadline)).
-    pub fn timeout(self, timeout: Duration) -> Options {
-        self.deadline(Instant::now() + timeout)
+    /// Stop `timeout` from now (see [`deadline`](Options::deadline)). A timeout so long
+    /// that the deadline cannot be represented as an [`Instant`] (hundreds of billions of
+    /// years) sets no deadline: it would never come.
+    pub fn timeout(mut self, timeout: Duration) -> Options {
+        self.deadline = Instant::now().checked_add(timeout);
+        self
     }
 
     /// Stop when `token` is cancelled, with `TokenCancelled` ([`StopError`](crate::StopError)

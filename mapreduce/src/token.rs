@@ -59,9 +59,13 @@ impl CancelToken {
         self.inner.cancelled.load(Ordering::Acquire)
     }
 
-    /// Blocks until cancelled or `timeout` passed; `true` if cancelled.
+    /// Blocks until cancelled or `timeout` passed; `true` if cancelled. A timeout too long
+    /// to represent as an [`Instant`] waits until cancelled.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            self.wait();
+            return true;
+        };
         let mut guard = self.inner.lock.lock();
         while !self.is_cancelled() {
             if self.inner.cond.wait_until(&mut guard, deadline).timed_out() {

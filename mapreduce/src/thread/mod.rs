@@ -5,8 +5,11 @@
 //! reducer may borrow from the caller:
 //!
 //! - the **generator** runs on its own thread and feeds a [`Source`];
-//! - `workers` long-lived **worker** threads (never one thread per item) pull items and
-//!   run the mapper on each; a mapper writes its results to a [`Writer`];
+//! - up to `workers` long-lived **worker** threads (never one thread per item) pull items
+//!   and run the mapper on each; a mapper writes its results to a [`Writer`]. They start
+//!   as the items need them: one at first, another whenever a worker takes a batch while
+//!   none is left waiting, so a call over three items starts four threads whatever
+//!   `workers` says;
 //! - the **reducer** reads the mappers' results, in arrival order, from [`Outputs`]: on
 //!   the caller's thread, or on a thread of its own when the caller's thread has a
 //!   [`CancelToken`](crate::CancelToken) or a deadline of the [`Options`] to watch (it

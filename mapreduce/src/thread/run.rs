@@ -1,14 +1,21 @@
-//! The pipeline shared by every entry point: a generator thread, `workers` long-lived
-//! worker threads, the reducer (on the caller's thread, or on its own while the caller
-//! watches the token and the deadline), all in one `std::thread::scope`.
+//! The pipeline shared by every entry point: a generator thread, up to `workers`
+//! long-lived worker threads, the reducer (on the caller's thread, or on its own while the
+//! caller watches the token and the deadline), all in one `std::thread::scope`.
+//!
+//! Workers start as they are needed: one at first, and each worker that takes a batch
+//! while no other worker waits for one starts another (up to `workers`). So some worker is
+//! always waiting while the count is below `workers`, and a queued batch never waits for a
+//! thread that is not there, while a call with three items starts four threads, not
+//! `workers` (up to [`MAX_WORKERS`](crate::MAX_WORKERS) = 4096 of them).
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use parking_lot::Mutex;
 
 use super::{Outputs, Source, Writer};
@@ -75,23 +82,30 @@ where
     let (alive_tx, alive_rx) = bounded::<()>(0);
     let map_nanos = Arc::new(AtomicU64::new(0));
 
+    let pool = Pool {
+        shared: &shared,
+        mapper: &mapper,
+        pace: &map_nanos,
+        max: workers,
+        started: AtomicUsize::new(1),
+        waiting: AtomicUsize::new(0),
+    };
+
     std::thread::scope(|s| {
         let shared = &shared;
-        let mapper = &mapper;
-        let pace = &*map_nanos;
-        let mut handles = Vec::with_capacity(workers + 2);
+        let pool = &pool;
+        let mut handles = Vec::with_capacity(3);
+        // Workers started by workers send their handles here, for the caller to join.
+        let (started_tx, started_rx) = unbounded();
 
-        for _ in 0..workers {
-            let rx = src_rx.clone();
-            let tx = out_tx.clone();
-            let alive = alive_tx.clone();
-            handles.push(s.spawn(move || {
-                let _alive = alive;
-                work(shared, mapper, pace, rx, tx);
-            }));
-        }
-        drop(src_rx);
-        drop(out_tx);
+        // The first worker; the others start as batches need them (see the module docs).
+        let first = Hands {
+            rx: src_rx,
+            tx: out_tx,
+            alive: alive_tx.clone(),
+            started: started_tx,
+        };
+        handles.push(s.spawn(move || pool.work(s, first)));
 
         // With nothing to watch (no token, no deadline) the caller's thread would only
         // wait: it runs the reducer itself, one thread fewer to start per call.
@@ -126,9 +140,14 @@ where
             reduce_with(shared, reducer, out_rx);
         }
         watch(opts, &shared.cancel, &alive_rx);
+        // Every stage catches its own panic, so a join never fails; joining here (not at
+        // the end of the scope) waits for the threads themselves to exit. A worker being
+        // joined may have started another: join until none is left.
         for h in handles {
-            // Every stage catches its own panic, so a join never fails; joining here (not
-            // at the end of the scope) waits for the threads themselves to exit.
+            let _ = h.join();
+        }
+        // Ends once every worker, holding a sender, has ended.
+        for h in started_rx {
             let _ = h.join();
         }
     });
@@ -163,39 +182,122 @@ fn stopped_before_start<E>(opts: &Options) -> Option<StopError<E>> {
     None
 }
 
-/// One worker: pulls batches of items until the source ends or the call stops.
-fn work<T, U, E, M>(
-    shared: &Shared<E>,
-    mapper: &M,
-    map_nanos: &AtomicU64,
+/// A worker's ends of the channels: clones of these start the next worker.
+struct Hands<'scope, T, U> {
     rx: Receiver<Vec<T>>,
     tx: Sender<Vec<U>>,
-) where
-    M: Fn(T, &Writer<U>, &Cancel<E>),
-{
-    let done = shared.cancel.done();
-    let writer = Writer::collector(tx, done.clone());
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        while !done.is_cancelled() {
-            let Ok(batch) = rx.recv() else { break };
-            let (len, start) = (batch.len() as u64, Instant::now());
-            for item in batch {
-                // No mapper starts once the call is stopping; the rest of the batch is
-                // dropped with the iterator.
-                if done.is_cancelled() {
-                    break;
-                }
-                mapper(item, &writer, &shared.cancel);
-            }
-            writer.flush();
-            // The generator sizes its batches from this (including any wait on a full
-            // collector: a slow reducer makes mapping slow too).
-            let nanos = start.elapsed().as_nanos() as u64 / len.max(1);
-            map_nanos.store(nanos.max(1), Ordering::Relaxed);
+    /// Never sent on; held so that the caller sees when every stage has ended.
+    alive: Sender<()>,
+    /// Where a worker this one starts goes, for the caller to join.
+    started: Sender<ScopedJoinHandle<'scope, ()>>,
+}
+
+impl<T, U> Clone for Hands<'_, T, U> {
+    fn clone(&self) -> Self {
+        Hands {
+            rx: self.rx.clone(),
+            tx: self.tx.clone(),
+            alive: self.alive.clone(),
+            started: self.started.clone(),
         }
-    }));
-    if let Err(payload) = r {
-        shared.record_panic(payload);
+    }
+}
+
+/// The workers of one call: what they share, and how many there are.
+struct Pool<'a, E, M> {
+    shared: &'a Shared<E>,
+    mapper: &'a M,
+    pace: &'a AtomicU64,
+    /// The most workers (`opts.workers`).
+    max: usize,
+    /// Workers started so far (the first one included).
+    started: AtomicUsize,
+    /// Workers waiting for a batch.
+    waiting: AtomicUsize,
+}
+
+impl<E, M> Pool<'_, E, M> {
+    /// One worker: pulls batches of items until the source ends or the call stops, and
+    /// starts another worker when it takes a batch while none is waiting.
+    fn work<'scope, 'env, T, U>(
+        &'scope self,
+        s: &'scope Scope<'scope, 'env>,
+        hands: Hands<'scope, T, U>,
+    ) where
+        T: Send + 'scope,
+        U: Send + 'scope,
+        E: Send,
+        M: Fn(T, &Writer<U>, &Cancel<E>) + Sync,
+    {
+        let shared = self.shared;
+        let done = shared.cancel.done();
+        let writer = Writer::collector(hands.tx.clone(), done.clone());
+        let rx = hands.rx.clone();
+        // Dropped when this worker ends: its ends of the channels, alive included.
+        let mut spare = Some(hands);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            while !done.is_cancelled() {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+                let batch = rx.recv();
+                let others_waiting = self.waiting.fetch_sub(1, Ordering::AcqRel) > 1;
+                let Ok(batch) = batch else { break };
+                if !others_waiting && !done.is_cancelled() {
+                    self.grow(s, &mut spare);
+                }
+                let (len, start) = (batch.len() as u64, Instant::now());
+                for item in batch {
+                    // No mapper starts once the call is stopping; the rest of the batch is
+                    // dropped with the iterator.
+                    if done.is_cancelled() {
+                        break;
+                    }
+                    (self.mapper)(item, &writer, &shared.cancel);
+                }
+                writer.flush();
+                // The generator sizes its batches from this (including any wait on a full
+                // collector: a slow reducer makes mapping slow too).
+                let nanos = start.elapsed().as_nanos() as u64 / len.max(1);
+                self.pace.store(nanos.max(1), Ordering::Relaxed);
+            }
+        }));
+        if let Err(payload) = r {
+            shared.record_panic(payload);
+        }
+    }
+
+    /// Starts one more worker with `spare` (this worker's channel ends, cloned again for
+    /// the next time), unless `max` are running. A thread the system refuses is not fatal:
+    /// the workers already running carry on.
+    fn grow<'scope, 'env, T, U>(
+        &'scope self,
+        s: &'scope Scope<'scope, 'env>,
+        spare: &mut Option<Hands<'scope, T, U>>,
+    ) where
+        T: Send + 'scope,
+        U: Send + 'scope,
+        E: Send,
+        M: Fn(T, &Writer<U>, &Cancel<E>) + Sync,
+    {
+        let Some(hands) = spare.as_ref() else { return };
+        let reserved = self
+            .started
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok();
+        if !reserved {
+            // All started: nothing to start again, so let go of the spare ends early.
+            return;
+        }
+        let next = hands.clone();
+        let started = hands.started.clone();
+        match std::thread::Builder::new().spawn_scoped(s, move || self.work(s, next)) {
+            // The caller joins it; if the caller's end is gone the scope still does.
+            Ok(handle) => drop(started.send(handle)),
+            Err(_) => {
+                self.started.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
     }
 }
 
