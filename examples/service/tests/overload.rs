@@ -128,8 +128,10 @@ async fn overload_is_shed_fast_and_admitted_requests_stay_fast() {
 
     let shed_latency: Vec<_> = shed.iter().map(|r| r.elapsed).collect();
     let (shed_p50, shed_p99) = (quantile(&shed_latency, 0.5), quantile(&shed_latency, 0.99));
+    // Well under a query: a quarter of one (the refusal itself takes microseconds; the
+    // rest is this loaded machine scheduling the client).
     assert!(
-        shed_p50 < QUERY,
+        shed_p50 < QUERY / 4,
         "a refusal is answered well under a query: p50 {shed_p50:?}"
     );
 
