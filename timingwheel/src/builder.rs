@@ -12,16 +12,35 @@ use crate::{ConfigError, TimingWheel};
 
 /// Settings of a [`TimingWheel`], checked when it is built.
 ///
-/// | setting | default | meaning |
-/// |---|---|---|
-/// | `tick` | (required) | the resolution: timers fire at tick starts |
-/// | [`slots_per_level`](Builder::slots_per_level) | 64 | a power of two, 2..=64 |
-/// | [`levels`](Builder::levels) | 6 | each level spans `slots` times the one below |
-/// | [`capacity`](Builder::capacity) | 0 | timers to reserve room for up front |
-/// | [`clock`](Builder::clock) | [`MonotonicClock`] | where "now" comes from |
+/// | setting | default | accepted | meaning |
+/// |---|---|---|---|
+/// | `tick` | (required) | at least 1 ns; any length | the resolution: timers fire at tick starts |
+/// | [`slots_per_level`](Builder::slots_per_level) | 64 | a power of two, 2..=64 | slots of each level |
+/// | [`levels`](Builder::levels) | 6 | at least 1, `slots^levels` at most 2^60 (and more than 2 ticks) | each level spans `slots` times the one below |
+/// | [`capacity`](Builder::capacity) | 0 | at most [`MAX_CAPACITY`](Builder::MAX_CAPACITY) (2^22) | timers to reserve room for up front |
+/// | [`clock`](Builder::clock) | [`MonotonicClock`] | any | where "now" comes from |
 ///
-/// The span, the longest delay accepted, is `tick × slots^levels` less one top-level slot:
-/// with the defaults, 2^36 − 2^30 ticks (a 1 ms tick spans 783 days).
+/// Anything else is a [`ConfigError`] from `build`, `spawn` or `stream`.
+///
+/// The longest delay accepted, [`TimingWheel::max_delay`], is `tick × (slots^levels −
+/// slots^(levels − 1) − 1)`: the span of the wheel less one top-level slot (which keeps the
+/// furthest deadline apart from the present), less the tick under way. It is accepted at
+/// any moment, mid-tick included; with the defaults, 2^36 − 2^30 − 1 ticks (a 1 ms tick
+/// gives 783 days). It saturates at `u64::MAX` ns (584 years) for very long ticks. The
+/// wheel's own time stops 2^64 − 2^62 ns (438 years) after it was built.
+///
+/// ```
+/// use keel_timingwheel::{Builder, TimerError};
+/// use std::time::Duration;
+///
+/// let wheel = Builder::new(Duration::from_millis(1)).build::<u64, ()>()?;
+/// let max = Duration::from_millis((1 << 36) - (1 << 30) - 1);
+/// assert_eq!(wheel.max_delay(), max);
+/// assert_eq!(wheel.set(1, (), max), Ok(None));
+/// let longer = max + Duration::from_nanos(1);
+/// assert_eq!(wheel.set(2, (), longer), Err(TimerError::DelayTooLong { max }));
+/// # Ok::<(), keel_timingwheel::ConfigError>(())
+/// ```
 ///
 /// go-zero's wheel has one level of `numSlots` slots and counts laps per entry, so every
 /// tick scans a slot's worth of far-away timers; this wheel's levels make each tick's work
@@ -36,6 +55,11 @@ pub struct Builder<C = MonotonicClock> {
 }
 
 impl Builder<MonotonicClock> {
+    /// The largest [`capacity`](Builder::capacity): 2^22 timers (128 MiB of entries for
+    /// `u64` keys and values, reserved at `build`). The wheel grows past its capacity as
+    /// timers come, up to about 4.29 billion; the capacity only says what to reserve before.
+    pub const MAX_CAPACITY: usize = 1 << 22;
+
     /// Settings for a wheel of `tick` resolution, on the precise monotonic clock.
     pub fn new(tick: Duration) -> Builder<MonotonicClock> {
         Builder {
@@ -55,14 +79,14 @@ impl<C: Clock> Builder<C> {
         self
     }
 
-    /// Levels. Default 6.
+    /// Levels. Default 6. `slots^levels` may be at most 2^60 ticks.
     pub fn levels(mut self, levels: usize) -> Self {
         self.levels = levels;
         self
     }
 
     /// Room for `timers` timers, reserved up front (no growth until then, and memory is
-    /// never given back below it).
+    /// never given back below it). At most [`MAX_CAPACITY`](Builder::MAX_CAPACITY).
     pub fn capacity(mut self, timers: usize) -> Self {
         self.capacity = timers;
         self
@@ -91,7 +115,8 @@ impl<C: Clock> Builder<C> {
             return Err(ConfigError::SlotsPerLevel(n));
         }
         let bits = n.trailing_zeros() as usize;
-        if self.levels == 0 || bits * self.levels > 60 {
+        let ticks_bits = bits.checked_mul(self.levels);
+        if self.levels == 0 || ticks_bits.is_none_or(|b| b > 60) {
             return Err(ConfigError::Levels {
                 levels: self.levels,
                 slots_per_level: n,
@@ -105,7 +130,7 @@ impl<C: Clock> Builder<C> {
                 slots_per_level: n,
             });
         }
-        if self.capacity >= crate::core::MAX_ENTRIES {
+        if self.capacity > Builder::MAX_CAPACITY {
             return Err(ConfigError::Capacity(self.capacity));
         }
         Ok(geometry)
@@ -117,7 +142,13 @@ impl<C: Clock> Builder<C> {
     ) -> Result<Arc<Shared<K, V, C>>, ConfigError> {
         let geometry = self.validate()?;
         let wheel = Wheel::new(geometry, self.capacity);
-        Ok(Arc::new(Shared::new(wheel, self.clock, self.tick, wake_at)))
+        Ok(Arc::new(Shared::new(
+            wheel,
+            self.clock,
+            self.tick,
+            wake_at,
+            geometry.range(),
+        )))
     }
 
     /// A wheel with no driver: call [`TimingWheel::advance`] to fire what is due (tests,

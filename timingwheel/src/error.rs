@@ -10,10 +10,12 @@ use std::time::Duration;
 pub enum TimerError {
     /// The wheel was stopped ([`stop`](crate::TimingWheel::stop), or every handle dropped).
     Closed,
-    /// The delay reaches beyond the wheel's span (`tick × slots^levels` less one top-level
-    /// slot, counted from the last processed tick). Add a level or use a longer tick.
+    /// The delay is longer than the wheel's
+    /// [`max_delay`](crate::TimingWheel::max_delay): `tick × (slots^levels −
+    /// slots^(levels − 1) − 1)`. Add a level or use a longer tick.
     DelayTooLong {
-        /// The longest delay the wheel accepts.
+        /// The longest delay the wheel accepts, at any moment: setting a delay up to it
+        /// succeeds.
         max: Duration,
     },
     /// The wheel already holds its maximum of about 4.29 billion timers.
@@ -51,7 +53,8 @@ pub enum ConfigError {
         /// The slots per level asked for.
         slots_per_level: usize,
     },
-    /// The capacity hint is beyond the most timers a wheel can hold.
+    /// The capacity to reserve is above
+    /// [`Builder::MAX_CAPACITY`](crate::Builder::MAX_CAPACITY) (2^22 timers).
     Capacity(usize),
     /// The driver thread could not be spawned.
     Spawn(String),
@@ -75,7 +78,8 @@ impl fmt::Display for ConfigError {
             ConfigError::Capacity(n) => {
                 write!(
                     f,
-                    "timing wheel capacity {n} is beyond the most timers a wheel holds"
+                    "timing wheel capacity {n} is above the maximum of {} timers reserved up front",
+                    crate::Builder::MAX_CAPACITY
                 )
             }
             ConfigError::Spawn(e) => {

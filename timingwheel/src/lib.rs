@@ -60,13 +60,14 @@
 //! - **Deadlines from the clock**: a timer fires at the first tick at or after
 //!   `now + delay` (never early, < 1 tick late). go-zero counts `floor(delay / interval)`
 //!   ticks from whenever the operation reaches its loop, which can fire almost a tick early.
-//!   A zero delay fires on the next tick (go-zero rejects delays ≤ 0 with `ErrArgument`;
-//!   a `Duration` cannot be negative).
+//!   A zero delay fires at the next tick's start, also when set exactly at a tick start
+//!   (go-zero rejects delays ≤ 0 with `ErrArgument`; a `Duration` cannot be negative).
 //! - **Synchronous operations**: `set`/`move_timer`/`remove` take a lock for O(1) work and
 //!   return once applied (go-zero hands them to its loop goroutine over a channel and returns
 //!   when accepted). Callbacks never run under the lock.
 //! - **Errors are typed**: [`TimerError::Closed`] after `stop`, [`TimerError::DelayTooLong`]
-//!   beyond the span (go-zero's single level has no limit but pays for it on every tick).
+//!   beyond [`TimingWheel::max_delay`], which is a promise: any delay up to it is accepted
+//!   at any moment (go-zero's single level has no limit but pays for it on every tick).
 //! - Same-tick callbacks of the thread driver run one after another, as in go-zero; the
 //!   stream driver lets you spawn per item instead.
 //!

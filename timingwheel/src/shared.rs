@@ -17,12 +17,21 @@ pub(crate) const NO_DRIVER: u64 = 0;
 /// `wake_at` of a driver asleep with nothing scheduled.
 pub(crate) const IDLE: u64 = u64::MAX;
 
+/// The wheel's time stops this many nanoseconds after it was built (2^64 − 2^62, about
+/// 438 years): later clock readings count as this one. It keeps every tick number, and
+/// every tick plus the largest span (2^60 ticks), below `u64::MAX`.
+const LAST_NANOS: u64 = u64::MAX - (1 << 62);
+
 pub(crate) struct Shared<K, V, C> {
     pub(crate) wheel: Mutex<Wheel<K, V>>,
     pub(crate) clock: C,
     /// Clock reading of tick 0.
     origin: Nanos,
     tick_ns: u64,
+    /// The longest delay accepted at any moment (see [`TimingWheel::max_delay`]).
+    ///
+    /// [`TimingWheel::max_delay`]: crate::TimingWheel::max_delay
+    pub(crate) max_delay: Duration,
     pub(crate) stopped: AtomicBool,
     /// Live `TimingWheel` handles; the last one to go stops the wheel.
     pub(crate) handles: AtomicUsize,
@@ -42,13 +51,19 @@ impl<K, V, C: Clock> Shared<K, V, C> {
         clock: C,
         tick: Duration,
         wake_at: u64,
+        range: u64,
     ) -> Shared<K, V, C> {
         let origin = clock.now();
+        let tick_ns = u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX);
+        // A deadline may lie `range` ticks after the current one; the current one may be
+        // all but over, so a delay of one tick less always fits.
+        let max_ticks = range - 1;
         Shared {
             wheel: Mutex::new(wheel),
             clock,
             origin,
-            tick_ns: u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX),
+            tick_ns,
+            max_delay: Duration::from_nanos(max_ticks.saturating_mul(tick_ns)),
             stopped: AtomicBool::new(false),
             handles: AtomicUsize::new(1),
             wake_at: AtomicU64::new(wake_at),
@@ -62,10 +77,15 @@ impl<K, V, C: Clock> Shared<K, V, C> {
         Duration::from_nanos(self.tick_ns)
     }
 
-    /// Nanoseconds since tick 0.
+    /// Nanoseconds since the wheel was built, at most [`LAST_NANOS`].
     #[inline]
     fn since_origin(&self) -> u64 {
-        (self.clock.now() - self.origin).as_nanos() as u64
+        let since = self
+            .clock
+            .now()
+            .as_nanos()
+            .saturating_sub(self.origin.as_nanos());
+        since.min(LAST_NANOS)
     }
 
     /// The tick now falls in (ticks are processed at their start).
@@ -74,13 +94,15 @@ impl<K, V, C: Clock> Shared<K, V, C> {
         self.since_origin() / self.tick_ns
     }
 
-    /// The first tick at or after `delay` from now: a timer is never early, and at most
-    /// one tick late.
+    /// The first tick that starts at or after `delay` from now and after now: a timer is
+    /// never early, at most one tick late, and never due on a tick that has begun (so a
+    /// zero delay counts as 1 ns: the next tick, wherever in the current one it is set).
+    /// `delay` is at most [`Shared::max_delay`], so at most `u64::MAX` ns.
     #[inline]
     pub(crate) fn target_tick(&self, delay: Duration) -> u64 {
-        let delay = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        let delay = (delay.as_nanos() as u64).max(1);
         let at = self.since_origin().saturating_add(delay);
-        at / self.tick_ns + u64::from(at % self.tick_ns != 0)
+        at.div_ceil(self.tick_ns)
     }
 
     /// Clock time at the start of `tick`.
@@ -92,11 +114,6 @@ impl<K, V, C: Clock> Shared<K, V, C> {
     /// How long from now until `tick` starts (zero if it has).
     pub(crate) fn until_tick(&self, tick: u64) -> Duration {
         self.tick_start(tick) - self.clock.now()
-    }
-
-    /// `ticks` as a duration.
-    pub(crate) fn ticks(&self, ticks: u64) -> Duration {
-        Duration::from_nanos(ticks.saturating_mul(self.tick_ns))
     }
 
     /// Called under the wheel lock after scheduling at `deadline`: true if the driver sleeps

@@ -41,11 +41,51 @@ use crate::shared::Shared;
 /// # Timing
 ///
 /// Time is cut into ticks of the builder's length, counted from when the wheel was built. A
-/// timer set with `delay` fires at the start of the first tick at or after `now + delay`:
-/// never early, and late by less than one tick plus however late the driver runs. A zero
-/// delay fires on the next tick. A driver that falls behind (a busy machine, a slow
-/// callback) catches up on its next turn: it fires everything due by the current time,
-/// never one tick per wake-up.
+/// timer set with `delay` fires at the start of the first tick that begins at or after
+/// `now + delay` and after `now`: never early, and late by less than one tick plus however
+/// late the driver runs. A tick that has begun is never a timer's tick, so a zero delay
+/// fires at the start of the next tick, whether it is set within a tick or exactly at a
+/// tick's start, and whether or not that tick has been processed yet. A driver that falls
+/// behind (a busy machine, a slow callback) catches up on its next turn: it fires
+/// everything due by the current time, never one tick per wake-up.
+///
+/// ```
+/// use keel_timex::ManualClock;
+/// use keel_timingwheel::Builder;
+/// use std::time::Duration;
+///
+/// let tick = Duration::from_millis(10);
+/// let clock = ManualClock::new();
+/// let wheel = Builder::new(tick).clock(clock.clone()).build()?;
+/// // Exactly at a tick start (the wheel's first), not yet processed: the next tick.
+/// wheel.set("at a tick start", 1, Duration::ZERO)?;
+/// assert!(wheel.advance().is_empty());
+/// assert_eq!(wheel.time_left("at a tick start"), Some(tick));
+///
+/// clock.advance(Duration::from_millis(3)); // within the tick
+/// wheel.set("mid-tick", 2, Duration::ZERO)?;
+/// assert_eq!(wheel.time_left("mid-tick"), Some(Duration::from_millis(7)));
+///
+/// clock.advance(Duration::from_millis(7)); // the next tick starts: both fire
+/// let mut fired = wheel.advance();
+/// fired.sort();
+/// assert_eq!(fired, vec![("at a tick start", 1), ("mid-tick", 2)]);
+///
+/// // At a tick start already processed: the next tick as well.
+/// wheel.set("after advance", 3, Duration::ZERO)?;
+/// assert!(wheel.advance().is_empty());
+/// clock.advance(tick);
+/// assert_eq!(wheel.advance(), vec![("after advance", 3)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # The longest delay
+///
+/// [`max_delay`](TimingWheel::max_delay), `tick × (slots^levels − slots^(levels − 1) − 1)`,
+/// is a promise: a delay up to it is accepted at any moment (mid-tick, on a wheel whose
+/// driver is asleep or behind, on a manual wheel nobody advanced for a year), and a longer
+/// one is refused with [`TimerError::DelayTooLong`] naming that same `max`, so a caller
+/// that clamps to the reported `max` and retries succeeds.
 ///
 /// # Cost
 ///
@@ -76,23 +116,71 @@ where
         }
     }
 
-    fn too_far(&self, e: TooFar) -> TimerError {
+    fn too_far(&self) -> TimerError {
         TimerError::DelayTooLong {
-            max: self.shared.ticks(e.max_ticks),
+            max: self.shared.max_delay,
         }
     }
 
-    /// The tick to schedule `target` on. The span is counted from the last processed
-    /// tick, which lags the clock while the driver sleeps (an idle wheel is never polled):
-    /// on a refusal, catch the wheel up to now and try again, so the span is counted from
-    /// the present unless a due slot is still waiting for its driver.
+    /// The longest delay [`set`](Self::set) and [`move_timer`](Self::move_timer) accept:
+    /// `tick × (slots^levels − slots^(levels − 1) − 1)` (the span of the wheel less one
+    /// top-level slot, less the tick under way), at most `u64::MAX` ns. A promise: a delay
+    /// up to it is accepted at any moment, and a longer one is always refused with
+    /// [`TimerError::DelayTooLong`] carrying this value.
+    ///
+    /// ```
+    /// use keel_timex::ManualClock;
+    /// use keel_timingwheel::{Builder, TimerError};
+    /// use std::time::Duration;
+    ///
+    /// // 4 slots × 2 levels of 10 ms: 16 − 4 − 1 = 11 ticks.
+    /// let clock = ManualClock::new();
+    /// let wheel = Builder::new(Duration::from_millis(10))
+    ///     .slots_per_level(4)
+    ///     .levels(2)
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// let max = wheel.max_delay();
+    /// assert_eq!(max, Duration::from_millis(110));
+    ///
+    /// // Mid-tick, the longest delay still fits.
+    /// clock.advance(Duration::from_millis(7));
+    /// assert_eq!(wheel.set(1, "max", max), Ok(None));
+    /// assert_eq!(
+    ///     wheel.set(2, "longer", max + Duration::from_nanos(1)),
+    ///     Err(TimerError::DelayTooLong { max })
+    /// );
+    ///
+    /// // Clamping to the reported max and retrying succeeds.
+    /// let wanted = Duration::from_secs(3600);
+    /// let delay = match wheel.set(3, "clamped", wanted) {
+    ///     Err(TimerError::DelayTooLong { max }) => max,
+    ///     other => panic!("{other:?}"),
+    /// };
+    /// assert_eq!(wheel.set(3, "clamped", delay), Ok(None));
+    ///
+    /// // A wheel left unadvanced for a long time accepts it too.
+    /// clock.advance(Duration::from_secs(86_400) + Duration::from_millis(3));
+    /// assert_eq!(wheel.set(4, "after a day", max), Ok(None));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_delay(&self) -> Duration {
+        self.shared.max_delay
+    }
+
+    /// The tick to schedule a `delay` (already checked against the max) on. The span is
+    /// counted from the last processed tick, which lags the clock while the driver sleeps
+    /// (an idle wheel is never polled) or is behind: on a refusal, catch the wheel up to
+    /// now (due timers are kept for the driver) and try again, so the span is counted from
+    /// the present and a delay up to the max always fits.
     #[inline]
-    fn deadline(&self, wheel: &mut Wheel<K, V>, target: u64) -> Result<u64, TimerError> {
+    fn deadline(&self, wheel: &mut Wheel<K, V>, delay: Duration) -> Result<u64, TimerError> {
+        let target = self.shared.target_tick(delay);
         match wheel.deadline_for(target) {
             Ok(deadline) => Ok(deadline),
-            Err(_) => wheel
+            Err(TooFar) => wheel
                 .deadline_after_catch_up(self.shared.now_tick(), target)
-                .map_err(|e| self.too_far(e)),
+                .map_err(|TooFar| self.too_far()),
         }
     }
 
@@ -103,17 +191,20 @@ where
     ///
     /// # Errors
     ///
-    /// [`TimerError::Closed`] after [`stop`](Self::stop); [`TimerError::DelayTooLong`] beyond
-    /// the wheel's span; [`TimerError::Full`] at about 4.29 billion timers.
+    /// [`TimerError::Closed`] after [`stop`](Self::stop); [`TimerError::DelayTooLong`] for
+    /// a delay longer than [`max_delay`](Self::max_delay) (and only then); [`TimerError::Full`]
+    /// at about 4.29 billion timers.
     pub fn set(&self, key: K, value: V, delay: Duration) -> Result<Option<V>, TimerError> {
         self.check_open()?;
-        let target = self.shared.target_tick(delay);
+        if delay > self.shared.max_delay {
+            return Err(self.too_far());
+        }
         let (old, wake) = {
             let mut wheel = self.shared.wheel.lock();
             // Checked again under the lock: `stop` clears the wheel under it, so nothing set
             // after a stop can linger.
             self.check_open()?;
-            let deadline = self.deadline(&mut wheel, target)?;
+            let deadline = self.deadline(&mut wheel, delay)?;
             let old = wheel
                 .set(key, value, deadline)
                 .map_err(|Full| TimerError::Full)?;
@@ -129,8 +220,8 @@ where
     /// `MoveTimer`). Returns `false` if `key` has no timer.
     ///
     /// Unlike go-zero, a delay shorter than a tick does not run the callback on the caller's
-    /// thread while leaving the old timer behind: the timer moves to the next tick and fires
-    /// once.
+    /// thread while leaving the old timer behind: the timer moves to the next tick (see
+    /// [Timing](TimingWheel#timing)) and fires once.
     ///
     /// # Errors
     ///
@@ -143,11 +234,13 @@ where
         Q: Hash + Eq + ?Sized,
     {
         self.check_open()?;
-        let target = self.shared.target_tick(delay);
+        if delay > self.shared.max_delay {
+            return Err(self.too_far());
+        }
         let (found, wake) = {
             let mut wheel = self.shared.wheel.lock();
             self.check_open()?;
-            let deadline = self.deadline(&mut wheel, target)?;
+            let deadline = self.deadline(&mut wheel, delay)?;
             let found = wheel.reschedule(key, deadline);
             (found, found && self.shared.must_wake(deadline))
         };

@@ -12,10 +12,11 @@
 //! drained timer never fires and a moved one fires only at its new deadline.
 //!
 //! Deadline rule (the crate's documented contract): a timer set at clock time `t` with delay
-//! `d` is due on tick `max(ceil((t + d) / tick), last_processed + 1)`, where `last_processed`
-//! is the tick of the latest `advance` call; it is refused with `DelayTooLong` when that
-//! deadline is more than `max` ticks past `last_processed` (see `drivers.rs` for where that
-//! rule bites).
+//! `d` is due on tick `ceil((t + max(d, 1 ns)) / tick)` (the first tick that starts at or
+//! after `t + d` and after `t`). It is refused with `DelayTooLong` exactly when `d` is
+//! longer than `max_delay` = `tick × (slots^levels − slots^(levels−1) − 1)`, at any moment:
+//! mid-tick, and however long the wheel went without `advance` (the wheel then catches up
+//! to now, keeping due timers for the next `advance`, which fires them earliest first).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -133,34 +134,32 @@ impl Model {
         }
     }
 
-    /// The deadline tick for a delay from now, or `None` if it is beyond the span.
+    /// The deadline tick for a delay from now, or `None` if it is longer than the max.
     ///
-    /// The span is counted from the last processed tick. A refused delay makes the wheel
-    /// catch up to now first if nothing is due (its next occupied slot starts after now), so
-    /// a delay within the span of now is accepted then. Whether a slot starts by now with no
-    /// timer due yet (a higher-level slot, a timer moved later) is the wheel's own business:
-    /// when no model timer is due, the wheel's answer (`accepted`) decides, and an accept
-    /// moves the processed tick to now (a refusal changes nothing). With a timer due, the
-    /// wheel must not catch up.
-    fn deadline(&mut self, delay: u64, accepted: bool) -> Option<u64> {
-        let at = self.now + delay;
-        let target = at.div_ceil(self.tick_ns);
+    /// A delay up to the max is always accepted. The wheel holds deadlines up to one more
+    /// tick than the max past its last processed tick; beyond that it first catches up to
+    /// now (the processed tick moves to now; due timers wait for the next `advance`).
+    fn deadline(&mut self, delay: u64) -> Option<u64> {
+        if delay > self.max_ticks * self.tick_ns {
+            return None;
+        }
+        let target = (self.now + delay.max(1)).div_ceil(self.tick_ns);
         let deadline = target.max(self.processed + 1);
-        if deadline - self.processed <= self.max_ticks {
+        if deadline - self.processed <= self.max_ticks + 1 {
             return Some(deadline);
         }
         let now_tick = self.now_tick();
-        let nothing_due = self.timers.values().all(|p| p.deadline > now_tick);
-        let caught_up = target.max(now_tick + 1);
-        if now_tick > self.processed
-            && nothing_due
-            && caught_up - now_tick <= self.max_ticks
-            && accepted
-        {
-            self.processed = now_tick;
-            return Some(caught_up);
-        }
-        None
+        assert!(
+            now_tick > self.processed,
+            "a delay within the max did not fit"
+        );
+        self.processed = now_tick;
+        let deadline = target.max(now_tick + 1);
+        assert!(
+            deadline - now_tick <= self.max_ticks + 1,
+            "the max is not a promise"
+        );
+        Some(deadline)
     }
 
     fn too_long(&self) -> TimerError {
@@ -193,7 +192,7 @@ fn check(slots: usize, levels: usize, tick_ns: u64, ops: &[Op]) -> Result<(), Te
             Op::Set(k, d) => {
                 let delay = m.delay_ns(d);
                 let got = wheel.set(k, value, Duration::from_nanos(delay));
-                match m.deadline(delay, got.is_ok()) {
+                match m.deadline(delay) {
                     Some(deadline) => {
                         let pending = Pending {
                             value,
@@ -209,7 +208,7 @@ fn check(slots: usize, levels: usize, tick_ns: u64, ops: &[Op]) -> Result<(), Te
             Op::Move(k, d) => {
                 let delay = m.delay_ns(d);
                 let got = wheel.move_timer(&k, Duration::from_nanos(delay));
-                match m.deadline(delay, got.is_ok()) {
+                match m.deadline(delay) {
                     Some(deadline) => {
                         let earliest = m.now + delay;
                         let found = m.timers.get_mut(&k).map(|p| {
@@ -330,6 +329,15 @@ fn agree(
     let earliest = m.timers.values().map(|p| p.deadline).min();
     match (wheel.next_deadline(), earliest) {
         (None, None) => {}
+        (Some(next), Some(first)) if first <= m.processed => {
+            // Kept by a catch-up for the next advance: due now.
+            let next = next.as_nanos();
+            prop_assert!(
+                next <= m.now,
+                "op {i}: next_deadline {next} after now {} with timer(s) overdue",
+                m.now
+            );
+        }
         (Some(next), Some(first)) => {
             let next = next.as_nanos();
             prop_assert!(

@@ -35,9 +35,11 @@ impl Geometry {
         (1 << self.bits) - 1
     }
 
-    /// How far beyond `elapsed` a deadline may lie (exclusive): the span of the whole wheel
+    /// How far beyond `elapsed` a deadline may lie (inclusive): the span of the whole wheel
     /// less one top-level slot. The margin keeps a far deadline out of the top-level slot
-    /// `elapsed` is in (which would read as due now, a turn early).
+    /// `elapsed` is in (which would read as due now, a turn early): with `elapsed` at offset
+    /// `e < slot` in its top-level slot `k`, `elapsed + range` lies at offset `e` of slot
+    /// `k + slots − 1`, the last one before `k` comes round again.
     #[inline]
     pub(crate) const fn range(self) -> u64 {
         let total = self.bits * self.levels;

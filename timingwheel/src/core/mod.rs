@@ -3,7 +3,6 @@
 
 mod geometry;
 mod slab;
-pub(crate) use slab::MAX_ENTRIES;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -20,10 +19,7 @@ pub(crate) struct Full;
 
 /// A deadline further than [`Geometry::range`] beyond the last processed tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TooFar {
-    /// The furthest a deadline may lie beyond the last processed tick, in ticks.
-    pub(crate) max_ticks: u64,
-}
+pub(crate) struct TooFar;
 
 /// Never compact a wheel smaller than this many slab slots: small wheels are not worth it.
 const MIN_COMPACT_SLOTS: usize = 1024;
@@ -34,15 +30,21 @@ const MIN_COMPACT_SLOTS: usize = 1024;
 /// key to slab index (4 bytes + 1 control byte per bucket), and per wheel slot the head of a
 /// doubly linked list threaded through the entries. Each level has a `u64` bitmap of its
 /// occupied slots, so finding the next due slot is a rotate and a `trailing_zeros`.
+///
+/// One more list, after the slots, holds the **overdue** entries: due at or before
+/// `elapsed`, not handed out yet. Entries go there when a `set` catches the wheel up to the
+/// present past slots nobody has polled yet (see
+/// [`deadline_after_catch_up`](Self::deadline_after_catch_up)); the next `poll` fires them
+/// first, earliest deadline first. Its occupancy is bit 0 of one more bitmap word.
 #[derive(Debug)]
 pub(crate) struct Wheel<K, V> {
     geometry: Geometry,
     slab: Slab<K, V>,
     index: HashTable<u32>,
     hasher: ahash::RandomState,
-    /// Head entry of each slot, `level * slots_per_level + slot`.
+    /// Head entry of each slot, `level * slots_per_level + slot`, then of the overdue list.
     heads: Box<[u32]>,
-    /// Occupancy bitmap of each level.
+    /// Occupancy bitmap of each level, then one word for the overdue list (bit 0).
     occupied: Box<[u64]>,
     /// The last processed tick: every deadline at or before it has fired, every live entry's
     /// slot starts after it.
@@ -59,8 +61,8 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
             slab: Slab::with_capacity(capacity),
             index: HashTable::with_capacity(capacity),
             hasher: ahash::RandomState::new(),
-            heads: vec![NIL; slots].into_boxed_slice(),
-            occupied: vec![0; geometry.levels()].into_boxed_slice(),
+            heads: vec![NIL; slots + 1].into_boxed_slice(),
+            occupied: vec![0; geometry.levels() + 1].into_boxed_slice(),
             elapsed: 0,
             reserved: capacity,
         }
@@ -78,35 +80,31 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
     }
 
     /// The tick a timer aimed at `target` is scheduled for: `target`, but never at or before
-    /// the last processed tick (a deadline in the past fires on the next poll).
+    /// the last processed tick (a deadline in the past fires on the next poll), and at most
+    /// [`Geometry::range`] ticks after it.
     #[inline]
     pub(crate) fn deadline_for(&self, target: u64) -> Result<u64, TooFar> {
         let deadline = target.max(self.elapsed + 1);
-        let range = self.geometry.range();
-        if deadline - self.elapsed >= range {
-            return Err(TooFar {
-                max_ticks: range - 1,
-            });
+        if deadline - self.elapsed > self.geometry.range() {
+            return Err(TooFar);
         }
         Ok(deadline)
     }
 
     /// For a `target` that [`deadline_for`](Self::deadline_for) refused: moves `elapsed` up
-    /// to `now` and returns the deadline, if that makes `target` fit and no slot is due by
-    /// `now` (so nothing is passed over: what `poll(now)` would do on a wheel with nothing
-    /// due). Keeps the span of a wheel nobody polls (an idle driver sleeps) counted from the
-    /// present. On a refusal nothing changes.
+    /// to `now` and returns the deadline, if that makes `target` fit. Slots due by `now`
+    /// are processed on the way as `poll(now)` would, except that what is due goes to the
+    /// overdue list instead of firing (the caller of `set` is not the one to hand timers
+    /// out to): so the span always counts from the present, however long the wheel went
+    /// unpolled (an idle driver asleep, a manual wheel nobody advances), and nothing fires
+    /// late or out of order. On a refusal nothing changes.
     pub(crate) fn deadline_after_catch_up(&mut self, now: u64, target: u64) -> Result<u64, TooFar> {
-        let range = self.geometry.range();
         let deadline = target.max(now + 1);
-        let fits = now > self.elapsed && deadline - now < range;
-        if fits && self.next_expiration().is_none_or(|t| t > now) {
-            self.elapsed = now;
-            return Ok(deadline);
+        if now <= self.elapsed || deadline - now > self.geometry.range() {
+            return Err(TooFar);
         }
-        Err(TooFar {
-            max_ticks: range - 1,
-        })
+        self.run_slots(now, |wheel, idx| wheel.link_overdue(idx));
+        Ok(deadline)
     }
 
     #[inline]
@@ -182,12 +180,15 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
 
     #[inline]
     fn reschedule_at(&mut self, idx: u32, deadline: u64) {
+        let elapsed = self.elapsed;
         let entry = self.slab.get_mut(idx);
-        if deadline >= entry.deadline.get() {
+        let old = entry.deadline.get();
+        if deadline >= old && old > elapsed {
             // Later (the common case: a TTL refreshed, a timeout pushed back): the entry's
             // slot starts no later than its old deadline, so it can stay there. When that
             // slot comes due the entry is not due yet and moves to the slot of its new
             // deadline. One write instead of unlinking from one list and linking into another.
+            // (Not for an overdue entry: it would be handed out at once.)
             entry.deadline = nonzero(deadline);
             return;
         }
@@ -216,8 +217,11 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
     }
 
     /// The first tick of the earliest occupied slot: when `poll` next has work (possibly only
-    /// moving entries down a level). `None` when empty.
+    /// moving entries down a level); `elapsed` while overdue entries wait. `None` when empty.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
+        if self.occupied[self.geometry.levels()] != 0 {
+            return Some(self.elapsed);
+        }
         self.next_slot().map(|(_, _, start)| start)
     }
 
@@ -238,6 +242,25 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
     /// Work is proportional to the entries in the slots that came due.
     pub(crate) fn poll(&mut self, now: u64, mut fire: impl FnMut(K, V)) -> usize {
         let mut fired = 0;
+        if self.occupied[self.geometry.levels()] != 0 {
+            // Due before anything in a slot (whose deadlines are all after `elapsed`).
+            for idx in self.take_overdue() {
+                self.fire_at(idx, &mut fire);
+                fired += 1;
+            }
+        }
+        self.run_slots(now, |wheel, idx| {
+            wheel.fire_at(idx, &mut fire);
+            fired += 1;
+        });
+        self.maybe_compact();
+        fired
+    }
+
+    /// Processes every slot due by tick `now`, earliest first, handing each entry due at
+    /// its slot's start to `due`; the others move to the slot of their deadline. Leaves
+    /// `elapsed` at `now` (or later, if it was).
+    fn run_slots(&mut self, now: u64, mut due: impl FnMut(&mut Self, u32)) {
         while let Some((level, slot, start)) = self.next_slot() {
             if start > now {
                 break;
@@ -256,13 +279,7 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
                 // reaches in order if it is due by `now`: timers come out earliest first even
                 // when the clock has jumped over many ticks.
                 if deadline <= self.elapsed {
-                    let entry = self.slab.take(idx);
-                    let hash = self.hasher.hash_one(&entry.key);
-                    if let Ok(found) = self.index.find_entry(hash, |&i| i == idx) {
-                        found.remove();
-                    }
-                    fire(entry.key, entry.value);
-                    fired += 1;
+                    due(self, idx);
                 } else {
                     self.link(idx, deadline);
                 }
@@ -270,8 +287,40 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
             }
         }
         self.elapsed = self.elapsed.max(now);
-        self.maybe_compact();
-        fired
+    }
+
+    /// Takes entry `idx` out of the slab and the index and hands it to `fire`.
+    fn fire_at(&mut self, idx: u32, fire: &mut impl FnMut(K, V)) {
+        let entry = self.slab.take(idx);
+        let hash = self.hasher.hash_one(&entry.key);
+        if let Ok(found) = self.index.find_entry(hash, |&i| i == idx) {
+            found.remove();
+        }
+        fire(entry.key, entry.value);
+    }
+
+    /// Empties the overdue list: the entries still due (by `elapsed`), earliest deadline
+    /// first; one moved later since goes to the slot of its new deadline instead.
+    fn take_overdue(&mut self) -> Vec<u32> {
+        let levels = self.geometry.levels();
+        let mut idx = std::mem::replace(
+            &mut self.heads[levels * self.geometry.slots_per_level()],
+            NIL,
+        );
+        self.occupied[levels] = 0;
+        let mut due = Vec::new();
+        while idx != NIL {
+            let entry = self.slab.get(idx);
+            let (next, deadline) = (entry.next, entry.deadline.get());
+            if deadline <= self.elapsed {
+                due.push((deadline, idx));
+            } else {
+                self.link(idx, deadline);
+            }
+            idx = next;
+        }
+        due.sort_unstable();
+        due.into_iter().map(|(_, idx)| idx).collect()
     }
 
     /// Takes every timer out, unfired, and releases the storage down to the capacity hint.
@@ -289,11 +338,23 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
         self.slab.allocated_bytes() + self.index.allocation_size()
     }
 
-    /// Puts entry `idx` at the head of the slot its `deadline` belongs to.
+    /// Puts entry `idx` at the head of the slot its `deadline` (after `elapsed`) belongs to.
     #[inline]
     fn link(&mut self, idx: u32, deadline: u64) {
         let level = self.geometry.level_for(self.elapsed, deadline);
         let slot = self.geometry.slot_for(level, deadline);
+        self.link_into(idx, level, slot);
+    }
+
+    /// Puts entry `idx` at the head of the overdue list.
+    fn link_overdue(&mut self, idx: u32) {
+        self.link_into(idx, self.geometry.levels(), 0);
+    }
+
+    /// Puts entry `idx` at the head of list `slot` of `level` (level `levels`, slot 0: the
+    /// overdue list).
+    #[inline]
+    fn link_into(&mut self, idx: u32, level: usize, slot: usize) {
         let sid = level * self.geometry.slots_per_level() + slot;
         let head = self.heads[sid];
         let entry = self.slab.get_mut(idx);

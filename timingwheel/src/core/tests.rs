@@ -100,16 +100,74 @@ fn remove_unlinks_from_the_middle_of_a_slot() {
 }
 
 #[test]
-fn deadlines_are_after_elapsed_and_within_range() {
+fn deadlines_are_at_or_after_elapsed_and_within_range() {
     let mut w = wheel(2, 2); // 16 ticks less one top slot of 4: 12
     poll(&mut w, 5);
     assert_eq!(w.deadline_for(0), Ok(6));
-    assert_eq!(w.deadline_for(16), Ok(16));
-    assert_eq!(w.deadline_for(17), Err(TooFar { max_ticks: 11 }));
+    assert_eq!(w.deadline_for(5), Ok(6));
+    assert_eq!(w.deadline_for(17), Ok(17), "elapsed + range");
+    assert_eq!(w.deadline_for(18), Err(TooFar));
     // The furthest deadline still fires exactly, not a turn early.
-    w.set(1, 1, 16).unwrap();
+    w.set(1, 1, 17).unwrap();
     let fired = fire_ticks(&mut w, 40);
-    assert_eq!(fired, vec![(1, 16)]);
+    assert_eq!(fired, vec![(1, 17)]);
+}
+
+/// `elapsed + range` is safe from every offset of `elapsed` within its top-level slot.
+#[test]
+fn the_furthest_deadline_fires_exactly_from_every_offset() {
+    for start in 0..40 {
+        let mut w = wheel(2, 2);
+        poll(&mut w, start);
+        let d = w.deadline_for(start + 12).unwrap();
+        w.set(9, 9, d).unwrap();
+        assert_eq!(
+            fire_ticks(&mut w, start + 30),
+            vec![(9, start + 12)],
+            "{start}"
+        );
+    }
+}
+
+#[test]
+fn a_catch_up_keeps_due_timers_and_fires_them_first_in_order() {
+    let mut w = wheel(2, 2); // range 12
+    for (k, d) in [(3, 3), (1, 1), (7, 7), (2, 2), (20, 12)] {
+        w.set(k, k, d).unwrap();
+    }
+    // Nobody polled; now is tick 30, and a timer is wanted at 40: 40 - 0 > 12.
+    assert_eq!(w.deadline_for(40), Err(TooFar));
+    let d = w.deadline_after_catch_up(30, 40).unwrap();
+    assert_eq!(d, 40);
+    w.set(40, 40, d).unwrap();
+    assert_eq!(w.len(), 6, "nothing fired by the catch-up");
+    assert_eq!(w.next_expiration(), Some(30));
+    // An overdue timer can still be removed or moved later.
+    assert_eq!(w.remove(&7), Some((7, 7)));
+    assert!(w.reschedule(&3, 35));
+    let keys: Vec<u64> = poll(&mut w, 30).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec![1, 2, 20], "earliest deadline first");
+    assert_eq!(fire_ticks(&mut w, 50), vec![(3, 35), (40, 40)]);
+    // A refused catch-up changes nothing.
+    assert_eq!(w.deadline_after_catch_up(50, 63), Err(TooFar));
+    assert_eq!(w.deadline_after_catch_up(49, 100), Err(TooFar));
+}
+
+#[test]
+fn overdue_timers_survive_compaction() {
+    let mut w = wheel(6, 2);
+    for k in 0..5000u64 {
+        w.set(k, k, 100 + k % 3000).unwrap();
+    }
+    let d = w.deadline_after_catch_up(200, 250).unwrap();
+    w.set(9999, 9999, d).unwrap();
+    for k in 300..5000u64 {
+        w.remove(&k);
+    }
+    let fired = poll(&mut w, 200);
+    let expect: Vec<u64> = (0..=100).collect();
+    assert_eq!(fired.iter().map(|&(k, _)| k).collect::<Vec<_>>(), expect);
+    assert_eq!(fire_ticks(&mut w, 400).len(), 300 - 101 + 1);
 }
 
 #[test]
