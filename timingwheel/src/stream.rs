@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_core::Stream;
 use keel_timex::Clock;
@@ -110,7 +111,11 @@ impl<K: Hash + Eq, V, C: Clock> Stream for Expirations<K, V, C> {
             let Some(tick) = next else {
                 return Poll::Pending;
             };
-            let at = Instant::now() + this.shared.until_tick(tick);
+            // A deadline too far for an `Instant` is as good as never: wake in 30 years.
+            let now = Instant::now();
+            let at = now
+                .checked_add(this.shared.until_tick(tick))
+                .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400));
             if this.sleep.deadline() != at {
                 this.sleep.as_mut().reset(at);
             }
