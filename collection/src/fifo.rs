@@ -8,7 +8,9 @@ use parking_lot::Mutex;
 use crate::ZeroCapacity;
 
 /// A first-in first-out queue safe to share between threads (go-zero's `collection.Queue`):
-/// `put` appends, `take` removes the oldest. It grows as needed from its initial capacity.
+/// `put` appends, `take` removes the oldest. It grows as needed from its initial capacity,
+/// of which at most [`MAX_INITIAL`](Fifo::MAX_INITIAL) slots are reserved up front: any
+/// initial capacity up to `usize::MAX` is accepted, and costs what the queue holds.
 ///
 /// ```
 /// use keel_collection::Fifo;
@@ -31,7 +33,21 @@ pub struct Fifo<T> {
 }
 
 impl<T> Fifo<T> {
-    /// An empty queue with room for `capacity` values before it grows.
+    /// The most slots [`with_capacity`](Fifo::with_capacity) reserves up front (1024): room
+    /// beyond that is taken as values arrive.
+    pub const MAX_INITIAL: usize = 1024;
+
+    /// An empty queue with room for `capacity` values before it grows, up to
+    /// [`MAX_INITIAL`](Fifo::MAX_INITIAL) of them.
+    ///
+    /// ```
+    /// use keel_collection::Fifo;
+    ///
+    /// let queue = Fifo::with_capacity(usize::MAX)?; // reserves 1024 slots, not usize::MAX
+    /// queue.put(1);
+    /// assert_eq!(queue.take(), Some(1));
+    /// # Ok::<(), keel_collection::ZeroCapacity>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -41,7 +57,9 @@ impl<T> Fifo<T> {
             return Err(ZeroCapacity);
         }
         Ok(Fifo {
-            values: Mutex::new(VecDeque::with_capacity(capacity)),
+            values: Mutex::new(VecDeque::with_capacity(
+                capacity.min(Fifo::<T>::MAX_INITIAL),
+            )),
         })
     }
 

@@ -22,15 +22,33 @@ use crate::ZeroCapacity;
 /// # Ok::<(), keel_collection::ZeroCapacity>(())
 /// ```
 ///
+/// Any capacity from 1 to `usize::MAX` is accepted: memory is taken as values arrive (up
+/// to [`INITIAL_SLOTS`](Ring::INITIAL_SLOTS) at first, then doubling, never past the
+/// capacity), so a huge ring costs what it holds, not what it could hold.
+///
+/// ```
+/// use keel_collection::Ring;
+///
+/// let ring = Ring::new(usize::MAX)?; // allocates nothing yet
+/// ring.add("only");
+/// assert_eq!(ring.take(), vec!["only"]);
+/// # Ok::<(), keel_collection::ZeroCapacity>(())
+/// ```
+///
 /// Differences from go-zero: a zero capacity is an error instead of a panic, and the
-/// values are held in a `VecDeque` (no index arithmetic to overflow: go-zero's PR #3738).
+/// values are held in a `VecDeque` (no index arithmetic to overflow: go-zero's PR #3738);
+/// go-zero allocates the whole ring up front.
 pub struct Ring<T> {
     capacity: usize,
     values: Mutex<VecDeque<T>>,
 }
 
 impl<T> Ring<T> {
-    /// A ring keeping the last `capacity` values.
+    /// Values a ring makes room for on its first `add`: more room is taken as it fills.
+    pub const INITIAL_SLOTS: usize = 64;
+
+    /// A ring keeping the last `capacity` values. Nothing is allocated until the first
+    /// [`add`](Ring::add).
     ///
     /// # Errors
     ///
@@ -41,7 +59,7 @@ impl<T> Ring<T> {
         }
         Ok(Ring {
             capacity,
-            values: Mutex::new(VecDeque::with_capacity(capacity)),
+            values: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -52,6 +70,12 @@ impl<T> Ring<T> {
             let evicted = if values.len() == self.capacity {
                 values.pop_front()
             } else {
+                if values.len() == values.capacity() {
+                    // Grow by doubling from the first chunk, but never past the capacity.
+                    let held = values.len();
+                    let more = held.max(Ring::<T>::INITIAL_SLOTS).min(self.capacity - held);
+                    values.reserve_exact(more);
+                }
                 None
             };
             values.push_back(value);

@@ -41,6 +41,20 @@ pub enum Eviction {
 
 /// Configures a [`Cache`]; made by [`Cache::builder`].
 ///
+/// Bounds, checked by [`build`](Builder::build) (anything else is a [`ConfigError`]):
+///
+/// | setting | accepted |
+/// |---|---|
+/// | time to live, [`negative_ttl`](Builder::negative_ttl) | longer than zero, any length (a deadline is kept for at most 2^63 − 1 ns of the clock, 292 years) |
+/// | [`capacity`](Builder::capacity) | at least 1, at most 2^31 − 1 entries per shard; memory is taken as entries arrive (at most 65 536 entries per shard on its first insert) |
+/// | [`shards`](Builder::shards) | a power of two from 1 to [`MAX_SHARDS`] (1024) |
+/// | [`jitter`](Builder::jitter) | `0.0..1.0` (not NaN) |
+/// | [`expiry_tick`](Builder::expiry_tick), [`report_interval`](Builder::report_interval) | longer than zero, any length |
+///
+/// The clock is meant to read below 2^63 ns (292 years after its origin, any real clock):
+/// past that every deadline is already over, so the cache stores nothing and serves
+/// nothing stale, its loader answering every `take`.
+///
 /// ```
 /// use keel_collection::cache::Cache;
 /// use std::time::Duration;

@@ -24,7 +24,8 @@ pub enum ConfigError {
     ZeroExpiryTick,
     /// The statistics interval was zero.
     ZeroReportInterval,
-    /// The capacity does not fit the shards (more than about 4 billion entries per shard).
+    /// The capacity does not fit the shards: more than 2^31 − 1 entries per shard (so at
+    /// most that times the shard count, 1024 shards at most).
     CapacityTooLarge(usize),
 }
 
@@ -53,7 +54,8 @@ impl fmt::Display for ConfigError {
             ConfigError::CapacityTooLarge(n) => {
                 write!(
                     f,
-                    "a capacity of {n} entries does not fit the cache's shards"
+                    "a capacity of {n} entries does not fit the cache's shards: at most {} per shard",
+                    super::shard::MAX_PER_SHARD
                 )
             }
         }

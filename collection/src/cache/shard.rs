@@ -22,6 +22,9 @@ pub(super) const MAX_PER_SHARD: usize = (HEAD - 1) as usize;
 /// [`Shard::insert`]). Slab indices stay below it.
 const HEAD: u32 = 1 << 31;
 
+/// The most entries a bounded shard reserves on its first insert.
+const FIRST_CHUNK: usize = 1 << 16;
+
 /// Below this many slab slots, compaction is not worth its pass.
 const COMPACT_MIN_SLOTS: usize = 64;
 
@@ -359,9 +362,11 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         // `capacity` is at most MAX_PER_SHARD, so the index always fits below NIL.
         let idx = self.entries.len() as u32;
         if self.config.bounded && self.entries.capacity() == 0 {
-            // A bounded shard knows its final size: one allocation, no doubling slack.
+            // A bounded shard knows its final size: one allocation, no doubling slack, up to
+            // FIRST_CHUNK entries (3 MiB for `u64 -> u64`); a larger shard doubles from
+            // there as it fills, so a huge capacity costs what the cache holds.
             self.entries
-                .reserve_exact(self.config.capacity.min(1 << 20));
+                .reserve_exact(self.config.capacity.min(FIRST_CHUNK));
         }
         self.entries.push(Some(entry));
         idx
