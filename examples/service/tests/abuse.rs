@@ -97,5 +97,4 @@ async fn an_abusive_client_is_limited_and_the_others_are_not() {
         statuses(&well_behaved),
         statuses(&anonymous)
     );
-    env.finish().await;
 }

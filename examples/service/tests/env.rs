@@ -46,7 +46,6 @@ pub(crate) struct Env {
     /// what their scenario needs.
     pub(crate) config: Config,
     pub(crate) proxy: Proxy,
-    admin: tokio_postgres::Client,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -55,14 +54,12 @@ impl Env {
     /// reached through a fresh proxy; `None` (after [`skip`]) without PostgreSQL.
     pub(crate) async fn start(test: &str) -> Option<Env> {
         let serial = SERIAL.lock().await;
-        let admin = match timeout(SETUP_TIMEOUT, tokio_postgres::connect(ADMIN, NoTls)).await {
-            Ok(Ok((client, connection))) => {
-                tokio::spawn(connection);
-                client
-            }
+        // A probe: is PostgreSQL there at all?
+        match timeout(SETUP_TIMEOUT, tokio_postgres::connect(ADMIN, NoTls)).await {
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => return skip_none(&format!("PostgreSQL at {POSTGRES}: {e}")),
             Err(_) => return skip_none(&format!("PostgreSQL at {POSTGRES}: no answer")),
-        };
+        }
         let upstream: SocketAddr = POSTGRES.parse().expect("an address");
         let proxy = Proxy::start(upstream).await.expect("the proxy starts");
         let nanos = SystemTime::now()
@@ -84,16 +81,17 @@ impl Env {
             burst: 100_000,
             ..Config::default()
         };
-        timeout(SETUP_TIMEOUT, db::prepare(&config))
+        let env = Env {
+            config,
+            proxy,
+            _serial: serial,
+        };
+        // From here on, dropping `env` drops the schema, whatever happens.
+        timeout(SETUP_TIMEOUT, db::prepare(&env.config))
             .await
             .expect("the tables are created in time")
             .expect("the tables are created");
-        Some(Env {
-            config,
-            proxy,
-            admin,
-            _serial: serial,
-        })
+        Some(env)
     }
 
     /// The service with `config`, on a free port of 127.0.0.1.
@@ -103,18 +101,42 @@ impl Env {
             .await
             .expect("the service starts")
     }
+}
 
-    /// Drops this test's schema (only it: others may be running on the same database).
-    pub(crate) async fn finish(self) {
-        let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.config.schema);
-        let dropped = timeout(SETUP_TIMEOUT, self.admin.batch_execute(&drop)).await;
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!(
-                "note: schema {} left behind: {dropped:?}",
-                self.config.schema
-            );
+impl Drop for Env {
+    /// Drops this test's schema (only it: others may be running on the same database),
+    /// also when the test failed.
+    fn drop(&mut self) {
+        if let Err(e) = drop_schema(&self.config.schema) {
+            eprintln!("note: schema {} left behind: {e}", self.config.schema);
         }
     }
+}
+
+/// `DROP SCHEMA … CASCADE` on a thread and runtime of its own: it runs from `Drop`, inside
+/// the test's runtime or while the test unwinds.
+fn drop_schema(schema: &str) -> Result<(), String> {
+    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    let cleanup = move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let dropped = timeout(SETUP_TIMEOUT, async {
+                let (client, connection) = tokio_postgres::connect(ADMIN, NoTls).await?;
+                tokio::spawn(connection);
+                client.batch_execute(&sql).await
+            });
+            match dropped.await {
+                Ok(done) => done.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {SETUP_TIMEOUT:?}")),
+            }
+        })
+    };
+    std::thread::spawn(cleanup)
+        .join()
+        .unwrap_or_else(|_| Err("the cleanup panicked".to_owned()))
 }
 
 fn skip_none<T>(why: &str) -> Option<T> {

@@ -77,5 +77,4 @@ async fn normal_traffic_is_answered_and_each_user_loaded_once() {
         "normal: {answered} answers; cache {cache:?}; breaker {:?}",
         breaker.history
     );
-    env.finish().await;
 }

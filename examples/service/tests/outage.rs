@@ -116,7 +116,6 @@ async fn the_breaker_sheds_a_failing_database_and_recovers() {
         );
     }
     load.stop().await;
-    env.finish().await;
 }
 
 /// Breaker rejections: 503 with `Retry-After: 1`.

@@ -173,5 +173,4 @@ async fn overload_is_shed_fast_and_admitted_requests_stay_fast() {
         steady_p99 <= 10 * QUERY,
         "admitted p99 {steady_p99:?} > 10 × {QUERY:?}"
     );
-    env.finish().await;
 }

@@ -22,7 +22,6 @@ async fn two_instances_share_each_clients_limit_on_redis() {
         return;
     };
     if !redis_up().await {
-        env.finish().await;
         return;
     }
     let mut config = env.config.clone();
@@ -77,5 +76,4 @@ async fn two_instances_share_each_clients_limit_on_redis() {
         refused.retry_after,
         statuses(&[other])
     );
-    env.finish().await;
 }

@@ -108,5 +108,4 @@ async fn disconnects_and_dropped_siblings_do_not_trip_the_breaker() {
         end.history,
         statuses(&replies)
     );
-    env.finish().await;
 }
