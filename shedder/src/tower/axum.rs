@@ -77,3 +77,29 @@ impl<Err> RefusalMode<Response, Err> for RespondHttp {
         err
     }
 }
+
+/// A [`Classify`](super::Classify)er for HTTP services: a `5xx` response or an `Err` is a
+/// failure (it did not do the real work: a fast 503 from a breaker below must not teach the
+/// shedder that requests are quick); any other response, a `404` included, is a pass.
+///
+/// ```
+/// use keel_shedder::tower::{Classify, ServerErrors};
+/// use std::convert::Infallible;
+///
+/// let response = |status: u16| {
+///     Ok::<_, Infallible>(http::Response::builder().status(status).body(()).unwrap())
+/// };
+/// assert!(ServerErrors.is_failure(&response(503)));
+/// assert!(!ServerErrors.is_failure(&response(404)));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerErrors;
+
+impl<B, Err> super::Classify<http::Response<B>, Err> for ServerErrors {
+    #[inline]
+    fn is_failure(&self, result: &Result<http::Response<B>, Err>) -> bool {
+        result
+            .as_ref()
+            .map_or(true, |response| response.status().is_server_error())
+    }
+}

@@ -321,7 +321,7 @@ mod tonic;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use axum::{RespondHttp, overloaded_response};
+pub use axum::{RespondHttp, ServerErrors, overloaded_response};
 pub use classify::{Classify, DefaultClassifier};
 pub use error::{ShedError, find_overloaded};
 pub use layer::ShedderLayer;
