@@ -256,6 +256,7 @@ where
         cases,
         // A failing case is printed whole; a short shrink keeps a hang from repeating long.
         max_shrink_iters: 64,
+        max_shrink_time: 30_000,
         failure_persistence: None,
         ..Config::default()
     };
@@ -600,7 +601,11 @@ fn breaker_builder() {
                 ready,
                 Ok(7) | Err(keel_breaker::BreakerError::Rejected(_))
             ));
-            if i.timeout.is_some() {
+            // A timeout beyond 100 years is as good as never (tokio's paused clock does not
+            // jump that far, and a real one would wait that long).
+            if i.timeout
+                .is_some_and(|t| t <= Duration::from_secs(100 * 365 * 86_400))
+            {
                 let stalled = std::future::pending::<Result<u8, std::io::Error>>();
                 let ended = rt.block_on(breaker.call_async(stalled));
                 assert!(ended.is_err(), "a stalled call ends: timed out or rejected");
@@ -1102,6 +1107,25 @@ fn timingwheel_builder() {
         }
         assert_eq!(wheel.len(), pending.len());
         let _ = wheel.drain();
+        // The stream driver with the same settings (built and given a timer; its polling is
+        // the thread driver's loop in an async form).
+        #[cfg(feature = "tokio")]
+        {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a runtime");
+            let _entered = rt.enter();
+            let (streamed, expirations) = Builder::new(i.tick)
+                .slots_per_level(i.slots)
+                .levels(i.levels)
+                .clock(clock.clone())
+                .stream::<u64, u64>()
+                .expect("the same settings");
+            let _ = streamed.set(1, 1, max);
+            streamed.stop();
+            drop(expirations);
+        }
         // The thread driver with the same settings: starts, takes a timer, stops.
         let spawned = Builder::new(i.tick)
             .slots_per_level(i.slots)
@@ -1149,6 +1173,19 @@ fn syncx_limit_pool_resource() {
                     } else {
                         assert!(limit.try_acquire().is_none());
                         assert!(limit.acquire_timeout(Duration::ZERO).is_err());
+                    }
+                    #[cfg(feature = "tokio")]
+                    if capacity <= 8 && max_age <= Duration::from_secs(100 * 365 * 86_400) {
+                        // Async, every permit held: the timeout ends it (tokio's paused clock
+                        // jumps to it). A longer one is as good as never: tokio's paused clock
+                        // does not jump that far (its timer wheel spans about 2 years at a
+                        // time), and a real one would wait that long.
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_time()
+                            .start_paused(true)
+                            .build()
+                            .expect("a runtime");
+                        assert!(rt.block_on(limit.acquire_timeout_async(max_age)).is_err());
                     }
                     drop(held);
                     assert!(limit.available() >= capacity.min(8));
