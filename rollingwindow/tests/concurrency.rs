@@ -47,34 +47,40 @@ fn no_add_is_lost_across_eight_threads() {
 
 #[test]
 fn no_add_is_lost_while_time_moves_within_the_window() {
-    // 40 buckets; the clock walks 30 intervals while 4 threads add, so every add is still
-    // in the window at the end, spread over many buckets and stripes.
+    // 40 buckets of 10 ms; the clock walks 30 intervals in 1 ms steps while 4 threads add, so
+    // every add is still in the window at the end, spread over many buckets and stripes.
+    // In lock-step rounds: in round r every adder adds ADDS times while this thread moves the
+    // clock from r to r + 1 ms (the adds race with the move), and no thread starts round
+    // r + 1 before all are done with round r (the barrier). So round r's adds land at r or
+    // r + 1 ms however the threads are scheduled: nothing waits for a thread to have started
+    // (with a stop flag instead, a busy machine once ran every step before any adder).
+    const ADDERS: usize = 4;
+    const ROUNDS: u64 = 300;
+    const ADDS: i64 = 50;
     let (w, clock) = window(40, Duration::from_millis(10));
-    let stop = AtomicBool::new(false);
-    let added: i64 = thread::scope(|s| {
-        let adders: Vec<_> = (0..4)
-            .map(|_| {
-                let (w, stop) = (&w, &stop);
-                s.spawn(move || {
-                    let mut n = 0i64;
-                    while !stop.load(Ordering::Relaxed) {
+    let round = Barrier::new(ADDERS + 1);
+    thread::scope(|s| {
+        for _ in 0..ADDERS {
+            let (w, round) = (&w, &round);
+            s.spawn(move || {
+                for _ in 0..ROUNDS {
+                    for _ in 0..ADDS {
                         w.add(1);
-                        n += 1;
                     }
-                    n
-                })
-            })
-            .collect();
-        for _ in 0..300 {
-            clock.advance(Duration::from_millis(1));
-            thread::yield_now();
+                    round.wait();
+                }
+            });
         }
-        stop.store(true, Ordering::Relaxed);
-        adders.into_iter().map(|h| h.join().unwrap()).sum()
+        for _ in 0..ROUNDS {
+            clock.advance(Duration::from_millis(1));
+            round.wait();
+        }
     });
-    assert!(added > 0);
+    let added = ADDERS as i64 * ROUNDS as i64 * ADDS;
     assert_eq!(total(&w), (added, added as u64));
-    assert!(w.snapshots().iter().filter(|b| b.count > 0).count() > 1);
+    // Rounds 10k + 1 ..= 10k + 8 add within interval k, for each of the 30 intervals.
+    let filled = w.snapshots().iter().filter(|b| b.count > 0).count();
+    assert!(filled >= 30, "only {filled} buckets hold adds");
 }
 
 #[test]
