@@ -20,6 +20,7 @@
 /// `policy_decisions`.
 ///
 /// ```
+/// # #[cfg(feature = "redis")] {
 /// use keel_limiter::redis::RedisStore;
 /// use keel_limiter::{Denied, FailurePolicy, PeriodLimiter, Rate, TokenLimiter};
 /// use std::time::Duration;
@@ -38,6 +39,7 @@
 ///     .failure_policy(FailurePolicy::FailOpen)
 ///     .build()?;
 /// assert_eq!(api.allow_key_n("203.0.113.7", 1), Ok(()));
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
