@@ -43,33 +43,44 @@ fn no_outcome_is_lost_across_two_threads() {
 fn concurrent_calls_across_bucket_boundaries_keep_every_admitted_outcome() {
     // Adaptive mode, healthy traffic, the clock moving through buckets while two threads
     // call: nothing is rejected and the window holds every outcome (all within 10 s).
+    // In lock-step rounds: in each, both threads make CALLS calls while this thread moves
+    // the clock 100 ms (the calls race with the move), and no thread starts the next round
+    // before all are done with this one. So the calls cover all 30 steps (3 s, 12 buckets)
+    // however the threads are scheduled, not only those that passed before they ran.
+    const ROUNDS: usize = 30;
+    const CALLS: u64 = 1000;
     let clock = ManualClock::new();
     let breaker = Breaker::builder()
         .seed(2)
         .build_with_clock(clock.clone())
         .unwrap();
+    let round = Barrier::new(3);
     let admitted: u64 = thread::scope(|s| {
         let workers: Vec<_> = (0..2)
             .map(|_| {
-                let b = breaker.clone();
+                let (b, round) = (breaker.clone(), &round);
                 s.spawn(move || {
                     let mut n = 0;
-                    for _ in 0..50_000 {
-                        b.allow()
-                            .expect("healthy traffic is never rejected")
-                            .success();
-                        n += 1;
+                    for _ in 0..ROUNDS {
+                        for _ in 0..CALLS {
+                            b.allow()
+                                .expect("healthy traffic is never rejected")
+                                .success();
+                            n += 1;
+                        }
+                        round.wait();
                     }
                     n
                 })
             })
             .collect();
-        for _ in 0..30 {
+        for _ in 0..ROUNDS {
             clock.advance(Duration::from_millis(100));
-            thread::yield_now();
+            round.wait();
         }
         workers.into_iter().map(|w| w.join().unwrap()).sum()
     });
+    assert_eq!(admitted, 2 * ROUNDS as u64 * CALLS);
     let h = breaker.snapshot().history;
     assert_eq!((h.accepts, h.total), (admitted, admitted));
 }
