@@ -349,29 +349,57 @@ async fn async_dup_suppress_on_tokio() {
     assert_eq!(calls.held(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeouts_at_random_points_leave_no_key() {
-    let calls = Arc::new(LockedCalls::new());
+/// 40 calls on 3 keys, each inside a timeout of 0 to 6 ms around a 1 ms call: some time
+/// out while queued, some while running, some complete. Returns (completed, timed out) as
+/// the callers saw them.
+async fn calls_under_timeouts(calls: &Arc<LockedCalls<u64>>) -> (usize, usize) {
     let completed = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..40u64)
         .map(|i| {
-            let (calls, completed) = (Arc::clone(&calls), Arc::clone(&completed));
+            let (calls, completed) = (Arc::clone(calls), Arc::clone(&completed));
             tokio::spawn(async move {
                 let call = calls.run_async(i % 3, || async {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                     completed.fetch_add(1, Ordering::SeqCst);
                 });
-                // Some time out while queued, some while running, some complete.
-                let _ = tokio::time::timeout(Duration::from_millis(i % 7), call).await;
+                tokio::time::timeout(Duration::from_millis(i % 7), call).await
             })
         })
         .collect();
+    let mut seen = (0, 0);
     for t in tasks {
-        t.await.unwrap();
+        match t.await.unwrap() {
+            Ok(()) => seen.0 += 1,
+            Err(_) => seen.1 += 1,
+        }
     }
+    // A call may finish its closure and then lose the race with its timeout, never the
+    // other way round.
+    assert!(completed.load(Ordering::SeqCst) >= seen.0);
+    seen
+}
+
+/// On tokio's paused clock, on one thread: the timeouts fire at fixed points of the calls,
+/// so every outcome happens whatever the machine is doing.
+#[tokio::test(start_paused = true)]
+async fn timeouts_at_random_points_leave_no_key() {
+    let calls = Arc::new(LockedCalls::new());
+    let (completed, timed_out) = calls_under_timeouts(&calls).await;
+    assert!(completed > 0, "no call completed");
+    assert!(timed_out > 0, "no call timed out");
     assert_eq!(calls.held(), 0);
     assert_eq!(calls.run_async(0, || async { "next" }).await, "next");
-    assert!(completed.load(Ordering::SeqCst) > 0);
+}
+
+/// The same on two runtime threads and the real clock: which calls time out depends on the
+/// scheduling, so only what must hold for any outcome is asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_on_two_threads_leave_no_key() {
+    let calls = Arc::new(LockedCalls::new());
+    let (completed, timed_out) = calls_under_timeouts(&calls).await;
+    assert_eq!(completed + timed_out, 40);
+    assert_eq!(calls.held(), 0);
+    assert_eq!(calls.run_async(0, || async { "next" }).await, "next");
 }
 
 #[test]
