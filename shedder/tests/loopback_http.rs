@@ -39,8 +39,12 @@ const TEST_BOUND: Duration = Duration::from_secs(60);
 /// How long each phase that waits for the shedder may take.
 const PHASE_DEADLINE: Duration = Duration::from_secs(20);
 
+/// How many times the handler ran (this binary has one test).
+static HANDLED: AtomicUsize = AtomicUsize::new(0);
+
 /// CPU-heavy work: a busy loop holding its worker thread, no await inside.
 async fn work() -> &'static str {
+    HANDLED.fetch_add(1, Ordering::SeqCst);
     let start = Instant::now();
     while start.elapsed() < HANDLER_SPIN {
         std::hint::spin_loop();
@@ -260,7 +264,9 @@ async fn an_overloaded_server_answers_fast_503s_and_recovers() {
 
         // Burst, CPU saturated.
         cpu.set(1000);
+        let handled_before = HANDLED.load(Ordering::SeqCst);
         let replies = fire(addr, BURST, CONCURRENCY).await;
+        let handled = HANDLED.load(Ordering::SeqCst) - handled_before;
         let after = shedder.snapshot();
         let (ok, shed): (Vec<_>, Vec<_>) = replies.iter().partition(|r| r.status == 200);
         for r in &ok {
@@ -284,7 +290,10 @@ async fn an_overloaded_server_answers_fast_503s_and_recovers() {
         assert_eq!((after.admitted - learned.admitted) as usize, ok.len());
         assert_eq!(after.in_flight, 0, "{after:?}");
 
-        // A refusal costs a decision, not the handler's work.
+        // A refusal costs a decision, not the handler's work: the handler ran once per 200
+        // and never for a 503. (The medians show what that saves; comparing them would
+        // make the verdict depend on how busy the machine is.)
+        assert_eq!(handled, ok.len(), "the handler ran for a refused request");
         let ok_median = median(ok.iter().map(|r| r.elapsed).collect());
         let shed_median = median(shed.iter().map(|r| r.elapsed).collect());
         eprintln!(
@@ -295,10 +304,6 @@ async fn an_overloaded_server_answers_fast_503s_and_recovers() {
             learned.max_flight,
             learned.max_pass,
             learned.min_rt_ms,
-        );
-        assert!(
-            shed_median * 2 <= ok_median,
-            "503s (median {shed_median:?}) not fast next to 200s (median {ok_median:?})"
         );
 
         // CPU low again: once the cool-off has passed, a burst as large is admitted whole.
