@@ -83,9 +83,12 @@ fn the_rescue_decides_while_the_server_is_down_and_redis_again_after() {
             Err(other) => panic!("no error reaches the caller: {other:?}"),
         }
     }
+    // The rescue bucket (burst 10, 5/s) refills while the calls run: a token per 200 ms
+    // that passed (a busy machine may take that long over them).
+    let most = 10 + (5.0 * down.elapsed().as_secs_f64()).floor() as u32 + 1;
     assert!(
-        (10..=11).contains(&allowed),
-        "the rescue bucket (10) allowed {allowed}"
+        (10..=most).contains(&allowed),
+        "the rescue bucket (10) allowed {allowed}, at most {most}"
     );
     let s = stats(&l);
     assert_eq!((s.errors, s.decisions), (1, 3));
@@ -295,10 +298,20 @@ fn rescue_then_redis() {
     assert!(allowed >= 15, "{allowed}");
     let most = 2 * 10 + (5.0 * elapsed).floor() as u32 + 2;
     assert!(allowed <= most, "{allowed} > {most}");
+    // The prober (one ping per 100 ms) switches back once the server answers: usually within
+    // the loop's last 500 ms, but a busy machine may delay the prober's thread, so wait for
+    // it (polled) instead of asserting it happened by the end of the loop.
+    assert!(
+        eventually(BACK_WITHIN, || stats(&l).switches_back == 1),
+        "switched back: {:?}",
+        stats(&l)
+    );
     let s = stats(&l);
     assert_eq!(s.switches_to_fallback, 1);
     assert_eq!(s.switches_back, 1, "{s:?}");
-    assert!(s.decisions > 0);
+    // Redis decides again (whatever its answer).
+    let _ = l.allow();
+    assert_eq!(stats(&l).decisions, s.decisions + 1);
 }
 
 /// A stalled server (SIGSTOP: connections are accepted, nothing is answered) cannot hang
