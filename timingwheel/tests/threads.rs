@@ -279,6 +279,11 @@ fn dropping_every_handle_ends_the_thread() {
 /// Two threads set, move and remove timers on disjoint key ranges of a manual wheel while a
 /// third advances a manual clock and calls `advance`; at the end every timer not taken back
 /// by `remove` has fired, once, with its own value.
+///
+/// The clock moves with the workers' progress (1 ms per [`OPS_PER_MS`] of their operations),
+/// not as fast as the third thread can spin: were it scheduled alone for a while, it would
+/// fire every pending timer before the workers could take one back, and how many `remove`s
+/// find their timer would depend on the scheduling.
 #[test]
 fn manual_driver_shared_between_threads_loses_nothing() {
     const PER_THREAD: u32 = 5000;
@@ -289,22 +294,30 @@ fn manual_driver_shared_between_threads_loses_nothing() {
         .clock(clock.clone())
         .build()
         .unwrap();
+    const OPS_PER_MS: usize = 32;
     let done = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(AtomicUsize::new(0));
     let ticker = {
-        let (wheel, clock, done) = (wheel.clone(), clock.clone(), Arc::clone(&done));
+        let (wheel, clock) = (wheel.clone(), clock.clone());
+        let (done, ops) = (Arc::clone(&done), Arc::clone(&ops));
         thread::spawn(move || {
             let mut fired = Vec::new();
+            let mut paid = 0;
             while !done.load(Ordering::Acquire) {
-                clock.advance(MS);
-                fired.extend(wheel.advance());
-                thread::yield_now();
+                if ops.load(Ordering::Relaxed) >= paid + OPS_PER_MS {
+                    paid += OPS_PER_MS;
+                    clock.advance(MS);
+                    fired.extend(wheel.advance());
+                } else {
+                    thread::yield_now();
+                }
             }
             fired
         })
     };
     let workers: Vec<_> = (0..2u32)
         .map(|t| {
-            let wheel = wheel.clone();
+            let (wheel, ops) = (wheel.clone(), Arc::clone(&ops));
             thread::spawn(move || {
                 let mut rng = Rng(0xD1B5_4A32_D192_ED03 + u64::from(t));
                 let base = t * PER_THREAD;
@@ -328,6 +341,7 @@ fn manual_driver_shared_between_threads_loses_nothing() {
                         }
                         _ => {}
                     }
+                    ops.fetch_add(1, Ordering::Relaxed);
                 }
                 removed
             })
