@@ -26,7 +26,9 @@ async fn integration_features_reach_the_crates() {
         .unwrap();
     let stalled = breaker.call_async(std::future::pending::<Result<(), String>>());
     assert!(matches!(stalled.await, Err(BreakerError::TimedOut(_))));
-    let limiter = TokenLimiter::builder(Rate::per_second(10), 1).build().unwrap();
+    let limiter = TokenLimiter::builder(Rate::per_second(10), 1)
+        .build()
+        .unwrap();
     let _layers = (
         BreakerLayer::new(breaker),
         ShedderLayer::new(Shedder::new()),
