@@ -257,15 +257,32 @@ fn map_reduce_void_cases() {
 #[test]
 fn map_reduce_void_results_arrive_in_arrival_order() {
     let seen = Mutex::new(Vec::new());
+    // Item 0's mapper writes only once the reducer has received item 1: an explicit
+    // hand-off, so the order does not depend on how the two workers are scheduled. The
+    // wait is bounded so that a map-reduce that ran the two items one after the other
+    // fails instead of hanging.
+    let (one_arrived, wait_for_one) = std::sync::mpsc::channel::<()>();
+    let wait_for_one = Mutex::new(wait_for_one);
     let r: Result<(), StopError<()>> = thread::map_reduce_void(
         send_all(&[0, 1]),
         |v: i32, w, _| {
             if v == 0 {
-                std::thread::sleep(Duration::from_millis(50));
+                let arrived = wait_for_one
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(30));
+                assert!(arrived.is_ok(), "item 1 never reached the reducer");
             }
             w.write(v);
         },
-        |outputs, _| seen.lock().unwrap().extend(outputs),
+        |outputs, _| {
+            for v in outputs {
+                seen.lock().unwrap().push(v);
+                if v == 1 {
+                    let _ = one_arrived.send(());
+                }
+            }
+        },
         Options::new().workers(2),
     );
     assert_eq!(r, Ok(()));

@@ -632,10 +632,17 @@ async fn dropping_the_call_leaves_no_task() {
     let mapper_gone = Arc::new(AtomicUsize::new(0));
     for spawned in [false, true] {
         let g = Arc::clone(&mapper_gone);
+        // Every mapper says it has started, so the call is dropped with all four running
+        // (a hand-off, not a guess at how long they take to start).
+        let started = Arc::new((AtomicUsize::new(0), tokio::sync::Notify::new()));
+        let s = Arc::clone(&started);
         let mapper = move |i: u64, w: mr::Writer<u64>, _c: Cancel<&'static str>| {
             let g = Arc::clone(&g);
+            let s = Arc::clone(&s);
             async move {
                 let _gone = Gone2(g);
+                s.0.fetch_add(1, Ordering::SeqCst);
+                s.1.notify_one();
                 std::future::pending::<()>().await;
                 w.write(i).await
             }
@@ -659,17 +666,17 @@ async fn dropping_the_call_leaves_no_task() {
                 .await
             }
         };
-        let r = tokio::time::timeout(Duration::from_millis(20), call).await;
-        assert!(r.is_err());
-        // Aborted tasks finish at their next poll.
-        for _ in 0..100 {
-            if metrics.num_alive_tasks() == before {
-                break;
+        let all_started = async {
+            while started.0.load(Ordering::SeqCst) < 4 {
+                started.1.notified().await;
             }
-            tokio::task::yield_now().await;
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        tokio::select! {
+            _ = call => panic!("the mappers never finish"),
+            () = all_started => {} // drop the call with its four mappers running
         }
-        assert_eq!(metrics.num_alive_tasks(), before, "spawned: {spawned}");
+        // Aborted tasks finish at their next poll.
+        settle(before).await;
     }
     assert_eq!(mapper_gone.load(Ordering::SeqCst), 8);
 }
