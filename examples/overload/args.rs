@@ -1,4 +1,4 @@
-//! Command-line flags (hand-written: seven flags do not need a parser crate).
+//! Command-line flags (hand-written: eight flags do not need a parser crate).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,6 +19,9 @@ FLAGS:
     --virtual-time      run on a manual clock as a deterministic simulation: takes
                         seconds, prints the same numbers every run
     --seed <n>          seed of the traffic and the database [default: 7]
+    --metrics <ADDR>    serve keel's metrics of the protected run on
+                        http://ADDR/metrics (Prometheus text format, e.g.
+                        127.0.0.1:9898) during the run and after it, until Ctrl-C
     --help              this text
 ";
 
@@ -30,6 +33,7 @@ pub(crate) struct Args {
     pub(crate) redis: Option<String>,
     pub(crate) virtual_time: bool,
     pub(crate) seed: u64,
+    pub(crate) metrics: Option<std::net::SocketAddr>,
     pub(crate) help: bool,
 }
 
@@ -42,6 +46,7 @@ impl Default for Args {
             redis: None,
             virtual_time: false,
             seed: 7,
+            metrics: None,
             help: false,
         }
     }
@@ -82,6 +87,13 @@ impl Args {
                 "--out" => parsed.out = PathBuf::from(value("a path")?),
                 "--redis" => parsed.redis = Some(value("a URL")?),
                 "--seed" => parsed.seed = number(&value("a number")?, &name)?,
+                "--metrics" => {
+                    let addr = value("an address, e.g. 127.0.0.1:9898")?;
+                    let addr = addr
+                        .parse()
+                        .map_err(|_| format!("--metrics: not an IP address and port: {addr}"))?;
+                    parsed.metrics = Some(addr);
+                }
                 "--virtual-time" => parsed.virtual_time = true,
                 "--help" | "-h" => parsed.help = true,
                 other => return Err(format!("unknown flag {other} (try --help)")),
@@ -132,5 +144,10 @@ mod tests {
         assert!(parse(&["--rate", "fast"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["--virtual-time", "--redis", "redis://127.0.0.1"]).is_err());
+        assert!(parse(&["--metrics", "localhost"]).is_err());
+        assert_eq!(
+            parse(&["--metrics=127.0.0.1:9898"]).unwrap().metrics,
+            Some(([127, 0, 0, 1], 9898).into())
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --release --example overload                    # real time, about 40 s
 //! cargo run --release --example overload -- --virtual-time  # deterministic, seconds
+//! cargo run --release --example overload -- --metrics 127.0.0.1:9898  # + /metrics
 //! cargo run --release --example overload -- --help
 //! ```
 //!
@@ -14,7 +15,7 @@
 //! `database` (the models), `service` (the request path), `env` (time and tasks, real or
 //! virtual), `live` (real time on tokio), `executor` and `sim` (virtual time), `stats`
 //! (what counts as good, late, refused or an error), `spike` (the shedder at the spike's
-//! start), `report`, `progress`, `chart`.
+//! start), `report`, `progress`, `chart`, `scrape` (`--metrics`).
 
 mod args;
 mod chart;
@@ -27,6 +28,7 @@ mod report;
 mod resource;
 mod rng;
 mod scenario;
+mod scrape;
 mod service;
 mod sim;
 mod spike;
@@ -61,6 +63,15 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    // First: the primitives register their metrics with the recorder installed when built.
+    let metrics = match args.metrics {
+        Some(addr) => {
+            let server = scrape::serve(addr)?;
+            println!("keel's metrics: http://{addr}/metrics");
+            Some(server)
+        }
+        None => None,
+    };
     let scenario = Arc::new(Scenario::new(args.duration, args.rate, args.seed));
     println!(
         "{} s of traffic at {} req/s base rate (seed {}), {}:",
@@ -103,6 +114,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if !args.virtual_time {
         // Wall time varies, so the deterministic mode does not print it.
         println!("took {:.1} s", started.elapsed().as_secs_f64());
+    }
+    if let (Some(server), Some(addr)) = (metrics, args.metrics) {
+        println!("still serving http://{addr}/metrics; Ctrl-C to stop");
+        let _ = server.join();
     }
     Ok(())
 }

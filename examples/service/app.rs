@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::StartError;
-use crate::routes;
+use crate::{prometheus, routes};
 
 /// The handlers' state, and the handles an operator (or a test) reads. Clones share
 /// everything.
@@ -37,6 +37,8 @@ pub(crate) struct App {
 
 /// The service built from `config`: its router and its state.
 pub(crate) fn build(config: &Config) -> Result<(Router, App), StartError> {
+    // Before the primitives: each registers its metrics with the recorder installed then.
+    prometheus::recorder()?;
     // keel: breaker + timeout
     let breaker = Breaker::builder()
         .name("postgres")
@@ -45,6 +47,7 @@ pub(crate) fn build(config: &Config) -> Result<(Router, App), StartError> {
         .build()?;
     // keel: cache
     let users = Cache::builder(config.cache_ttl)
+        .name("users")
         .negative_ttl(config.negative_ttl)
         .capacity(100_000)
         .build()?;
@@ -81,6 +84,7 @@ pub(crate) fn build(config: &Config) -> Result<(Router, App), StartError> {
         // keel: end
         .route("/healthz", get(routes::healthz))
         .route("/stats", get(routes::stats))
+        .route("/metrics", get(prometheus::render))
         .with_state(app.clone());
     Ok((router, app))
 }

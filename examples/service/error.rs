@@ -73,6 +73,8 @@ pub(crate) enum StartError {
     Postgres(tokio_postgres::Error),
     /// Binding the listener failed.
     Io(std::io::Error),
+    /// The Prometheus recorder could not be installed (another recorder was).
+    Metrics(String),
 }
 
 impl fmt::Display for StartError {
@@ -86,6 +88,7 @@ impl fmt::Display for StartError {
             StartError::Schema(s) => write!(f, "schema {s:?}: use lower-case letters, digits, _"),
             StartError::Postgres(e) => write!(f, "postgres: {e}"),
             StartError::Io(e) => write!(f, "{e}"),
+            StartError::Metrics(e) => write!(f, "metrics: {e}"),
         }
     }
 }

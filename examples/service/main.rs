@@ -3,7 +3,7 @@
 //! overload, an abusive client, a database outage and a storm of disconnects.
 //!
 //! ```sh
-//! cargo run --release --example service --features "full axum tokio redis" -- \
+//! cargo run --release --example service --features "full axum tokio redis metrics" -- \
 //!     [--listen 127.0.0.1:8080] [--postgres host=127.0.0.1 user=postgres dbname=test] \
 //!     [--redis redis://127.0.0.1:6379]
 //! ```
@@ -15,8 +15,10 @@
 //!   (negative caching), so probing ids that do not exist does not reach the database.
 //! - `GET /profile/{id}`: the user, their latest posts and their settings, read in
 //!   parallel with `tokio::try_join!`; the first error answers and drops the other reads.
-//! - `GET /healthz`, `GET /stats` (the keel primitives' snapshots): outside the limiter
-//!   and the shedder, so a health check is never refused.
+//! - `GET /healthz`, `GET /stats` (the keel primitives' snapshots), `GET /metrics` (their
+//!   counters in Prometheus's text format: keel's `metrics` feature recording into
+//!   metrics-exporter-prometheus; see METRICS.md): outside the limiter and the shedder, so
+//!   a health check or a scrape is never refused.
 //!
 //! # The stack, outermost first
 //!
@@ -62,10 +64,10 @@
 //! | per-client limiter: key, layer, 429 + `Retry-After`, `--redis` | 13 | `app.rs`: builder 5 (the Redis option 3), layer 1, `client_key` 7 |
 //! | load shedder: 503 + `Retry-After` | 13 | `app.rs`: builder 5 (the tests' CPU injection 3), layer 5, `server_error` 3 |
 //! | breaker with its deadline: 503 / 504 | 8 | `app.rs`: builder 5; `db.rs`: the call 1, field and init 2 |
-//! | cache: coalescing loader, negative caching | 6 | `app.rs`: builder 4; `routes.rs`: the read 2 |
+//! | cache: coalescing loader, negative caching | 7 | `app.rs`: builder 5; `routes.rs`: the read 2 |
 //! | responses: breaker, database and cache errors | 22 | `error.rs`: `From` impls 14, `IntoResponse for DbError` 5, arms and variant 3 |
 //! | fan-out: a refusal waits for the admitted reads | 8 | `routes.rs`: `refusal_waits` |
-//! | total | 70 | |
+//! | total | 71 | |
 //!
 //! `COMPARISON.md` writes the same service against tower_governor + tower + failsafe +
 //! moka, counted the same way.
@@ -73,7 +75,7 @@
 //! # Files
 //!
 //! `config` (the knobs), `args` (flags), `app` (the keel wiring and `serve`), `routes`
-//! (handlers), `db` (pool, reads, tables), `error` (answers and start-up errors), `tests`
+//! (handlers), `prometheus` (the recorder and `/metrics`), `db` (pool, reads, tables), `error` (answers and start-up errors), `tests`
 //! (the integration tests and their HTTP client and fault-injecting proxy).
 
 mod app;
@@ -81,6 +83,7 @@ mod args;
 mod config;
 mod db;
 mod error;
+mod prometheus;
 mod routes;
 #[cfg(test)]
 mod tests;

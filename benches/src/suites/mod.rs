@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod cache;
 pub mod limiter;
 pub mod mapreduce;
+pub mod metrics_cost;
 pub mod rollingwindow;
 pub mod shedder;
 pub mod syncx;

@@ -10,6 +10,7 @@ mod abuse;
 mod client;
 mod env;
 mod load;
+mod metrics;
 mod normal;
 mod outage;
 mod overload;

@@ -5,7 +5,13 @@
 //! ```text
 //! cargo run -p keel-benches --release --bin gate               # check (CI runs this)
 //! cargo run -p keel-benches --release --bin gate -- --update   # accept the new counts
+//! cargo run -p keel-benches --release --features metrics --bin gate   # the same, metrics on
 //! ```
+//!
+//! Built with `--features metrics`, every crate records its metrics and each probe installs
+//! a Prometheus recorder (metrics-exporter-prometheus) before its setup, as a service would;
+//! the counts are checked against `instructions-metrics.baseline`, and the table shows
+//! what recording costs over the same path without the feature (`instructions.baseline`).
 //!
 //! Each path is run twice under valgrind, for `SHORT` and `LONG` iterations after the same
 //! setup; the difference divided by `LONG - SHORT` is the cost of one call, with the process
@@ -56,6 +62,11 @@ fn probe(path: &str, iterations: &str) -> ExitCode {
         eprintln!("bad iteration count {iterations}");
         return ExitCode::from(2);
     };
+    #[cfg(feature = "metrics")]
+    if let Err(e) = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        eprintln!("cannot install the Prometheus recorder: {e}");
+        return ExitCode::from(2);
+    }
     (hot.run)(iterations);
     ExitCode::SUCCESS
 }
@@ -104,9 +115,21 @@ fn gate(update: bool) -> ExitCode {
         baseline::PATH,
         TOLERANCE * 100.0
     );
-    println!(
-        "| hot path | what one call is | baseline | now | change | verdict |\n|---|---|---:|---:|---:|---|"
-    );
+    // With the feature on: each path's count without it, to show what recording costs.
+    let plain = if cfg!(feature = "metrics") {
+        Baselines::load_from(baseline::PLAIN_PATH).ok()
+    } else {
+        None
+    };
+    if plain.is_some() {
+        println!(
+            "| hot path | what one call is | baseline | now | change | verdict | without metrics | metrics cost |\n|---|---|---:|---:|---:|---|---:|---:|"
+        );
+    } else {
+        println!(
+            "| hot path | what one call is | baseline | now | change | verdict |\n|---|---|---:|---:|---:|---|"
+        );
+    }
     let mut failed = 0;
     for (hot, now) in &measured {
         let (base, change, verdict) = match baselines.get(hot.name) {
@@ -130,8 +153,13 @@ fn gate(update: bool) -> ExitCode {
         if verdict == "FAIL" || verdict == "NO BASELINE" {
             failed += 1;
         }
+        let cost = match plain.as_ref().map(|p| p.get(hot.name)) {
+            None => String::new(),
+            Some(None) => " - | - |".to_owned(),
+            Some(Some(off)) => format!(" {off:.1} | {:+.1} |", now - off),
+        };
         println!(
-            "| {} | {} | {base} | {now:.1} | {change} | {verdict} |",
+            "| {} | {} | {base} | {now:.1} | {change} | {verdict} |{cost}",
             hot.name, hot.what
         );
     }
@@ -151,7 +179,12 @@ fn gate(update: bool) -> ExitCode {
     if failed > 0 {
         println!(
             "\n{failed} hot path(s) over the baseline. If the rise is intended, accept it with:\n  \
-             cargo run -p keel-benches --release --bin gate -- --update"
+             cargo run -p keel-benches --release{} --bin gate -- --update",
+            if cfg!(feature = "metrics") {
+                " --features metrics"
+            } else {
+                ""
+            }
         );
         return ExitCode::FAILURE;
     }
