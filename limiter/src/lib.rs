@@ -108,6 +108,7 @@
 
 mod error;
 mod memory;
+mod metrics;
 mod period;
 mod policy;
 mod rate;

@@ -11,6 +11,7 @@ use keel_timex::{Clock, CoarseClock};
 #[cfg(feature = "redis")]
 use crate::PeriodState;
 use crate::memory::period::{MAX_QUOTA, MemoryPeriod, Windows};
+use crate::metrics::{Kind, Metrics, Source};
 #[cfg(feature = "redis")]
 use crate::redis::{RedisPeriod, RedisStore};
 use crate::{ConfigError, Denied, FailurePolicy, PeriodDecision, PeriodSnapshot};
@@ -151,13 +152,19 @@ impl PeriodBuilder {
                 }
             }
         };
+        let name = self.name.unwrap_or_else(|| "period-limiter".to_owned());
         #[cfg(feature = "redis")]
         let redis = self.redis.map(|(store, prefix)| {
-            RedisPeriod::new(store, prefix, self.quota, self.period, self.align)
+            RedisPeriod::new(store, prefix, self.quota, self.period, self.align, &name)
         });
+        #[cfg(feature = "redis")]
+        let on_redis = redis.is_some();
+        #[cfg(not(feature = "redis"))]
+        let on_redis = false;
         Ok(PeriodLimiter {
             inner: Arc::new(Inner {
-                name: self.name.unwrap_or_else(|| "period-limiter".to_owned()),
+                metrics: Metrics::new(&name, Kind::Period, on_redis),
+                name,
                 quota: self.quota,
                 period: self.period,
                 memory: MemoryPeriod::new(self.quota, period_ms, windows, self.max_keys),
@@ -204,6 +211,8 @@ impl<C: Clock> Clone for PeriodLimiter<C> {
 
 struct Inner<C: Clock> {
     name: String,
+    /// `keel_limiter_decisions_total` (feature `metrics`; empty without).
+    metrics: Metrics,
     quota: u32,
     period: Duration,
     memory: MemoryPeriod,
@@ -241,11 +250,11 @@ impl<C: Clock> PeriodLimiter<C> {
             if redis.is_healthy()
                 && let Ok(decision) = redis.take(key)
             {
-                return Ok(decision);
+                return inner.counted(Source::Redis, Ok(decision));
             }
             return inner.fallback(key);
         }
-        inner.local(key)
+        inner.counted(Source::Memory, inner.local(key))
     }
 
     /// [`take`](PeriodLimiter::take) on the async Redis connection (the same call in
@@ -257,11 +266,11 @@ impl<C: Clock> PeriodLimiter<C> {
             if redis.is_healthy()
                 && let Ok(decision) = redis.take_async(key).await
             {
-                return Ok(decision);
+                return inner.counted(Source::Redis, Ok(decision));
             }
             return inner.fallback(key);
         }
-        inner.local(key)
+        inner.counted(Source::Memory, inner.local(key))
     }
 
     /// Keys held in memory (including ended windows not swept yet).
@@ -306,17 +315,29 @@ impl<C: Clock> Inner<C> {
         Ok(PeriodDecision { state, resets_in })
     }
 
+    /// Counts an answer decided by `source` (feature `metrics`), and returns it.
+    #[inline(always)]
+    fn counted(
+        &self,
+        source: Source,
+        decision: Result<PeriodDecision, Denied>,
+    ) -> Result<PeriodDecision, Denied> {
+        self.metrics.period(source, &decision);
+        decision
+    }
+
     #[cfg(feature = "redis")]
     fn fallback(&self, key: &str) -> Result<PeriodDecision, Denied> {
         self.policy_decisions.fetch_add(1, Ordering::Relaxed);
-        match self.policy {
+        let decision = match self.policy {
             FailurePolicy::Rescue => self.local(key),
             FailurePolicy::FailOpen => Ok(PeriodDecision {
                 state: PeriodState::Allowed,
                 resets_in: Duration::ZERO,
             }),
             FailurePolicy::FailClosed => Err(Denied::Unavailable),
-        }
+        };
+        self.counted(Source::Rescue, decision)
     }
 }
 

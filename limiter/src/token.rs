@@ -11,6 +11,7 @@ use keel_timex::{Clock, CoarseClock};
 #[cfg(feature = "redis")]
 use crate::memory::lease::{Leases, MAX_BATCH, Spend};
 use crate::memory::token::MemoryToken;
+use crate::metrics::{Kind, Metrics, Source};
 use crate::rate::{Gcra, HORIZON_NS, MAX_TOLERANCE_NS};
 #[cfg(feature = "redis")]
 use crate::redis::{RedisStore, RedisToken};
@@ -156,13 +157,19 @@ impl TokenBuilder {
                 Some(Leases::new(batch, hold_ms, self.max_keys))
             }
         };
+        let name = self.name.unwrap_or_else(|| "token-limiter".to_owned());
         #[cfg(feature = "redis")]
         let redis = self
             .redis
-            .map(|(store, prefix)| RedisToken::new(store, prefix, self.rate, self.burst));
+            .map(|(store, prefix)| RedisToken::new(store, prefix, self.rate, self.burst, &name));
+        #[cfg(feature = "redis")]
+        let on_redis = redis.is_some();
+        #[cfg(not(feature = "redis"))]
+        let on_redis = false;
         Ok(TokenLimiter {
             inner: Arc::new(Inner {
-                name: self.name.unwrap_or_else(|| "token-limiter".to_owned()),
+                metrics: Metrics::new(&name, Kind::Token, on_redis),
+                name,
                 rate: self.rate,
                 precise: gcra.tolerance < COARSE_ENOUGH_NS,
                 memory: MemoryToken::new(gcra, self.max_keys),
@@ -219,6 +226,8 @@ impl<C: Clock> Clone for TokenLimiter<C> {
 
 struct Inner<C: Clock> {
     name: String,
+    /// `keel_limiter_decisions_total` (feature `metrics`; empty without).
+    metrics: Metrics,
     rate: Rate,
     precise: bool,
     memory: MemoryToken,
@@ -285,23 +294,24 @@ impl<C: Clock> TokenLimiter<C> {
             if let Some(lease) = &inner.lease {
                 let now = inner.now();
                 if let Some(local) = spend_locally(lease, name, n, now) {
-                    return local;
+                    return inner.counted(Source::Memory, local);
                 }
                 if redis.is_healthy()
                     && let Ok(taken) = redis.take_lease(name, n, lease.batch.max(n))
                 {
-                    return inner.leased(lease, name, n, now, taken);
+                    let decision = inner.leased(lease, name, n, now, taken);
+                    return inner.counted(Source::Redis, decision);
                 }
                 return inner.fallback(key, n);
             }
             if redis.is_healthy()
                 && let Ok(decision) = redis.take(name, n)
             {
-                return decision;
+                return inner.counted(Source::Redis, decision);
             }
             return inner.fallback(key, n);
         }
-        inner.memory.take(key, n, inner.now())
+        inner.counted(Source::Memory, inner.memory.take(key, n, inner.now()))
     }
 
     /// [`allow_n`](TokenLimiter::allow_n) without blocking a runtime thread on Redis: in
@@ -326,23 +336,24 @@ impl<C: Clock> TokenLimiter<C> {
             if let Some(lease) = &inner.lease {
                 let now = inner.now();
                 if let Some(local) = spend_locally(lease, name, n, now) {
-                    return local;
+                    return inner.counted(Source::Memory, local);
                 }
                 if redis.is_healthy()
                     && let Ok(taken) = redis.take_lease_async(name, n, lease.batch.max(n)).await
                 {
-                    return inner.leased(lease, name, n, now, taken);
+                    let decision = inner.leased(lease, name, n, now, taken);
+                    return inner.counted(Source::Redis, decision);
                 }
                 return inner.fallback(key, n);
             }
             if redis.is_healthy()
                 && let Ok(decision) = redis.take_async(name, n).await
             {
-                return decision;
+                return inner.counted(Source::Redis, decision);
             }
             return inner.fallback(key, n);
         }
-        inner.memory.take(key, n, inner.now())
+        inner.counted(Source::Memory, inner.memory.take(key, n, inner.now()))
     }
 
     /// Waits until `n` tokens of the unkeyed bucket are granted (sleeping the time each
@@ -436,13 +447,22 @@ impl<C: Clock> Inner<C> {
         now.min(HORIZON_NS)
     }
 
+    /// Refuses `n > burst` at once ([`Denied::NeverFits`]: in process, before any
+    /// backend is asked; counted as a `limited` decision of `backend="memory"`).
     #[inline]
     fn check_n(&self, n: u32) -> Result<(), Denied> {
         let burst = self.memory.gcra.burst;
         if n > burst {
-            return Err(Denied::NeverFits { n, burst });
+            return self.counted(Source::Memory, Err(Denied::NeverFits { n, burst }));
         }
         Ok(())
+    }
+
+    /// Counts an answer decided by `source` (feature `metrics`), and returns it.
+    #[inline(always)]
+    fn counted(&self, source: Source, decision: Result<(), Denied>) -> Result<(), Denied> {
+        self.metrics.token(source, &decision);
+        decision
     }
 
     /// Keeps what a lease round trip brought, or remembers its refusal.
@@ -472,11 +492,12 @@ impl<C: Clock> Inner<C> {
     #[cfg(feature = "redis")]
     fn fallback(&self, key: Option<&str>, n: u32) -> Result<(), Denied> {
         self.policy_decisions.fetch_add(1, Ordering::Relaxed);
-        match self.policy {
+        let decision = match self.policy {
             FailurePolicy::Rescue => self.memory.take(key, n, self.now()),
             FailurePolicy::FailOpen => Ok(()),
             FailurePolicy::FailClosed => Err(Denied::Unavailable),
-        }
+        };
+        self.counted(Source::Rescue, decision)
     }
 }
 

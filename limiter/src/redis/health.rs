@@ -15,6 +15,7 @@ use redis::Value;
 
 use super::scripts::Call;
 use super::{BackendError, Blame, ErrorCounts, RedisErrorKind, RedisStats, RedisStore};
+use crate::metrics::RedisMetrics;
 
 pub(crate) struct Backend {
     pub(crate) store: RedisStore,
@@ -29,6 +30,9 @@ pub(crate) struct Backend {
     probes: AtomicU64,
     /// `NOSCRIPT` answered by `EVAL`.
     script_reloads: AtomicU64,
+    /// The same events as counters of the `metrics` facade (feature `metrics`; empty
+    /// without): switches, errors, script reloads.
+    metrics: RedisMetrics,
     state: Mutex<State>,
 }
 
@@ -48,10 +52,11 @@ struct State {
 }
 
 impl Backend {
-    pub(crate) fn new(store: RedisStore, prefix: String) -> Arc<Backend> {
+    pub(crate) fn new(store: RedisStore, prefix: String, metrics: RedisMetrics) -> Arc<Backend> {
         Arc::new(Backend {
             store,
             prefix,
+            metrics,
             healthy: AtomicBool::new(true),
             probing: AtomicBool::new(false),
             decisions: AtomicU64::new(0),
@@ -86,12 +91,21 @@ impl Backend {
 
     /// Runs `call` on a blocking connection (see [`RedisStore::eval`]).
     pub(crate) fn eval(&self, call: &Call) -> Result<Value, BackendError> {
-        self.store.eval(call, &self.script_reloads)
+        self.store.eval(call, &|| self.script_reloaded())
     }
 
     /// Runs `call` on the shared async connection.
     pub(crate) async fn eval_async(&self, call: &Call) -> Result<Value, BackendError> {
-        self.store.eval_async(call, &self.script_reloads).await
+        self.store
+            .eval_async(call, &|| self.script_reloaded())
+            .await
+    }
+
+    /// A `NOSCRIPT` is being answered with `EVAL`.
+    #[cold]
+    fn script_reloaded(&self) {
+        self.script_reloads.fetch_add(1, Ordering::Relaxed);
+        self.metrics.script_reloaded();
     }
 
     /// Counts a decision's outcome: a server-wide error switches to the failure policy, a
@@ -116,6 +130,7 @@ impl Backend {
         let mut state = self.state.lock();
         state.errors += 1;
         let _before = state.by_kind.add(e.kind);
+        self.metrics.error(e.kind);
         state.last_error = Some(e.to_string());
         state.last_error_kind = Some(e.kind);
         match e.kind.blame() {
@@ -141,6 +156,7 @@ impl Backend {
                     state.healthy = false;
                     self.healthy.store(false, Ordering::Release);
                     state.switches_to_fallback += 1;
+                    self.metrics.switched_to_fallback();
                     #[cfg(feature = "tracing")]
                     tracing::warn!(
                         prefix = %self.prefix,
@@ -195,6 +211,7 @@ impl Backend {
         if !state.healthy {
             state.healthy = true;
             state.switches_back += 1;
+            self.metrics.switched_to_redis();
             self.healthy.store(true, Ordering::Release);
             #[cfg(feature = "tracing")]
             tracing::info!(prefix = %self.prefix, "redis answers again: the limiter decides on redis");

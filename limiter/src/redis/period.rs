@@ -8,6 +8,7 @@ use redis::Value;
 use super::health::Backend;
 use super::scripts::{Call, PERIOD_SCRIPT};
 use super::{BackendError, RedisStats, RedisStore, int, redis_key};
+use crate::metrics::{Kind, RedisMetrics};
 use crate::{PeriodDecision, PeriodState};
 
 /// The longest window on Redis: 100 years (a key's TTL must fit Redis's clock; a longer
@@ -24,15 +25,17 @@ pub(crate) struct RedisPeriod {
 }
 
 impl RedisPeriod {
+    /// A limiter's counters under `prefix`; `name` is the limiter's (its metrics' label).
     pub(crate) fn new(
         store: RedisStore,
         prefix: String,
         quota: u32,
         period: Duration,
         align_offset_ms: Option<i64>,
+        name: &str,
     ) -> RedisPeriod {
         RedisPeriod {
-            backend: Backend::new(store, prefix.clone()),
+            backend: Backend::new(store, prefix.clone(), RedisMetrics::new(name, Kind::Period)),
             prefix,
             quota,
             period_ms: u64::try_from(period.as_millis())

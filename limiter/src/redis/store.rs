@@ -168,11 +168,16 @@ impl RedisStore {
     }
 
     /// Runs `call` on a blocking connection: `EVALSHA`, and if the server does not have
-    /// the script (`NOSCRIPT`) the same call once more as `EVAL` (counted in `reloads`).
-    pub(crate) fn eval(&self, call: &Call, reloads: &AtomicU64) -> Result<Value, BackendError> {
+    /// the script (`NOSCRIPT`) the same call once more as `EVAL` (after calling
+    /// `reloaded`, which counts it).
+    pub(crate) fn eval(
+        &self,
+        call: &Call,
+        reloaded: &(dyn Fn() + Sync),
+    ) -> Result<Value, BackendError> {
         self.with_connection(|c| match call.evalsha().query(c) {
             Err(e) if e.kind() == ErrorKind::NoScriptError => {
-                reloads.fetch_add(1, Ordering::Relaxed);
+                reloaded();
                 call.eval().query(c)
             }
             other => other,
@@ -183,12 +188,12 @@ impl RedisStore {
     pub(crate) async fn eval_async(
         &self,
         call: &Call,
-        reloads: &AtomicU64,
+        reloaded: &(dyn Fn() + Sync),
     ) -> Result<Value, BackendError> {
         let (epoch, mut connection) = self.multiplexed().await?;
         let result = match call.evalsha().query_async(&mut connection).await {
             Err(e) if e.kind() == ErrorKind::NoScriptError => {
-                reloads.fetch_add(1, Ordering::Relaxed);
+                reloaded();
                 call.eval().query_async(&mut connection).await
             }
             other => other,

@@ -8,6 +8,7 @@ use redis::Value;
 use super::health::Backend;
 use super::scripts::{Call, TOKEN_SCRIPT};
 use super::{BackendError, RedisStats, RedisStore, int, redis_key};
+use crate::metrics::{Kind, RedisMetrics};
 use crate::{Denied, Rate};
 
 /// The longest TTL set on a bucket: 100 years (a bucket that takes longer than 50 years
@@ -26,10 +27,17 @@ pub(crate) struct RedisToken {
 }
 
 impl RedisToken {
-    pub(crate) fn new(store: RedisStore, prefix: String, rate: Rate, burst: u32) -> RedisToken {
+    /// A limiter's buckets under `prefix`; `name` is the limiter's (its metrics' label).
+    pub(crate) fn new(
+        store: RedisStore,
+        prefix: String,
+        rate: Rate,
+        burst: u32,
+        name: &str,
+    ) -> RedisToken {
         let period_us = rate.period().as_nanos() as f64 / 1000.0;
         RedisToken {
-            backend: Backend::new(store, prefix.clone()),
+            backend: Backend::new(store, prefix.clone(), RedisMetrics::new(name, Kind::Token)),
             prefix,
             per: rate.tokens(),
             period_us: period_us.to_string(),
