@@ -72,6 +72,35 @@
 //! of a round trip; it never grants more than the shared bucket, at the price of tokens
 //! sitting unused in one instance's lease.
 //!
+//! # Metrics (feature `metrics`)
+//!
+//! Counters through the [`metrics`](https://docs.rs/metrics) facade, so any recorder
+//! works (Prometheus, OpenTelemetry, StatsD); the crate never installs one. Every series
+//! carries the limiter's `name` (the builder's [`name`](TokenBuilder::name), default
+//! `token-limiter` / `period-limiter`) and `kind` (`token` or `period`); keys never
+//! become label values, so a keyed limiter is one set of series however many keys it sees.
+//!
+//! - `keel_limiter_decisions_total{outcome, backend}`: every answer of `allow*` /
+//!   `take*`, once. `outcome` is what the caller was told: `allowed`, `limited` (every
+//!   refusal answered 429: [`Denied::Limited`], [`PeriodState::OverQuota`],
+//!   [`Denied::KeyCapacity`], [`Denied::NeverFits`]) or `unavailable`
+//!   ([`Denied::Unavailable`]). `backend` is who decided: `memory` (in process: an
+//!   in-memory limiter; on Redis, `n > burst` refused before Redis is asked and a lease's
+//!   local spend), `redis` (a round trip: equal to `RedisStats::decisions`) or `rescue`
+//!   (the [`FailurePolicy`]: equal to the snapshot's `policy_decisions`).
+//! - On Redis, the events [`RedisStats`](redis::RedisStats) counts:
+//!   `keel_limiter_backend_switches_total{to="fallback"|"redis"}`,
+//!   `keel_limiter_redis_errors_total{blame="key"|"server", error}` (`error` is the
+//!   [`RedisErrorKind`](redis::RedisErrorKind) in snake case: `connection`, `timeout`,
+//!   `script`, `wrong_type`, `overflow`, `unexpected_reply`, `misrouted`) and
+//!   `keel_limiter_script_reloads_total`.
+//!
+//! **Install the recorder before building the limiter**: its handles are registered once,
+//! at build time, with the recorder installed then (a limiter built before records
+//! nothing); a decision then costs one handle call, no lock, no allocation, no label
+//! lookup. Without the feature the recording compiles to nothing. `METRICS.md` at the root
+//! of the keel repository lists every crate's series.
+//!
 //! # Differences from go-zero
 //!
 //! - Continuous (nanosecond) refill in memory and microsecond refill on Redis; go-zero's
@@ -102,6 +131,8 @@
 //!   `respond_grpc`, a layer that answers a refusal itself as a gRPC response; tonic
 //!   without its transport.
 //! - `tracing`: events when a Redis-backed limiter switches to and from its rescue.
+//! - `metrics`: counters of decisions, switches, Redis errors and script reloads through
+//!   the `metrics` facade (see [Metrics](#metrics-feature-metrics)).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
