@@ -1,5 +1,6 @@
 //! [`Builder`]: validated settings, and the choice of driver.
 
+use std::borrow::Cow;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use keel_timex::{Clock, MonotonicClock};
 
 use crate::core::{Geometry, Wheel};
+use crate::metrics::WheelMetrics;
 use crate::shared::{NO_DRIVER, Shared};
 use crate::{ConfigError, TimingWheel};
 
@@ -19,6 +21,7 @@ use crate::{ConfigError, TimingWheel};
 /// | [`levels`](Builder::levels) | 6 | at least 1, `slots^levels` at most 2^60 (and more than 2 ticks) | each level spans `slots` times the one below |
 /// | [`capacity`](Builder::capacity) | 0 | at most [`MAX_CAPACITY`](Builder::MAX_CAPACITY) (2^22) | timers to reserve room for up front |
 /// | [`clock`](Builder::clock) | [`MonotonicClock`] | any | where "now" comes from |
+/// | [`name`](Builder::name) | `"timingwheel"` | any | the `name` label of its metrics (feature `metrics`) |
 ///
 /// Anything else is a [`ConfigError`] from `build`, `spawn` or `stream`.
 ///
@@ -52,6 +55,7 @@ pub struct Builder<C = MonotonicClock> {
     levels: usize,
     capacity: usize,
     clock: C,
+    name: Cow<'static, str>,
 }
 
 impl Builder<MonotonicClock> {
@@ -59,6 +63,9 @@ impl Builder<MonotonicClock> {
     /// `u64` keys and values, reserved at `build`). The wheel grows past its capacity as
     /// timers come, up to about 4.29 billion; the capacity only says what to reserve before.
     pub const MAX_CAPACITY: usize = 1 << 22;
+
+    /// The [`name`](Builder::name) of a wheel not given one: `"timingwheel"`.
+    pub const DEFAULT_NAME: &'static str = "timingwheel";
 
     /// Settings for a wheel of `tick` resolution, on the precise monotonic clock.
     pub fn new(tick: Duration) -> Builder<MonotonicClock> {
@@ -68,6 +75,7 @@ impl Builder<MonotonicClock> {
             levels: 6,
             capacity: 0,
             clock: MonotonicClock::new(),
+            name: Cow::Borrowed(Builder::DEFAULT_NAME),
         }
     }
 }
@@ -103,7 +111,31 @@ impl<C: Clock> Builder<C> {
             levels: self.levels,
             capacity: self.capacity,
             clock,
+            name: self.name,
         }
+    }
+
+    /// The wheel's name: the `name` label of its metrics (feature `metrics`; see
+    /// `METRICS.md`). Default [`DEFAULT_NAME`](Builder::DEFAULT_NAME), `"timingwheel"`.
+    /// Wheels with the same name share their series, so give each one its own. Any string
+    /// is accepted; without the feature the name is not used.
+    ///
+    /// ```
+    /// use keel_timingwheel::Builder;
+    /// use std::time::Duration;
+    ///
+    /// let sessions = Builder::new(Duration::from_secs(1))
+    ///     .name("sessions")
+    ///     .build::<u64, ()>()?;
+    /// sessions.set(1, (), Duration::from_secs(30))?;
+    /// let owned = format!("shard-{}", 3);
+    /// let shard = Builder::new(Duration::from_millis(10)).name(owned).build::<u64, ()>()?;
+    /// # let _ = shard;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = name.into();
+        self
     }
 
     fn validate(&self) -> Result<Geometry, ConfigError> {
@@ -142,12 +174,15 @@ impl<C: Clock> Builder<C> {
     ) -> Result<Arc<Shared<K, V, C>>, ConfigError> {
         let geometry = self.validate()?;
         let wheel = Wheel::new(geometry, self.capacity);
+        // Registered now, with the recorder installed at this moment.
+        let metrics = WheelMetrics::new(self.name);
         Ok(Arc::new(Shared::new(
             wheel,
             self.clock,
             self.tick,
             wake_at,
             geometry.range(),
+            metrics,
         )))
     }
 

@@ -71,9 +71,27 @@
 //! - Same-tick callbacks of the thread driver run one after another, as in go-zero; the
 //!   stream driver lets you spawn per item instead.
 //!
+//! # Metrics
+//!
+//! With the feature `metrics`, each wheel records through the [`metrics`](https://docs.rs/metrics)
+//! facade, labelled with its [`Builder::name`] (default `"timingwheel"`; keys never become
+//! labels):
+//!
+//! | metric | type | labels | shows |
+//! |---|---|---|---|
+//! | `keel_timingwheel_timers` | gauge | `name` | timers set and not yet fired or removed (0 once drained, stopped or dropped) |
+//! | `keel_timingwheel_operations_total` | counter | `name`, `op` = `set` \| `move` \| `remove` \| `fire` | each applied `set` (new or replacing), `move_timer` and `remove` that found the key's timer, and each expiry handed out by any driver |
+//!
+//! The handles are registered when the wheel is built (`build`, `spawn`, `stream`), with
+//! the recorder installed at that moment: **install the recorder before building** (a wheel
+//! built before records nothing). Operations then only touch those handles, under the lock
+//! they already take. Without the feature nothing is recorded and nothing is compiled in.
+//! The whole table of keel's metrics is `METRICS.md` at the workspace root.
+//!
 //! # Features
 //!
 //! - `tokio`: [`Builder::stream`] and `Expirations`.
+//! - `metrics`: the metrics above.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -82,6 +100,7 @@
 mod builder;
 mod core;
 mod error;
+mod metrics;
 mod shared;
 #[cfg(feature = "tokio")]
 mod stream;

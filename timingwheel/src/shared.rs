@@ -11,6 +11,7 @@ use keel_timex::{Clock, Nanos};
 use parking_lot::Mutex;
 
 use crate::core::Wheel;
+use crate::metrics::WheelMetrics;
 
 /// `wake_at` of a wheel with no driver to wake.
 pub(crate) const NO_DRIVER: u64 = 0;
@@ -43,6 +44,9 @@ pub(crate) struct Shared<K, V, C> {
     pub(crate) thread: OnceLock<Thread>,
     /// The task polling the expirations stream.
     pub(crate) waker: Mutex<Option<Waker>>,
+    /// The wheel's metric handles (zero-sized without the feature `metrics`); recorded
+    /// under the wheel lock.
+    pub(crate) metrics: WheelMetrics,
 }
 
 impl<K, V, C: Clock> Shared<K, V, C> {
@@ -52,6 +56,7 @@ impl<K, V, C: Clock> Shared<K, V, C> {
         tick: Duration,
         wake_at: u64,
         range: u64,
+        metrics: WheelMetrics,
     ) -> Shared<K, V, C> {
         let origin = clock.now();
         let tick_ns = u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX);
@@ -69,6 +74,7 @@ impl<K, V, C: Clock> Shared<K, V, C> {
             wake_at: AtomicU64::new(wake_at),
             thread: OnceLock::new(),
             waker: Mutex::new(None),
+            metrics,
         }
     }
 

@@ -98,7 +98,8 @@ impl<K: Hash + Eq, V, C: Clock> Stream for Expirations<K, V, C> {
             let next = {
                 let mut wheel = this.shared.wheel.lock();
                 let ready = &mut this.ready;
-                wheel.poll(now, |k, v| ready.push_back((k, v)));
+                let fired = wheel.poll(now, |k, v| ready.push_back((k, v)));
+                this.shared.metrics.fired(fired, wheel.len());
                 let next = wheel.next_expiration();
                 this.shared
                     .wake_at

@@ -79,7 +79,8 @@ where
         let now = shared.now_tick();
         let next = {
             let mut wheel = shared.wheel.lock();
-            wheel.poll(now, |k, v| due.push((k, v)));
+            let fired = wheel.poll(now, |k, v| due.push((k, v)));
+            shared.metrics.fired(fired, wheel.len());
             let next = wheel.next_expiration();
             shared
                 .wake_at

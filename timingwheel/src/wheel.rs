@@ -208,6 +208,7 @@ where
             let old = wheel
                 .set(key, value, deadline)
                 .map_err(|Full| TimerError::Full)?;
+            self.shared.metrics.set(wheel.len());
             (old, self.shared.must_wake(deadline))
         };
         if wake {
@@ -242,6 +243,7 @@ where
             self.check_open()?;
             let deadline = self.deadline(&mut wheel, delay)?;
             let found = wheel.reschedule(key, deadline);
+            self.shared.metrics.moved(found);
             (found, found && self.shared.must_wake(deadline))
         };
         if wake {
@@ -263,7 +265,9 @@ where
         self.check_open()?;
         let mut wheel = self.shared.wheel.lock();
         self.check_open()?;
-        Ok(wheel.remove(key).map(|(_, v)| v))
+        let removed = wheel.remove(key).map(|(_, v)| v);
+        self.shared.metrics.removed(removed.is_some(), wheel.len());
+        Ok(removed)
     }
 
     /// Whether `key` has a pending timer.
@@ -307,7 +311,9 @@ where
         self.check_open()?;
         let mut wheel = self.shared.wheel.lock();
         self.check_open()?;
-        Ok(wheel.drain())
+        let drained = wheel.drain();
+        self.shared.metrics.timers(wheel.len());
+        Ok(drained)
     }
 
     /// Fires everything due by the clock's current time and returns it, earliest deadline
@@ -324,7 +330,10 @@ where
             return due;
         }
         let now = self.shared.now_tick();
-        self.shared.wheel.lock().poll(now, |k, v| due.push((k, v)));
+        let mut wheel = self.shared.wheel.lock();
+        let fired = wheel.poll(now, |k, v| due.push((k, v)));
+        self.shared.metrics.fired(fired, wheel.len());
+        drop(wheel);
         due
     }
 
@@ -371,7 +380,12 @@ pub(crate) fn stop<K: Hash + Eq, V, C: Clock>(shared: &Shared<K, V, C>) {
         return;
     }
     // Dropped outside the lock: user values may have slow destructors.
-    let discarded = shared.wheel.lock().drain();
+    let discarded = {
+        let mut wheel = shared.wheel.lock();
+        let discarded = wheel.drain();
+        shared.metrics.timers(wheel.len());
+        discarded
+    };
     drop(discarded);
     shared.wake_driver();
 }
