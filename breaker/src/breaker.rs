@@ -12,6 +12,7 @@ use keel_timex::{Clock, CoarseClock, Nanos};
 use crate::cache::{Finished, finished, live};
 use crate::decision::Params;
 use crate::events::Events;
+use crate::metrics::Metrics;
 use crate::reasons::Reasons;
 use crate::rng::Rng;
 use crate::stats::{Counts, Outcome, Outcomes};
@@ -85,6 +86,7 @@ pub(crate) struct Inner<C: Clock> {
     shadow_rejections: AtomicU64,
     pub(crate) reasons: Reasons,
     events: Events,
+    metrics: Metrics,
     /// A call longer than this (clock nanoseconds) is a failure; 0 = no threshold.
     slow_call: u64,
     on_cancel: OnCancel,
@@ -153,9 +155,11 @@ impl<C: Clock> Breaker<C> {
         params: Params,
         window: RollingWindow<Outcomes, C>,
     ) -> Breaker<C> {
+        let name = builder.name_or_default();
         Breaker {
             inner: Arc::new(Inner {
-                name: builder.name_or_default(),
+                metrics: Metrics::new(&name),
+                name,
                 window,
                 finished: finished::empty(),
                 live: live::empty(),
@@ -338,13 +342,17 @@ impl<C: Clock> Inner<C> {
             Mode::Adaptive | Mode::Shadow => {}
             Mode::ForcedClosed => return Ok(true),
             Mode::Disabled => return Ok(false),
-            Mode::ForcedOpen => return Err(Rejected::new()),
+            Mode::ForcedOpen => {
+                self.metrics.forced_open();
+                return Err(Rejected::new());
+            }
         }
         let now = self.window.clock().now();
         let history = self.decision_history(now);
         let pressure = self.params.pressure(&history);
         if pressure <= 0.0 {
             self.events.healthy(&self.name, now.as_nanos());
+            self.metrics.healthy();
             return Ok(true);
         }
         self.admit_under_pressure(now, pressure, &history, mode)
@@ -367,6 +375,7 @@ impl<C: Clock> Inner<C> {
             return Ok(true);
         }
         let p = self.params.drop_probability(pressure, history);
+        self.metrics.pressure(p);
         if self.rng.next_f64() < p {
             if mode == Mode::Shadow {
                 self.shadow_rejections.fetch_add(1, Ordering::Relaxed);
@@ -375,6 +384,7 @@ impl<C: Clock> Inner<C> {
                     self.window.add_at(now, Outcome::Drop);
                 }
                 self.events.dropped(&self.name, now_ns, p);
+                self.metrics.dropped();
                 return Err(Rejected::new());
             }
         }
@@ -459,8 +469,10 @@ impl<C: Clock> Inner<C> {
     pub(crate) fn finish(&self, start: u64, outcome: Outcome) {
         if self.slow_call != 0 && outcome == Outcome::Success && self.was_slow(start, "took") {
             self.record(Outcome::Failure);
+            self.metrics.finished(Outcome::Failure);
         } else {
             self.record(outcome);
+            self.metrics.finished(outcome);
         }
     }
 
@@ -471,9 +483,11 @@ impl<C: Clock> Inner<C> {
         if std::thread::panicking() {
             self.reasons.push("the call panicked".to_owned());
             self.record(Outcome::Failure);
+            self.metrics.finished(Outcome::Failure);
             return;
         }
         self.cancelled.fetch_add(1, Ordering::Relaxed);
+        self.metrics.cancelled();
         match self.on_cancel {
             OnCancel::Failure => {
                 self.reasons.push("cancelled by the caller".to_owned());

@@ -129,6 +129,30 @@
 //! warning when a breaker starts dropping and a note when it stops (at most one of each per
 //! 5 s).
 //!
+//! # Metrics (feature `metrics`)
+//!
+//! Through the [`metrics`](https://docs.rs/metrics) facade, so any recorder works
+//! (Prometheus, OpenTelemetry, StatsD); the crate never installs one. Every series carries
+//! the breaker's `name` (the builder's [`name`](Builder::name); an unnamed breaker's is
+//! `breaker-N`, so name the ones you export):
+//!
+//! - `keel_breaker_calls_total{outcome}`: every call's end, once: `success` or `failure` as
+//!   recorded (a timed-out or panicked call, or one slower than [`Builder::slow_call`], is
+//!   a `failure`), `rejected` for every refusal (adaptive or [`Mode::ForcedOpen`]),
+//!   `cancelled` for a permit dropped unresolved whatever [`OnCancel`] records. A breaker
+//!   in [`Mode::Disabled`] records nothing.
+//! - `keel_breaker_drop_ratio`: the drop probability the last decision computed (0 once a
+//!   decision finds no pressure; a forced pass leaves it as it was).
+//! - `keel_breaker_state_changes_total{to}`: `open` at the first refusal after a decision
+//!   that found no pressure, `closed` at the first such decision after a refusal: the
+//!   transitions the `tracing` events report, none suppressed.
+//!
+//! **Install the recorder before building the breaker**: its handles are registered once,
+//! at build time, with the recorder installed then (a breaker built before records
+//! nothing); a decision then costs a handle call or two, no lock, no allocation, no label
+//! lookup. Without the feature the recording compiles to nothing. `METRICS.md` at the root
+//! of the keel repository lists every crate's series.
+//!
 //! # Differences from go-zero
 //!
 //! See [`Breaker`].
@@ -145,6 +169,7 @@ mod deadline;
 mod decision;
 mod error;
 mod events;
+mod metrics;
 mod mode;
 mod permit;
 mod policy;

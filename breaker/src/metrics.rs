@@ -1,0 +1,160 @@
+//! Metrics through the `metrics` facade (feature `metrics`), as `METRICS.md` lists them:
+//!
+//! - `keel_breaker_calls_total{name, outcome}`: `success` | `failure` | `rejected` |
+//!   `cancelled`, every call's end;
+//! - `keel_breaker_drop_ratio{name}`: the drop probability the last decision computed;
+//! - `keel_breaker_state_changes_total{name, to}`: `open` | `closed`, the transitions the
+//!   `tracing` events report (without their rate limit).
+//!
+//! The handles are registered once, when the breaker is built, with the recorder installed
+//! then; the hot path only calls them. Without the feature [`Metrics`] is zero-sized and
+//! every method is empty, so the call sites need no `cfg`.
+
+#[cfg(feature = "metrics")]
+mod imp {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    use metrics::{Counter, Gauge};
+
+    use crate::stats::Outcome;
+
+    /// `state`: the drop-ratio gauge holds a non-zero value.
+    const RATIO_SET: u8 = 1;
+    /// `state`: the breaker refused a call since it last found no pressure ("open").
+    const DROPPING: u8 = 2;
+
+    pub(crate) struct Metrics {
+        success: Counter,
+        failure: Counter,
+        rejected: Counter,
+        cancelled: Counter,
+        drop_ratio: Gauge,
+        to_open: Counter,
+        to_closed: Counter,
+        /// [`RATIO_SET`] | [`DROPPING`]: lets a healthy decision skip the gauge and the
+        /// transition with one load of a word that changes only with the pressure.
+        state: AtomicU8,
+    }
+
+    impl Metrics {
+        pub(crate) fn new(name: &str) -> Metrics {
+            let calls = |outcome: &'static str| {
+                metrics::counter!(
+                    "keel_breaker_calls_total",
+                    "name" => name.to_owned(),
+                    "outcome" => outcome
+                )
+            };
+            let changes = |to: &'static str| {
+                metrics::counter!(
+                    "keel_breaker_state_changes_total",
+                    "name" => name.to_owned(),
+                    "to" => to
+                )
+            };
+            Metrics {
+                success: calls("success"),
+                failure: calls("failure"),
+                rejected: calls("rejected"),
+                cancelled: calls("cancelled"),
+                drop_ratio: metrics::gauge!("keel_breaker_drop_ratio", "name" => name.to_owned()),
+                to_open: changes("open"),
+                to_closed: changes("closed"),
+                state: AtomicU8::new(0),
+            }
+        }
+
+        /// An admitted call ended with `outcome` as recorded in the window (a slow success
+        /// is a failure).
+        #[inline]
+        pub(crate) fn finished(&self, outcome: Outcome) {
+            match outcome {
+                Outcome::Success => self.success.increment(1),
+                Outcome::Failure => self.failure.increment(1),
+                Outcome::Drop => {}
+            }
+        }
+
+        /// A permit was dropped unresolved without a panic.
+        #[inline]
+        pub(crate) fn cancelled(&self) {
+            self.cancelled.increment(1);
+        }
+
+        /// A call refused without a decision ([`Mode::ForcedOpen`](crate::Mode)).
+        #[inline]
+        pub(crate) fn forced_open(&self) {
+            self.rejected.increment(1);
+        }
+
+        /// A decision found no pressure: the drop ratio is 0 and the breaker is closed.
+        #[inline]
+        pub(crate) fn healthy(&self) {
+            if self.state.load(Ordering::Relaxed) != 0 {
+                self.recovered();
+            }
+        }
+
+        #[cold]
+        fn recovered(&self) {
+            let was = self.state.swap(0, Ordering::Relaxed);
+            if was & RATIO_SET != 0 {
+                self.drop_ratio.set(0.0);
+            }
+            if was & DROPPING != 0 {
+                self.to_closed.increment(1);
+            }
+        }
+
+        /// A decision under pressure computed the drop probability `p`.
+        #[inline]
+        pub(crate) fn pressure(&self, p: f64) {
+            // The gauge first, then the flag: a concurrent `recovered` that clears the flag
+            // before this sets it zeroes the gauge after this set, or leaves the flag set
+            // for the next healthy decision to zero it.
+            self.drop_ratio.set(p);
+            if self.state.load(Ordering::Relaxed) & RATIO_SET == 0 {
+                self.state.fetch_or(RATIO_SET, Ordering::Relaxed);
+            }
+        }
+
+        /// The decision refused the call.
+        #[inline]
+        pub(crate) fn dropped(&self) {
+            self.rejected.increment(1);
+            if self.state.load(Ordering::Relaxed) & DROPPING == 0
+                && self.state.fetch_or(DROPPING, Ordering::Relaxed) & DROPPING == 0
+            {
+                self.to_open.increment(1);
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+mod imp {
+    use crate::stats::Outcome;
+
+    pub(crate) struct Metrics;
+
+    impl Metrics {
+        #[inline(always)]
+        pub(crate) fn new(_name: &str) -> Metrics {
+            Metrics
+        }
+        #[inline(always)]
+        pub(crate) fn finished(&self, _outcome: Outcome) {}
+        #[inline(always)]
+        pub(crate) fn cancelled(&self) {}
+        #[inline(always)]
+        pub(crate) fn forced_open(&self) {}
+        #[inline(always)]
+        pub(crate) fn healthy(&self) {}
+        #[inline(always)]
+        pub(crate) fn pressure(&self, _p: f64) {}
+        #[inline(always)]
+        pub(crate) fn dropped(&self) {}
+    }
+}
+
+pub(crate) use imp::Metrics;
