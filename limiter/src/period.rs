@@ -89,7 +89,8 @@ impl PeriodBuilder {
         self
     }
 
-    /// The limiter's name, for logs and snapshots. Default `period-limiter`.
+    /// The limiter's name, for logs, snapshots and the `name` label of its metrics
+    /// (feature `metrics`). Default `period-limiter`.
     pub fn name(mut self, name: impl Into<String>) -> PeriodBuilder {
         self.name = Some(name.into());
         self

@@ -77,7 +77,8 @@ impl TokenBuilder {
     /// there (they drain and do not refill) instead of their arithmetic overflowing.
     pub const HORIZON: Duration = Duration::from_nanos(HORIZON_NS);
 
-    /// The limiter's name, for logs and snapshots. Default `token-limiter`.
+    /// The limiter's name, for logs, snapshots and the `name` label of its metrics
+    /// (feature `metrics`). Default `token-limiter`.
     pub fn name(mut self, name: impl Into<String>) -> TokenBuilder {
         self.name = Some(name.into());
         self
