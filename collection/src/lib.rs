@@ -31,6 +31,35 @@
 //! - go-zero's `SafeMap` works around Go maps never shrinking after deletes (golang/go#20135).
 //!   Rust's `HashMap` has `shrink_to_fit`; behind a lock (`parking_lot::RwLock<HashMap>`)
 //!   it is the same thing without two maps and deletion counters.
+//!
+//! # Metrics
+//!
+//! With the feature `metrics`, each [`Cache`] records through the
+//! [`metrics`](https://docs.rs/metrics) facade into whatever recorder is installed, labelled
+//! with its [`name`](cache::Builder::name) (default `proc`, go-zero's; keys never become
+//! labels):
+//!
+//! | metric | type | labels | counts / shows |
+//! |---|---|---|---|
+//! | `keel_cache_requests_total` | counter | `name`, `result` = `hit` \| `miss` \| `not_found` | each `get` and `take*` by what its lookup found: a value, no live entry, a remembered "not found". A `take` that misses is one `miss` whether it runs its loader or shares the load in flight (the [statistics](cache::CacheStats) count a caller that shared a load as a hit); `contains` is no request |
+//! | `keel_cache_loads_total` | counter | `name`, `result` = `success` \| `not_found` \| `error` \| `panic` | each loader run (the callers sharing a load share one): a value, `Ok(None)`, an error, a panic |
+//! | `keel_cache_load_duration_seconds` | histogram | `name` | each loader run, on the cache's clock (its precise reading) |
+//! | `keel_cache_evictions_total` | counter | `name`, `reason` = `capacity` \| `expired` | entries evicted to make room / expired entries reclaimed: the statistics' `evictions` and `expirations`. `remove`, `set_with_ttl` of zero, `clear` and a `set` over an entry are no evictions |
+//! | `keel_cache_entries` | gauge | `name` | entries held, as [`Cache::len`] (remembered "not found"s, and expired entries not reclaimed yet, included); back to 0 when the cache is dropped |
+//!
+//! The cache registers its handles once, when it is built, with the recorder installed at
+//! that moment: **install the recorder before building** (a cache built before records
+//! nothing). Its operations then only touch those handles: a hit is one counter increment,
+//! with no lock, allocation or label lookup. Without the feature nothing is recorded and
+//! the cache compiles to what it is without it. Its loads coalesce on keel-syncx's
+//! `SingleFlight` built without metrics, so they are never `keel_singleflight_calls_total`,
+//! whatever keel-syncx's own features. The table of every keel metric is `METRICS.md` at
+//! the workspace root.
+//!
+//! # Features
+//!
+//! - `tracing`: go-zero's periodic statistics line (see [`cache::Builder::report_interval`]).
+//! - `metrics`: the metrics above.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -38,6 +67,7 @@
 
 pub mod cache;
 mod fifo;
+mod metrics;
 mod ring;
 
 use std::error::Error;

@@ -317,7 +317,10 @@ fn types_are_send_sync_and_debug() {
     send_sync::<SingleFlight<String, Arc<str>, std::io::Error>>();
     send_sync::<FlightError<std::io::Error>>();
     let flights: Flights<u8> = SingleFlight::default();
-    assert_eq!(format!("{flights:?}"), "SingleFlight { in_flight: 0 }");
+    assert_eq!(
+        format!("{flights:?}"),
+        r#"SingleFlight { name: "singleflight", in_flight: 0 }"#
+    );
 }
 
 #[test]

@@ -169,7 +169,20 @@ impl<K, V, C: Clock> Builder<K, V, C> {
         self
     }
 
-    /// The name the statistics events carry (go-zero's `WithName`). Default `"proc"`.
+    /// The name the statistics events carry (go-zero's `WithName`), and with feature
+    /// `metrics` the `name` label of the cache's series (see the
+    /// [crate docs](crate#metrics)). Default `"proc"`.
+    ///
+    /// ```
+    /// use keel_collection::cache::Cache;
+    /// use std::time::Duration;
+    ///
+    /// let sessions: Cache<u64, String> = Cache::builder(Duration::from_secs(60))
+    ///     .name("sessions")
+    ///     .build()?;
+    /// assert_eq!(sessions.name(), "sessions");
+    /// # Ok::<(), keel_collection::cache::ConfigError>(())
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self

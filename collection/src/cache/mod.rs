@@ -41,7 +41,9 @@
 //! - Statistics: `get` counts a hit or a miss; `take` counts a hit when it got the value
 //!   without running its loader (cached, or from a load in flight), a miss when its loader
 //!   produced the value, and nothing when the load failed. With feature `tracing`, an event
-//!   like go-zero's per-minute log line is emitted (see [`Builder::report_interval`]).
+//!   like go-zero's per-minute log line is emitted (see [`Builder::report_interval`]); with
+//!   feature `metrics`, `keel_cache_*` series are recorded (see the
+//!   [crate docs](crate#metrics)).
 //!
 //! # Where keel differs from go-zero, and why
 //!
@@ -91,6 +93,7 @@ pub use builder::{Builder, DEFAULT_JITTER, Eviction};
 pub use error::{ConfigError, TakeError};
 pub use stats::CacheStats;
 
+use crate::metrics::{CacheMetrics, ShardMetrics};
 use error::Failure;
 use shard::{Found, Shard, ShardConfig};
 use stats::Reporter;
@@ -156,6 +159,7 @@ struct Inner<K, V, C> {
     capacity: Option<usize>,
     flights: SingleFlight<K, Option<V>, Failure>,
     reporter: Reporter,
+    metrics: CacheMetrics,
 }
 
 /// The shards, each behind its own lock on its own cache line.
@@ -199,8 +203,12 @@ impl<K, V> Cache<K, V, CoarseClock> {
 impl<K, V, C: Clock> Cache<K, V, C> {
     fn from_parts(parts: Parts<C>) -> Self {
         let now = parts.clock.now();
+        let shard_metrics = ShardMetrics::new(&parts.name);
         let shards: Box<[_]> = (0..parts.shards)
-            .map(|_| CachePadded::new(Mutex::new(Shard::new(parts.shard, now.as_nanos()))))
+            .map(|_| {
+                let shard = Shard::new(parts.shard, now.as_nanos(), shard_metrics.clone());
+                CachePadded::new(Mutex::new(shard))
+            })
             .collect();
         let inner = Inner {
             mask: shards.len() - 1,
@@ -215,7 +223,9 @@ impl<K, V, C: Clock> Cache<K, V, C> {
             jitter: parts.jitter,
             negative_ttl: parts.negative_ttl,
             capacity: parts.capacity,
-            flights: SingleFlight::new(),
+            // The cache counts its loads itself (`keel_cache_loads_total`).
+            flights: SingleFlight::without_metrics(),
+            metrics: CacheMetrics::new(&parts.name),
             reporter: Reporter::new(parts.name, parts.report_interval, now),
             clock: parts.clock,
         };
@@ -274,6 +284,11 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
             }
             found
         };
+        match &found {
+            Found::Live(Some(_)) => inner.metrics.hit(),
+            Found::Live(None) => inner.metrics.not_found(),
+            Found::Absent => inner.metrics.miss(),
+        }
         inner.after_operation(now);
         match found {
             Found::Live(value) => value,
@@ -322,7 +337,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// Removes every entry. Statistics are kept.
     pub fn clear(&self) {
         for shard in self.inner.shards.iter() {
-            shard.lock().clear();
+            shard.lock().remove_all();
         }
     }
 

@@ -11,6 +11,8 @@ use std::num::NonZeroU64;
 use ahash::RandomState;
 use hashbrown::HashTable;
 
+use crate::metrics::ShardMetrics;
+
 /// "No entry": the end of a list, or an empty slot of the wheel.
 const NIL: u32 = u32::MAX;
 
@@ -137,11 +139,13 @@ pub(super) struct Shard<K, V> {
     /// that the per-operation check is one comparison, not a division.
     next_sweep_at: u64,
     pub(super) counts: Counts,
+    /// Moved with `counts.evictions`, `counts.expirations` and `len`.
+    metrics: ShardMetrics,
 }
 
 impl<K, V> Shard<K, V> {
     /// An empty shard whose wheel starts at `now`.
-    pub(super) fn new(config: ShardConfig, now: u64) -> Self {
+    pub(super) fn new(config: ShardConfig, now: u64, metrics: ShardMetrics) -> Self {
         let swept = now / config.tick;
         Shard {
             entries: Vec::new(),
@@ -155,6 +159,7 @@ impl<K, V> Shard<K, V> {
             swept,
             next_sweep_at: swept.saturating_add(1).saturating_mul(config.tick),
             counts: Counts::default(),
+            metrics,
         }
     }
 
@@ -172,7 +177,13 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Drops every entry (statistics are kept).
-    pub(super) fn clear(&mut self) {
+    pub(super) fn remove_all(&mut self) {
+        self.metrics.entries_removed(self.len);
+        self.clear();
+    }
+
+    /// Forgets every entry (compaction puts the live ones back).
+    fn clear(&mut self) {
         self.entries = Vec::new();
         self.free = Vec::new();
         self.index = HashTable::new();
@@ -194,6 +205,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         if self.entry(idx).deadline() <= now {
             self.remove_at(hasher, idx);
             self.counts.expirations += 1;
+            self.metrics.expired();
             return Found::Absent;
         }
         if self.config.bounded {
@@ -274,6 +286,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         self.index
             .insert_unique(hash, idx, |&i| hasher.hash_one(&occupied(entries, i).key));
         self.len += 1;
+        self.metrics.entry_added();
         self.push_front(idx);
         self.link_expiry(idx, deadline);
         None
@@ -319,6 +332,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
                 if deadline / self.config.tick < due || (whole_turn && deadline <= now) {
                     self.remove_at(hasher, idx);
                     self.counts.expirations += 1;
+                    self.metrics.expired();
                 } else if self.slot_of(deadline) != (t & mask) as usize {
                     // Re-set to a later deadline, which left it here: move it now.
                     self.unlink_expiry(idx);
@@ -381,6 +395,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             found.remove();
         }
         self.len -= 1;
+        self.metrics.entries_removed(1);
         self.free.push(idx);
         match self.entries[idx as usize].take() {
             Some(entry) => entry,
@@ -406,6 +421,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             }
             self.remove_at(hasher, tail);
             self.counts.evictions += 1;
+            self.metrics.evicted();
             return;
         }
     }
@@ -532,6 +548,13 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
     }
 }
 
+/// A shard dropped with its cache holds nothing any more.
+impl<K, V> Drop for Shard<K, V> {
+    fn drop(&mut self) {
+        self.metrics.entries_removed(self.len);
+    }
+}
+
 impl<K, V> Entry<K, V> {
     /// The value, if the entry was still live at `now`.
     fn live_value(self, now: u64) -> Option<Option<V>> {
@@ -561,7 +584,10 @@ mod tests {
             tick: 10,
             slots: 8,
         };
-        (Shard::new(config, 0), RandomState::with_seeds(1, 2, 3, 4))
+        (
+            Shard::new(config, 0, ShardMetrics::none()),
+            RandomState::with_seeds(1, 2, 3, 4),
+        )
     }
 
     fn put(s: &mut Shard<u64, u64>, h: &RandomState, k: u64, deadline: u64, now: u64) {

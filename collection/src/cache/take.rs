@@ -13,6 +13,7 @@ use keel_timex::{Clock, Nanos};
 use super::error::Failure;
 use super::shard::Found;
 use super::{Cache, Inner, TakeError};
+use crate::metrics::Loaded;
 
 /// How many times a caller joins its key's load again after the load it joined failed with
 /// an error of another type than its own loader's, before it runs its loader on its own.
@@ -114,9 +115,12 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
         let hash = inner.hasher.hash_one(&key);
         let now = inner.clock.now();
         if let Some(found) = inner.cached(hash, &key, now) {
+            inner.metrics.found(found.is_some());
             inner.after_operation(now);
             return Ok(found);
         }
+        // Counted once per call, whether it leads the key's load or joins one.
+        inner.metrics.miss();
         // Taken by the one load attempt of this caller that runs it.
         let mut loader = Some(loader);
         let mut attempts = 0;
@@ -197,9 +201,12 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
         let hash = inner.hasher.hash_one(&key);
         let now = inner.clock.now();
         if let Some(found) = inner.cached(hash, &key, now) {
+            inner.metrics.found(found.is_some());
             inner.after_operation(now);
             return Ok(found);
         }
+        // Counted once per call, whether it leads the key's load or joins one.
+        inner.metrics.miss();
         let mut loader = Some(loader);
         let mut attempts = 0;
         let outcome = loop {
@@ -237,7 +244,10 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
         let Some(loader) = loader else {
             return Err(Failure::Panicked);
         };
-        match catch_unwind(AssertUnwindSafe(loader)) {
+        let start = self.metrics.load_start(&self.clock);
+        let loaded = catch_unwind(AssertUnwindSafe(loader));
+        self.metrics.load_end(&self.clock, start, outcome(&loaded));
+        match loaded {
             Ok(Ok(found)) => {
                 self.keep(key.clone(), found.clone(), self.clock.now());
                 Ok(found)
@@ -266,7 +276,10 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
         let Some(loader) = loader else {
             return Err(Failure::Panicked);
         };
-        match load_catching_panics(loader).await {
+        let start = self.metrics.load_start(&self.clock);
+        let loaded = load_catching_panics(loader).await;
+        self.metrics.load_end(&self.clock, start, outcome(&loaded));
+        match loaded {
             Ok(Ok(found)) => {
                 self.keep(key.clone(), found.clone(), self.clock.now());
                 Ok(found)
@@ -324,6 +337,17 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
             // Not reached (loaders' panics are caught), but a flight can report it.
             Err(_) => Some(Err(TakeError::LoaderPanicked)),
         }
+    }
+}
+
+/// How a loader run ended, for the metrics.
+#[inline(always)]
+fn outcome<V, E, P>(loaded: &Result<Result<Option<V>, E>, P>) -> Loaded {
+    match loaded {
+        Ok(Ok(Some(_))) => Loaded::Value,
+        Ok(Ok(None)) => Loaded::Nothing,
+        Ok(Err(_)) => Loaded::Failed,
+        Err(_) => Loaded::Panicked,
     }
 }
 

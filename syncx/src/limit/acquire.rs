@@ -50,12 +50,14 @@ impl<'a> Future for Acquire<'a> {
             State::Idle => {
                 if inner.try_take() {
                     self.state = State::Done;
+                    inner.metrics.acquired();
                     return Poll::Ready(Permit::new(limit));
                 }
                 let mut queue = lock(&inner.queue);
                 match inner.take_or_queue(&mut queue, |q| q.register_task(cx.waker())) {
                     Queued::Taken => {
                         self.state = State::Done;
+                        inner.metrics.acquired();
                         Poll::Ready(Permit::new(limit))
                     }
                     Queued::Waiting(id) => {
@@ -70,6 +72,7 @@ impl<'a> Future for Acquire<'a> {
                 } else {
                     // Unqueued by a release, which handed us its permit.
                     self.state = State::Done;
+                    inner.metrics.acquired();
                     Poll::Ready(Permit::new(limit))
                 }
             }

@@ -75,6 +75,7 @@ pub use acquire::Acquire;
 pub use error::{ConfigError, Timeout};
 pub use permit::{OwnedPermit, Permit};
 
+use crate::metrics::LimitMetrics;
 use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock, wait, wait_timeout};
 use queue::WaitQueue;
 
@@ -82,6 +83,9 @@ use queue::WaitQueue;
 const QUEUED: usize = 1;
 /// One permit in [`Inner::state`] (the count sits above the flag bit).
 const ONE: usize = 2;
+
+/// The name of a limit built without one.
+const DEFAULT_NAME: &str = "limit";
 
 /// A counting limit: at most [`capacity`](Limit::capacity) [`Permit`]s are out at once.
 ///
@@ -124,6 +128,10 @@ pub(crate) struct Inner {
     state: AtomicUsize,
     capacity: usize,
     queue: Mutex<WaitQueue>,
+    name: Box<str>,
+    /// `in_use` moves where a permit leaves or re-enters `state`'s count, so it equals
+    /// `capacity - available` whenever no acquisition or release is under way.
+    pub(crate) metrics: LimitMetrics,
 }
 
 /// The outcome of [`Inner::take_or_queue`].
@@ -145,19 +153,48 @@ impl Limit {
     /// [`ConfigError::ZeroCapacity`] for 0, [`ConfigError::CapacityTooLarge`] above
     /// [`MAX_CAPACITY`](Limit::MAX_CAPACITY).
     pub fn new(capacity: usize) -> Result<Limit, ConfigError> {
+        Limit::with_name(capacity, DEFAULT_NAME)
+    }
+
+    /// A limit of `capacity` permits named `name`: with feature `metrics`, its acquisitions
+    /// are counted as `keel_limit_acquires_total{name}` and its permits held shown as
+    /// `keel_limit_in_use{name}` (see the [crate docs](crate#metrics)). [`new`](Limit::new)
+    /// names it `"limit"`.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Limit::new).
+    ///
+    /// ```
+    /// use keel_syncx::limit::Limit;
+    ///
+    /// let uploads = Limit::with_name(4, "uploads")?;
+    /// assert_eq!(uploads.name(), "uploads");
+    /// assert_eq!(uploads.capacity(), 4);
+    /// # Ok::<(), keel_syncx::limit::ConfigError>(())
+    /// ```
+    pub fn with_name(capacity: usize, name: impl Into<String>) -> Result<Limit, ConfigError> {
         if capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
         }
         if capacity > Limit::MAX_CAPACITY {
             return Err(ConfigError::CapacityTooLarge { capacity });
         }
+        let name: Box<str> = name.into().into_boxed_str();
         Ok(Limit {
             inner: Arc::new(Inner {
                 state: AtomicUsize::new(capacity * ONE),
                 capacity,
                 queue: Mutex::new(WaitQueue::default()),
+                metrics: LimitMetrics::new(&name),
+                name,
             }),
         })
+    }
+
+    /// The limit's name: given to [`with_name`](Limit::with_name), else `"limit"`.
+    pub fn name(&self) -> &str {
+        &self.inner.name
     }
 
     /// How many permits there are in all.
@@ -188,7 +225,7 @@ impl Limit {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
-        self.inner.try_take().then(|| Permit::new(self))
+        self.inner.try_acquire().then(|| Permit::new(self))
     }
 
     /// Like [`try_acquire`](Limit::try_acquire), but the permit holds a handle on the limit
@@ -205,7 +242,7 @@ impl Limit {
     #[inline]
     pub fn try_acquire_owned(&self) -> Option<OwnedPermit> {
         self.inner
-            .try_take()
+            .try_acquire()
             .then(|| OwnedPermit::new(self.clone()))
     }
 
@@ -218,6 +255,7 @@ impl Limit {
             let taken = self.inner.acquire_slow(None);
             debug_assert!(taken, "a wait without a deadline only ends with a permit");
         }
+        self.inner.metrics.acquired();
         Permit::new(self)
     }
 
@@ -229,17 +267,22 @@ impl Limit {
     /// [`Timeout`] when no permit came in time. A permit handed over just as the timeout
     /// expires is kept and returned, not dropped.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<Permit<'_>, Timeout> {
+        let metrics = &self.inner.metrics;
         if self.inner.try_take() {
+            metrics.acquired();
             return Ok(Permit::new(self));
         }
         if timeout.is_zero() {
+            metrics.timeout();
             return Err(Timeout::new());
         }
         // A deadline too far to represent is no deadline.
         let deadline = Instant::now().checked_add(timeout);
         if self.inner.acquire_slow(deadline) {
+            metrics.acquired();
             Ok(Permit::new(self))
         } else {
+            metrics.timeout();
             Err(Timeout::new())
         }
     }
@@ -262,15 +305,20 @@ impl Limit {
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn acquire_timeout_async(&self, timeout: Duration) -> Result<Permit<'_>, Timeout> {
+        // The `Acquire` future counts the permit it resolves to.
         tokio::time::timeout(timeout, self.acquire_async())
             .await
-            .map_err(|_| Timeout::new())
+            .map_err(|_| {
+                self.inner.metrics.timeout();
+                Timeout::new()
+            })
     }
 }
 
 impl fmt::Debug for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Limit")
+            .field("name", &self.name())
             .field("capacity", &self.capacity())
             .field("available", &self.available())
             .finish()
@@ -278,6 +326,18 @@ impl fmt::Debug for Limit {
 }
 
 impl Inner {
+    /// [`try_take`](Inner::try_take) for `try_acquire*`, counted as acquired or rejected.
+    #[inline]
+    fn try_acquire(&self) -> bool {
+        let taken = self.try_take();
+        if taken {
+            self.metrics.acquired();
+        } else {
+            self.metrics.rejected();
+        }
+        taken
+    }
+
     /// Takes a permit if one is free and nobody is queued.
     #[inline]
     fn try_take(&self) -> bool {
@@ -294,7 +354,10 @@ impl Inner {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.metrics.taken();
+                    return true;
+                }
                 Err(actual) => state = actual,
             }
         }
@@ -306,6 +369,7 @@ impl Inner {
         // Release: the next holder sees what this one did. The same read-modify-write reads the
         // QUEUED flag, so a waiter queued before this point cannot be missed.
         let previous = self.state.fetch_add(ONE, Ordering::Release);
+        self.metrics.given_back();
         if previous & QUEUED != 0 {
             self.hand_over();
         }
@@ -337,6 +401,7 @@ impl Inner {
                     Err(actual) => state = actual,
                 }
             }
+            self.metrics.taken();
             queue.pop_first()
         };
         if let Some(wake) = wake {
@@ -365,7 +430,10 @@ impl Inner {
                 .state
                 .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) if next < state => return Queued::Taken,
+                Ok(_) if next < state => {
+                    self.metrics.taken();
+                    return Queued::Taken;
+                }
                 Ok(_) => return Queued::Waiting(register(queue)),
                 Err(actual) => state = actual,
             }

@@ -28,6 +28,7 @@ pub struct Builder<T, E, C = MonotonicClock> {
     create: Create<T, E>,
     destroy: Option<Destroy<T>>,
     max_age: Option<Duration>,
+    name: String,
     clock: C,
 }
 
@@ -38,6 +39,7 @@ impl<T, E> Builder<T, E> {
             create,
             destroy: None,
             max_age: None,
+            name: "pool".to_owned(),
             clock: MonotonicClock::new(),
         }
     }
@@ -65,15 +67,35 @@ where
         self
     }
 
+    /// The pool's name: with feature `metrics`, its gets are counted as
+    /// `keel_pool_gets_total{name}`, and so on (see the [crate docs](crate#metrics)).
+    /// Default `"pool"`.
+    ///
+    /// ```
+    /// use keel_syncx::pool::Pool;
+    ///
+    /// let pool = Pool::builder(8, || Ok::<_, std::io::Error>(Vec::<u8>::new()))
+    ///     .name("buffers")
+    ///     .build()?;
+    /// assert_eq!(pool.name(), "buffers");
+    /// # Ok::<(), keel_syncx::pool::ConfigError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// The clock that ages idle objects (default: [`MonotonicClock`]). Pass a
     /// [`ManualClock`](keel_timex::ManualClock) to test expiry without sleeping. It is read
-    /// only when a max age is set.
+    /// only when a max age is set, and, with feature `metrics`, when a `get` starts and stops
+    /// waiting (`keel_pool_wait_duration_seconds`; timeouts themselves are real time).
     pub fn clock<C2: Clock>(self, clock: C2) -> Builder<T, E, C2> {
         Builder {
             max_size: self.max_size,
             create: self.create,
             destroy: self.destroy,
             max_age: self.max_age,
+            name: self.name,
             clock,
         }
     }
@@ -96,6 +118,7 @@ where
             self.create,
             self.destroy,
             self.max_age,
+            self.name,
             self.clock,
         ))
     }
@@ -106,6 +129,7 @@ impl<T, E, C: fmt::Debug> fmt::Debug for Builder<T, E, C> {
         f.debug_struct("Builder")
             .field("max_size", &self.max_size)
             .field("max_age", &self.max_age)
+            .field("name", &self.name)
             .field("destroy", &self.destroy.is_some())
             .field("clock", &self.clock)
             .finish_non_exhaustive()

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use keel_timex::Clock;
 
 use super::{Expired, Pool, PoolError, Pooled, Step};
+use crate::metrics::WaitStart;
 use crate::sync::lock;
 
 /// The future returned by [`Pool::get_async`]: resolves to a [`Pooled`] object or a
@@ -26,6 +27,8 @@ pub struct Get<'a, T, E, C> {
     /// Whether `ticket` is in the queue now.
     queued: bool,
     done: bool,
+    /// When it first had to wait (metrics), until the wait is recorded.
+    waited: Option<WaitStart>,
 }
 
 impl<'a, T, E, C> Get<'a, T, E, C> {
@@ -35,6 +38,7 @@ impl<'a, T, E, C> Get<'a, T, E, C> {
             ticket: None,
             queued: false,
             done: false,
+            waited: None,
         }
     }
 }
@@ -73,18 +77,28 @@ where
                     };
                     self.ticket = Some(id);
                     self.queued = true;
+                    if self.waited.is_none() {
+                        self.waited = Some(inner.metrics.wait_start(&inner.clock));
+                    }
                     return Poll::Pending;
                 }
                 step => step,
             }
         };
         self.done = true;
+        if let Some(start) = self.waited.take() {
+            inner.metrics.wait_end(&inner.clock, start);
+        }
         Poll::Ready(pool.finish(step, expired))
     }
 }
 
 impl<T, E, C> Drop for Get<'_, T, E, C> {
     fn drop(&mut self) {
+        // Dropped while waiting (cancelled, or timed out by `get_timeout_async`).
+        if let Some(start) = self.waited.take() {
+            self.pool.recycler.wait_end(start);
+        }
         if !self.queued {
             return;
         }

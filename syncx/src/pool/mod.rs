@@ -82,6 +82,7 @@ use keel_timex::{Clock, MonotonicClock, Nanos};
 use pooled::Recycle;
 
 use crate::limit::queue::{WaitQueue, Wake};
+use crate::metrics::{PoolMetrics, WaitStart};
 use crate::sync::{Mutex, MutexGuard, lock, wait, wait_timeout};
 
 /// A pool's factory.
@@ -135,6 +136,9 @@ struct Inner<T, E, C> {
     destroy: Option<Destroy<T>>,
     clock: C,
     state: Mutex<State<T>>,
+    name: Box<str>,
+    /// The gauges are set under `state`'s lock, so they end on the pool's last state.
+    metrics: PoolMetrics,
 }
 
 /// The pool's state under its lock.
@@ -198,14 +202,18 @@ where
         create: Create<T, E>,
         destroy: Option<Destroy<T>>,
         max_age: Option<Duration>,
+        name: String,
         clock: C,
     ) -> Pool<T, E, C> {
+        let name = name.into_boxed_str();
         let inner = Arc::new(Inner {
             max_size,
             max_age,
             create,
             destroy,
             clock,
+            metrics: PoolMetrics::new(&name),
+            name,
             state: Mutex::new(State {
                 idle: Vec::new(),
                 size: 0,
@@ -257,7 +265,10 @@ where
             self.inner.step(&mut state, &mut expired)
         };
         match step {
-            Step::Wait => Ok(None),
+            Step::Wait => {
+                self.inner.metrics.rejected();
+                Ok(None)
+            }
             step => match self.finish(step, expired) {
                 Ok(pooled) => Ok(Some(pooled)),
                 Err(PoolError::Create(e)) => Err(e),
@@ -288,10 +299,20 @@ where
         &self,
         timeout: Duration,
     ) -> Result<Pooled<'_, T>, PoolError<E>> {
-        match tokio::time::timeout(timeout, self.get_async()).await {
+        let mut get = self.get_async();
+        match tokio::time::timeout(timeout, &mut get).await {
             Ok(result) => result,
-            Err(_) => Err(PoolError::Timeout),
+            Err(_) => {
+                // `get` records its wait when dropped.
+                self.inner.metrics.timeout();
+                Err(PoolError::Timeout)
+            }
         }
+    }
+
+    /// The pool's name: given to [`Builder::name`], else `"pool"`.
+    pub fn name(&self) -> &str {
+        &self.inner.name
     }
 
     /// The most objects that exist at once.
@@ -332,17 +353,25 @@ where
         let mut expired = Expired::new();
         let mut state = lock(&inner.state);
         let mut ticket = None;
+        // Set when this call first waits.
+        let mut waited = None;
         loop {
             match inner.step(&mut state, &mut expired) {
                 Step::Wait => {}
                 step => {
                     drop(state);
+                    if let Some(start) = waited {
+                        inner.metrics.wait_end(&inner.clock, start);
+                    }
                     return self.finish(step, expired);
                 }
             }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                drop(state);
+                inner.timed_out(waited);
                 return Err(PoolError::Timeout);
             }
+            let start = *waited.get_or_insert_with(|| inner.metrics.wait_start(&inner.clock));
             let (id, condvar) = match ticket.take() {
                 None => state.queue.register_thread(),
                 Some((id, condvar)) => {
@@ -350,7 +379,13 @@ where
                     (id, condvar)
                 }
             };
-            state = wait_until_woken(state, id, &condvar, deadline)?;
+            state = match wait_until_woken(state, id, &condvar, deadline) {
+                Ok(state) => state,
+                Err(timeout) => {
+                    inner.timed_out(Some(start));
+                    return Err(timeout);
+                }
+            };
             ticket = Some((id, condvar));
         }
     }
@@ -361,6 +396,7 @@ where
         let inner = &*self.inner;
         match step {
             Step::Reuse(value) => {
+                inner.metrics.reused();
                 // Built before destroying, so a panicking destroy returns it to the pool.
                 let pooled = Pooled::new(value, self.recycler());
                 inner.destroy_expired(expired);
@@ -369,8 +405,12 @@ where
             Step::Create => {
                 let slot = SlotGuard::new(inner, 1);
                 inner.destroy_expired(expired);
-                // A panic here unwinds through `slot`, which frees it and wakes a waiter.
+                // A panic here unwinds through `slot`, which frees it and wakes a waiter, and
+                // through `failed`, which counts the get as an error, as a failure does.
+                let failed = CreateFailed(&inner.metrics);
                 let value = (inner.create)().map_err(PoolError::Create)?;
+                std::mem::forget(failed);
+                inner.metrics.created();
                 slot.disarm();
                 Ok(Pooled::new(value, self.recycler()))
             }
@@ -415,6 +455,13 @@ impl<T, E, C: Clock> Inner<T, E, C> {
     /// Under the lock: what a `get` can do now. Expired idle objects met on the way go into
     /// `expired`; a new object may take over the slot of one of them.
     fn step(&self, state: &mut State<T>, expired: &mut Expired<T>) -> Step<T> {
+        let step = self.decide(state, expired);
+        self.publish(state);
+        step
+    }
+
+    /// [`step`](Inner::step) without the gauges.
+    fn decide(&self, state: &mut State<T>, expired: &mut Expired<T>) -> Step<T> {
         let now = self.now();
         while let Some(idle) = state.idle.pop() {
             if self.is_expired(&idle, now) {
@@ -433,6 +480,21 @@ impl<T, E, C: Clock> Inner<T, E, C> {
             return Step::Create;
         }
         Step::Wait
+    }
+
+    /// Under the lock: sets the gauges to the state's sizes.
+    #[inline]
+    fn publish(&self, state: &State<T>) {
+        self.metrics
+            .sizes(state.idle.len(), state.size - state.idle.len());
+    }
+
+    /// A `get_timeout` gave up, after waiting since `waited` if it waited.
+    fn timed_out(&self, waited: Option<WaitStart>) {
+        if let Some(start) = waited {
+            self.metrics.wait_end(&self.clock, start);
+        }
+        self.metrics.timeout();
     }
 
     /// The time for ages: the clock is read only when there is a max age.
@@ -476,6 +538,7 @@ impl<T, E, C: Clock> Inner<T, E, C> {
         {
             let mut state = lock(&self.state);
             state.size -= slots;
+            self.publish(&state);
             for _ in 0..slots {
                 match state.queue.pop_first() {
                     Some(wake) => wakes.push(wake),
@@ -498,6 +561,7 @@ where
         let wake = {
             let mut state = lock(&self.state);
             state.idle.push(Idle { value, returned_at });
+            self.publish(&state);
             state.queue.pop_first()
         };
         if let Some(wake) = wake {
@@ -513,11 +577,27 @@ where
     fn detach(&self) {
         self.free_slots(1);
     }
+
+    fn wait_end(&self, start: WaitStart) {
+        self.metrics.wait_end(&self.clock, start);
+    }
+}
+
+/// Counts a `get` as an error when dropped: its factory failed or panicked. Forgotten when
+/// the factory succeeds.
+struct CreateFailed<'a>(&'a PoolMetrics);
+
+impl Drop for CreateFailed<'_> {
+    fn drop(&mut self) {
+        self.0.error();
+    }
 }
 
 impl<T, E, C> Drop for Inner<T, E, C> {
     fn drop(&mut self) {
         let idle = std::mem::take(&mut lock(&self.state).idle);
+        // Nothing is out (an object out holds the pool), and nothing idle is left.
+        self.metrics.sizes(0, 0);
         if let Some(destroy) = &self.destroy {
             idle.into_iter().for_each(|idle| destroy(idle.value));
         }
@@ -569,6 +649,7 @@ impl<T, E, C: fmt::Debug> fmt::Debug for Pool<T, E, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = lock(&self.inner.state);
         f.debug_struct("Pool")
+            .field("name", &self.inner.name)
             .field("max_size", &self.inner.max_size)
             .field("max_age", &self.inner.max_age)
             .field("size", &state.size)

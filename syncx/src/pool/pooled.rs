@@ -4,6 +4,8 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+use crate::metrics::WaitStart;
+
 /// What a [`Pooled`] needs from its pool, without the pool's factory error and clock types.
 pub(super) trait Recycle<T>: Send + Sync {
     /// Takes `value` back as the most recently returned idle object.
@@ -12,6 +14,9 @@ pub(super) trait Recycle<T>: Send + Sync {
     fn discard(&self, value: T);
     /// Frees the slot of an object taken out for good.
     fn detach(&self);
+    /// A `get` that started to wait at `start` stopped waiting (metrics; dispatched here so
+    /// that the future of `get_async` needs no clock bound to do it when dropped).
+    fn wait_end(&self, start: WaitStart);
 }
 
 /// An object borrowed from a [`Pool`](super::Pool): use it through `Deref`/`DerefMut`;

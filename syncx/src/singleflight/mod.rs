@@ -96,6 +96,7 @@ use call::{Call, Follower, Leader, Wait};
 pub use error::FlightError;
 use shards::{Found, Shards};
 
+use crate::metrics::SingleFlightMetrics;
 use crate::sync::{Arc, lock};
 
 /// Runs a closure once per key among concurrent callers and shares its result.
@@ -115,16 +116,65 @@ use crate::sync::{Arc, lock};
 /// cancelled async leader is replaced.
 pub struct SingleFlight<K, V, E> {
     shards: Shards<K, V, E>,
+    metrics: SingleFlightMetrics,
+    name: Box<str>,
 }
+
+/// The name of a group built without one.
+const DEFAULT_NAME: &str = "singleflight";
 
 /// # Constructors and inspection
 impl<K, V, E> SingleFlight<K, V, E> {
-    /// An empty group: no key in flight.
+    /// An empty group: no key in flight. Its name is `"singleflight"`.
     #[must_use]
     pub fn new() -> Self {
+        Self::with_name(DEFAULT_NAME)
+    }
+
+    /// An empty group named `name`: with feature `metrics`, its calls are counted as
+    /// `keel_singleflight_calls_total{name}` (see the [crate docs](crate#metrics)).
+    ///
+    /// ```
+    /// use keel_syncx::singleflight::SingleFlight;
+    ///
+    /// let profiles: SingleFlight<u64, String, std::io::Error> = SingleFlight::with_name("profiles");
+    /// assert_eq!(profiles.name(), "profiles");
+    /// assert_eq!(profiles.run(7, || Ok("ada".to_string())).unwrap(), "ada");
+    /// ```
+    #[must_use]
+    pub fn with_name(name: impl Into<String>) -> Self {
+        let name: Box<str> = name.into().into_boxed_str();
         Self {
             shards: Shards::new(),
+            metrics: SingleFlightMetrics::new(&name),
+            name,
         }
+    }
+
+    /// An empty group that records no metrics, whatever the features: for a group inside
+    /// another primitive that counts what it does itself (keel-collection's cache counts its
+    /// loads as `keel_cache_loads_total`, not as singleflight calls). Its name is
+    /// `"singleflight"`.
+    ///
+    /// ```
+    /// use keel_syncx::singleflight::SingleFlight;
+    ///
+    /// let loads: SingleFlight<u64, u64, ()> = SingleFlight::without_metrics();
+    /// assert_eq!(loads.run(1, || Ok(10)), Ok(10));
+    /// ```
+    #[must_use]
+    pub fn without_metrics() -> Self {
+        Self {
+            shards: Shards::new(),
+            metrics: SingleFlightMetrics::none(),
+            name: DEFAULT_NAME.into(),
+        }
+    }
+
+    /// The group's name: given to [`with_name`](Self::with_name), else `"singleflight"`.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The number of keys in flight now: a flight counts from the moment its leader starts
@@ -198,10 +248,14 @@ impl<K: Hash + Eq, V: Clone, E> SingleFlight<K, V, E> {
         let mut leader = match self.join(key) {
             Joined::Leader(leader) => leader,
             Joined::Follower(follower) => match follower.wait() {
-                Wait::Done(result) => return (result, false),
+                Wait::Done(result) => {
+                    self.metrics.follower();
+                    return (result, false);
+                }
                 Wait::Lead(leader) => leader,
             },
         };
+        self.metrics.leader();
         leader.running = true;
         let result = f();
         (leader.finish(result), true)
@@ -253,10 +307,14 @@ impl<K: Hash + Eq, V: Clone, E> SingleFlight<K, V, E> {
         let mut leader = match self.join(key) {
             Joined::Leader(leader) => leader,
             Joined::Follower(mut follower) => match poll_fn(|cx| follower.poll_wait(cx)).await {
-                Wait::Done(result) => return (result, false),
+                Wait::Done(result) => {
+                    self.metrics.follower();
+                    return (result, false);
+                }
                 Wait::Lead(leader) => leader,
             },
         };
+        self.metrics.leader();
         // `running` brackets the user's code, so the leader's drop can tell a panic in it
         // (unwinding) from a cancellation (dropped between polls).
         leader.running = true;
@@ -304,6 +362,7 @@ impl<K, V, E> Default for SingleFlight<K, V, E> {
 impl<K, V, E> fmt::Debug for SingleFlight<K, V, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SingleFlight")
+            .field("name", &self.name)
             .field("in_flight", &self.in_flight())
             .finish()
     }
