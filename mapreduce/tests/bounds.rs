@@ -110,6 +110,7 @@ fn a_token_waits_any_timeout() {
     }
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test]
 async fn tokio_calls_take_any_worker_count_and_timeout() {
     use keel_mapreduce::tokio as mr;
