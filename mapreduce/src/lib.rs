@@ -152,6 +152,30 @@
 //!   `DeadlineExceeded`); go-zero reports any context cancellation as `DeadlineExceeded`.
 //! - Panic payloads are re-raised as they are (go-zero re-panics with a string).
 //! - No goroutine per item: long-lived workers and batches.
+//!
+//! # Metrics
+//!
+//! With the feature `metrics`, every run records through the
+//! [`metrics`](https://docs.rs/metrics) facade, labelled with the options'
+//! [`name`](Options::name) (default `"mapreduce"`; `finish` and `finish_void`, which take no
+//! options, use the default) and its flavour, `thread` or `tokio` (both tokio modes):
+//!
+//! | metric | type | labels | counts |
+//! |---|---|---|---|
+//! | `keel_mapreduce_runs_total` | counter | `name`, `flavour`, `result` = `ok` \| `error` \| `cancelled` \| `panic` | every run, by how it ended: `error` is a stage's `cancel(Some(e))`, `NoOutput`, `MultipleOutputs` or `finish`'s first error; `cancelled` is `cancel(None)`, the token, the deadline, or a tokio call's future dropped before its end; `panic` a panic re-raised |
+//! | `keel_mapreduce_items_total` | counter | `name`, `flavour`, `stage` = `generated` \| `mapped` \| `reduced` | items the generator put on the source queue, items whose mapper returned (a mapper future that completed), mapper outputs handed to the reducer |
+//!
+//! The handles are registered when a run starts, in the call itself (on the caller's thread,
+//! or at the first poll of the tokio call, before any task is spawned), with the recorder
+//! installed at that moment: **install the recorder before running**. Items are counted in
+//! plain integers and added to the counters per batch, so an item costs no atomic
+//! operation. Without the feature nothing is recorded and nothing is compiled in. The whole
+//! table of keel's metrics is `METRICS.md` at the workspace root.
+//!
+//! # Features
+//!
+//! - `tokio`: the async flavour (module `tokio`), and `CancelToken::cancelled()`.
+//! - `metrics`: the metrics above.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -159,6 +183,7 @@
 mod cancel;
 mod error;
 mod first;
+mod metrics;
 mod options;
 pub mod thread;
 mod token;

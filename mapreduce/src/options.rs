@@ -1,5 +1,6 @@
 //! [`Options`]: workers, deadline and the caller's cancellation token.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crate::CancelToken;
@@ -14,7 +15,8 @@ pub const DEFAULT_WORKERS: usize = 16;
 /// once is far beyond what a machine runs in parallel.
 pub const MAX_WORKERS: usize = 4096;
 
-/// How a map-reduce runs: how many mappers at once, until when, and a token to stop it.
+/// How a map-reduce runs: how many mappers at once, until when, a token to stop it, and
+/// the name its metrics carry (feature `metrics`).
 ///
 /// ```
 /// use keel_mapreduce::{CancelToken, Options};
@@ -34,6 +36,7 @@ pub struct Options {
     pub(crate) workers: usize,
     pub(crate) deadline: Option<Instant>,
     pub(crate) token: Option<CancelToken>,
+    pub(crate) name: Cow<'static, str>,
 }
 
 impl Default for Options {
@@ -42,12 +45,17 @@ impl Default for Options {
             workers: DEFAULT_WORKERS,
             deadline: None,
             token: None,
+            name: Cow::Borrowed(Options::DEFAULT_NAME),
         }
     }
 }
 
 impl Options {
-    /// go-zero's defaults: 16 workers, no deadline, no token.
+    /// The [`name`](Options::name) of runs not given one: `"mapreduce"`.
+    pub const DEFAULT_NAME: &'static str = "mapreduce";
+
+    /// go-zero's defaults: 16 workers, no deadline, no token; named
+    /// [`DEFAULT_NAME`](Options::DEFAULT_NAME).
     pub fn new() -> Options {
         Options::default()
     }
@@ -84,5 +92,38 @@ impl Options {
     /// The number of workers.
     pub fn worker_count(&self) -> usize {
         self.workers
+    }
+
+    /// The name of the runs made with these options: the `name` label of their metrics
+    /// (feature `metrics`; see `METRICS.md`). Default [`DEFAULT_NAME`](Options::DEFAULT_NAME),
+    /// `"mapreduce"`. Any string is taken as it is (like the other settings, nothing here
+    /// can fail); runs with the same name add to the same series, so name each kind of job
+    /// apart. Without the feature the name is not used.
+    ///
+    /// ```
+    /// use keel_mapreduce::{thread, MapReduceError, Options};
+    ///
+    /// let opts = Options::new().workers(4).name("thumbnails");
+    /// assert_eq!(opts.run_name(), "thumbnails");
+    /// assert_eq!(Options::new().run_name(), Options::DEFAULT_NAME);
+    /// let per_shard = Options::new().name(format!("shard-{}", 3));
+    /// assert_eq!(per_shard.run_name(), "shard-3");
+    ///
+    /// let total: Result<usize, MapReduceError<()>> = thread::map_reduce_iter(
+    ///     ["a", "bb", "ccc"],
+    ///     |s: &str, writer, _| writer.write(s.len()),
+    ///     |lengths, writer, _| writer.write(lengths.sum()),
+    ///     opts,
+    /// );
+    /// assert_eq!(total, Ok(6));
+    /// ```
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Options {
+        self.name = name.into();
+        self
+    }
+
+    /// The name set with [`name`](Options::name).
+    pub fn run_name(&self) -> &str {
+        &self.name
     }
 }

@@ -63,6 +63,7 @@ pub use source::Source;
 pub use writer::{Outputs, Writer};
 
 use crate::first::FirstError;
+use crate::metrics::{Flavour, Outcome, Run};
 use crate::{Cancel, MapReduceError, Options, StopError};
 
 /// The most items (or mapper results) moved through a channel at once.
@@ -140,10 +141,12 @@ where
     M: Fn(T, &Writer<U>, &Cancel<E>) + Sync,
     R: FnOnce(Outputs<U>, &Writer<V>, &Cancel<E>) + Send,
 {
+    let mut metrics = Run::start(&opts, Flavour::Thread);
     let mut output = None;
     let slot = &mut output;
     let stop = run::run(
         &opts,
+        &mut metrics,
         generate,
         mapper,
         Some(move |outputs: Outputs<U>, cancel: &Cancel<E>| {
@@ -152,14 +155,14 @@ where
             *slot = Some(writer.into_output());
         }),
     );
-    if let Some(stop) = stop {
-        return Err(stop.into());
-    }
-    match output {
-        Some(out) if out.writes == 1 => out.value.ok_or(MapReduceError::NoOutput),
-        Some(out) if out.writes > 1 => Err(MapReduceError::MultipleOutputs),
-        _ => Err(MapReduceError::NoOutput),
-    }
+    let result = match (stop, output) {
+        (Some(stop), _) => Err(stop.into()),
+        (None, Some(out)) if out.writes == 1 => out.value.ok_or(MapReduceError::NoOutput),
+        (None, Some(out)) if out.writes > 1 => Err(MapReduceError::MultipleOutputs),
+        (None, _) => Err(MapReduceError::NoOutput),
+    };
+    metrics.finish(Outcome::of_result(&result));
+    result
 }
 
 /// [`map_reduce`] over an iterator the caller already has (go-zero's `MapReduceChan`):
@@ -235,10 +238,13 @@ where
     M: Fn(T, &Writer<U>, &Cancel<E>) + Sync,
     R: FnOnce(Outputs<U>, &Cancel<E>) + Send,
 {
-    match run::run(&opts, generate, mapper, Some(reducer)) {
+    let mut metrics = Run::start(&opts, Flavour::Thread);
+    let result = match run::run(&opts, &mut metrics, generate, mapper, Some(reducer)) {
         Some(stop) => Err(stop),
         None => Ok(()),
-    }
+    };
+    metrics.finish(Outcome::of_stopped(&result));
+    result
 }
 
 /// go-zero's `ForEach`: runs `f` on every item, at most `opts.workers` at once, and
@@ -269,12 +275,18 @@ where
     G: FnOnce(&Source<T>) + Send,
     F: Fn(T) + Sync,
 {
-    run::run::<T, (), Infallible, _, _, NoReducer>(
+    let mut metrics = Run::start(&opts, Flavour::Thread);
+    let stop = run::run::<T, (), Infallible, _, _, NoReducer>(
         &opts,
+        &mut metrics,
         generate,
         |item, _: &Writer<()>, _: &Cancel<Infallible>| f(item),
         None,
     );
+    metrics.finish(match &stop {
+        Some(stop) => Outcome::of_stop(stop),
+        None => Outcome::Ok,
+    });
 }
 
 type NoReducer = fn(Outputs<()>, &Cancel<Infallible>);
@@ -317,10 +329,12 @@ where
     }
     let first = FirstError::new();
     let opts = Options::new().workers(fns.len());
+    let mut metrics = Run::start(&opts, Flavour::Thread);
     // The call stops only through the `cancel(None)` below, right after an error was
     // recorded: its stop reason says nothing the slot does not.
     let _stopped_after_an_error = run::run::<F, (), Infallible, _, _, NoReducer>(
         &opts,
+        &mut metrics,
         from_iter(fns.into_iter()),
         |f: F, _: &Writer<()>, cancel: &Cancel<Infallible>| {
             if let Err(e) = f() {
@@ -330,7 +344,9 @@ where
         },
         None,
     );
-    first.into_result()
+    let result = first.into_result();
+    metrics.finish(Outcome::of_finish(&result));
+    result
 }
 
 /// go-zero's `FinishVoid`: runs every function concurrently (one worker each) and returns

@@ -22,6 +22,7 @@ use super::{Outputs, Source, Writer};
 use crate::Options;
 use crate::StopError;
 use crate::cancel::Cancel;
+use crate::metrics::{Outcome, Run, Tally};
 
 /// How often the caller looks at its [`CancelToken`](crate::CancelToken) while the call
 /// runs (only when one was given).
@@ -48,10 +49,12 @@ impl<E> Shared<E> {
     }
 }
 
-/// Runs the pipeline to its end; re-raises the first panic after every thread is joined;
-/// returns the first stop, if any.
+/// Runs the pipeline to its end; re-raises the first panic after every thread is joined
+/// (counted in `metrics` first); returns the first stop, if any. The caller counts the
+/// other outcomes.
 pub(super) fn run<T, U, E, G, M, R>(
     opts: &Options,
+    metrics: &mut Run,
     generate: G,
     mapper: M,
     reducer: Option<R>,
@@ -82,9 +85,11 @@ where
     let (alive_tx, alive_rx) = bounded::<()>(0);
     let map_nanos = Arc::new(AtomicU64::new(0));
 
+    let mapped = metrics.mapped();
     let pool = Pool {
         shared: &shared,
         mapper: &mapper,
+        mapped: &mapped,
         pace: &map_nanos,
         max: workers,
         started: AtomicUsize::new(1),
@@ -114,9 +119,10 @@ where
         match reducer {
             Some(reducer) if watching => {
                 let alive = alive_tx.clone();
+                let reduced = metrics.reduced();
                 handles.push(s.spawn(move || {
                     let _alive = alive;
-                    reduce_with(shared, reducer, out_rx);
+                    reduce_with(shared, reducer, out_rx, reduced);
                 }));
             }
             Some(reducer) => inline_reducer = Some((reducer, out_rx)),
@@ -125,10 +131,11 @@ where
 
         let alive = alive_tx.clone();
         let source_pace = Arc::clone(&map_nanos);
+        let generated = metrics.generated();
         handles.push(s.spawn(move || {
             let _alive = alive;
             let done = shared.cancel.done().clone();
-            let source = Source::new(src_tx, done, workers, source_pace);
+            let source = Source::new(src_tx, done, workers, source_pace, generated);
             match catch_unwind(AssertUnwindSafe(|| generate(&source))) {
                 Ok(()) => source.finish(),
                 Err(payload) => shared.record_panic(payload),
@@ -137,7 +144,7 @@ where
         drop(alive_tx);
 
         if let Some((reducer, out_rx)) = inline_reducer {
-            reduce_with(shared, reducer, out_rx);
+            reduce_with(shared, reducer, out_rx, metrics.reduced());
         }
         watch(opts, &shared.cancel, &alive_rx);
         // Every stage catches its own panic, so a join never fails; joining here (not at
@@ -153,17 +160,18 @@ where
     });
 
     if let Some(payload) = shared.panic.into_inner() {
+        metrics.finish(Outcome::Panic);
         resume_unwind(payload);
     }
     shared.cancel.take_reason()
 }
 
 /// Runs the reducer over the collector, catching its panic; its return stops dispatch.
-fn reduce_with<U, E, R>(shared: &Shared<E>, reducer: R, out_rx: Receiver<Vec<U>>)
+fn reduce_with<U, E, R>(shared: &Shared<E>, reducer: R, out_rx: Receiver<Vec<U>>, reduced: Tally)
 where
     R: FnOnce(Outputs<U>, &Cancel<E>),
 {
-    let outputs = Outputs::new(out_rx, shared.cancel.done().clone());
+    let outputs = Outputs::new(out_rx, shared.cancel.done().clone(), reduced);
     let r = catch_unwind(AssertUnwindSafe(|| reducer(outputs, &shared.cancel)));
     if let Err(payload) = r {
         shared.record_panic(payload);
@@ -207,6 +215,8 @@ impl<T, U> Clone for Hands<'_, T, U> {
 struct Pool<'a, E, M> {
     shared: &'a Shared<E>,
     mapper: &'a M,
+    /// Where this call's mapped items are counted (each worker forks a tally).
+    mapped: &'a Tally,
     pace: &'a AtomicU64,
     /// The most workers (`opts.workers`).
     max: usize,
@@ -235,6 +245,8 @@ impl<E, M> Pool<'_, E, M> {
         let rx = hands.rx.clone();
         // Dropped when this worker ends: its ends of the channels, alive included.
         let mut spare = Some(hands);
+        // Mappers that returned; flushed per batch, and when the worker ends.
+        let mut mapped = self.mapped.fork();
         let r = catch_unwind(AssertUnwindSafe(|| {
             while !done.is_cancelled() {
                 self.waiting.fetch_add(1, Ordering::AcqRel);
@@ -252,7 +264,9 @@ impl<E, M> Pool<'_, E, M> {
                         break;
                     }
                     (self.mapper)(item, &writer, &shared.cancel);
+                    mapped.one();
                 }
+                mapped.flush();
                 writer.flush();
                 // The generator sizes its batches from this (including any wait on a full
                 // collector: a slow reducer makes mapping slow too).

@@ -11,6 +11,7 @@ use crossbeam_channel::Sender;
 
 use super::{BATCH_NANOS, max_batch};
 use crate::CancelToken;
+use crate::metrics::Tally;
 
 /// Handed to the generator: [`send`](Source::send) queues one item for the mappers.
 ///
@@ -36,6 +37,8 @@ pub struct Source<T> {
     last_flush: Cell<Instant>,
     /// The workers' latest time per item, in nanoseconds (0: not known yet).
     map_nanos: Arc<AtomicU64>,
+    /// Items put on the source channel, counted per batch.
+    generated: Tally,
 }
 
 impl<T> Source<T> {
@@ -44,6 +47,7 @@ impl<T> Source<T> {
         done: CancelToken,
         workers: usize,
         map_nanos: Arc<AtomicU64>,
+        generated: Tally,
     ) -> Source<T> {
         Source {
             buf: RefCell::new(Vec::new()),
@@ -54,6 +58,7 @@ impl<T> Source<T> {
             limit: Cell::new(1),
             last_flush: Cell::new(Instant::now()),
             map_nanos,
+            generated,
         }
     }
 
@@ -126,11 +131,13 @@ impl<T> Source<T> {
     }
 
     fn push(&self, batch: Vec<T>) -> bool {
+        let len = batch.len();
         if self.tx.send(batch).is_err() {
             // Every worker left: the call is stopping.
             self.close();
             return false;
         }
+        self.generated.batch(len);
         true
     }
 

@@ -8,6 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::max_batch;
 use crate::CancelToken;
+use crate::metrics::Tally;
 
 /// Where a stage writes its results: handed to every mapper (its writes go to the
 /// reducer) and to the reducer of [`map_reduce`](super::map_reduce) (its one write is the
@@ -136,14 +137,17 @@ pub struct Outputs<U> {
     rx: Option<Receiver<Vec<U>>>,
     current: std::vec::IntoIter<U>,
     done: CancelToken,
+    /// Outputs handed out; flushed before each wait for a batch, and when dropped.
+    reduced: Tally,
 }
 
 impl<U> Outputs<U> {
-    pub(super) fn new(rx: Receiver<Vec<U>>, done: CancelToken) -> Outputs<U> {
+    pub(super) fn new(rx: Receiver<Vec<U>>, done: CancelToken, reduced: Tally) -> Outputs<U> {
         Outputs {
             rx: Some(rx),
             current: Vec::new().into_iter(),
             done,
+            reduced,
         }
     }
 
@@ -166,8 +170,10 @@ impl<U> Iterator for Outputs<U> {
                 return None;
             }
             if let Some(v) = self.current.next() {
+                self.reduced.one();
                 return Some(v);
             }
+            self.reduced.flush();
             match self.rx.as_ref()?.recv() {
                 Ok(batch) => self.current = batch.into_iter(),
                 Err(_) => {

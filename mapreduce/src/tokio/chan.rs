@@ -10,6 +10,8 @@ use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 
+use crate::metrics::Tally;
+
 /// A bounded multi-producer queue. Waiting senders and receivers park their wakers here;
 /// every wake happens under the lock (the wakers are tokio's or the driver's, neither of
 /// which re-enters the queue).
@@ -26,6 +28,9 @@ struct ChanState<T> {
     finished: bool,
     senders: Vec<Waker>,
     receivers: Vec<Waker>,
+    /// Items accepted (the source's `generated`), counted under the lock; added to the
+    /// counter in batches and when the queue finishes or closes.
+    accepted: Tally,
 }
 
 fn park(list: &mut Vec<Waker>, waker: &Waker) {
@@ -41,7 +46,8 @@ fn wake_all(list: &mut Vec<Waker>) {
 }
 
 impl<T> Chan<T> {
-    pub(super) fn new(cap: usize) -> Chan<T> {
+    /// A queue of `cap` items, counting those it accepts in `accepted`.
+    pub(super) fn new(cap: usize, accepted: Tally) -> Chan<T> {
         Chan {
             state: Mutex::new(ChanState {
                 items: VecDeque::with_capacity(cap.min(1024)),
@@ -50,6 +56,7 @@ impl<T> Chan<T> {
                 finished: false,
                 senders: Vec::new(),
                 receivers: Vec::new(),
+                accepted,
             }),
         }
     }
@@ -66,6 +73,7 @@ impl<T> Chan<T> {
         if s.items.len() < s.cap {
             if let Some(v) = item.take() {
                 s.items.push_back(v);
+                s.accepted.one();
             }
             if !s.receivers.is_empty() {
                 wake_all(&mut s.receivers);
@@ -113,6 +121,7 @@ impl<T> Chan<T> {
     pub(super) fn finish(&self) {
         let mut s = self.state.lock();
         s.finished = true;
+        s.accepted.flush();
         wake_all(&mut s.receivers);
         wake_all(&mut s.senders);
     }
@@ -122,6 +131,7 @@ impl<T> Chan<T> {
         let dropped = {
             let mut s = self.state.lock();
             s.closed = true;
+            s.accepted.flush();
             wake_all(&mut s.receivers);
             wake_all(&mut s.senders);
             std::mem::take(&mut s.items)
@@ -296,6 +306,8 @@ impl<T> Future for Write<'_, T> {
 pub struct Outputs<U> {
     chan: Arc<Chan<U>>,
     buf: VecDeque<U>,
+    /// Outputs handed out; flushed before each look at the queue, and when dropped.
+    reduced: Tally,
 }
 
 impl<U> fmt::Debug for Outputs<U> {
@@ -305,10 +317,11 @@ impl<U> fmt::Debug for Outputs<U> {
 }
 
 impl<U> Outputs<U> {
-    pub(super) fn new(chan: Arc<Chan<U>>) -> Outputs<U> {
+    pub(super) fn new(chan: Arc<Chan<U>>, reduced: Tally) -> Outputs<U> {
         Outputs {
             chan,
             buf: VecDeque::new(),
+            reduced,
         }
     }
 
@@ -320,10 +333,18 @@ impl<U> Outputs<U> {
     /// Polls for the next output (`Ready(None)` at the end).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<U>> {
         if let Some(v) = self.buf.pop_front() {
+            self.reduced.one();
             return Poll::Ready(Some(v));
         }
+        self.reduced.flush();
         match self.chan.poll_recv(cx, &mut self.buf, 1, usize::MAX) {
-            Poll::Ready(true) => Poll::Ready(self.buf.pop_front()),
+            Poll::Ready(true) => {
+                let v = self.buf.pop_front();
+                if v.is_some() {
+                    self.reduced.one();
+                }
+                Poll::Ready(v)
+            }
             Poll::Ready(false) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }

@@ -14,6 +14,7 @@ use ::tokio::task::JoinSet;
 
 use super::chan::{Chan, OutSlot, Outputs, Source, Writer};
 use super::hub::{Hub, Stage};
+use crate::metrics::{Outcome as RunOutcome, Run, Tally};
 use crate::{Cancel, MapReduceError, Options, StopError};
 
 pub(super) type Payload = Box<dyn Any + Send + 'static>;
@@ -120,6 +121,8 @@ pub(super) struct Local<T, U, E, M, F> {
     dispatch: Stage,
     slots: Vec<Slot<F>>,
     free: Vec<usize>,
+    /// Mapper futures that completed.
+    mapped: Tally,
 }
 
 impl<T, U, E, M, F> Local<T, U, E, M, F>
@@ -144,6 +147,7 @@ where
                 })
                 .collect(),
             free: (0..workers).rev().collect(),
+            mapped: parts.mapped.fork(),
         }
     }
 }
@@ -161,6 +165,7 @@ where
         let slot = &mut self.slots[i];
         slot.stage.unqueue();
         if slot.fut.is_some() && slot.poll(panic) {
+            self.mapped.one();
             self.free.push(i);
         }
     }
@@ -202,6 +207,7 @@ where
                 return true;
             }
             if slot.poll(panic) {
+                self.mapped.one();
                 self.free.push(i);
             }
             if panic.is_some() || self.cancel.is_cancelled() {
@@ -256,9 +262,12 @@ impl Spread {
             let writer = Writer::chan(Arc::clone(&parts.collector));
             let cancel = parts.cancel.clone();
             let mapper = Arc::clone(&mapper);
+            // Flushed after each batch, and when the task ends or is aborted (dropped).
+            let mut mapped = parts.mapped.fork();
             set.spawn(async move {
                 let mut batch = VecDeque::with_capacity(BATCH);
                 loop {
+                    mapped.flush();
                     let more =
                         std::future::poll_fn(|cx| source.poll_recv(cx, &mut batch, workers, BATCH))
                             .await;
@@ -270,6 +279,7 @@ impl Spread {
                             return;
                         }
                         mapper(item, writer.clone(), cancel.clone()).await;
+                        mapped.one();
                         ::tokio::task::consume_budget().await;
                     }
                 }
@@ -329,6 +339,8 @@ pub(super) struct Parts<T, U, E> {
     source: Arc<Chan<T>>,
     collector: Arc<Chan<U>>,
     cancel: Cancel<E>,
+    /// Forked by every mapper executor (never counts itself).
+    mapped: Tally,
 }
 
 enum Why {
@@ -382,8 +394,10 @@ fn stopper(opts: &Options, done: crate::CancelToken) -> BoxFut<Why> {
 }
 
 /// Builds the shared parts and the stages, then drives them to the outcome: the first stop,
-/// or what the reducer wrote (the call ends when the reducer returns).
+/// or what the reducer wrote (the call ends when the reducer returns). A panic is counted
+/// in `metrics` before it is re-raised; the caller counts the other outcomes.
 pub(super) async fn run<T, U, V, E, G, GF, R, RF, X>(
+    metrics: &mut Run,
     generate: G,
     make_exec: impl FnOnce(&Arc<Hub>, &Parts<T, U, E>, usize) -> X,
     reducer: R,
@@ -399,10 +413,12 @@ where
 {
     let cancel = Cancel::new();
     let parts = Parts {
-        source: Arc::new(Chan::new(cap)),
-        collector: Arc::new(Chan::new(cap)),
+        source: Arc::new(Chan::new(cap, metrics.generated())),
+        collector: Arc::new(Chan::new(cap, Tally::none())),
         cancel: cancel.clone(),
+        mapped: metrics.mapped(),
     };
+    let reduced = metrics.reduced();
     let out = Arc::new(OutSlot {
         state: parking_lot::Mutex::new((None, 0)),
         done: cancel.done().clone(),
@@ -432,7 +448,7 @@ where
             chan: Arc::clone(&driver.parts.source),
         });
         let r = reducer(
-            Outputs::new(Arc::clone(&driver.parts.collector)),
+            Outputs::new(Arc::clone(&driver.parts.collector), reduced),
             Writer::out(Arc::clone(&driver.out)),
             cancel.clone(),
         );
@@ -449,6 +465,7 @@ where
         Ok(r) => r,
         Err(p) => {
             drop(driver);
+            metrics.finish(RunOutcome::Panic);
             std::panic::resume_unwind(p)
         }
     }

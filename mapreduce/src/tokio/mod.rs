@@ -43,6 +43,7 @@ use std::pin::pin;
 pub use chan::{Outputs, Sending, Source, Write, Writer};
 
 use crate::first::FirstError;
+use crate::metrics::{Flavour, Outcome, Run};
 use crate::{Cancel, MapReduceError, Options, StopError};
 use driver::{BATCH, Local, Reduced, Spread, local_cap, run};
 
@@ -99,11 +100,18 @@ where
     R: FnOnce(Outputs<U>, Writer<V>, Cancel<E>) -> RF,
     RF: Future<Output = ()>,
 {
-    local(generate, mapper, reducer, opts).await?.into_value()
+    let mut metrics = Run::start(&opts, Flavour::Tokio);
+    let result = match local(&mut metrics, generate, mapper, reducer, opts).await {
+        Ok(reduced) => reduced.into_value(),
+        Err(stop) => Err(stop.into()),
+    };
+    metrics.finish(Outcome::of_result(&result));
+    result
 }
 
 /// The pipeline with the mappers polled in the caller's task.
 async fn local<T, U, V, E, G, GF, M, MF, R, RF>(
+    metrics: &mut Run,
     generate: G,
     mapper: M,
     reducer: R,
@@ -119,6 +127,7 @@ where
 {
     let cap = local_cap(opts.workers);
     run(
+        metrics,
         generate,
         move |hub, parts, workers| Local::new(hub, mapper, parts, workers),
         reducer,
@@ -174,15 +183,19 @@ where
     R: FnOnce(Outputs<U>, Cancel<E>) -> RF,
     RF: Future<Output = ()>,
 {
+    let mut metrics = Run::start(&opts, Flavour::Tokio);
     // The call ends when the reducer returns; no value is written or looked at.
-    local(
+    let result = local(
+        &mut metrics,
         generate,
         mapper,
         move |outputs, _nothing: Writer<()>, cancel| reducer(outputs, cancel),
         opts,
     )
     .await
-    .map(drop)
+    .map(drop);
+    metrics.finish(Outcome::of_stopped(&result));
+    result
 }
 
 /// Runs `f` on every generated item, at most `opts.workers` at once, inside the caller's
@@ -330,9 +343,12 @@ where
     let workers = futures.len();
     let first = FirstError::new();
     let record = &first;
+    let opts = Options::new().workers(workers);
+    let mut metrics = Run::start(&opts, Flavour::Tokio);
     // The call stops only through the `cancel(None)` below, right after an error was
     // recorded: its stop reason says nothing the slot does not.
-    let _stopped_after_an_error = map_reduce_void::<F, (), Infallible, _, _, _, _, _, _>(
+    let _stopped_after_an_error = local::<F, (), (), Infallible, _, _, _, _, _, _>(
+        &mut metrics,
         |source| async move {
             for f in futures {
                 if !source.send(f).await {
@@ -346,11 +362,15 @@ where
                 cancel.cancel(None);
             }
         },
-        |mut outputs, _cancel| async move { while outputs.recv().await.is_some() {} },
-        Options::new().workers(workers),
+        |mut outputs, _nothing: Writer<()>, _cancel| async move {
+            while outputs.recv().await.is_some() {}
+        },
+        opts,
     )
     .await;
-    first.into_result()
+    let result = first.into_result();
+    metrics.finish(Outcome::of_finish(&result));
+    result
 }
 
 /// Runs the futures concurrently (all at once) inside the caller's task and returns once
@@ -445,11 +465,18 @@ where
     R: FnOnce(Outputs<U>, Writer<V>, Cancel<E>) -> RF,
     RF: Future<Output = ()>,
 {
-    spread(generate, mapper, reducer, opts).await?.into_value()
+    let mut metrics = Run::start(&opts, Flavour::Tokio);
+    let result = match spread(&mut metrics, generate, mapper, reducer, opts).await {
+        Ok(reduced) => reduced.into_value(),
+        Err(stop) => Err(stop.into()),
+    };
+    metrics.finish(Outcome::of_result(&result));
+    result
 }
 
 /// The pipeline with the mappers on `opts.workers` spawned tasks.
 async fn spread<T, U, V, E, G, GF, M, MF, R, RF>(
+    metrics: &mut Run,
     generate: G,
     mapper: M,
     reducer: R,
@@ -468,6 +495,7 @@ where
 {
     let cap = opts.workers.saturating_mul(BATCH);
     run(
+        metrics,
         generate,
         move |hub, parts, workers| Spread::new(hub, mapper, parts, workers),
         reducer,
@@ -496,15 +524,19 @@ where
     R: FnOnce(Outputs<U>, Cancel<E>) -> RF,
     RF: Future<Output = ()>,
 {
+    let mut metrics = Run::start(&opts, Flavour::Tokio);
     // The call ends when the reducer returns; no value is written or looked at.
-    spread(
+    let result = spread(
+        &mut metrics,
         generate,
         mapper,
         move |outputs, _nothing: Writer<()>, cancel| reducer(outputs, cancel),
         opts,
     )
     .await
-    .map(drop)
+    .map(drop);
+    metrics.finish(Outcome::of_stopped(&result));
+    result
 }
 
 /// [`for_each`] with `f` run on `opts.workers` spawned tasks (see [`map_reduce_spawned`]).
