@@ -1,0 +1,1 @@
+//! Bloom filters on Redis bitmaps (in progress).
