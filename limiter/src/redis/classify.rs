@@ -15,7 +15,7 @@
 //! `ErrorKind` of the redis crate, and why, is on [`RedisErrorKind::classify`], where
 //! rustdoc shows it.
 
-use redis::{ErrorKind, RedisError};
+use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 use super::scripts::CORRUPT_MARKER;
 use super::{BackendError, Link};
@@ -109,13 +109,13 @@ impl RedisErrorKind {
     /// [module docs](crate::redis#failures)). Errors met while connecting are always
     /// `Connection` or `Timeout`.
     ///
-    /// Every kind of error of the redis crate (0.32), by what it says:
+    /// Every kind of error of the redis crate (1.8), by what it says:
     ///
-    /// | error (redis 0.32 `ErrorKind`, server reply) | kind | blame |
+    /// | error (redis 1.8 `ErrorKind` / `ServerErrorKind`, server reply) | kind | blame |
     /// |---|---|---|
-    /// | `IoError`, timed out (`is_timeout`) | `Timeout` | server (this connection is dropped) |
-    /// | `IoError`, any other (refused, reset, EOF) | `Connection` | server (every pooled connection is dropped) |
-    /// | `ParseError`, `AuthenticationFailed`, `InvalidClientConfig`, `ClientError`, `TypeError`, `RESP3NotSupported`, the Sentinel and cluster-connection kinds, kinds added later | `Connection` | server (every pooled connection is dropped) |
+    /// | `Io`, timed out (`is_timeout`) | `Timeout` | server (this connection is dropped) |
+    /// | `Io`, any other (refused, reset, EOF) | `Connection` | server (every pooled connection is dropped) |
+    /// | `Parse`, `AuthenticationFailed`, `InvalidClientConfig`, `Client`, `UnexpectedReturnType`, `RESP3NotSupported`, the Sentinel kinds, `ClusterConnectionNotFound` (a cluster client with no connection to the key's node), kinds added later | `Connection` | server (every pooled connection is dropped) |
     /// | any error while connecting | `Connection` or `Timeout` | server |
     /// | `WRONGTYPE` (its own code on Redis 7, inside an `ERR` on older servers) | `WrongType` | key |
     /// | `ERR value is not an integer or out of range` (`INCRBY` on a counter that is not an integer) | `WrongType` | key |
@@ -124,8 +124,8 @@ impl RedisErrorKind {
     /// | a reply that is not a decision: wrong shape, a count below 1, a negative TTL or wait, a grant outside `n..=burst` | `UnexpectedReply` | key |
     /// | `MOVED`, `ASK`, `TRYAGAIN` (the key's slot is served by another node, or migrating) | `Misrouted` | key |
     /// | `NOSCRIPT` | not an error: the call is sent again once as `EVAL` (and counted in `script_reloads`); a `NOSCRIPT` that still arrives is `Script` | server |
-    /// | `LOADING`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `EXECABORT`, `CROSSSLOT`, `NOTBUSY`, `NOSUB` | `Script` | server |
-    /// | any other `ERR` (a Lua error, an unknown command on a proxy) and any other code (`BUSY`, `OOM`, `NOAUTH`, `NOPERM`, `MISCONF`, ...) | `Script` | server |
+    /// | `LOADING`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `EXECABORT`, `CROSSSLOT`, `NOTBUSY`, `NOSUB`, `NOPERM` | `Script` | server |
+    /// | any other `ERR` (a Lua error, an unknown command on a proxy) and any other code (`BUSY`, `OOM`, `NOAUTH`, `MISCONF`, ...; redis 1.8 calls these `Extension`) | `Script` | server |
     ///
     /// Why these:
     ///
@@ -141,7 +141,7 @@ impl RedisErrorKind {
     /// - What cannot be explained by a key is the server's: an unknown error code is far more
     ///   likely a server condition than a key's, and wrongly calling it the key's would keep
     ///   sending every request to a failing server.
-    /// - `TypeError`: decisions read the reply as any value, so it cannot come from a key's
+    /// - `UnexpectedReturnType`: decisions read the reply as any value, so it cannot come from a key's
     ///   content; it would mean the client and server disagree, so the connection is replaced.
     ///
     /// If a key error were really the server's (say a proxy that answered every key with
@@ -150,11 +150,11 @@ impl RedisErrorKind {
     ///
     /// ```
     /// use keel_limiter::redis::{Blame, RedisErrorKind};
-    /// use redis::{ErrorKind, RedisError};
+    /// use redis::{ErrorKind, RedisError, ServerErrorKind};
     ///
     /// // What a script's `INCRBY` on a counter at i64::MAX answers (Redis 7).
     /// let overflow = RedisError::from((
-    ///     ErrorKind::ResponseError,
+    ///     ErrorKind::Server(ServerErrorKind::ResponseError),
     ///     "An error was signalled by the server",
     ///     "increment or decrement would overflow script: 5c2e..., on @user_script:2."
     ///         .to_owned(),
@@ -171,7 +171,7 @@ impl RedisErrorKind {
     ///
     /// // A read-only replica, or a server out of memory: every key fails.
     /// let readonly = RedisError::from((
-    ///     ErrorKind::ReadOnly,
+    ///     ErrorKind::Server(ServerErrorKind::ReadOnly),
     ///     "An error was signalled by the server",
     ///     "You can't write against a read only replica.".to_owned(),
     /// ));
@@ -192,35 +192,43 @@ impl RedisErrorKind {
 /// connection it was met on.
 pub(crate) fn classify(e: &RedisError) -> (RedisErrorKind, Link) {
     use RedisErrorKind as R;
+    use ServerErrorKind as S;
     match e.kind() {
-        ErrorKind::IoError if e.is_timeout() => (R::Timeout, Link::Broken),
-        ErrorKind::IoError => (R::Connection, Link::Lost),
-        ErrorKind::ResponseError => (error_reply(e.detail().unwrap_or("")), Link::Usable),
-        ErrorKind::ExtensionError => match e.code() {
+        ErrorKind::Io if e.is_timeout() => (R::Timeout, Link::Broken),
+        ErrorKind::Io => (R::Connection, Link::Lost),
+        ErrorKind::Server(S::ResponseError) => {
+            (error_reply(e.detail().unwrap_or("")), Link::Usable)
+        }
+        ErrorKind::Server(S::Moved | S::Ask | S::TryAgain) => (R::Misrouted, Link::Usable),
+        ErrorKind::Server(
+            S::BusyLoading
+            | S::NoScript
+            | S::ReadOnly
+            | S::MasterDown
+            | S::ClusterDown
+            | S::ExecAbort
+            | S::CrossSlot
+            | S::NotBusy
+            | S::NoSub
+            | S::NoPerm,
+        ) => (R::Script, Link::Usable),
+        // A code the redis crate has no kind for (`WRONGTYPE`, `BUSY`, `OOM`, ...), or a
+        // server kind added to it after 1.8: the server's, unless it is `WRONGTYPE`.
+        ErrorKind::Extension | ErrorKind::Server(_) => match e.code() {
             Some("WRONGTYPE") => (R::WrongType, Link::Usable),
             _ => (R::Script, Link::Usable),
         },
-        ErrorKind::Moved | ErrorKind::Ask | ErrorKind::TryAgain => (R::Misrouted, Link::Usable),
-        ErrorKind::BusyLoadingError
-        | ErrorKind::NoScriptError
-        | ErrorKind::ReadOnly
-        | ErrorKind::MasterDown
-        | ErrorKind::ClusterDown
-        | ErrorKind::ExecAbortError
-        | ErrorKind::CrossSlot
-        | ErrorKind::NotBusy
-        | ErrorKind::NoSub => (R::Script, Link::Usable),
-        ErrorKind::ParseError
+        ErrorKind::Parse
         | ErrorKind::AuthenticationFailed
         | ErrorKind::InvalidClientConfig
-        | ErrorKind::ClientError
-        | ErrorKind::TypeError
+        | ErrorKind::Client
+        | ErrorKind::UnexpectedReturnType
         | ErrorKind::RESP3NotSupported
         | ErrorKind::MasterNameNotFoundBySentinel
         | ErrorKind::NoValidReplicasFoundBySentinel
         | ErrorKind::EmptySentinelList
         | ErrorKind::ClusterConnectionNotFound => (R::Connection, Link::Lost),
-        // Kinds added to the redis crate after 0.32: not explained by a key.
+        // Kinds added to the redis crate after 1.8: not explained by a key.
         _ => (R::Connection, Link::Lost),
     }
 }
@@ -300,44 +308,56 @@ mod tests {
             ),
             (
                 known(
-                    ErrorKind::ResponseError,
+                    ErrorKind::Server(ServerErrorKind::ResponseError),
                     &format!("value is not an integer or out of range{script}"),
                 ),
                 R::WrongType,
             ),
             (
                 known(
-                    ErrorKind::ResponseError,
+                    ErrorKind::Server(ServerErrorKind::ResponseError),
                     &format!("increment or decrement would overflow{script}"),
                 ),
                 R::Overflow,
             ),
             (
                 known(
-                    ErrorKind::ResponseError,
+                    ErrorKind::Server(ServerErrorKind::ResponseError),
                     "keel: corrupt token bucket at {api:k} (tokens and ts must be finite numbers >= 0)",
                 ),
                 R::UnexpectedReply,
             ),
             (
                 known(
-                    ErrorKind::ResponseError,
+                    ErrorKind::Server(ServerErrorKind::ResponseError),
                     "Error running script (call to f_e4b6): @user_script:1: WRONGTYPE Operation against a key holding the wrong kind of value",
                 ),
                 R::WrongType,
             ),
             (
                 known(
-                    ErrorKind::ResponseError,
+                    ErrorKind::Server(ServerErrorKind::ResponseError),
                     "Error running script (call to f_e4b6): @user_script:1: ERR increment or decrement would overflow",
                 ),
                 R::Overflow,
             ),
-            (known(ErrorKind::Moved, "3999 127.0.0.1:6381"), R::Misrouted),
-            (known(ErrorKind::Ask, "3999 127.0.0.1:6381"), R::Misrouted),
             (
                 known(
-                    ErrorKind::TryAgain,
+                    ErrorKind::Server(ServerErrorKind::Moved),
+                    "3999 127.0.0.1:6381",
+                ),
+                R::Misrouted,
+            ),
+            (
+                known(
+                    ErrorKind::Server(ServerErrorKind::Ask),
+                    "3999 127.0.0.1:6381",
+                ),
+                R::Misrouted,
+            ),
+            (
+                known(
+                    ErrorKind::Server(ServerErrorKind::TryAgain),
                     "Multiple keys request during rehashing",
                 ),
                 R::Misrouted,
@@ -354,26 +374,42 @@ mod tests {
         let script = " script: e4b6, on @user_script:1.";
         for e in [
             known(
-                ErrorKind::ReadOnly,
+                ErrorKind::Server(ServerErrorKind::ReadOnly),
                 &format!("You can't write against a read only replica.{script}"),
             ),
             known(
-                ErrorKind::BusyLoadingError,
+                ErrorKind::Server(ServerErrorKind::BusyLoading),
                 "Redis is loading the dataset in memory",
             ),
             known(
-                ErrorKind::NoScriptError,
+                ErrorKind::Server(ServerErrorKind::NoScript),
                 "No matching script. Please use EVAL.",
             ),
-            known(ErrorKind::MasterDown, "Link with MASTER is down"),
-            known(ErrorKind::ClusterDown, "The cluster is down"),
-            known(ErrorKind::ExecAbortError, "Transaction discarded"),
             known(
-                ErrorKind::CrossSlot,
+                ErrorKind::Server(ServerErrorKind::MasterDown),
+                "Link with MASTER is down",
+            ),
+            known(
+                ErrorKind::Server(ServerErrorKind::ClusterDown),
+                "The cluster is down",
+            ),
+            known(
+                ErrorKind::Server(ServerErrorKind::ExecAbort),
+                "Transaction discarded",
+            ),
+            known(
+                ErrorKind::Server(ServerErrorKind::CrossSlot),
                 "Keys in request don't hash to the same slot",
             ),
-            known(ErrorKind::NotBusy, "No scripts in execution right now."),
-            known(ErrorKind::NoSub, "no subscription"),
+            known(
+                ErrorKind::Server(ServerErrorKind::NotBusy),
+                "No scripts in execution right now.",
+            ),
+            known(ErrorKind::Server(ServerErrorKind::NoSub), "no subscription"),
+            known(
+                ErrorKind::Server(ServerErrorKind::NoPerm),
+                "this user has no permissions to run the 'evalsha' command",
+            ),
             code(
                 "OOM",
                 &format!("command not allowed when used memory > 'maxmemory'.{script}"),
@@ -392,12 +428,15 @@ mod tests {
             // An OOM text never reads as a key's error, whatever it mentions.
             code("OOM", "value is not an integer or out of range"),
             known(
-                ErrorKind::ResponseError,
+                ErrorKind::Server(ServerErrorKind::ResponseError),
                 "user_script:1: Script attempted to access nonexistent global variable 'x'",
             ),
-            known(ErrorKind::ResponseError, "unknown command 'EVALSHA'"),
             known(
-                ErrorKind::ResponseError,
+                ErrorKind::Server(ServerErrorKind::ResponseError),
+                "unknown command 'EVALSHA'",
+            ),
+            known(
+                ErrorKind::Server(ServerErrorKind::ResponseError),
                 "Error running script (call to f_e4b6): @user_script:3: READONLY You can't write against a read only replica.",
             ),
         ] {
@@ -423,11 +462,11 @@ mod tests {
             is(&io(kind), R::Connection, Link::Lost);
         }
         for kind in [
-            ErrorKind::ParseError,
+            ErrorKind::Parse,
             ErrorKind::AuthenticationFailed,
             ErrorKind::InvalidClientConfig,
-            ErrorKind::ClientError,
-            ErrorKind::TypeError,
+            ErrorKind::Client,
+            ErrorKind::UnexpectedReturnType,
             ErrorKind::RESP3NotSupported,
             ErrorKind::MasterNameNotFoundBySentinel,
             ErrorKind::NoValidReplicasFoundBySentinel,

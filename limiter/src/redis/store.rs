@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Connection, ErrorKind, RedisResult, Value};
+use redis::{AsyncConnectionConfig, Connection, ErrorKind, RedisResult, ServerErrorKind, Value};
 
 use super::scripts::Call;
 use super::{BackendError, Link, RedisErrorKind};
@@ -176,7 +176,7 @@ impl RedisStore {
         reloaded: &(dyn Fn() + Sync),
     ) -> Result<Value, BackendError> {
         self.with_connection(|c| match call.evalsha().query(c) {
-            Err(e) if e.kind() == ErrorKind::NoScriptError => {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 reloaded();
                 call.eval().query(c)
             }
@@ -192,7 +192,7 @@ impl RedisStore {
     ) -> Result<Value, BackendError> {
         let (epoch, mut connection) = self.multiplexed().await?;
         let result = match call.evalsha().query_async(&mut connection).await {
-            Err(e) if e.kind() == ErrorKind::NoScriptError => {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 reloaded();
                 call.eval().query_async(&mut connection).await
             }
@@ -269,8 +269,8 @@ impl RedisStore {
         }
         let epoch = shared.epoch.load(Ordering::Acquire);
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(shared.config.connect_timeout)
-            .set_response_timeout(shared.config.timeout);
+            .set_connection_timeout(Some(shared.config.connect_timeout))
+            .set_response_timeout(Some(shared.config.timeout));
         let result = shared
             .client
             .get_multiplexed_async_connection_with_config(&config)
@@ -362,8 +362,8 @@ impl fmt::Debug for RedisStore {
         let shared = &*self.shared;
         let info = shared.client.get_connection_info();
         f.debug_struct("RedisStore")
-            .field("addr", &info.addr.to_string())
-            .field("db", &info.redis.db)
+            .field("addr", &info.addr().to_string())
+            .field("db", &info.redis_settings().db())
             .field("connect_timeout", &shared.config.connect_timeout)
             .field("timeout", &shared.config.timeout)
             .field("probe_interval", &shared.config.probe_interval)
