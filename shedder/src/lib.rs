@@ -84,6 +84,36 @@
 //!   × the CPU limit, and the process's own cgroup path is followed (see [`cpu`]).
 //! - **Shadow mode** ([`Builder::shadow`]): decide and count, never refuse.
 //!
+//! # Metrics (feature `metrics`)
+//!
+//! Through the [`metrics`](https://docs.rs/metrics) facade, so any recorder works
+//! (Prometheus, OpenTelemetry, StatsD); the crate never installs one. Every series carries
+//! the shedder's `name` (the builder's [`name`](Builder::name); an unnamed shedder's is
+//! `shedder-N`, so name the ones you export):
+//!
+//! - `keel_shedder_requests_total{outcome}`: every decision, once: `admitted`, `dropped`,
+//!   or `shadow_dropped` (admitted in [shadow mode](Builder::shadow) although it would have
+//!   been dropped). A disabled shedder ([`Shedder::noop`]) records nothing.
+//! - `keel_shedder_in_flight`: the requests admitted and not yet finished, as the shedder
+//!   last summed its stripes: on each step of the in-flight average (timed completions, at
+//!   most once per [`in_flight_average_interval`](Builder::in_flight_average_interval)), a
+//!   decision under CPU pressure that compares the count with the limit, a
+//!   [`snapshot`](Shedder::snapshot) and the statistics period's roll-over. It is not
+//!   incremented per request (that would put two shared writes on every request's path),
+//!   so after traffic stops it shows the last sample until one of those reads it again.
+//! - `keel_shedder_cpu_usage`: the CPU reading decisions use, as a fraction `0.0..=1.0`
+//!   (millis / 1000), set when a decision sees it change; left as it is without a signal.
+//! - `keel_shedder_response_time_seconds` (histogram): the latencies the shedder times for
+//!   its min-RT estimate: passed requests picked by
+//!   [`latency_sample_period`](Builder::latency_sample_period) (all of them with
+//!   [`exact_statistics`](Builder::exact_statistics)).
+//!
+//! **Install the recorder before building the shedder**: its handles are registered once,
+//! at build time, with the recorder installed then (a shedder built before records
+//! nothing); a decision then costs one counter call and a compare of the CPU reading (a
+//! timed pass one histogram record more), no lock, no allocation, no label lookup. Without the feature the recording compiles to nothing. `METRICS.md` at the root
+//! of the keel repository lists every crate's series.
+//!
 //! # Features
 //!
 //! - `tower`: a `Clone` layer and service sharing one shedder (ready at once, refusing in
@@ -95,6 +125,8 @@
 //!   `retry-after` metadata entry), and `respond_grpc`, a layer that answers a refusal
 //!   itself as a gRPC response; tonic without its transport.
 //! - `tracing`: events when shedding starts and stops, and the statistics of every minute.
+//! - `metrics`: decisions, in-flight count, CPU reading and sampled latencies through the
+//!   `metrics` facade (see [Metrics](#metrics-feature-metrics)).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -109,6 +141,7 @@ mod group;
 mod guard;
 mod inflight;
 mod local;
+mod metrics;
 mod minute;
 mod shedder;
 mod snapshot;

@@ -90,6 +90,9 @@ impl Minute {
             return;
         }
         let base = read_base(now, inner);
+        inner
+            .metrics
+            .in_flight(base.totals.admitted.saturating_sub(base.totals.completed));
         let stats = between(&state.base, &base, inner.cpu.usage());
         state.base = base;
         state.last = Some(stats);

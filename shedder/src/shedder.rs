@@ -16,6 +16,7 @@ use crate::events::Events;
 use crate::guard::{Guard, OwnedGuard, UNTIMED};
 use crate::inflight::Inflight;
 use crate::local;
+use crate::metrics::Metrics;
 use crate::minute::Minute;
 use crate::snapshot::Snapshot;
 use crate::stats::{PassRt, Stats};
@@ -80,6 +81,7 @@ pub(crate) struct Inner<C: Clock> {
     pub(crate) would_drop: AtomicU64,
     pub(crate) minute: Minute,
     pub(crate) events: Events,
+    pub(crate) metrics: Metrics,
 }
 
 impl Shedder {
@@ -116,9 +118,11 @@ impl<C: Clock> Shedder<C> {
     pub(crate) fn from_parts(builder: Builder, window: RollingWindow<PassRt, C>) -> Shedder<C> {
         let stripes = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
         let start = window.clock().now();
+        let name = builder.name_or_default();
         Shedder {
             inner: Arc::new(Inner {
-                name: builder.name_or_default(),
+                metrics: Metrics::new(&name),
+                name,
                 stats: Stats::new(window),
                 cpu: builder.cpu_or_default(),
                 threshold: builder.cpu_threshold,
@@ -196,12 +200,17 @@ impl<C: Clock> Inner<C> {
         let now = self.stats.clock().now();
         self.minute.tick(now, self);
         let (stripe, timed) = local::stripe_and_sample(self.sample_period);
-        if let Some(refusal) = self.should_drop(now) {
-            if !self.shadow {
-                self.inflight.drop_one(stripe);
-                return Err(refusal);
+        match self.should_drop(now) {
+            Some(refusal) => {
+                if !self.shadow {
+                    self.inflight.drop_one(stripe);
+                    self.metrics.dropped();
+                    return Err(refusal);
+                }
+                self.would_drop.fetch_add(1, Ordering::Relaxed);
+                self.metrics.shadow_dropped();
             }
-            self.would_drop.fetch_add(1, Ordering::Relaxed);
+            None => self.metrics.admitted(),
         }
         self.inflight.admit(stripe);
         Ok(if timed {
@@ -215,6 +224,7 @@ impl<C: Clock> Inner<C> {
     #[inline]
     pub(crate) fn should_drop(&self, now: Nanos) -> Option<Overloaded> {
         let cpu = self.cpu.usage();
+        self.metrics.cpu(cpu);
         let overloaded = match cpu {
             Some(c) => c >= self.threshold,
             None => self.fallback == CpuFallback::InFlightOnly,
@@ -268,6 +278,7 @@ impl<C: Clock> Inner<C> {
             return None;
         }
         let in_flight = self.inflight.in_flight();
+        self.metrics.in_flight(in_flight);
         if in_flight as f64 <= limit {
             return None;
         }
@@ -302,10 +313,16 @@ impl<C: Clock> Inner<C> {
         let clock = self.stats.clock();
         let now = clock.now();
         if timed && self.avg_flying.claim(now.as_nanos()) {
-            self.avg_flying.step(self.inflight.in_flight() as f64);
+            let in_flight = self.inflight.in_flight();
+            self.metrics.in_flight(in_flight);
+            self.avg_flying.step(in_flight as f64);
         }
         if passed == Some(true) {
-            let rt = timed.then(|| rt_ms(clock.now_precise().as_nanos().saturating_sub(start)));
+            let rt = timed.then(|| {
+                let elapsed = clock.now_precise().as_nanos().saturating_sub(start);
+                self.metrics.response_time(elapsed);
+                rt_ms(elapsed)
+            });
             self.stats.pass(now, rt);
         }
     }

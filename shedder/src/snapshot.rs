@@ -61,6 +61,8 @@ impl Snapshot {
         let cpu = inner.cpu.usage();
         let capacity = inner.stats.capacity_at(now);
         let totals = inner.inflight.totals();
+        let in_flight = inner.inflight.in_flight();
+        inner.metrics.in_flight(in_flight);
         let factor = cpu.map_or(1.0, |c| overload_factor(c, inner.threshold));
         Snapshot {
             name: inner.name.clone(),
@@ -75,7 +77,7 @@ impl Snapshot {
             dropped_recently: inner
                 .dropped_recently
                 .load(std::sync::atomic::Ordering::Relaxed),
-            in_flight: inner.inflight.in_flight(),
+            in_flight,
             avg_in_flight: inner.avg_flying.get(),
             max_pass: capacity.max_pass,
             min_rt_ms: capacity.min_rt_ms,

@@ -1,0 +1,310 @@
+//! The read path: local tier, then Redis, then one load across all instances.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keel_collection::cache::TakeError as LocalError;
+use keel_timex::Clock;
+use tokio::time::Instant;
+
+use crate::cache::{Inner, Local, RedisCache};
+use crate::envelope;
+use crate::error::{RedisError, TakeError};
+use crate::link::{Keys, Link, millis};
+use crate::policy::FailurePolicy;
+use crate::stats::Counters;
+
+/// The first and the longest pause between two looks at a key another instance rebuilds.
+const POLL_MIN: Duration = Duration::from_millis(2);
+const POLL_MAX: Duration = Duration::from_millis(50);
+
+/// A local load's outcome that must not be cached locally; shared (in an `Arc`) by the
+/// callers coalesced on it.
+#[derive(Debug)]
+pub(crate) enum Flow<V, E> {
+    /// A logically expired value (or placeholder), served while another instance rebuilds.
+    Stale(Option<V>),
+    Loader(Arc<E>),
+    Redis(RedisError),
+    Busy,
+    Overloaded(RedisError),
+}
+
+/// # Reading
+impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
+    /// The value of `key`: from this instance's local tier, else from Redis, else from
+    /// `loader`, called **once across every instance** for a key that is missing or
+    /// expired (see the [crate docs](crate#the-read-path)). A loader's value is written
+    /// to Redis (fresh for the jittered time to live) and kept locally.
+    ///
+    /// # Errors
+    ///
+    /// [`TakeError::NotFound`] when a placeholder says the key does not exist (use
+    /// [`take_optional`](Self::take_optional) for loaders that may find nothing); the
+    /// loader's error or panic; [`TakeError::Redis`] or [`TakeError::Overloaded`] when
+    /// Redis fails (per the [`FailurePolicy`]); [`TakeError::Busy`] when another instance
+    /// rebuilds the key and no value came within the lease wait.
+    pub async fn take<F, Fut, E>(&self, key: &str, loader: F) -> Result<V, TakeError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.take_optional(key, move || {
+            let load = loader();
+            async move { load.await.map(Some) }
+        })
+        .await
+        .and_then(|found| found.ok_or(TakeError::NotFound))
+    }
+
+    /// [`take`](Self::take) for a loader that may find nothing (`Ok(None)`): "not found"
+    /// is remembered as a placeholder in both tiers for the
+    /// [`not_found_ttl`](crate::Builder::not_found_ttl), so requests for keys that do not
+    /// exist do not reach the database (cache penetration).
+    ///
+    /// # Errors
+    ///
+    /// As [`take`](Self::take), without `NotFound`.
+    pub async fn take_optional<F, Fut, E>(
+        &self,
+        key: &str,
+        loader: F,
+    ) -> Result<Option<V>, TakeError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+        E: Send + Sync + 'static,
+    {
+        let inner = &*self.inner;
+        let owned = key.to_owned();
+        if let Some(entry) = inner.local.get(&owned) {
+            if entry.expires_ms > inner.now_ms() {
+                Counters::add(&inner.stats.l1_hits);
+                if entry.value.is_none() {
+                    Counters::add(&inner.stats.placeholder_hits);
+                }
+                return Ok(entry.value);
+            }
+            inner.local.remove(&owned);
+        }
+        Counters::add(&inner.stats.misses);
+        let epoch = inner.epoch.load(std::sync::atomic::Ordering::Acquire);
+        let result = inner
+            .local
+            .take_async(owned.clone(), || inner.fetch(key, loader))
+            .await;
+        if inner.epoch.load(std::sync::atomic::Ordering::Acquire) != epoch {
+            // An invalidation arrived while this load ran: what it stored may predate it.
+            inner.local.remove(&owned);
+        }
+        match result {
+            Ok(entry) => Ok(entry.value),
+            Err(LocalError::Failed(flow)) => match &*flow {
+                Flow::Stale(value) => Ok(value.clone()),
+                Flow::Loader(e) => Err(TakeError::Loader(Arc::clone(e))),
+                Flow::Redis(e) => Err(TakeError::Redis(e.clone())),
+                Flow::Busy => Err(TakeError::Busy),
+                Flow::Overloaded(e) => Err(TakeError::Overloaded(e.clone())),
+            },
+            Err(LocalError::NotFound) => Err(TakeError::NotFound),
+            Err(_) => Err(TakeError::LoaderPanicked),
+        }
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
+    /// One local load: Redis, else the lease and the loader, else wait for the holder.
+    async fn fetch<F, Fut, E>(&self, key: &str, loader: F) -> Result<Local<V>, Flow<V, E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        let keys = self.keys(key);
+        let deadline = Instant::now() + self.lease_wait;
+        let mut pause = POLL_MIN;
+        let mut waited = false;
+        loop {
+            let now = self.now_ms();
+            let mut stale = None;
+            match self.link.get(&keys).await {
+                Err(e) => return self.degraded(e, now, loader).await,
+                Ok(None) => {}
+                Ok(Some(bytes)) => match envelope::decode(&bytes, &*self.codec) {
+                    Err(_) => {
+                        Counters::add(&self.stats.corrupt);
+                        // Only if it still is what was read; an error is counted and the
+                        // rebuild's write replaces it anyway.
+                        let _ = self.link.delete_if_equal(&keys, &bytes).await;
+                    }
+                    Ok(entry) if entry.expires_ms > now => {
+                        Counters::add(&self.stats.l2_hits);
+                        if entry.value.is_none() {
+                            Counters::add(&self.stats.placeholder_hits);
+                        }
+                        return Ok(Local {
+                            value: entry.value,
+                            expires_ms: entry.expires_ms,
+                        });
+                    }
+                    Ok(entry) => stale = Some(entry.value),
+                },
+            }
+            let token = self.token();
+            match self.link.acquire(&keys, &token, self.lease).await {
+                Ok(true) => return self.lead(&keys, token, loader).await,
+                Ok(false) => {}
+                Err(e) => {
+                    if let Some(value) = stale {
+                        Counters::add(&self.stats.stale_served);
+                        return Err(Flow::Stale(value));
+                    }
+                    return self.degraded(e, now, loader).await;
+                }
+            }
+            if let Some(value) = stale {
+                Counters::add(&self.stats.stale_served);
+                return Err(Flow::Stale(value));
+            }
+            if !waited {
+                waited = true;
+                Counters::add(&self.stats.lease_waits);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                Counters::add(&self.stats.lease_timeouts);
+                return Err(Flow::Busy);
+            }
+            tokio::time::sleep(pause.min(left)).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+
+    /// Holds the lease: loads, writes the value fenced by the token, returns it.
+    async fn lead<F, Fut, E>(
+        &self,
+        keys: &Keys,
+        token: String,
+        loader: F,
+    ) -> Result<Local<V>, Flow<V, E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        let mut guard = LeaseGuard {
+            link: Arc::clone(&self.link),
+            lease: keys.lease.clone(),
+            token: Some(token),
+        };
+        Counters::add(&self.stats.loads);
+        let loaded = loader().await;
+        let token = guard.token.take().unwrap_or_default();
+        let found = match loaded {
+            Ok(found) => found,
+            Err(e) => {
+                Counters::add(&self.stats.load_errors);
+                let _ = self.link.release(keys, &token).await;
+                return Err(Flow::Loader(Arc::new(e)));
+            }
+        };
+        let ttl = self.jittered(if found.is_some() {
+            self.ttl
+        } else {
+            self.not_found_ttl
+        });
+        let expires_ms = self.now_ms().saturating_add(millis(ttl));
+        let encoded = found.as_ref().map(|v| self.codec.encode(v)).transpose();
+        match encoded {
+            Ok(bytes) => {
+                let entry = envelope::encode(expires_ms, bytes.as_deref());
+                match self
+                    .link
+                    .fenced_write(keys, &token, &entry, ttl + self.stale_grace)
+                    .await
+                {
+                    Ok(true) if found.is_none() => Counters::add(&self.stats.placeholders),
+                    Ok(true) => {}
+                    Ok(false) => Counters::add(&self.stats.lease_lost),
+                    // Counted; the value is still this caller's.
+                    Err(_) => {}
+                }
+            }
+            // Not storable: returned, not written.
+            Err(_) => {
+                let _ = self.link.release(keys, &token).await;
+            }
+        }
+        Ok(Local {
+            value: found,
+            expires_ms,
+        })
+    }
+
+    /// Redis failed on a local miss: the failure policy decides.
+    async fn degraded<F, Fut, E>(
+        &self,
+        error: RedisError,
+        now: u64,
+        loader: F,
+    ) -> Result<Local<V>, Flow<V, E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        let FailurePolicy::Load(limit) = &self.policy else {
+            return Err(Flow::Redis(error));
+        };
+        let Some(permit) = limit.try_acquire_owned() else {
+            Counters::add(&self.stats.overloaded);
+            return Err(Flow::Overloaded(error));
+        };
+        Counters::add(&self.stats.loads);
+        let loaded = loader().await;
+        drop(permit);
+        match loaded {
+            Ok(found) => {
+                let ttl = self.jittered(if found.is_some() {
+                    self.ttl
+                } else {
+                    self.not_found_ttl
+                });
+                Ok(Local {
+                    value: found,
+                    expires_ms: now.saturating_add(millis(ttl)),
+                })
+            }
+            Err(e) => {
+                Counters::add(&self.stats.load_errors);
+                Err(Flow::Loader(Arc::new(e)))
+            }
+        }
+    }
+}
+
+/// Releases the lease if the load is dropped (cancelled) or panics before it finished:
+/// the other instances then need not wait for the lease to expire.
+struct LeaseGuard {
+    link: Arc<Link>,
+    lease: String,
+    token: Option<String>,
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let link = Arc::clone(&self.link);
+        let keys = Keys {
+            value: String::new(),
+            lease: std::mem::take(&mut self.lease),
+        };
+        runtime.spawn(async move {
+            let _ = link.release(&keys, &token).await;
+        });
+    }
+}
