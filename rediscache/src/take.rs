@@ -148,12 +148,22 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
                             expires_ms: entry.expires_ms,
                         });
                     }
-                    Ok(entry) => stale = Some(entry.value),
+                    // Logically expired: servable while another instance rebuilds, if
+                    // stale serving is on.
+                    Ok(entry) if !self.stale_grace.is_zero() => stale = Some(entry.value),
+                    Ok(_) => {}
                 },
             }
             let token = self.token();
             match self.link.acquire(&keys, &token, self.lease).await {
-                Ok(true) => return self.lead(&keys, token, loader).await,
+                Ok(true) => {
+                    // The previous holder may have written and released between this
+                    // caller's GET and its SET NX: look once more, holding the lease.
+                    if let Some(fresh) = self.recheck(&keys, &token).await {
+                        return Ok(fresh);
+                    }
+                    return self.lead(&keys, token, loader).await;
+                }
                 Ok(false) => {}
                 Err(e) => {
                     if let Some(value) = stale {
@@ -179,6 +189,25 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
             tokio::time::sleep(pause.min(left)).await;
             pause = (pause * 2).min(POLL_MAX);
         }
+    }
+
+    /// With the lease just taken: a fresh entry someone wrote meanwhile (the lease is then
+    /// released), or `None` (load it).
+    async fn recheck(&self, keys: &Keys, token: &str) -> Option<Local<V>> {
+        let bytes = self.link.get(keys).await.ok()??;
+        let entry = envelope::decode(&bytes, &*self.codec).ok()?;
+        if entry.expires_ms <= self.now_ms() {
+            return None;
+        }
+        let _ = self.link.release(keys, token).await;
+        Counters::add(&self.stats.l2_hits);
+        if entry.value.is_none() {
+            Counters::add(&self.stats.placeholder_hits);
+        }
+        Some(Local {
+            value: entry.value,
+            expires_ms: entry.expires_ms,
+        })
     }
 
     /// Holds the lease: loads, writes the value fenced by the token, returns it.
