@@ -16,7 +16,9 @@ const BOUND: Duration = Duration::from_secs(3);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_killed_mid_run() {
-    let Some(mut server) = support::RedisServer::start() else { return };
+    let Some(mut server) = support::RedisServer::start() else {
+        return;
+    };
     let client = server.client();
     let build = |policy: FailurePolicy| {
         let client = client.clone();
@@ -33,12 +35,21 @@ async fn redis_killed_mid_run() {
     let load = build(FailurePolicy::Load(Limit::new(2).unwrap())).await;
     assert!(fail_fast.wait_subscribed(Duration::from_secs(10)).await);
     for cache in [&fail_fast, &load] {
-        cache.take("warm", || async { Ok::<_, Infallible>("w".to_string()) }).await.unwrap();
+        cache
+            .take("warm", || async { Ok::<_, Infallible>("w".to_string()) })
+            .await
+            .unwrap();
     }
     server.stop();
 
     // FailFast: local hits still served; misses fail within the bound, loader never called.
-    assert_eq!(fail_fast.take("warm", || async { Ok::<_, Infallible>("x".to_string()) }).await.unwrap(), "w");
+    assert_eq!(
+        fail_fast
+            .take("warm", || async { Ok::<_, Infallible>("x".to_string()) })
+            .await
+            .unwrap(),
+        "w"
+    );
     let calls = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for i in 0..100 {
@@ -65,14 +76,21 @@ async fn redis_killed_mid_run() {
     println!("FailFast with Redis down: 100 takes failed, slowest {slowest:?}, loader calls 0");
 
     // Load: at most the limit's 2 loads at a time; the rest are refused at once.
-    let (in_flight, max_in_flight, refused) =
-        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (in_flight, max_in_flight, refused) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let mut tasks = Vec::new();
     for i in 0..50 {
         let cache = load.clone();
-        let (in_flight, max_in_flight, refused, gate) =
-            (Arc::clone(&in_flight), Arc::clone(&max_in_flight), Arc::clone(&refused), Arc::clone(&gate));
+        let (in_flight, max_in_flight, refused, gate) = (
+            Arc::clone(&in_flight),
+            Arc::clone(&max_in_flight),
+            Arc::clone(&refused),
+            Arc::clone(&gate),
+        );
         tasks.push(tokio::spawn(async move {
             let r = cache
                 .take(&format!("db{i}"), || async move {
@@ -91,7 +109,8 @@ async fn redis_killed_mid_run() {
     }
     // Hand-off: 2 loaders hold the permits and the 48 others have been refused.
     assert!(
-        support::eventually(Duration::from_secs(10), || in_flight.load(Ordering::SeqCst) == 2
+        support::eventually(Duration::from_secs(10), || in_flight.load(Ordering::SeqCst)
+            == 2
             && refused.load(Ordering::SeqCst) == 48)
         .await,
         "in flight {}, refused {}",
@@ -109,7 +128,11 @@ async fn redis_killed_mid_run() {
     let back = Instant::now();
     let mut recovered = None;
     while back.elapsed() < Duration::from_secs(10) {
-        if fail_fast.take("after", || async { Ok::<_, Infallible>("v".to_string()) }).await.is_ok() {
+        if fail_fast
+            .take("after", || async { Ok::<_, Infallible>("v".to_string()) })
+            .await
+            .is_ok()
+        {
             recovered = Some(back.elapsed());
             break;
         }
@@ -120,7 +143,13 @@ async fn redis_killed_mid_run() {
     assert!(recovered < Duration::from_secs(5));
     assert!(fail_fast.snapshot().redis_errors > 0);
     // The subscription reconnected and cleared the local tier (messages may be lost).
-    assert!(support::eventually(Duration::from_secs(10), || fail_fast.snapshot().subscriptions >= 2).await);
+    assert!(
+        support::eventually(Duration::from_secs(10), || fail_fast
+            .snapshot()
+            .subscriptions
+            >= 2)
+        .await
+    );
     assert_eq!(fail_fast.local_entry("warm"), None);
 }
 
@@ -138,7 +167,9 @@ async fn futures_ok(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_deletes_are_retried_in_the_background() {
-    let Some(server) = support::RedisServer::start() else { return };
+    let Some(server) = support::RedisServer::start() else {
+        return;
+    };
     let client = server.client();
     let a: RedisCache<String> = RedisCache::builder("retry", support::connection(&client).await)
         .timeout(Duration::from_millis(100))
@@ -151,17 +182,39 @@ async fn failed_deletes_are_retried_in_the_background() {
         .unwrap();
     assert!(b.wait_subscribed(Duration::from_secs(10)).await);
     a.set("k", "old".to_string()).await.unwrap();
-    assert_eq!(b.take("k", || async { Ok::<_, Infallible>("x".to_string()) }).await.unwrap(), "old");
+    assert_eq!(
+        b.take("k", || async { Ok::<_, Infallible>("x".to_string()) })
+            .await
+            .unwrap(),
+        "old"
+    );
     // Writes stall for 600 ms: the delete times out and is queued.
     let mut admin = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(600).arg("WRITE").query_async(&mut admin).await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(600)
+        .arg("WRITE")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
     let r = a.del("k").await;
     assert!(matches!(r, Err(DelError::Queued(_))), "{r:?}");
     assert_eq!(a.snapshot().deletes_queued, 1);
     // The retry deletes it from Redis and reaches B's local tier.
-    assert!(support::eventually(Duration::from_secs(10), || a.snapshot().deletes_retried_ok == 1).await);
+    assert!(
+        support::eventually(Duration::from_secs(10), || a.snapshot().deletes_retried_ok
+            == 1)
+        .await
+    );
     assert!(support::eventually(Duration::from_secs(10), || b.local_entry("k").is_none()).await);
-    let stored: Option<Vec<u8>> = redis::cmd("GET").arg(a.redis_key("k")).query_async(&mut admin).await.unwrap();
+    let stored: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(a.redis_key("k"))
+        .query_async(&mut admin)
+        .await
+        .unwrap();
     assert_eq!(stored, None);
-    println!("queued delete: {} retry attempts", a.snapshot().delete_retries);
+    println!(
+        "queued delete: {} retry attempts",
+        a.snapshot().delete_retries
+    );
 }

@@ -52,7 +52,10 @@ async fn run(client: redis::Client, instances: usize, ops: Vec<Op>) -> Result<()
     // What the cache holds for a key: a value or "not found" (a placeholder).
     let mut cached: HashMap<u8, Option<u16>> = HashMap::new();
     for op in ops {
-        let before: Vec<u64> = caches.iter().map(|c| c.snapshot().invalidations_received).collect();
+        let before: Vec<u64> = caches
+            .iter()
+            .map(|c| c.snapshot().invalidations_received)
+            .collect();
         let mut sender = None;
         match op {
             Op::Take(i, k) => {
@@ -84,9 +87,10 @@ async fn run(client: redis::Client, instances: usize, ops: Vec<Op>) -> Result<()
         if let Some(sender) = sender {
             // Delivered to every other instance before the next operation.
             let delivered = support::eventually(Duration::from_secs(10), || {
-                caches.iter().enumerate().all(|(j, c)| {
-                    j == sender || c.snapshot().invalidations_received > before[j]
-                })
+                caches
+                    .iter()
+                    .enumerate()
+                    .all(|(j, c)| j == sender || c.snapshot().invalidations_received > before[j])
             })
             .await;
             prop_assert!(delivered, "invalidation not delivered");
