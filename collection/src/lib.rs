@@ -1,6 +1,8 @@
 //! go-zero's `core/collection`, in Rust: the expiring, bounded [`Cache`] with a coalescing
 //! loader ([module docs](cache) for its semantics and how it differs from go-zero), and the
-//! small collections [`Ring`] and [`Fifo`].
+//! small collections [`Ring`] and [`Fifo`], and a [`BloomFilter`] against cache
+//! penetration (its [bit positions](bloom::BloomParams::positions) are the ones
+//! keel-rediscache's Redis bloom filter sets).
 //!
 //! ```
 //! use keel_collection::{Cache, Fifo, Ring};
@@ -65,6 +67,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod bloom;
 pub mod cache;
 mod fifo;
 mod metrics;
@@ -73,6 +76,7 @@ mod ring;
 use std::error::Error;
 use std::fmt;
 
+pub use bloom::BloomFilter;
 pub use cache::Cache;
 pub use fifo::Fifo;
 pub use ring::Ring;
