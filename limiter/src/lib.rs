@@ -56,7 +56,10 @@
 //! One Lua script per decision (`EVALSHA`; sent again as `EVAL` on `NOSCRIPT`, so a
 //! flushed script cache is not a failure), time taken from the Redis server (instances
 //! with skewed clocks agree), microsecond refill, keys with a TTL and a hash tag
-//! (`{prefix:key}`) for Redis Cluster; sync and async (tokio) calls. When the Redis server
+//! (`{prefix:key}`); sync and async (tokio) calls; one server
+//! ([`RedisStore::open`](redis::RedisStore::open)) or a Redis Cluster
+//! ([`RedisStore::open_cluster`](redis::RedisStore::open_cluster), where a failing master
+//! takes only its own keys to the failure policy). When the Redis server
 //! fails (connection, timeout, an error about itself such as `READONLY` or `LOADING`), the
 //! [`FailurePolicy`] decides from the first error: a local rescue limiter (default,
 //! go-zero's), fail-open or fail-closed (`Err(Denied::Unavailable)`); a probe every 100 ms

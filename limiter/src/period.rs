@@ -248,7 +248,7 @@ impl<C: Clock> PeriodLimiter<C> {
         let inner = &*self.inner;
         #[cfg(feature = "redis")]
         if let Some(redis) = &inner.redis {
-            if redis.is_healthy()
+            if redis.is_healthy(key)
                 && let Ok(decision) = redis.take(key)
             {
                 return inner.counted(Source::Redis, Ok(decision));
@@ -264,7 +264,7 @@ impl<C: Clock> PeriodLimiter<C> {
         let inner = &*self.inner;
         #[cfg(feature = "redis")]
         if let Some(redis) = &inner.redis {
-            if redis.is_healthy()
+            if redis.is_healthy(key)
                 && let Ok(decision) = redis.take_async(key).await
             {
                 return inner.counted(Source::Redis, Ok(decision));

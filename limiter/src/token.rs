@@ -297,7 +297,7 @@ impl<C: Clock> TokenLimiter<C> {
                 if let Some(local) = spend_locally(lease, name, n, now) {
                     return inner.counted(Source::Memory, local);
                 }
-                if redis.is_healthy()
+                if redis.is_healthy(name)
                     && let Ok(taken) = redis.take_lease(name, n, lease.batch.max(n))
                 {
                     let decision = inner.leased(lease, name, n, now, taken);
@@ -305,7 +305,7 @@ impl<C: Clock> TokenLimiter<C> {
                 }
                 return inner.fallback(key, n);
             }
-            if redis.is_healthy()
+            if redis.is_healthy(name)
                 && let Ok(decision) = redis.take(name, n)
             {
                 return inner.counted(Source::Redis, decision);
@@ -339,7 +339,7 @@ impl<C: Clock> TokenLimiter<C> {
                 if let Some(local) = spend_locally(lease, name, n, now) {
                     return inner.counted(Source::Memory, local);
                 }
-                if redis.is_healthy()
+                if redis.is_healthy(name)
                     && let Ok(taken) = redis.take_lease_async(name, n, lease.batch.max(n)).await
                 {
                     let decision = inner.leased(lease, name, n, now, taken);
@@ -347,7 +347,7 @@ impl<C: Clock> TokenLimiter<C> {
                 }
                 return inner.fallback(key, n);
             }
-            if redis.is_healthy()
+            if redis.is_healthy(name)
                 && let Ok(decision) = redis.take_async(name, n).await
             {
                 return inner.counted(Source::Redis, decision);

@@ -2,7 +2,9 @@
 //!
 //! A limiter serves many keys from one server. An error that says something about the
 //! server (it is gone, slow, read-only, out of memory, loading its data) is true of every
-//! key, so the limiter switches to its failure policy until a probe's `PING` is answered.
+//! key, so the limiter switches to its failure policy until a probe's `PING` is answered
+//! (on a Redis Cluster, "the server" is the master serving the key's slot: the keys of
+//! that master switch, and the probe pings it).
 //! An error that says something about one key (its value is not the limiter's, or it
 //! lives on another node) is true of that key only: if it switched the limiter, a single
 //! bad key would take every healthy key off Redis (with `FailClosed`, one request in ten
@@ -49,8 +51,10 @@ pub enum RedisErrorKind {
     /// wait). Key-local.
     UnexpectedReply,
     /// The key's slot is served by another node (`MOVED`, `ASK`) or is migrating
-    /// (`TRYAGAIN`): the store points at a Redis Cluster node that does not own the key.
-    /// Key-local.
+    /// (`TRYAGAIN`) and the cluster client's retry did not get a decision (or the store
+    /// points at one node of a cluster with a one-server client), or the request's keys
+    /// hash to different slots (`CROSSSLOT`: the limiter sends one key per call, so only a
+    /// proxy that splits keys otherwise can say it). Key-local.
     Misrouted,
 }
 
@@ -122,9 +126,10 @@ impl RedisErrorKind {
     /// | `ERR increment or decrement would overflow` (a counter at `i64::MAX`) | `Overflow` | key |
     /// | `ERR keel: corrupt token bucket` (the token script's refusal of a bucket field that is missing, not a number, NaN, infinite or negative) | `UnexpectedReply` | key |
     /// | a reply that is not a decision: wrong shape, a count below 1, a negative TTL or wait, a grant outside `n..=burst` | `UnexpectedReply` | key |
-    /// | `MOVED`, `ASK`, `TRYAGAIN` (the key's slot is served by another node, or migrating) | `Misrouted` | key |
+    /// | `MOVED`, `ASK`, `TRYAGAIN` (the key's slot is served by another node, or migrating; left after the cluster client's retry) | `Misrouted` | key |
+    /// | `CROSSSLOT` (the request's keys hash to different slots) | `Misrouted` | key |
     /// | `NOSCRIPT` | not an error: the call is sent again once as `EVAL` (and counted in `script_reloads`); a `NOSCRIPT` that still arrives is `Script` | server |
-    /// | `LOADING`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `EXECABORT`, `CROSSSLOT`, `NOTBUSY`, `NOSUB`, `NOPERM` | `Script` | server |
+    /// | `LOADING`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `EXECABORT`, `NOTBUSY`, `NOSUB`, `NOPERM` | `Script` | server (on a cluster: the key's master) |
     /// | any other `ERR` (a Lua error, an unknown command on a proxy) and any other code (`BUSY`, `OOM`, `NOAUTH`, `MISCONF`, ...; redis 1.8 calls these `Extension`) | `Script` | server |
     ///
     /// Why these:
@@ -134,15 +139,24 @@ impl RedisErrorKind {
     ///   is the literal 1, TTLs are whole milliseconds capped at 100 years). Likewise a reply
     ///   out of range can only come from a value the limiter did not write.
     /// - `MOVED` / `ASK` / `TRYAGAIN` name one slot: the node answers the keys of its own
-    ///   slots, so the other keys stay on it. (No cluster client is built in: a store pointed
-    ///   at one cluster node serves that node's keys and the policy answers the rest.)
+    ///   slots, so the other keys stay on it. A cluster store
+    ///   ([`RedisStore::open_cluster`](super::RedisStore::open_cluster)) follows them
+    ///   itself; one still left after its retry concerns that slot only. (A one-server
+    ///   store pointed at one cluster node serves that node's keys and the policy answers
+    ///   the rest.)
+    /// - `CROSSSLOT` is about the keys of one request, never the server's state: each
+    ///   decision touches one key (`KEYS[1]`, in one hash tag), so it cannot happen on
+    ///   Redis itself, and if a proxy says it, it says it of that request.
+    /// - `CLUSTERDOWN` says the node cannot serve (the cluster lost a master and needs full
+    ///   coverage, or the node has not rejoined yet): every key of that node fails alike.
     /// - A `NOSCRIPT` says the server's script cache was emptied (`SCRIPT FLUSH`, a restart,
     ///   a failover), which the second send repairs; it is not a failure.
     /// - What cannot be explained by a key is the server's: an unknown error code is far more
     ///   likely a server condition than a key's, and wrongly calling it the key's would keep
     ///   sending every request to a failing server.
-    /// - `UnexpectedReturnType`: decisions read the reply as any value, so it cannot come from a key's
-    ///   content; it would mean the client and server disagree, so the connection is replaced.
+    /// - `UnexpectedReturnType`: decisions read the reply as any value, so it cannot come
+    ///   from a key's content; it would mean the client and server disagree, so the
+    ///   connection is replaced.
     ///
     /// If a key error were really the server's (say a proxy that answered every key with
     /// `MOVED`), each request would cost a round trip and get the policy's answer: the
@@ -199,7 +213,9 @@ pub(crate) fn classify(e: &RedisError) -> (RedisErrorKind, Link) {
         ErrorKind::Server(S::ResponseError) => {
             (error_reply(e.detail().unwrap_or("")), Link::Usable)
         }
-        ErrorKind::Server(S::Moved | S::Ask | S::TryAgain) => (R::Misrouted, Link::Usable),
+        ErrorKind::Server(S::Moved | S::Ask | S::TryAgain | S::CrossSlot) => {
+            (R::Misrouted, Link::Usable)
+        }
         ErrorKind::Server(
             S::BusyLoading
             | S::NoScript
@@ -207,7 +223,6 @@ pub(crate) fn classify(e: &RedisError) -> (RedisErrorKind, Link) {
             | S::MasterDown
             | S::ClusterDown
             | S::ExecAbort
-            | S::CrossSlot
             | S::NotBusy
             | S::NoSub
             | S::NoPerm,
@@ -362,6 +377,13 @@ mod tests {
                 ),
                 R::Misrouted,
             ),
+            (
+                known(
+                    ErrorKind::Server(ServerErrorKind::CrossSlot),
+                    "Keys in request don't hash to the same slot",
+                ),
+                R::Misrouted,
+            ),
         ] {
             is(&e, kind, Link::Usable);
             assert_eq!(kind.blame(), Blame::Key);
@@ -396,10 +418,6 @@ mod tests {
             known(
                 ErrorKind::Server(ServerErrorKind::ExecAbort),
                 "Transaction discarded",
-            ),
-            known(
-                ErrorKind::Server(ServerErrorKind::CrossSlot),
-                "Keys in request don't hash to the same slot",
             ),
             known(
                 ErrorKind::Server(ServerErrorKind::NotBusy),

@@ -4,6 +4,12 @@
 //! first decision that fails for a server-wide reason switches the limiter to its failure
 //! policy and starts its one prober; the prober's first answered `PING` switches it back
 //! and ends the prober. A key-local error is counted and changes nothing else.
+//!
+//! On a Redis Cluster the server is the master serving the key's slot: a server error
+//! switches the keys of that master only (by the store's slot map), the prober pings each
+//! master that is off (reading the slot map again first: a master that no longer serves
+//! any slot is back, its slots are someone else's), and ends when none is. Without a
+//! slot map (none could be read yet) the whole cluster is off until one is read.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -13,6 +19,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redis::Value;
 
+use super::cluster::slot;
 use super::scripts::Call;
 use super::{BackendError, Blame, ErrorCounts, RedisErrorKind, RedisStats, RedisStore};
 use crate::metrics::RedisMetrics;
@@ -22,7 +29,7 @@ pub(crate) struct Backend {
     /// The limiter's prefix, for log events.
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     prefix: String,
-    /// Mirrors `State::healthy` for the lock-free check of every decision.
+    /// Mirrors `State::off.is_empty()` for the lock-free check of every decision.
     healthy: AtomicBool,
     /// Mirrors `State::probing`.
     probing: AtomicBool,
@@ -39,7 +46,8 @@ pub(crate) struct Backend {
 /// Switches happen under this lock, so a failure racing the prober's success either
 /// comes before it (and is cleared by it) or after it (and finds no prober, so starts one).
 struct State {
-    healthy: bool,
+    /// What decisions do not go to: nothing when healthy.
+    off: Off,
     probing: bool,
     errors: u64,
     key_errors: u64,
@@ -49,6 +57,29 @@ struct State {
     switches_back: u64,
     last_error: Option<String>,
     last_error_kind: Option<RedisErrorKind>,
+}
+
+/// What a limiter does not send decisions to until a probe says it answers again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Off {
+    /// The server, or on a cluster every master (a server error no master could be found
+    /// for: there is no slot map yet).
+    all: bool,
+    /// Cluster masters (`host:port`) whose keys go to the failure policy.
+    nodes: Vec<String>,
+}
+
+impl Off {
+    fn is_empty(&self) -> bool {
+        !self.all && self.nodes.is_empty()
+    }
+}
+
+/// What a failed decision's server error takes off Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    All,
+    Node(String),
 }
 
 impl Backend {
@@ -63,7 +94,7 @@ impl Backend {
             probes: AtomicU64::new(0),
             script_reloads: AtomicU64::new(0),
             state: Mutex::new(State {
-                healthy: true,
+                off: Off::default(),
                 probing: false,
                 errors: 0,
                 key_errors: 0,
@@ -77,16 +108,37 @@ impl Backend {
         })
     }
 
-    /// Whether decisions go to Redis.
+    /// Whether the decision on the Redis key `key` (made only if needed: on a cluster
+    /// with masters off) goes to Redis.
     #[inline]
-    pub(crate) fn is_healthy(self: &Arc<Self>) -> bool {
+    pub(crate) fn is_healthy(self: &Arc<Self>, key: impl FnOnce() -> String) -> bool {
         if self.healthy.load(Ordering::Acquire) {
             return true;
         }
+        self.is_healthy_slow(key)
+    }
+
+    #[cold]
+    fn is_healthy_slow(self: &Arc<Self>, key: impl FnOnce() -> String) -> bool {
         if !self.probing.load(Ordering::Acquire) {
             self.retry_prober();
         }
-        false
+        if !self.store.is_cluster() {
+            return false;
+        }
+        let owner = self
+            .store
+            .topology()
+            .and_then(|t| t.owner(slot(key().as_bytes())).map(str::to_owned));
+        let state = self.state.lock();
+        if state.off.all {
+            return false;
+        }
+        match owner {
+            Some(node) => !state.off.nodes.contains(&node),
+            // A slot no master serves (as last read): Redis answers for itself.
+            None => true,
+        }
     }
 
     /// Runs `call` on a blocking connection (see [`RedisStore::eval`]).
@@ -108,25 +160,46 @@ impl Backend {
         self.metrics.script_reloaded();
     }
 
-    /// Counts a decision's outcome: a server-wide error switches to the failure policy, a
+    /// Counts the outcome of a decision on the Redis key `key`: a server-wide error
+    /// switches to the failure policy (on a cluster, the keys of `key`'s master), a
     /// key-local one is only counted (the caller's policy answers that request either
     /// way).
     #[inline]
     pub(crate) fn record<T>(
         self: &Arc<Self>,
+        key: &str,
         r: Result<T, BackendError>,
     ) -> Result<T, BackendError> {
         match &r {
             Ok(_) => {
                 self.decisions.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => self.failed(e),
+            Err(e) => self.failed(key, e),
         }
         r
     }
 
+    /// What a server error on `key` takes off Redis.
+    fn target(&self, key: &str) -> Target {
+        if !self.store.is_cluster() {
+            return Target::All;
+        }
+        match self
+            .store
+            .topology()
+            .and_then(|t| t.owner(slot(key.as_bytes())).map(str::to_owned))
+        {
+            Some(node) => Target::Node(node),
+            None => Target::All,
+        }
+    }
+
     #[cold]
-    fn failed(self: &Arc<Self>, e: &BackendError) {
+    fn failed(self: &Arc<Self>, key: &str, e: &BackendError) {
+        let target = match e.kind.blame() {
+            Blame::Server => Some(self.target(key)),
+            Blame::Key => None,
+        };
         let mut state = self.state.lock();
         state.errors += 1;
         let _before = state.by_kind.add(e.kind);
@@ -152,17 +225,41 @@ impl Backend {
             }
             Blame::Server => {
                 state.server_errors += 1;
-                if state.healthy {
-                    state.healthy = false;
+                let switched = match target {
+                    Some(Target::Node(node)) if !state.off.all => {
+                        if state.off.nodes.contains(&node) {
+                            false
+                        } else {
+                            #[cfg(feature = "tracing")]
+                            tracing::warn!(
+                                prefix = %self.prefix,
+                                node = %node,
+                                error = %e,
+                                "a redis cluster master failed: the limiter decides its keys by its failure policy until it answers a ping"
+                            );
+                            state.off.nodes.push(node);
+                            true
+                        }
+                    }
+                    Some(Target::Node(_)) => false,
+                    _ => {
+                        let switched = !state.off.all;
+                        if switched {
+                            #[cfg(feature = "tracing")]
+                            tracing::warn!(
+                                prefix = %self.prefix,
+                                error = %e,
+                                "redis failed: the limiter decides by its failure policy until redis answers a ping"
+                            );
+                        }
+                        state.off.all = true;
+                        switched
+                    }
+                };
+                if switched {
                     self.healthy.store(false, Ordering::Release);
                     state.switches_to_fallback += 1;
                     self.metrics.switched_to_fallback();
-                    #[cfg(feature = "tracing")]
-                    tracing::warn!(
-                        prefix = %self.prefix,
-                        error = %e,
-                        "redis failed: the limiter decides by its failure policy until redis answers a ping"
-                    );
                 }
                 self.start_prober(&mut state);
             }
@@ -174,7 +271,7 @@ impl Backend {
     #[cold]
     fn retry_prober(self: &Arc<Self>) {
         let mut state = self.state.lock();
-        if !state.healthy {
+        if !state.off.is_empty() {
             self.start_prober(&mut state);
         }
     }
@@ -205,25 +302,69 @@ impl Backend {
         }
     }
 
-    /// A probe's `PING` was answered.
-    fn recovered(&self) {
+    /// One probe: `PING` (on a cluster: the slot map, then each master that is off).
+    /// Whether nothing is off any more (the prober has ended then).
+    fn probe_once(&self) -> bool {
+        if !self.store.is_cluster() {
+            let answered = self.store.ping().is_ok();
+            return self.recovered(&[], answered);
+        }
+        let fresh = self.store.refresh_topology().ok();
+        let off = self.state.lock().off.clone();
+        let mut back = Vec::new();
+        for node in &off.nodes {
+            // A master that serves no slot any more (a replica took over, or its slots
+            // moved): its keys are someone else's now.
+            let gone = fresh.as_ref().is_some_and(|t| !t.serves(node));
+            if gone || self.store.ping_node(node).is_ok() {
+                back.push(node.clone());
+            }
+        }
+        self.recovered(&back, off.all && fresh.is_some())
+    }
+
+    /// A probe found `nodes` (and with `all`, the server or the whole cluster) answering:
+    /// they are back on Redis. Whether nothing is off any more, in which case the prober
+    /// ends (under the lock, so a failure racing it either was cleared by it or finds no
+    /// prober and starts one).
+    fn recovered(&self, nodes: &[String], all: bool) -> bool {
         let mut state = self.state.lock();
-        if !state.healthy {
-            state.healthy = true;
-            state.switches_back += 1;
-            self.metrics.switched_to_redis();
-            self.healthy.store(true, Ordering::Release);
+        let mut back = 0u64;
+        if all && state.off.all {
+            state.off.all = false;
+            back += 1;
             #[cfg(feature = "tracing")]
             tracing::info!(prefix = %self.prefix, "redis answers again: the limiter decides on redis");
         }
-        state.probing = false;
-        self.probing.store(false, Ordering::Release);
+        let before = state.off.nodes.len();
+        state.off.nodes.retain(|node| {
+            let answered = nodes.contains(node);
+            #[cfg(feature = "tracing")]
+            if answered {
+                tracing::info!(prefix = %self.prefix, node = %node, "a redis cluster master answers again: the limiter decides its keys on redis");
+            }
+            !answered
+        });
+        back += (before - state.off.nodes.len()) as u64;
+        state.switches_back += back;
+        for _ in 0..back {
+            self.metrics.switched_to_redis();
+        }
+        if state.off.is_empty() {
+            self.healthy.store(true, Ordering::Release);
+            state.probing = false;
+            self.probing.store(false, Ordering::Release);
+            true
+        } else {
+            false
+        }
     }
 
     pub(crate) fn stats(&self) -> RedisStats {
         let state = self.state.lock();
         RedisStats {
-            healthy: state.healthy,
+            healthy: state.off.is_empty(),
+            unhealthy_nodes: state.off.nodes.clone(),
             decisions: self.decisions.load(Ordering::Relaxed),
             errors: state.errors,
             key_errors: state.key_errors,
@@ -239,8 +380,9 @@ impl Backend {
     }
 }
 
-/// The prober: `PING` every `interval` until one is answered or the limiter is gone. It
-/// holds the backend only during a ping.
+/// The prober: `PING` every `interval` until one is answered (on a cluster: until every
+/// master that was off answered) or the limiter is gone. It holds the backend only during
+/// a probe.
 fn probe(backend: &Weak<Backend>, interval: Duration) {
     loop {
         thread::sleep(interval);
@@ -248,8 +390,7 @@ fn probe(backend: &Weak<Backend>, interval: Duration) {
             return;
         };
         backend.probes.fetch_add(1, Ordering::Relaxed);
-        if backend.store.ping().is_ok() {
-            backend.recovered();
+        if backend.probe_once() {
             return;
         }
     }

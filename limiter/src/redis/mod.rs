@@ -1,5 +1,6 @@
 //! The Redis backend (feature `redis`): [`RedisStore`], the connection to one Redis server
-//! shared by any number of limiters, and [`RedisStats`], a limiter's view of it.
+//! or to one Redis Cluster, shared by any number of limiters, and [`RedisStats`], a
+//! limiter's view of it.
 //!
 //! # Keys and scripts
 //!
@@ -25,8 +26,71 @@
 //!
 //! No client time is ever sent: the scripts read the server's clock, so instances whose
 //! clocks disagree still share one bucket exactly. The scripts need Redis 4.0 or later
-//! (multi-field `HSET`; tested on 7.0). A store talks to one server (or a proxy): the
-//! hash tags keep a cluster-aware setup possible, but no cluster client is built in.
+//! (multi-field `HSET`; tested on 7.0).
+//!
+//! # Redis Cluster
+//!
+//! [`RedisStore::open_cluster`] (or [`RedisStore::from_cluster_client`] with a
+//! `redis::cluster::ClusterClient` of your own) opens a store on a Redis Cluster; the
+//! limiters are built on it exactly as on one server (`.redis(store, prefix)`), sync and
+//! async:
+//!
+//! ```no_run
+//! use keel_limiter::redis::RedisStore;
+//! use keel_limiter::{FailurePolicy, PeriodLimiter, Rate, TokenLimiter};
+//! use std::time::Duration;
+//!
+//! // Some masters' URLs: the client learns the rest of the cluster from the first that answers.
+//! let store = RedisStore::open_cluster(["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"])?;
+//! let api = TokenLimiter::builder(Rate::per_second(100), 20)
+//!     .redis(store.clone(), "api")
+//!     .failure_policy(FailurePolicy::Rescue)
+//!     .build()?;
+//! let sms = PeriodLimiter::builder(5, Duration::from_secs(86_400))
+//!     .redis(store, "sms")
+//!     .build()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! - **Hash tags.** Each decision is one script on one Redis key, `{prefix:key}`, passed as
+//!   the script's `KEYS[1]` (never built inside Lua), so the cluster client routes the call
+//!   to the master serving that key's slot, and the script touches nothing else: no
+//!   `CROSSSLOT` is possible. The braces make the whole `prefix:key` the hash tag: a key's
+//!   bucket or counter lives on one master, different keys spread over all of them. (Keys
+//!   of one limiter are not forced onto one node: that would put all of its load on one
+//!   master.)
+//! - **Redirections.** The cluster client keeps the slot map and follows `MOVED` and `ASK`
+//!   (refreshing its map), and waits out `TRYAGAIN` and `CLUSTERDOWN` (10 to 100 ms), for
+//!   one retry in [`open_cluster`](RedisStore::open_cluster)'s client. What is left after
+//!   that is classified as on one server: `MOVED` / `ASK` / `TRYAGAIN` / `CROSSSLOT` concern
+//!   that key (`Misrouted`), `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, a lost connection or
+//!   a timeout the server.
+//! - **A failing master takes only its own keys.** A server error switches the keys of the
+//!   master serving the failed key's slot (by the slot map the store reads with
+//!   `CLUSTER SLOTS` when it connects, and again at each probe) to the failure policy; the
+//!   other masters' keys keep deciding on Redis. The limiter's prober reads the slot map
+//!   again and asks each master that is off for `CLUSTER INFO` (`PING` where that is not
+//!   allowed); a master is back when it says `cluster_state:ok` (a restarted master
+//!   answers `PING` at once but refuses its keys until it has rejoined), or when it no
+//!   longer serves any slot (a replica took over: its keys now go to the new master).
+//!   [`RedisStats::unhealthy_nodes`] names the masters that are off; a server error met
+//!   before any slot map could be read takes the whole cluster off until one is read.
+//! - **What the cluster client does when a master dies** (no replica to promote): calls
+//!   for its slots fail (connection refused or reset, or a timeout if the host is gone)
+//!   and the limiter switches that master's keys; the other masters serve theirs as long
+//!   as the cluster does (with `cluster-require-full-coverage yes`, Redis's default, every
+//!   node answers `CLUSTERDOWN` once the master is marked failed, after
+//!   `cluster-node-timeout`: then every master's keys switch, one by one as they fail,
+//!   and come back when the cluster is whole again). While the master is down the async
+//!   client may send a call for its slots to another master, whose `MOVED` then uses the
+//!   retry: that request gets the policy's answer as a key error. With a replica, the
+//!   cluster promotes it, the client follows the new slot map, and the probe sees the
+//!   old master serve no slot.
+//! - **Connections.** Sync calls pool blocking cluster connections (each with one
+//!   connection per master it has used); async calls share one async cluster connection.
+//!   A lost node connection is repaired by the cluster connection on its next call to
+//!   that node, so it does not close the store's other connections. Timeouts apply per
+//!   node connection and per reply; a call the client retries may take them once more.
 //!
 //! # Failures
 //!
@@ -47,7 +111,8 @@
 //! - **One key** (its value is not the limiter's: another type (`WRONGTYPE`), a period
 //!   counter at `i64::MAX` (`INCRBY` overflows) or not an integer, a token bucket whose
 //!   fields are missing, not numbers, NaN, infinite or negative; a reply that is not a
-//!   decision; or the key lives on another cluster node: `MOVED`, `ASK`, `TRYAGAIN`): the
+//!   decision; or the key lives on another cluster node: `MOVED`, `ASK`, `TRYAGAIN`, or
+//!   `CROSSSLOT`): the
 //!   policy answers that request only (`FailClosed`: that request is
 //!   [`Denied::Unavailable`](crate::Denied::Unavailable); `FailOpen`: it is allowed;
 //!   `Rescue`: the local rescue limiter decides it), the limiter stays on Redis for every
@@ -65,11 +130,11 @@
 //! |---|---|---|
 //! | connection refused, reset or lost; protocol, authentication or client error; any error while connecting | `Connection` | server |
 //! | no reply within the timeout | `Timeout` | server |
-//! | `READONLY`, `LOADING`, `BUSY`, `OOM`, `MASTERDOWN`, `CLUSTERDOWN`, `NOAUTH`, `NOPERM`, `MISCONF`, a Lua error, any other or unknown code | `Script` | server |
+//! | `READONLY`, `LOADING`, `BUSY`, `OOM`, `MASTERDOWN`, `CLUSTERDOWN`, `NOAUTH`, `NOPERM`, `MISCONF`, a Lua error, any other or unknown code | `Script` | server (on a cluster: the key's master) |
 //! | `WRONGTYPE`; `INCRBY` on a counter that is not an integer | `WrongType` | key |
 //! | `INCRBY` on a counter at `i64::MAX` | `Overflow` | key |
 //! | a corrupt token bucket; a reply that is not a decision (wrong shape, a count below 1, a negative TTL or wait) | `UnexpectedReply` | key |
-//! | `MOVED`, `ASK`, `TRYAGAIN` | `Misrouted` | key |
+//! | `MOVED`, `ASK`, `TRYAGAIN`, `CROSSSLOT` | `Misrouted` | key |
 //! | `NOSCRIPT` | (reloaded with `EVAL`, not an error) | none |
 //!
 //! Switches are counted in [`RedisStats`] and, with the `tracing` feature, logged (a
@@ -114,6 +179,7 @@
 //! [`Denied::Limited`]: crate::Denied::Limited
 
 mod classify;
+mod cluster;
 mod health;
 mod period;
 mod scripts;

@@ -45,21 +45,24 @@ impl RedisPeriod {
         }
     }
 
+    /// Whether `key`'s decisions go to Redis now.
     #[inline]
-    pub(crate) fn is_healthy(&self) -> bool {
-        self.backend.is_healthy()
+    pub(crate) fn is_healthy(&self, key: &str) -> bool {
+        self.backend.is_healthy(|| redis_key(&self.prefix, key))
     }
 
     pub(crate) fn take(&self, key: &str) -> Result<PeriodDecision, BackendError> {
-        let reply = self.backend.eval(&self.call(key));
+        let call = self.call(key);
+        let reply = self.backend.eval(&call);
         self.backend
-            .record(reply.and_then(|v| decision(&v, self.quota)))
+            .record(call.key(), reply.and_then(|v| decision(&v, self.quota)))
     }
 
     pub(crate) async fn take_async(&self, key: &str) -> Result<PeriodDecision, BackendError> {
-        let reply = self.backend.eval_async(&self.call(key)).await;
+        let call = self.call(key);
+        let reply = self.backend.eval_async(&call).await;
         self.backend
-            .record(reply.and_then(|v| decision(&v, self.quota)))
+            .record(call.key(), reply.and_then(|v| decision(&v, self.quota)))
     }
 
     pub(crate) fn stats(&self) -> RedisStats {

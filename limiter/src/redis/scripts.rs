@@ -121,6 +121,11 @@ impl Call {
         self
     }
 
+    /// The Redis key the call touches (its only `KEYS[1]`).
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
     /// `EVALSHA sha 1 key args...`.
     pub(crate) fn evalsha(&self) -> Cmd {
         self.command("EVALSHA", &self.lua.sha)

@@ -15,8 +15,15 @@ use super::{Blame, RedisErrorKind};
 #[non_exhaustive]
 pub struct RedisStats {
     /// Whether decisions go to Redis (false from a server-wide error until a probe's
-    /// `PING` is answered; key errors leave it true).
+    /// `PING` is answered; key errors leave it true). On a Redis Cluster: whether every
+    /// master's keys do (see `unhealthy_nodes`).
     pub healthy: bool,
+    /// On a Redis Cluster, the masters (`host:port`) whose keys the failure policy decides
+    /// (each from a server error on one of its keys until a probe's `PING` to it is
+    /// answered, or until it serves no slot); the keys of the others go to Redis. Empty on
+    /// one server, and on a cluster that is off as a whole (`healthy` false with no node
+    /// named: a server error before any slot map could be read).
+    pub unhealthy_nodes: Vec<String>,
     /// Decisions Redis answered.
     pub decisions: u64,
     /// Decisions that failed on Redis, of either blame (each was answered by the failure
@@ -38,11 +45,13 @@ pub struct RedisStats {
     /// `SCRIPT FLUSH`, a restart or a failover), sent again once with `EVAL`. Not errors:
     /// the decision counts in `decisions` (or in `errors` if the `EVAL` failed).
     pub script_reloads: u64,
-    /// Switches from Redis to the failure policy (server errors only).
+    /// Switches from Redis to the failure policy (server errors only; on a cluster, one
+    /// per master switched).
     pub switches_to_fallback: u64,
-    /// Switches back to Redis (a probe's `PING` answered).
+    /// Switches back to Redis (a probe's `PING` answered; on a cluster, one per master).
     pub switches_back: u64,
-    /// `PING`s sent by probes.
+    /// Probes sent: `PING`s to the server (on a cluster, probe rounds: each reads the slot
+    /// map and pings every master that is off).
     pub probes: u64,
     /// The last error, as text.
     pub last_error: Option<String>,

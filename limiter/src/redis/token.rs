@@ -46,9 +46,10 @@ impl RedisToken {
         }
     }
 
+    /// Whether `key`'s decisions go to Redis now.
     #[inline]
-    pub(crate) fn is_healthy(&self) -> bool {
-        self.backend.is_healthy()
+    pub(crate) fn is_healthy(&self, key: &str) -> bool {
+        self.backend.is_healthy(|| redis_key(&self.prefix, key))
     }
 
     pub(crate) fn take(&self, key: &str, n: u32) -> Result<Result<(), Denied>, BackendError> {
@@ -58,7 +59,7 @@ impl RedisToken {
         let call = self.call(key, n);
         let reply = self.backend.eval(&call);
         self.backend
-            .record(reply.and_then(|v| decision(&v, n, self.burst)))
+            .record(call.key(), reply.and_then(|v| decision(&v, n, self.burst)))
     }
 
     pub(crate) async fn take_async(
@@ -72,7 +73,7 @@ impl RedisToken {
         let call = self.call(key, n);
         let reply = self.backend.eval_async(&call).await;
         self.backend
-            .record(reply.and_then(|v| decision(&v, n, self.burst)))
+            .record(call.key(), reply.and_then(|v| decision(&v, n, self.burst)))
     }
 
     /// A lease: takes at least `n` and up to `most` tokens (`n ≤ most ≤ burst`), answering
@@ -87,7 +88,7 @@ impl RedisToken {
         call.arg(most);
         let reply = self.backend.eval(&call);
         self.backend
-            .record(reply.and_then(|v| lease(&v, n, self.burst)))
+            .record(call.key(), reply.and_then(|v| lease(&v, n, self.burst)))
     }
 
     /// [`take_lease`](Self::take_lease) on the async connection.
@@ -101,7 +102,7 @@ impl RedisToken {
         call.arg(most);
         let reply = self.backend.eval_async(&call).await;
         self.backend
-            .record(reply.and_then(|v| lease(&v, n, self.burst)))
+            .record(call.key(), reply.and_then(|v| lease(&v, n, self.burst)))
     }
 
     pub(crate) fn stats(&self) -> RedisStats {

@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub(crate) mod cluster;
+
 /// How long a server may take to answer `PING` after it was started.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
