@@ -15,6 +15,7 @@
 //! | `timingwheel` | `keel::timingwheel` | `keel-timingwheel`: keyed timing wheel for millions of timers |
 //! | `syncx` | `keel::syncx` | `keel-syncx`: singleflight, per-key locks, limits, pools, shared resources |
 //! | `collection` | `keel::collection` | `keel-collection`: expiring bounded cache with a coalescing loader, ring, fifo queue |
+//! | `rediscache` | `keel::rediscache` | `keel-rediscache`: two-tier cache (local, then Redis) with one load per key across instances, bloom filters |
 //!
 //! ```toml
 //! keel = { version = "0.1", features = ["rollingwindow"] }
@@ -88,6 +89,11 @@ pub use keel_syncx as syncx;
 #[cfg_attr(docsrs, doc(cfg(feature = "collection")))]
 #[doc(inline)]
 pub use keel_collection as collection;
+
+#[cfg(feature = "rediscache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rediscache")))]
+#[doc(inline)]
+pub use keel_rediscache as rediscache;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

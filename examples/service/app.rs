@@ -1,6 +1,7 @@
 //! The keel wiring: the router behind the per-client limiter and the shedder, the cache
-//! and the breaker in front of PostgreSQL, and [`serve`], which the binary and the tests
-//! share. Lines between `keel:` markers are the ones counted in `main.rs`.
+//! (built in `users.rs`: in process, or shared on Redis with `--redis`) and the breaker in
+//! front of PostgreSQL, and [`serve`], which the binary and the tests share. Lines between
+//! `keel:` markers (here and in `users.rs`) are the ones counted in `main.rs`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,7 +11,6 @@ use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use axum::routing::get;
 use keel::breaker::Breaker;
-use keel::collection::cache::Cache;
 use keel::limiter::TokenLimiter;
 use keel::limiter::redis::RedisStore;
 use keel::limiter::tower::RateLimitLayer;
@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::StartError;
+use crate::users::Users;
 use crate::{prometheus, routes};
 
 /// The handlers' state, and the handles an operator (or a test) reads. Clones share
@@ -29,14 +30,14 @@ use crate::{prometheus, routes};
 #[derive(Clone)]
 pub(crate) struct App {
     pub(crate) db: Db,
-    pub(crate) users: Cache<i64, String>,
+    pub(crate) users: Users,
     pub(crate) breaker: Breaker,
     pub(crate) shedder: Shedder,
     pub(crate) limiter: TokenLimiter,
 }
 
 /// The service built from `config`: its router and its state.
-pub(crate) fn build(config: &Config) -> Result<(Router, App), StartError> {
+pub(crate) async fn build(config: &Config) -> Result<(Router, App), StartError> {
     // Before the primitives: each registers its metrics with the recorder installed then.
     prometheus::recorder()?;
     // keel: breaker + timeout
@@ -45,12 +46,8 @@ pub(crate) fn build(config: &Config) -> Result<(Router, App), StartError> {
         .window(config.breaker_window)
         .timeout(config.breaker_timeout)
         .build()?;
-    // keel: cache
-    let users = Cache::builder(config.cache_ttl)
-        .name("users")
-        .negative_ttl(config.negative_ttl)
-        .capacity(100_000)
-        .build()?;
+    // keel: cache (users.rs)
+    let users = Users::build(config).await?;
     // keel: shedder (every request timed: ~50 ns, nothing next to a database round trip)
     let mut shedder = Shedder::builder().name("api").exact_statistics();
     if let Some(cpu) = &config.cpu {
@@ -122,7 +119,7 @@ pub(crate) struct Server {
 /// Builds the service from `config` and serves it on `listen` (port 0: any free port),
 /// with each connection's peer address for [`client_key`].
 pub(crate) async fn serve(config: &Config, listen: SocketAddr) -> Result<Server, StartError> {
-    let (router, app) = build(config)?;
+    let (router, app) = build(config).await?;
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let service = router.into_make_service_with_connect_info::<SocketAddr>();

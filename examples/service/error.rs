@@ -4,9 +4,11 @@
 use std::fmt;
 
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 use keel::breaker::BreakerError;
 use keel::collection::cache::TakeError;
+use keel::rediscache::TakeError as SharedTakeError;
 
 use crate::db::DbError;
 
@@ -19,6 +21,11 @@ pub(crate) enum ApiError {
     /// `Retry-After: 1` when it refused the call, 504 when its deadline passed), 500 for a
     /// failing database.
     Database(BreakerError<DbError>),
+    /// The shared cache (`--redis`) could not answer: Redis failed (its `FailFast` policy:
+    /// the database is not asked instead, so a Redis outage is not a database stampede), or
+    /// another instance's rebuild of the key gave no value within the lease wait. 503 with
+    /// `Retry-After: 1`.
+    Unavailable,
     /// A loader panicked: 500.
     Internal,
 }
@@ -28,6 +35,10 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found").into_response(),
             ApiError::Database(e) => e.into_response(),
+            ApiError::Unavailable => {
+                let retry = [(RETRY_AFTER, "1")];
+                (StatusCode::SERVICE_UNAVAILABLE, retry, "cache unavailable").into_response()
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         }
     }
@@ -59,6 +70,19 @@ impl From<TakeError<BreakerError<DbError>>> for ApiError {
     }
 }
 
+/// A read through the shared cache: the loader's error as above; Redis failing (or a
+/// rebuild elsewhere not finishing in time) is 503.
+impl From<SharedTakeError<BreakerError<DbError>>> for ApiError {
+    fn from(e: SharedTakeError<BreakerError<DbError>>) -> Self {
+        match e {
+            SharedTakeError::Loader(e) => ApiError::Database((*e).clone()),
+            SharedTakeError::NotFound => ApiError::NotFound,
+            SharedTakeError::LoaderPanicked => ApiError::Internal,
+            _ => ApiError::Unavailable, // Redis, Busy, Overloaded
+        }
+    }
+}
+
 /// Why the service did not start.
 #[derive(Debug)]
 pub(crate) enum StartError {
@@ -66,6 +90,9 @@ pub(crate) enum StartError {
     Shedder(keel::shedder::ConfigError),
     Limiter(keel::limiter::ConfigError),
     Cache(keel::collection::cache::ConfigError),
+    SharedCache(keel::rediscache::ConfigError),
+    /// The shared cache's Redis (`--redis`): a bad URL, or no connection at start.
+    Redis(redis::RedisError),
     Pool(keel::syncx::pool::ConfigError),
     /// The schema name is not a plain lower-case SQL identifier.
     Schema(String),
@@ -84,6 +111,8 @@ impl fmt::Display for StartError {
             StartError::Shedder(e) => write!(f, "shedder: {e}"),
             StartError::Limiter(e) => write!(f, "limiter: {e}"),
             StartError::Cache(e) => write!(f, "cache: {e}"),
+            StartError::SharedCache(e) => write!(f, "shared cache: {e}"),
+            StartError::Redis(e) => write!(f, "shared cache: redis: {e}"),
             StartError::Pool(e) => write!(f, "pool: {e}"),
             StartError::Schema(s) => write!(f, "schema {s:?}: use lower-case letters, digits, _"),
             StartError::Postgres(e) => write!(f, "postgres: {e}"),
@@ -111,6 +140,8 @@ from!(
     Shedder(keel::shedder::ConfigError),
     Limiter(keel::limiter::ConfigError),
     Cache(keel::collection::cache::ConfigError),
+    SharedCache(keel::rediscache::ConfigError),
+    Redis(redis::RedisError),
     Pool(keel::syncx::pool::ConfigError),
     Postgres(tokio_postgres::Error),
     Io(std::io::Error),

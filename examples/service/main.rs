@@ -87,6 +87,7 @@ mod prometheus;
 mod routes;
 #[cfg(test)]
 mod tests;
+mod users;
 
 use std::process::ExitCode;
 

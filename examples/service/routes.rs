@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::error::ApiError;
 
-/// `GET /users/{id}`: 200 with the user, 404 if there is none.
+/// `GET /users/{id}`: 200 with the user, 404 if there is none; through the cache
+/// ([`Users::take`](crate::users::Users::take)).
 pub(crate) async fn user(
     State(app): State<App>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let name = find_user(&app, id).await?;
+    let name = app.users.take(id, &app.db).await?;
     Ok(Json(json!({ "id": id, "name": name })))
 }
 
@@ -26,7 +27,7 @@ pub(crate) async fn profile(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let (name, posts, theme) = tokio::try_join!(
-        refusal_waits(find_user(&app, id)),
+        refusal_waits(app.users.take(id, &app.db)),
         refusal_waits(async { Ok(app.db.posts(id).await?) }),
         refusal_waits(async { app.db.settings(id).await?.ok_or(ApiError::NotFound) }),
     )?;
@@ -49,22 +50,16 @@ async fn refusal_waits<T>(
     }
 }
 
-/// A user through the cache: a miss is loaded once for all concurrent requests of that
-/// id (through the breaker), and "no such user" is remembered for the negative TTL.
-async fn find_user(app: &App, id: i64) -> Result<String, ApiError> {
-    let found = app.users.take_optional_async(id, || app.db.user(id));
-    found.await?.ok_or(ApiError::NotFound)
-}
-
 /// `GET /healthz`: the process answers (outside the limiter and the shedder).
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /stats`: what the breaker, the shedder, the limiter and the cache have seen.
+/// `GET /stats`: what the breaker, the shedder, the limiter and the cache have seen (the
+/// shared cache's counters, this instance's, with `--redis`).
 pub(crate) async fn stats(State(app): State<App>) -> Json<Value> {
     let (breaker, shedder) = (app.breaker.snapshot(), app.shedder.snapshot());
-    let (limiter, cache) = (app.limiter.snapshot(), app.users.snapshot());
+    let limiter = app.limiter.snapshot();
     Json(json!({
         "breaker": {
             "accepts": breaker.history.accepts,
@@ -84,7 +79,7 @@ pub(crate) async fn stats(State(app): State<App>) -> Json<Value> {
             "keys": limiter.keys,
             "redis_healthy": limiter.redis.map(|r| r.healthy),
         },
-        "cache": { "hits": cache.hits, "misses": cache.misses },
+        "cache": app.users.stats(),
         "database_calls": app.db.started(),
     }))
 }

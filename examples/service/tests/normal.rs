@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::client::get;
 use super::env::Env;
+use crate::users::Users;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn normal_traffic_is_answered_and_each_user_loaded_once() {
@@ -64,7 +65,10 @@ async fn normal_traffic_is_answered_and_each_user_loaded_once() {
     let app = &server.app;
     // Users 1..=10 and 5000: one load each, whatever the interleaving (a later reader hits
     // the cache, a concurrent one joins the load), the second 5000 a remembered 404.
-    let cache = app.users.snapshot();
+    let Users::Local(users) = &app.users else {
+        panic!("no --redis: the in-process cache");
+    };
+    let cache = users.snapshot();
     assert_eq!(cache.misses, 11, "{cache:?}");
     let breaker = app.breaker.snapshot();
     assert_eq!(
