@@ -88,8 +88,10 @@
 //!   old master serve no slot.
 //! - **Connections.** Sync calls pool blocking cluster connections (each with one
 //!   connection per master it has used); async calls share one async cluster connection.
-//!   A lost node connection is repaired by the cluster connection on its next call to
-//!   that node, so it does not close the store's other connections. Timeouts apply per
+//!   A blocking cluster connection repairs a lost node connection on its next call to
+//!   that node, so a lost node closes only the connection that met it (and the async
+//!   cluster connection, which is opened again on the next async call), not the store's
+//!   other connections. Timeouts apply per
 //!   node connection and per reply; a call the client retries may take them once more.
 //!
 //! # Failures

@@ -159,8 +159,9 @@ struct Shared {
     epoch: AtomicU64,
     /// Idle blocking connections (all of the current epoch).
     idle: Mutex<Vec<SyncConnection>>,
-    /// The connection async calls share, with its epoch.
-    multiplexed: Mutex<Option<(u64, AsyncConnection)>>,
+    /// The connection async calls share, with its epoch and its generation (the count of
+    /// async connects before it).
+    multiplexed: Mutex<Option<(u64, u64, AsyncConnection)>>,
     /// One async connect at a time.
     connecting: tokio::sync::Mutex<()>,
     /// Async connects finished (a caller that waited for one does not try again).
@@ -328,7 +329,7 @@ impl RedisStore {
         call: &Call,
         reloaded: &(dyn Fn() + Sync),
     ) -> Result<Value, BackendError> {
-        let (epoch, mut connection) = self.multiplexed().await?;
+        let (epoch, generation, mut connection) = self.multiplexed().await?;
         let result = match connection.query(&call.evalsha()).await {
             Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 reloaded();
@@ -338,8 +339,15 @@ impl RedisStore {
         };
         result.map_err(|e| {
             let e = BackendError::from_redis(&e);
-            if e.link == Link::Lost && !self.is_cluster() {
-                self.shared.lost(epoch);
+            if e.link == Link::Lost {
+                if self.is_cluster() {
+                    // Replaced, in case the cluster connection itself is gone; the
+                    // blocking connections (which repair each node's connection on use)
+                    // are kept.
+                    self.shared.replace_async(generation);
+                } else {
+                    self.shared.lost(epoch);
+                }
             }
             e
         })
@@ -492,7 +500,7 @@ impl RedisStore {
     }
 
     /// The shared async connection, opened if there is none.
-    async fn multiplexed(&self) -> Result<(u64, AsyncConnection), BackendError> {
+    async fn multiplexed(&self) -> Result<(u64, u64, AsyncConnection), BackendError> {
         let shared = &*self.shared;
         if let Some(c) = shared.current_multiplexed() {
             return Ok(c);
@@ -512,6 +520,7 @@ impl RedisStore {
             ));
         }
         let epoch = shared.epoch.load(Ordering::Acquire);
+        let generation = connects_seen;
         let config = &shared.config;
         let result = match &shared.client {
             Client::Single(client) => {
@@ -538,13 +547,13 @@ impl RedisStore {
         shared.connects.fetch_add(1, Ordering::AcqRel);
         match result {
             Ok(mut connection) => {
-                *shared.multiplexed.lock() = Some((epoch, connection.clone()));
+                *shared.multiplexed.lock() = Some((epoch, generation, connection.clone()));
                 if let AsyncConnection::Cluster(c) = &mut connection
                     && shared.topology.lock().is_none()
                 {
                     shared.learn_topology_async(c).await;
                 }
-                Ok((epoch, connection))
+                Ok((epoch, generation, connection))
             }
             Err(e) => {
                 // Whatever the server said, there is no connection: the server's.
@@ -654,14 +663,26 @@ impl Shared {
         drop(connection);
     }
 
-    fn current_multiplexed(&self) -> Option<(u64, AsyncConnection)> {
+    fn current_multiplexed(&self) -> Option<(u64, u64, AsyncConnection)> {
         let slot = self.multiplexed.lock();
         match &*slot {
-            Some((epoch, c)) if *epoch == self.epoch.load(Ordering::Acquire) => {
-                Some((*epoch, c.clone()))
+            Some((epoch, generation, c)) if *epoch == self.epoch.load(Ordering::Acquire) => {
+                Some((*epoch, *generation, c.clone()))
             }
             _ => None,
         }
+    }
+
+    /// The async connection of `generation` is not used again (a newer one is kept).
+    fn replace_async(&self, generation: u64) {
+        let old = {
+            let mut slot = self.multiplexed.lock();
+            match &*slot {
+                Some((_, g, _)) if *g == generation => slot.take(),
+                _ => None,
+            }
+        };
+        drop(old);
     }
 
     /// The server was lost by a connection of `epoch`: no connection opened before is used
