@@ -26,6 +26,7 @@ pub mod clocks;
 pub mod limiter;
 pub mod mapreduce;
 pub mod profile;
+pub mod rediscache;
 pub mod shedder;
 pub mod suites;
 pub mod syncx;
