@@ -21,6 +21,7 @@ use crate::envelope;
 use crate::error::{ConfigError, DelError, SetError};
 use crate::invalidate::Subscriber;
 use crate::link::{Keys, Link};
+use crate::metrics::{Deleted, Metrics};
 use crate::policy::FailurePolicy;
 use crate::retry::{Job, RetryQueue};
 use crate::stats::{Counters, Stats};
@@ -151,6 +152,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Builder<V, C> {
             conn: self.connection,
             timeout: self.timeout,
             stats: Arc::clone(&stats),
+            metrics: Metrics::new(&self.name),
             channel: format!("keel-rediscache:{}", self.name),
             name: self.name,
             instance: random.hash_one("instance"),
@@ -215,6 +217,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
     pub async fn set(&self, key: &str, value: V) -> Result<(), SetError> {
         let inner = &*self.inner;
         Counters::add(&inner.stats.sets);
+        inner.link.metrics.set();
         inner.local.remove(&key.to_owned());
         let bytes = inner
             .codec
@@ -262,6 +265,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
         inner.local.remove(&owned);
         match deleted {
             Ok(()) => {
+                inner.link.metrics.deleted(Deleted::Ok);
                 if inner.link.publish(&[key]).await.is_err() {
                     inner.queue(key, Job::Publish);
                 }
@@ -270,8 +274,10 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
             Err(e) => {
                 if inner.queue(key, Job::Delete) {
                     Counters::add(&inner.stats.deletes_queued);
+                    inner.link.metrics.deleted(Deleted::Queued);
                     Err(DelError::Queued(e))
                 } else {
+                    inner.link.metrics.deleted(Deleted::Failed);
                     Err(DelError::Failed(e))
                 }
             }

@@ -102,7 +102,11 @@ impl RedisError {
             || e.is_unrecoverable_error()
         {
             RedisErrorKind::Connection
-        } else if matches!(e.kind(), redis::ErrorKind::Server(_)) {
+        } else if matches!(
+            e.kind(),
+            // An error code the client does not know (`WRONGTYPE`, a module's) is `Extension`.
+            redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+        ) {
             RedisErrorKind::Server
         } else if e.kind() == redis::ErrorKind::UnexpectedReturnType
             || e.kind() == redis::ErrorKind::Parse

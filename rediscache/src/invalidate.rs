@@ -16,6 +16,7 @@ use keel_collection::cache::Cache;
 use keel_timex::Clock;
 
 use crate::cache::Local;
+use crate::error::{RedisError, RedisErrorKind};
 use crate::link::{Link, Message};
 use crate::stats::Counters;
 
@@ -40,6 +41,8 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Subscriber<V, C> {
                     self.local.clear();
                     self.epoch.fetch_add(1, Ordering::AcqRel);
                     Counters::add(&self.link.stats.l1_clears);
+                    self.link.metrics.local_cleared();
+                    self.link.metrics.subscribed();
                     // Release: a test that sees the count sees the clear.
                     self.link
                         .stats
@@ -53,15 +56,19 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Subscriber<V, C> {
                     }
                     // The connection is gone.
                     Counters::add(&self.link.stats.redis_errors);
+                    self.link.metrics.redis_error(RedisErrorKind::Connection);
                 }
-                Err(()) => Counters::add(&self.link.stats.redis_errors),
+                Err(kind) => {
+                    Counters::add(&self.link.stats.redis_errors);
+                    self.link.metrics.redis_error(kind);
+                }
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(RECONNECT_MAX);
         }
     }
 
-    async fn subscribe(&self) -> Result<redis::aio::PubSub, ()> {
+    async fn subscribe(&self) -> Result<redis::aio::PubSub, RedisErrorKind> {
         let timeout = self.link.timeout;
         let connect = async {
             let mut pubsub = self.client.get_async_pubsub().await?;
@@ -70,7 +77,8 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Subscriber<V, C> {
         };
         match tokio::time::timeout(timeout, connect).await {
             Ok(Ok(pubsub)) => Ok(pubsub),
-            _ => Err(()),
+            Ok(Err(e)) => Err(RedisError::from_redis(&e).kind()),
+            Err(_) => Err(RedisErrorKind::Timeout),
         }
     }
 
@@ -80,12 +88,15 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Subscriber<V, C> {
         };
         if message.origin == self.link.instance {
             Counters::add(&self.link.stats.invalidations_own);
+            self.link.metrics.invalidation_received(true);
             return;
         }
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for key in &message.keys {
             self.local.remove(key);
         }
+        // Before the count, which tests poll.
+        self.link.metrics.invalidation_received(false);
         // Release, after the removals: whoever sees the count sees them done.
         self.link
             .stats

@@ -101,6 +101,27 @@
 //! [`ManualClock`](keel_timex::ManualClock) between their instances to move logical expiry by
 //! hand; Redis's own `PX` always runs on real time (keep it generous in such tests).
 //!
+//! # Metrics
+//!
+//! With feature `metrics`, each instance records its events through the
+//! [`metrics`](https://docs.rs/metrics) facade as `keel_rediscache_*` series labelled with
+//! the cache's name (never with keys): how each take was answered
+//! (`keel_rediscache_requests_total{result = hit | not_found | miss}`), how each local load
+//! ended (`keel_rediscache_lookups_total{result = hit | not_found | stale | load |
+//! degraded_load | busy | unavailable | overloaded}`), loader runs and their duration, lease
+//! waits and lost leases, Redis errors by [`RedisErrorKind`], corrupt entries, sets, deletes
+//! and their retries, invalidations sent and received, subscriptions and local clears. Each
+//! is recorded where [`Stats`] counts the same event, so the two agree; the table is in
+//! METRICS.md at the repository root. The handles are registered by
+//! [`Builder::build`], with the recorder installed at that moment: install it first.
+//! Without the feature nothing is recorded and nothing is paid.
+//!
+//! The local tier is a keel-collection cache named `rediscache:<name>`, the delete retries a
+//! keel-timingwheel named `rediscache-retry:<name>`; if those crates' own `metrics` features
+//! are on in the build, their `keel_cache_*` and `keel_timingwheel_*` series appear under
+//! those names. They count that cache's own calls: a take that misses locally is a `get`
+//! and a `take_async` there (two misses), and its "loads" are this cache's Redis lookups.
+//!
 //! # Differences from go-zero
 //!
 //! go-zero's cache has Redis only, coalesces per process (singleflight), stores "not found"
@@ -122,6 +143,7 @@ mod envelope;
 mod error;
 mod invalidate;
 mod link;
+mod metrics;
 mod policy;
 mod retry;
 mod stats;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::conn::Connection;
 use crate::error::RedisError;
+use crate::metrics::Metrics;
 use crate::stats::Counters;
 
 /// Deletes the lease if it still holds the caller's token.
@@ -60,6 +61,8 @@ pub(crate) struct Link {
     pub(crate) conn: Connection,
     pub(crate) timeout: Duration,
     pub(crate) stats: Arc<Counters>,
+    /// The metric handles (feature `metrics`; empty without it), recorded next to `stats`.
+    pub(crate) metrics: Metrics,
     pub(crate) name: String,
     pub(crate) channel: String,
     pub(crate) instance: u64,
@@ -115,6 +118,7 @@ impl Link {
             Err(_) => RedisError::timeout(self.timeout),
         };
         Counters::add(&self.stats.redis_errors);
+        self.metrics.redis_error(result.kind());
         Err(result)
     }
 
@@ -209,6 +213,7 @@ impl Link {
         self.run::<i64>(redis::cmd("PUBLISH").arg(&self.channel).arg(payload))
             .await?;
         Counters::add(&self.stats.invalidations_sent);
+        self.metrics.invalidation_sent();
         Ok(())
     }
 }

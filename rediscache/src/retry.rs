@@ -36,7 +36,7 @@ impl RetryQueue {
         backoff: Duration,
     ) -> Result<(RetryQueue, impl Future<Output = ()> + Send + 'static), ConfigError> {
         let (wheel, mut expired) = WheelBuilder::new(Duration::from_millis(10))
-            .name("rediscache-retry")
+            .name(format!("rediscache-retry:{}", link.name))
             .stream::<String, (Job, u32)>()
             .map_err(|e| ConfigError::RetryWheel(e.to_string()))?;
         let again = wheel.clone();
@@ -45,6 +45,7 @@ impl RetryQueue {
                 poll_fn(|cx| Pin::new(&mut expired).poll_next(cx)).await
             {
                 Counters::add(&link.stats.delete_retries);
+                link.metrics.retry();
                 let done = match job {
                     Job::Delete => {
                         link.delete(&link.keys(&key)).await.is_ok()
@@ -55,11 +56,13 @@ impl RetryQueue {
                 if done {
                     if job == Job::Delete {
                         Counters::add(&link.stats.deletes_retried_ok);
+                        link.metrics.queued_delete(true);
                     }
                 } else if attempt + 1 < attempts {
                     let _ = again.set(key, (job, attempt + 1), delay(backoff, attempt + 1));
                 } else if job == Job::Delete {
                     Counters::add(&link.stats.deletes_dropped);
+                    link.metrics.queued_delete(false);
                 }
             }
         };

@@ -12,6 +12,7 @@ use crate::cache::{Inner, Local, RedisCache};
 use crate::envelope;
 use crate::error::{RedisError, TakeError};
 use crate::link::{Keys, Link, millis};
+use crate::metrics::{Loaded, Lookup, Request};
 use crate::policy::FailurePolicy;
 use crate::stats::Counters;
 
@@ -84,12 +85,16 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
                 Counters::add(&inner.stats.l1_hits);
                 if entry.value.is_none() {
                     Counters::add(&inner.stats.placeholder_hits);
+                    inner.link.metrics.request(Request::NotFound);
+                } else {
+                    inner.link.metrics.request(Request::Hit);
                 }
                 return Ok(entry.value);
             }
             inner.local.remove(&owned);
         }
         Counters::add(&inner.stats.misses);
+        inner.link.metrics.request(Request::Miss);
         let epoch = inner.epoch.load(std::sync::atomic::Ordering::Acquire);
         let result = inner
             .local
@@ -134,6 +139,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
                 Ok(Some(bytes)) => match envelope::decode(&bytes, &*self.codec) {
                     Err(_) => {
                         Counters::add(&self.stats.corrupt);
+                        self.link.metrics.corrupt();
                         // Only if it still is what was read; an error is counted and the
                         // rebuild's write replaces it anyway.
                         let _ = self.link.delete_if_equal(&keys, &bytes).await;
@@ -142,6 +148,9 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
                         Counters::add(&self.stats.l2_hits);
                         if entry.value.is_none() {
                             Counters::add(&self.stats.placeholder_hits);
+                            self.link.metrics.lookup(Lookup::NotFound);
+                        } else {
+                            self.link.metrics.lookup(Lookup::Hit);
                         }
                         return Ok(Local {
                             value: entry.value,
@@ -168,6 +177,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
                 Err(e) => {
                     if let Some(value) = stale {
                         Counters::add(&self.stats.stale_served);
+                        self.link.metrics.lookup(Lookup::Stale);
                         return Err(Flow::Stale(value));
                     }
                     return self.degraded(e, now, loader).await;
@@ -175,15 +185,18 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
             }
             if let Some(value) = stale {
                 Counters::add(&self.stats.stale_served);
+                self.link.metrics.lookup(Lookup::Stale);
                 return Err(Flow::Stale(value));
             }
             if !waited {
                 waited = true;
                 Counters::add(&self.stats.lease_waits);
+                self.link.metrics.lease_waited();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 Counters::add(&self.stats.lease_timeouts);
+                self.link.metrics.lookup(Lookup::Busy);
                 return Err(Flow::Busy);
             }
             tokio::time::sleep(pause.min(left)).await;
@@ -203,6 +216,9 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
         Counters::add(&self.stats.l2_hits);
         if entry.value.is_none() {
             Counters::add(&self.stats.placeholder_hits);
+            self.link.metrics.lookup(Lookup::NotFound);
+        } else {
+            self.link.metrics.lookup(Lookup::Hit);
         }
         Some(Local {
             value: entry.value,
@@ -227,7 +243,10 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
             token: Some(token),
         };
         Counters::add(&self.stats.loads);
+        self.link.metrics.lookup(Lookup::Load);
+        let timer = self.link.metrics.load_start();
         let loaded = loader().await;
+        timer.end(Loaded::of(&loaded));
         let token = guard.token.take().unwrap_or_default();
         let found = match loaded {
             Ok(found) => found,
@@ -252,9 +271,15 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
                     .fenced_write(keys, &token, &entry, ttl + self.stale_grace)
                     .await
                 {
-                    Ok(true) if found.is_none() => Counters::add(&self.stats.placeholders),
+                    Ok(true) if found.is_none() => {
+                        Counters::add(&self.stats.placeholders);
+                        self.link.metrics.placeholder_written();
+                    }
                     Ok(true) => {}
-                    Ok(false) => Counters::add(&self.stats.lease_lost),
+                    Ok(false) => {
+                        Counters::add(&self.stats.lease_lost);
+                        self.link.metrics.lease_lost();
+                    }
                     // Counted; the value is still this caller's.
                     Err(_) => {}
                 }
@@ -282,14 +307,19 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
         Fut: Future<Output = Result<Option<V>, E>>,
     {
         let FailurePolicy::Load(limit) = &self.policy else {
+            self.link.metrics.lookup(Lookup::Unavailable);
             return Err(Flow::Redis(error));
         };
         let Some(permit) = limit.try_acquire_owned() else {
             Counters::add(&self.stats.overloaded);
+            self.link.metrics.lookup(Lookup::Overloaded);
             return Err(Flow::Overloaded(error));
         };
         Counters::add(&self.stats.loads);
+        self.link.metrics.lookup(Lookup::DegradedLoad);
+        let timer = self.link.metrics.load_start();
         let loaded = loader().await;
+        timer.end(Loaded::of(&loaded));
         drop(permit);
         match loaded {
             Ok(found) => {
