@@ -10,14 +10,15 @@ use crate::config::Config;
 
 pub(crate) const HELP: &str = "\
 The keel reference service: axum + PostgreSQL behind a per-client limiter, the load shedder,
-a coalescing cache and the circuit breaker.
+a coalescing cache (shared on Redis with --redis) and the circuit breaker.
 
 usage: service [flags]
   --listen ADDR          where to listen (default 127.0.0.1:8080)
   --postgres CONNINFO    PostgreSQL, libpq style; its words may follow unquoted
                          (default host=127.0.0.1 user=postgres dbname=test)
   --schema NAME          the schema of the service's tables (default keel_service)
-  --redis URL            per-client limits on Redis, shared by every instance
+  --redis URL            per-client limits and the user cache on Redis, shared by
+                         every instance (Redis must answer at start)
   --rate N --burst N     each client's requests per second and burst (default 100, 20)
   --pool N               PostgreSQL connections (default 8)
   --query-delay-ms N     add N ms to every query (pg_sleep): a slower database

@@ -27,10 +27,11 @@ pub(crate) struct Config {
     pub(crate) rate: Rate,
     /// Each client's burst (the bucket's size).
     pub(crate) burst: u32,
-    /// Keep the per-client buckets on this Redis (`redis://host:port`), shared by every
-    /// instance of the service; `None` keeps them in this process.
+    /// Keep the per-client buckets and the user cache on this Redis (`redis://host:port`),
+    /// shared by every instance of the service; `None` keeps them in this process.
     pub(crate) redis: Option<String>,
-    /// The Redis keys' prefix: instances with the same prefix share their clients' limits.
+    /// The Redis keys' prefix: instances with the same prefix share their clients' limits
+    /// and their user cache (named `{redis_prefix}:users`).
     pub(crate) redis_prefix: String,
     /// The shedder's CPU signal set by hand (tests, demos); `None` reads the container's
     /// (cgroup) or host's CPU, as in production.
