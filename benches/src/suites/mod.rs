@@ -8,6 +8,7 @@ pub mod cache;
 pub mod limiter;
 pub mod mapreduce;
 pub mod metrics_cost;
+pub mod rediscache;
 pub mod rollingwindow;
 pub mod shedder;
 pub mod syncx;

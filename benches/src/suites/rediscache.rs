@@ -1,0 +1,435 @@
+//! The `keel-rediscache` suite (issue 19): keel's two-tier `RedisCache<u64>` against the
+//! peer multi-tier-cache 0.6 (moka L1 + Redis L2) and the floors under each tier, in one
+//! run, on the shared Redis ([`rediscache::url`]; skipped with the reason printed when it
+//! does not answer).
+//!
+//! - **l1-hit** ([`L1_GROUP`]): a lookup answered by the local tier. keel-collection's
+//!   `Cache<String, u64>` `get` (its default `CoarseClock`, and the `UnixClock` the
+//!   RedisCache's local tier reads) against `RedisCache::take` (the loader never called)
+//!   and multi-tier-cache's `get_typed::<u64>` (its moka L1, JSON decoded) and `get` (the
+//!   raw `Bytes`).
+//! - **l2-hit** ([`L2_GROUP`]): a lookup answered by Redis, one round trip. A raw `GET` of
+//!   keel's entry key through the `redis` crate on a `ConnectionManager` (the floor) against
+//!   `RedisCache::take` on an instance whose local tier holds 1 entry (the walk never asks
+//!   for the same key twice in a row, so every take misses locally and reads Redis; the value
+//!   is then kept locally, evicting the previous one) and multi-tier-cache's `get_typed` /
+//!   `get` on a manager whose moka L1 holds at most 1 entry (its L2 read is a pipelined
+//!   `GET` + `PTTL`, and 1 in 10 hits is promoted to L1).
+//!
+//! Every cache holds the same [`KEYS`] keys, written before the first sample; each
+//! benchmark walks them in order (`k0`, `k1`, ...). One task on a 2-worker tokio runtime
+//! (`block_on` on the bench thread; the connections' driver tasks on the workers). Every
+//! lookup checks the value it got: wrong values, errors, loader calls and (from the caches'
+//! own statistics) lookups answered by the wrong tier are counted ([`Run::calls`],
+//! `unexpected`) and printed. The run's keys are deleted at the end (`SCAN` + `DEL`).
+//!
+//! The cold-key stampede count is a separate binary (`--bin stampede`,
+//! [`crate::rediscache::stampede`]).
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use keel_collection::cache::Cache;
+use keel_rediscache::{RedisCache, UnixClock};
+use keel_timex::{Clock, CoarseClock};
+use multi_tier_cache::{Bytes, CacheManager};
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use tokio::runtime::Runtime;
+
+use crate::rediscache;
+use crate::tally::Tally;
+
+/// Keys every cache holds.
+pub const KEYS: usize = 10_000;
+
+/// The local-tier hit group.
+pub const L1_GROUP: &str = "rediscache l1-hit";
+
+/// The Redis hit group.
+pub const L2_GROUP: &str = "rediscache l2-hit";
+
+/// What one run found besides criterion's figures.
+#[derive(Debug, Default)]
+pub struct Run {
+    /// Per benchmark: lookups made and those that did not come back as expected.
+    pub calls: Vec<Tally>,
+    /// Notes on the caches' own statistics after the run.
+    pub notes: Vec<String>,
+    /// Why the suite did not run, if it did not.
+    pub skipped: Option<String>,
+}
+
+/// Every group of this suite (for the bench target), then the tallies.
+pub fn all(c: &mut Criterion) {
+    let run = run(c);
+    if let Some(why) = &run.skipped {
+        println!("rediscache suite skipped: {why}");
+        return;
+    }
+    for t in &run.calls {
+        if t.unexpected > 0 {
+            println!(
+                "rediscache: {}/{}: {} of {} lookups unexpected",
+                t.group, t.bench, t.unexpected, t.calls
+            );
+        }
+    }
+    for note in &run.notes {
+        println!("rediscache: {note}");
+    }
+}
+
+/// A lookup of the `i`-th key (whose value is `i`), as one benchmark makes it.
+trait Lookup {
+    const NAME: &'static str;
+
+    /// Whether the lookup found the expected value.
+    fn lookup(&self, i: usize) -> impl Future<Output = bool>;
+}
+
+fn keel_key(i: usize) -> String {
+    format!("k{i}")
+}
+
+/// keel-collection's cache, the local tier's floor.
+struct LocalGet<C: Clock> {
+    cache: Cache<String, u64, C>,
+    keys: Arc<Vec<String>>,
+}
+
+impl<C: Clock> LocalGet<C> {
+    fn new(clock: C, keys: &Arc<Vec<String>>) -> Self {
+        let cache = Cache::builder(Duration::from_secs(3_600))
+            .capacity(2 * KEYS)
+            .clock(clock)
+            .build()
+            .expect("valid settings");
+        for (i, key) in keys.iter().enumerate() {
+            cache.set(key.clone(), i as u64);
+        }
+        LocalGet {
+            cache,
+            keys: Arc::clone(keys),
+        }
+    }
+}
+
+struct Coarse(LocalGet<CoarseClock>);
+struct Unix(LocalGet<UnixClock>);
+
+impl Lookup for Coarse {
+    const NAME: &'static str = "keel-collection Cache get (CoarseClock)";
+    async fn lookup(&self, i: usize) -> bool {
+        self.0.cache.get(&self.0.keys[i]) == Some(i as u64)
+    }
+}
+
+impl Lookup for Unix {
+    const NAME: &'static str = "keel-collection Cache get (UnixClock)";
+    async fn lookup(&self, i: usize) -> bool {
+        self.0.cache.get(&self.0.keys[i]) == Some(i as u64)
+    }
+}
+
+/// keel-rediscache's `take`; the loader answers `u64::MAX`, so a call of it is counted.
+struct KeelTake {
+    cache: RedisCache<u64>,
+    keys: Arc<Vec<String>>,
+}
+
+impl Lookup for KeelTake {
+    const NAME: &'static str = "keel-rediscache RedisCache take";
+    async fn lookup(&self, i: usize) -> bool {
+        let got = self
+            .cache
+            .take(&self.keys[i], || async { Ok::<_, Infallible>(u64::MAX) })
+            .await;
+        matches!(got, Ok(v) if v == i as u64)
+    }
+}
+
+/// multi-tier-cache's `get_typed::<u64>`.
+struct PeerTyped {
+    manager: Arc<CacheManager>,
+    keys: Arc<Vec<String>>,
+}
+
+impl Lookup for PeerTyped {
+    const NAME: &'static str = "multi-tier-cache get_typed";
+    async fn lookup(&self, i: usize) -> bool {
+        let got = self.manager.get_typed::<u64>(&self.keys[i]).await;
+        matches!(got, Ok(Some(v)) if v == i as u64)
+    }
+}
+
+/// multi-tier-cache's `get` (the stored JSON bytes, not decoded).
+struct PeerBytes(PeerTyped);
+
+impl Lookup for PeerBytes {
+    const NAME: &'static str = "multi-tier-cache get (Bytes)";
+    async fn lookup(&self, i: usize) -> bool {
+        let got = self.0.manager.get(&self.0.keys[i]).await;
+        matches!(got, Ok(Some(b)) if !b.is_empty())
+    }
+}
+
+/// A raw `GET` of keel's entry keys on a `ConnectionManager` (cloned per call, as any
+/// shared `&self` user of one does).
+struct RawGet {
+    conn: ConnectionManager,
+    keys: Arc<Vec<String>>,
+}
+
+impl Lookup for RawGet {
+    const NAME: &'static str = "redis GET (ConnectionManager)";
+    async fn lookup(&self, i: usize) -> bool {
+        let mut conn = self.conn.clone();
+        let got: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET")
+            .arg(&self.keys[i])
+            .query_async(&mut conn)
+            .await;
+        matches!(got, Ok(Some(b)) if !b.is_empty())
+    }
+}
+
+/// One criterion group on the suite's runtime, and where its tallies go.
+struct Group<'c, 'r> {
+    group: BenchmarkGroup<'c, WallTime>,
+    name: &'static str,
+    runtime: &'r Runtime,
+    calls: &'r mut Vec<Tally>,
+}
+
+impl<'c, 'r> Group<'c, 'r> {
+    fn new(
+        c: &'c mut Criterion,
+        name: &'static str,
+        runtime: &'r Runtime,
+        calls: &'r mut Vec<Tally>,
+    ) -> Self {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(1));
+        Group {
+            group,
+            name,
+            runtime,
+            calls,
+        }
+    }
+
+    /// `iters` lookups walking the keys in order, continuing where the last sample ended.
+    fn bench<L: Lookup>(&mut self, subject: &L) {
+        let next = Cell::new(0usize);
+        let unexpected = Cell::new(0u64);
+        let mut calls = 0u64;
+        let runtime = self.runtime;
+        self.group.bench_function(L::NAME, |b| {
+            b.iter_custom(|iters| {
+                calls += iters;
+                runtime.block_on(async {
+                    let mut i = next.get();
+                    let mut bad = 0;
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        if !subject.lookup(i).await {
+                            bad += 1;
+                        }
+                        i += 1;
+                        if i == KEYS {
+                            i = 0;
+                        }
+                    }
+                    let elapsed = start.elapsed();
+                    next.set(i);
+                    unexpected.set(unexpected.get() + bad);
+                    elapsed
+                })
+            })
+        });
+        self.calls.push(Tally {
+            group: self.name.to_owned(),
+            bench: L::NAME,
+            calls,
+            unexpected: unexpected.get(),
+        });
+    }
+
+    fn finish(self) {
+        self.group.finish();
+    }
+}
+
+/// The caches of one run, filled.
+struct Setup {
+    coarse: Coarse,
+    unix: Unix,
+    keel_l1: KeelTake,
+    keel_l2: KeelTake,
+    peer_l1: PeerTyped,
+    peer_l2: PeerTyped,
+    raw: RawGet,
+}
+
+async fn setup(client: &redis::Client, url: &str, name: &str) -> Result<Setup, String> {
+    let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(keel_key).collect());
+    let peer_keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("{name}:k{i}")).collect());
+
+    let keel_l1 = rediscache::keel(client, name, 2 * KEYS).await?;
+    // Fills Redis and this instance's local tier.
+    for (i, key) in keys.iter().enumerate() {
+        keel_l1
+            .take(key, || async move { Ok::<_, Infallible>(i as u64) })
+            .await
+            .map_err(|e| format!("keel fill: {e}"))?;
+    }
+    let keel_l2 = rediscache::keel(client, name, 1).await?;
+    let entry_keys: Arc<Vec<String>> =
+        Arc::new(keys.iter().map(|k| keel_l1.redis_key(k)).collect());
+
+    let peer_l1 = rediscache::multi_tier(url, 2 * KEYS as u64).await?;
+    for (i, key) in peer_keys.iter().enumerate() {
+        let json = serde_json::to_vec(&(i as u64)).map_err(|e| e.to_string())?;
+        peer_l1
+            .set_with_strategy(key, Bytes::from(json), rediscache::PEER_STRATEGY)
+            .await
+            .map_err(|e| format!("multi-tier-cache fill: {e}"))?;
+    }
+    let peer_l2 = rediscache::multi_tier(url, 1).await?;
+
+    let conn = ConnectionManager::new(client.clone())
+        .await
+        .map_err(|e| format!("raw ConnectionManager: {e}"))?;
+    Ok(Setup {
+        coarse: Coarse(LocalGet::new(CoarseClock::new(), &keys)),
+        unix: Unix(LocalGet::new(UnixClock::new(), &keys)),
+        keel_l1: KeelTake {
+            cache: keel_l1,
+            keys: Arc::clone(&keys),
+        },
+        keel_l2: KeelTake {
+            cache: keel_l2,
+            keys,
+        },
+        peer_l1: PeerTyped {
+            manager: peer_l1,
+            keys: Arc::clone(&peer_keys),
+        },
+        peer_l2: PeerTyped {
+            manager: peer_l2,
+            keys: peer_keys,
+        },
+        raw: RawGet {
+            conn,
+            keys: entry_keys,
+        },
+    })
+}
+
+/// Every group of this suite, or the reason it was skipped.
+pub fn run(c: &mut Criterion) -> Run {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let url = rediscache::url();
+    let client = match runtime.block_on(rediscache::reachable(&url)) {
+        Ok(client) => client,
+        Err(why) => {
+            return Run {
+                skipped: Some(format!("Redis not reachable ({why})")),
+                ..Run::default()
+            };
+        }
+    };
+    let name = rediscache::unique("rediscache");
+    let setup = match runtime.block_on(setup(&client, &url, &name)) {
+        Ok(setup) => setup,
+        Err(why) => {
+            let _ = runtime.block_on(rediscache::cleanup(&client, &rediscache::prefixes(&name)));
+            return Run {
+                skipped: Some(why),
+                ..Run::default()
+            };
+        }
+    };
+    let mut run = Run::default();
+    let keel_before = (
+        setup.keel_l1.cache.snapshot(),
+        setup.keel_l2.cache.snapshot(),
+    );
+    let peer_before = (
+        setup.peer_l1.manager.get_stats(),
+        setup.peer_l2.manager.get_stats(),
+    );
+
+    let mut g = Group::new(c, L1_GROUP, &runtime, &mut run.calls);
+    g.bench(&setup.coarse);
+    g.bench(&setup.unix);
+    g.bench(&setup.keel_l1);
+    g.bench(&setup.peer_l1);
+    let peer_l1_bytes = PeerBytes(setup.peer_l1);
+    g.bench(&peer_l1_bytes);
+    g.finish();
+
+    let mut g = Group::new(c, L2_GROUP, &runtime, &mut run.calls);
+    g.bench(&setup.raw);
+    g.bench(&setup.keel_l2);
+    g.bench(&setup.peer_l2);
+    let peer_l2_bytes = PeerBytes(setup.peer_l2);
+    g.bench(&peer_l2_bytes);
+    g.finish();
+
+    // Lookups answered by the wrong tier, from the caches' own counts.
+    let (k1, k2) = (
+        setup.keel_l1.cache.snapshot(),
+        setup.keel_l2.cache.snapshot(),
+    );
+    run.notes.push(format!(
+        "keel l1-hit instance: {} local hits, {} local misses, {} Redis hits, {} loads \
+         during the groups (expected: misses, Redis hits and loads 0)",
+        k1.l1_hits - keel_before.0.l1_hits,
+        k1.misses - keel_before.0.misses,
+        k1.l2_hits - keel_before.0.l2_hits,
+        k1.loads - keel_before.0.loads,
+    ));
+    run.notes.push(format!(
+        "keel l2-hit instance (local capacity 1): {} local hits, {} Redis hits, {} loads \
+         (expected: local hits and loads 0)",
+        k2.l1_hits - keel_before.1.l1_hits,
+        k2.l2_hits - keel_before.1.l2_hits,
+        k2.loads - keel_before.1.loads,
+    ));
+    let (p1, p2) = (
+        peer_l1_bytes.0.manager.get_stats(),
+        peer_l2_bytes.0.manager.get_stats(),
+    );
+    run.notes.push(format!(
+        "multi-tier-cache l1-hit manager: {} L1 hits, {} L2 hits, {} misses (expected: L2 \
+         hits and misses 0)",
+        p1.l1_hits - peer_before.0.l1_hits,
+        p1.l2_hits - peer_before.0.l2_hits,
+        p1.misses - peer_before.0.misses,
+    ));
+    run.notes.push(format!(
+        "multi-tier-cache l2-hit manager (moka L1 of capacity 1): {} L1 hits, {} L2 hits, \
+         {} misses, {} promotions to L1 (expected: L1 hits and misses 0)",
+        p2.l1_hits - peer_before.1.l1_hits,
+        p2.l2_hits - peer_before.1.l2_hits,
+        p2.misses - peer_before.1.misses,
+        p2.promotions - peer_before.1.promotions,
+    ));
+    drop(setup.keel_l1);
+    drop(setup.keel_l2);
+    match runtime.block_on(rediscache::cleanup(&client, &rediscache::prefixes(&name))) {
+        Ok(n) => run
+            .notes
+            .push(format!("deleted the run's {n} keys under {name}")),
+        Err(e) => run.notes.push(format!("cleanup of {name} failed: {e}")),
+    }
+    run
+}
