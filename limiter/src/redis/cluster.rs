@@ -129,6 +129,10 @@ mod tests {
         assert_eq!(crc16(b"123456789"), 0x31C3);
         assert_eq!(slot(b"foo"), 12182);
         assert_eq!(slot(b"bar"), 5061);
+        assert_eq!(slot(b"{user1000}.following"), 3443);
+        assert_eq!(slot(b"foo{{bar}}zap"), 4015);
+        assert_eq!(slot(b"{}foo"), 9500);
+        assert_eq!(slot(b"{p:a}b}"), 3793);
         assert_eq!(slot(b"{user1000}.following"), slot(b"user1000"));
         assert_eq!(slot(b"{api:203.0.113.7}"), slot(b"api:203.0.113.7"));
         // An empty tag hashes the whole key; only the first `{...}` counts.
