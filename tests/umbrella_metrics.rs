@@ -53,10 +53,10 @@ fn every_crate_records_through_the_umbrella_feature() {
             .labels()
             .find(|l| l.key() == "name")
             .map(|l| l.value().to_owned());
-        if let (Some(name), DebugValue::Counter(n)) = (name, value) {
-            if n > 0 {
-                counted.insert(format!("{} {name}", key.key().name()));
-            }
+        if let (Some(name), DebugValue::Counter(n)) = (name, value)
+            && n > 0
+        {
+            counted.insert(format!("{} {name}", key.key().name()));
         }
     }
     for expected in [
