@@ -97,6 +97,8 @@ pub(crate) struct Inner<V, C> {
     /// Whether a subscriber task runs.
     subscribed: bool,
     tasks: Vec<JoinHandle<()>>,
+    /// The runtime the cache was built on: the blocking reads run their read path on it.
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 impl<V, C> Drop for Inner<V, C> {
@@ -197,6 +199,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Builder<V, C> {
                 retry,
                 subscribed,
                 tasks,
+                runtime: runtime.clone(),
             }),
         })
     }

@@ -156,6 +156,11 @@ pub enum TakeError<E = Infallible> {
     /// Redis failed, the policy is [`FailurePolicy::Load`](crate::FailurePolicy), and all
     /// of its limit's permits were taken: the loader was not called.
     Overloaded(RedisError),
+    /// [`take_blocking`](crate::RedisCache::take_blocking) (or
+    /// [`take_optional_blocking`](crate::RedisCache::take_optional_blocking)) was called
+    /// from inside a tokio runtime, where blocking the thread would stall the runtime's
+    /// tasks: use [`take`](crate::RedisCache::take) there. Nothing was read or loaded.
+    InAsyncContext,
 }
 
 impl<E> TakeError<E> {
@@ -177,6 +182,7 @@ impl<E> Clone for TakeError<E> {
             TakeError::Redis(e) => TakeError::Redis(e.clone()),
             TakeError::Busy => TakeError::Busy,
             TakeError::Overloaded(e) => TakeError::Overloaded(e.clone()),
+            TakeError::InAsyncContext => TakeError::InAsyncContext,
         }
     }
 }
@@ -194,6 +200,9 @@ impl<E: fmt::Display> fmt::Display for TakeError<E> {
             TakeError::Overloaded(e) => {
                 write!(f, "cache unavailable and the database limit is full: {e}")
             }
+            TakeError::InAsyncContext => f.write_str(
+                "a blocking cache read inside an async context (use take, not take_blocking)",
+            ),
         }
     }
 }

@@ -25,6 +25,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Synchronous code reads with [`RedisCache::take_blocking`] /
+//! [`RedisCache::take_optional_blocking`] (plain loader closures; the read path runs on the
+//! runtime the cache was built on while the calling thread waits).
+//!
 //! # The read path
 //!
 //! [`RedisCache::take`] looks in three places:

@@ -32,6 +32,65 @@ pub(crate) enum Flow<V, E> {
     Overloaded(RedisError),
 }
 
+/// # Reading from synchronous code
+impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
+    /// [`take`](Self::take) for synchronous code (a thread of its own, a blocking pool, a
+    /// sync web framework): the same read path, run on the tokio runtime the cache was
+    /// built on while the calling thread waits; `loader` runs on the calling thread (inside
+    /// that wait), once across every instance as with `take`. The runtime must be driven
+    /// by threads other than the caller: a multi-thread runtime, or a current-thread one
+    /// whose `block_on` runs elsewhere.
+    ///
+    /// ```no_run
+    /// # use keel_rediscache::{Connection, RedisCache};
+    /// # let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// # let users: RedisCache<String> = runtime.block_on(async {
+    /// #     let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+    /// #     RedisCache::builder("users", Connection::single(client).await.unwrap()).build().unwrap()
+    /// # });
+    /// // On a thread that is not one of the runtime's:
+    /// let name = users.take_blocking("42", || Ok::<_, std::io::Error>("Ada".to_owned()))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`take`](Self::take), and [`TakeError::InAsyncContext`] when called from inside
+    /// a tokio runtime (blocking there would stall its tasks: use `take`).
+    pub fn take_blocking<F, E>(&self, key: &str, loader: F) -> Result<V, TakeError<E>>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        self.take_optional_blocking(key, move || loader().map(Some))
+            .and_then(|found| found.ok_or(TakeError::NotFound))
+    }
+
+    /// [`take_optional`](Self::take_optional) for synchronous code; see
+    /// [`take_blocking`](Self::take_blocking).
+    ///
+    /// # Errors
+    ///
+    /// As [`take_optional`](Self::take_optional), and [`TakeError::InAsyncContext`] from
+    /// inside a tokio runtime.
+    pub fn take_optional_blocking<F, E>(
+        &self,
+        key: &str,
+        loader: F,
+    ) -> Result<Option<V>, TakeError<E>>
+    where
+        F: FnOnce() -> Result<Option<V>, E>,
+        E: Send + Sync + 'static,
+    {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(TakeError::InAsyncContext);
+        }
+        self.inner
+            .runtime
+            .block_on(self.take_optional(key, move || std::future::ready(loader())))
+    }
+}
+
 /// # Reading
 impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
     /// The value of `key`: from this instance's local tier, else from Redis, else from
