@@ -63,6 +63,8 @@ mod manual;
 mod monotonic;
 mod nanos;
 mod origin;
+#[cfg(feature = "periodic")]
+pub mod periodic;
 #[cfg(feature = "tokio")]
 mod tokio_clock;
 
