@@ -2,9 +2,13 @@
 //! the series of `METRICS.md` at the workspace root.
 //!
 //! Every handle is registered once, when the limiter is built, with the recorder installed
-//! at that moment; a decision then costs one handle call (no lock, no allocation, no label
-//! lookup). Keys never become label values: a limiter is one set of series whatever its
-//! keys. Without the feature the structs are empty and every method compiles to nothing,
+//! at that moment. A decision adds one to the limiter's own atomic counter (no lock, no
+//! allocation, no recorder call); the counts reach the recorder as deltas at least once a
+//! second (keel-timex's periodic thread), at every `publish_metrics()` and `snapshot()`,
+//! and when the limiter is dropped: a scrape may lag the last second's decisions (call
+//! `publish_metrics()` before rendering for an exact one). The rare events (switches,
+//! Redis errors, reloads) call their handles directly. Keys never become label values: a
+//! limiter is one set of series whatever its keys. Without the feature the structs are empty and every method compiles to nothing,
 //! so the call sites carry no `cfg`.
 //!
 //! - `keel_limiter_decisions_total{name, kind, outcome, backend}`: every answer of
@@ -85,21 +89,68 @@ impl Outcome {
     }
 }
 
-/// A limiter's decision counters: `keel_limiter_decisions_total`, one handle per
-/// `backend` × `outcome`.
+/// A limiter's decision counters: `keel_limiter_decisions_total`, one series per
+/// `backend` × `outcome`, counted in the limiter's own atomics and published in batches
+/// (see [`Batch`]).
 pub(crate) struct Metrics {
     #[cfg(feature = "metrics")]
-    decisions: [[Counter; 3]; 3],
+    batch: std::sync::Arc<Batch>,
+}
+
+/// The decisions counted since the limiter was built, and what of them the recorder has
+/// been told.
+///
+/// A recorder call per decision costs more than the decision (the Prometheus exporter does
+/// two atomic read-modify-writes behind a dynamic call: +5 ns on a 4 ns `allow`), so a
+/// decision adds one to a plain atomic here and the counts reach the recorder as deltas: at
+/// least once a second on keel-timex's periodic thread, at every
+/// [`publish_metrics`](crate::TokenLimiter::publish_metrics) and `snapshot()`, and when
+/// the limiter is dropped.
+#[cfg(feature = "metrics")]
+pub(crate) struct Batch {
+    /// `[backend][outcome]`, on their own cache line: the limiter's state is updated by
+    /// the same decisions, on another line.
+    counts: crossbeam_utils::CachePadded<[[std::sync::atomic::AtomicU64; 3]; 3]>,
+    handles: [[Counter; 3]; 3],
+    /// How much of each count the recorder has been given; only the publish path takes it.
+    published: std::sync::Mutex<[[u64; 3]; 3]>,
+}
+
+#[cfg(feature = "metrics")]
+impl Batch {
+    /// Gives the recorder what was counted since the last publish. Concurrent publishes
+    /// serialise on the mutex, so every decision is published once.
+    fn publish(&self) {
+        use std::sync::atomic::Ordering;
+        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        for (source, row) in published.iter_mut().enumerate() {
+            for (outcome, done) in row.iter_mut().enumerate() {
+                let now = self.counts[source][outcome].load(Ordering::Relaxed);
+                if now > *done {
+                    self.handles[source][outcome].increment(now - *done);
+                    *done = now;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl keel_timex::periodic::Periodic for Batch {
+    fn run(&self) {
+        self.publish();
+    }
 }
 
 impl Metrics {
     /// Registers the handles of a limiter named `name` of `kind` (on Redis or not: an
-    /// in-memory limiter only has `backend="memory"` series).
+    /// in-memory limiter only has `backend="memory"` series), and the batch with
+    /// keel-timex's periodic thread.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn new(name: &str, kind: Kind, on_redis: bool) -> Metrics {
         #[cfg(feature = "metrics")]
         {
-            let decisions = std::array::from_fn(|source| {
+            let handles = std::array::from_fn(|source| {
                 std::array::from_fn(|outcome| {
                     if source != Source::Memory as usize && !on_redis {
                         return Counter::noop();
@@ -113,10 +164,32 @@ impl Metrics {
                     )
                 })
             });
-            Metrics { decisions }
+            let batch = std::sync::Arc::new(Batch {
+                counts: Default::default(),
+                handles,
+                published: std::sync::Mutex::new([[0; 3]; 3]),
+            });
+            let weak = std::sync::Arc::downgrade(&batch);
+            keel_timex::periodic::register(weak);
+            Metrics { batch }
         }
         #[cfg(not(feature = "metrics"))]
         Metrics {}
+    }
+
+    /// Gives the recorder every decision counted so far (feature `metrics`; nothing
+    /// without).
+    #[inline]
+    pub(crate) fn publish(&self) {
+        #[cfg(feature = "metrics")]
+        self.batch.publish();
+    }
+
+    #[cfg(feature = "metrics")]
+    #[inline(always)]
+    fn count(&self, source: Source, outcome: Outcome) {
+        self.batch.counts[source as usize][outcome as usize]
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Counts a token limiter's answer, decided by `source`.
@@ -129,7 +202,7 @@ impl Metrics {
                 Ok(()) => Outcome::Allowed,
                 Err(d) => Outcome::of_denied(d),
             };
-            self.decisions[source as usize][outcome as usize].increment(1);
+            self.count(source, outcome);
         }
     }
 
@@ -144,8 +217,16 @@ impl Metrics {
                 Ok(_) => Outcome::Limited,
                 Err(d) => Outcome::of_denied(d),
             };
-            self.decisions[source as usize][outcome as usize].increment(1);
+            self.count(source, outcome);
         }
+    }
+}
+
+/// The limiter is gone: the decisions it counted since the last publish are published.
+#[cfg(feature = "metrics")]
+impl Drop for Metrics {
+    fn drop(&mut self) {
+        self.batch.publish();
     }
 }
 

@@ -294,9 +294,19 @@ impl<C: Clock> PeriodLimiter<C> {
         &self.inner.name
     }
 
-    /// The state and counters.
+    /// Gives the metrics recorder every decision counted so far (feature `metrics`; does
+    /// nothing without it). Decisions are counted in the limiter's own atomics and reach the
+    /// recorder at least once a second on their own, at every [`snapshot`](Self::snapshot)
+    /// and when the limiter is dropped; call this before rendering a scrape that must
+    /// include the decisions of the last second.
+    pub fn publish_metrics(&self) {
+        self.inner.metrics.publish();
+    }
+
+    /// The state and counters (and, feature `metrics`, publishes the decision counters).
     pub fn snapshot(&self) -> PeriodSnapshot {
         let inner = &*self.inner;
+        inner.metrics.publish();
         PeriodSnapshot {
             name: inner.name.clone(),
             quota: inner.quota,

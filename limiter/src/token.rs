@@ -420,9 +420,27 @@ impl<C: Clock> TokenLimiter<C> {
         &self.inner.name
     }
 
-    /// The state and counters.
+    /// Gives the metrics recorder every decision counted so far (feature `metrics`; does
+    /// nothing without it). Decisions are counted in the limiter's own atomics and reach the
+    /// recorder at least once a second on their own, at every [`snapshot`](Self::snapshot)
+    /// and when the limiter is dropped; call this before rendering a scrape that must
+    /// include the decisions of the last second.
+    ///
+    /// ```
+    /// use keel_limiter::{Rate, TokenLimiter};
+    ///
+    /// let limiter = TokenLimiter::builder(Rate::per_second(100), 10).build().unwrap();
+    /// assert!(limiter.allow());
+    /// limiter.publish_metrics(); // a `/metrics` handler calls this before rendering
+    /// ```
+    pub fn publish_metrics(&self) {
+        self.inner.metrics.publish();
+    }
+
+    /// The state and counters (and, feature `metrics`, publishes the decision counters).
     pub fn snapshot(&self) -> TokenSnapshot {
         let inner = &*self.inner;
+        inner.metrics.publish();
         TokenSnapshot {
             name: inner.name.clone(),
             rate: inner.rate,

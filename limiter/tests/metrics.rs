@@ -111,6 +111,8 @@ fn handles_registered_under_a_local_recorder_keep_recording_into_it() {
         .join()
         .unwrap();
     });
+    // Counted in the limiter's atomics; published on demand (or within a second).
+    limiter.publish_metrics();
     assert_eq!(rec.decisions("local", "memory", "allowed"), 6);
 
     // A limiter built outside (no recorder installed: this binary never installs a global
@@ -120,6 +122,7 @@ fn handles_registered_under_a_local_recorder_keep_recording_into_it() {
         .build_with_clock(clock)
         .unwrap();
     rec.build(|| assert!(silent.allow()));
+    silent.publish_metrics();
     assert!(rec.matching(DECISIONS, &[("name", "silent")]).is_empty());
     assert_eq!(rec.sum(DECISIONS, &[]), 6);
 }
@@ -135,8 +138,14 @@ fn token_decisions_by_outcome() {
             .build_with_clock(clock.clone())
             .unwrap()
     });
-    let allowed = |n| rec.decisions("api", "memory", "allowed") == n;
-    let limited = |n| rec.decisions("api", "memory", "limited") == n;
+    let allowed = |n| {
+        limiter.publish_metrics();
+        rec.decisions("api", "memory", "allowed") == n
+    };
+    let limited = |n| {
+        limiter.publish_metrics();
+        rec.decisions("api", "memory", "limited") == n
+    };
 
     assert!(limiter.allow());
     assert_eq!(ready(limiter.allow_n_async(1)), Ok(()));
@@ -187,10 +196,12 @@ fn period_decisions_by_outcome() {
     );
     assert_eq!(limiter.take("k").unwrap().state, PeriodState::OverQuota);
     assert!(matches!(limiter.take("j"), Err(Denied::KeyCapacity { .. })));
+    limiter.publish_metrics();
     assert_eq!(rec.decisions("sms", "memory", "allowed"), 2);
     assert_eq!(rec.decisions("sms", "memory", "limited"), 2);
     clock.advance(Duration::from_secs(1));
     assert_eq!(limiter.take("j").unwrap().state, PeriodState::Allowed);
+    let _ = limiter.snapshot(); // a snapshot publishes too
     assert_eq!(rec.decisions("sms", "memory", "allowed"), 3);
     assert_eq!(rec.decisions("sms", "memory", "limited"), 2);
     assert_eq!(rec.decisions("sms", "memory", "unavailable"), 0);
@@ -217,6 +228,8 @@ fn default_names_are_the_builders() {
     );
     assert!(token.allow());
     assert!(period.take("k").unwrap().is_allowed());
+    token.publish_metrics();
+    period.publish_metrics();
     assert_memory_series(&rec, "token-limiter", "token");
     assert_memory_series(&rec, "period-limiter", "period");
     assert_eq!(rec.decisions("token-limiter", "memory", "allowed"), 1);
@@ -251,6 +264,8 @@ fn keys_never_become_label_values() {
         assert!(!period.take(&key).unwrap().is_allowed());
     }
     assert_eq!(token.len(), KEYS as usize);
+    token.publish_metrics();
+    period.publish_metrics();
     let counters = rec.counters();
     assert_eq!(counters.len(), 6, "{counters:#?}");
     for (metric, labels) in counters.keys() {
@@ -288,6 +303,8 @@ fn each_name_has_its_own_series() {
     assert!(a.allow());
     assert!(!a.allow());
     assert!(b.allow());
+    a.publish_metrics();
+    b.publish_metrics();
     assert_eq!(
         (
             rec.decisions("a", "memory", "allowed"),
@@ -390,6 +407,8 @@ proptest! {
             // Now and then mid-run (the snapshot swaps the recorder's counts: the totals
             // must still add up).
             if i % 37 == 0 || i + 1 == ops.len() {
+                token.publish_metrics();
+                period.publish_metrics();
                 for name in ["t", "p"] {
                     for outcome in OUTCOMES {
                         prop_assert_eq!(

@@ -170,6 +170,7 @@ async fn decisions_on_redis(mode: Mode) {
         allow(&t, mode, "k", 4).await,
         Err(Denied::NeverFits { n: 4, burst: 3 })
     );
+    t.publish_metrics(); // decisions reach the recorder in batches
     assert_eq!(rec.decisions(t.name(), "redis", "allowed"), 3);
     assert_eq!(rec.decisions(t.name(), "redis", "limited"), 1);
     assert_eq!(rec.decisions(t.name(), "memory", "limited"), 1);
@@ -183,6 +184,7 @@ async fn decisions_on_redis(mode: Mode) {
     for state in states {
         assert_eq!(take(&p, mode, "k").await.unwrap().state, state);
     }
+    p.publish_metrics();
     assert_eq!(rec.decisions(p.name(), "redis", "allowed"), 2);
     assert_eq!(rec.decisions(p.name(), "redis", "limited"), 1);
     assert_eq!(rec.sum(DECISIONS, &[("name", p.name())]), 3);
@@ -265,6 +267,8 @@ async fn killed_and_restarted(mode: Mode) {
             );
         }
     }
+    t.publish_metrics();
+    p.publish_metrics();
     assert_eq!(rec.decisions(t.name(), "rescue", "allowed"), 3);
     assert_eq!(rec.decisions(t.name(), "rescue", "limited"), 1);
     assert_eq!(rec.decisions(t.name(), "redis", "allowed"), 1);
@@ -289,6 +293,8 @@ async fn killed_and_restarted(mode: Mode) {
         take(&p, mode, "k").await.unwrap().state,
         PeriodState::Allowed
     );
+    t.publish_metrics();
+    p.publish_metrics();
     assert_eq!(rec.decisions(t.name(), "redis", "allowed"), 2);
     assert_eq!(rec.decisions(p.name(), "redis", "allowed"), 2);
     for l in [t.name(), p.name()] {
@@ -354,6 +360,8 @@ async fn bad_keys(mode: Mode) {
         );
     }
     let (tn, pn) = (t.name(), p.name());
+    t.publish_metrics();
+    p.publish_metrics();
     assert_eq!(
         rec.get(
             ERRORS,
@@ -428,6 +436,8 @@ async fn script_flush(mode: Mode) {
         .unwrap();
     assert_eq!(allow(&t, mode, "k", 1).await, Ok(()));
     assert!(take(&p, mode, "k3").await.unwrap().is_allowed());
+    t.publish_metrics();
+    p.publish_metrics();
     for l in [t.name(), p.name()] {
         assert_eq!(
             rec.get(RELOADS, &[("name", l), ("kind", kind_of(l))]),
