@@ -100,8 +100,13 @@
 //!
 //! **Install the recorder before building the limiter**: its handles are registered once,
 //! at build time, with the recorder installed then (a limiter built before records
-//! nothing); a decision then costs one handle call, no lock, no allocation, no label
-//! lookup. Without the feature the recording compiles to nothing. `METRICS.md` at the root
+//! nothing). A decision adds one to the limiter's own atomic counter (no lock, no
+//! allocation, no recorder call: the recorder's own counter would cost more than the
+//! decision); the decision counts reach the recorder at least once a second (keel-timex's
+//! shared periodic thread), at every `snapshot()` and
+//! [`publish_metrics`](TokenLimiter::publish_metrics), and when the limiter is dropped.
+//! Call `publish_metrics()` before rendering a scrape that must include the last second.
+//! Without the feature the recording compiles to nothing. `METRICS.md` at the root
 //! of the keel repository lists every crate's series.
 //!
 //! # Differences from go-zero
