@@ -5,6 +5,15 @@
 //! lookup). Without the feature the same types are zero-sized and every method is an empty
 //! `#[inline(always)]` function, so call sites carry no `cfg` and compile to nothing.
 //!
+//! `keel_cache_requests_total` is batched: a recorder call per lookup costs half a get-hit
+//! (+10 ns on 20 ns with the Prometheus exporter), so the requests are counted in the
+//! shards, under the lock the lookup takes anyway (a plain load and store on the shard's
+//! own cache line), and reach the recorder as deltas at least once a second (keel-timex's
+//! periodic thread), at every `Cache::snapshot()` and `Cache::publish_metrics()`, and when
+//! the cache is dropped. A scrape may so lag the last second's requests: call
+//! `publish_metrics()` before rendering for an exact one. The other series are recorded as
+//! their events happen (they are not on the path of a hit).
+//!
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `keel_cache_requests_total` | counter | `name`, `result` = `hit` \| `miss` \| `not_found` |
@@ -16,6 +25,13 @@
 // Without the feature, the names and arguments are unused.
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables, dead_code))]
 
+#[cfg(feature = "metrics")]
+use std::sync::Arc;
+#[cfg(feature = "metrics")]
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[cfg(feature = "metrics")]
+use crossbeam_utils::CachePadded;
 use keel_timex::Clock;
 #[cfg(feature = "metrics")]
 use keel_timex::Nanos;
@@ -33,14 +49,33 @@ pub(crate) const EVICTIONS: &str = "keel_cache_evictions_total";
 /// `keel_cache_entries`.
 pub(crate) const ENTRIES: &str = "keel_cache_entries";
 
+/// What a request's lookup found: the `result` of `keel_cache_requests_total`, and the
+/// index of its count in a shard's [`ShardRequests`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// A value.
+    Hit = 0,
+    /// No live entry.
+    Miss = 1,
+    /// A remembered "not found".
+    NotFound = 2,
+}
+
+/// The `result` label of each [`Request`], by index.
+#[cfg(feature = "metrics")]
+const RESULTS: [&str; 3] = ["hit", "miss", "not_found"];
+
+/// One shard's request counts, by [`Request`], on a cache line of their own. Only the
+/// shard writes them, under its lock, with a plain load and store (no read-modify-write:
+/// the lock already makes the writers take turns); the publisher reads them without the
+/// lock.
+#[cfg(feature = "metrics")]
+type ShardRequests = CachePadded<[AtomicU64; 3]>;
+
 /// The cache-wide handles: lookups and loads.
 pub(crate) struct CacheMetrics {
     #[cfg(feature = "metrics")]
-    hit: Counter,
-    #[cfg(feature = "metrics")]
-    miss: Counter,
-    #[cfg(feature = "metrics")]
-    not_found: Counter,
+    requests: Arc<Requests>,
     #[cfg(feature = "metrics")]
     loaded: Counter,
     #[cfg(feature = "metrics")]
@@ -53,9 +88,62 @@ pub(crate) struct CacheMetrics {
     load_duration: Histogram,
 }
 
-/// The handles each shard updates under its own lock: what it removes and holds.
-#[derive(Clone)]
+/// `keel_cache_requests_total`, batched: the request counts of every shard, the handles
+/// they are published to, and how much of them the recorder has been given.
+///
+/// A recorder call per lookup costs half a get-hit (the Prometheus exporter does two atomic
+/// read-modify-writes behind a dynamic call: +10 ns on a 20 ns hit), so each shard counts
+/// its requests under the lock its lookup takes anyway, and the counts reach the recorder
+/// as deltas: at least once a second on keel-timex's periodic thread, at every
+/// [`Cache::publish_metrics`](crate::Cache::publish_metrics) and
+/// [`Cache::snapshot`](crate::Cache::snapshot), and when the cache is dropped.
+///
+/// The counts live apart from the shards (which hold the keys and values) so that the
+/// periodic thread can reach them whatever the cache's key and value types: it needs a
+/// `'static`, `Send + Sync` task.
+#[cfg(feature = "metrics")]
+struct Requests {
+    shards: Box<[Arc<ShardRequests>]>,
+    handles: [Counter; 3],
+    /// How much of each count the recorder has been given; only the publish path takes it.
+    published: std::sync::Mutex<[u64; 3]>,
+}
+
+#[cfg(feature = "metrics")]
+impl Requests {
+    /// Gives the recorder what was counted since the last publish. Concurrent publishes
+    /// serialise on the mutex, so every request is published once, and a total published
+    /// never goes back (each shard's counts only grow, and a publish reads them after the
+    /// one before it).
+    fn publish(&self) {
+        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        let mut totals = [0u64; 3];
+        for shard in self.shards.iter() {
+            for (total, count) in totals.iter_mut().zip(shard.iter()) {
+                *total += count.load(Ordering::Relaxed);
+            }
+        }
+        for ((done, total), handle) in published.iter_mut().zip(totals).zip(&self.handles) {
+            if total > *done {
+                handle.increment(total - *done);
+                *done = total;
+            }
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl keel_timex::periodic::Periodic for Requests {
+    fn run(&self) {
+        self.publish();
+    }
+}
+
+/// The handles each shard updates under its own lock: what it removes and holds, and its
+/// requests. Not `Clone`: a shard's request counts have one writer, the shard.
 pub(crate) struct ShardMetrics {
+    #[cfg(feature = "metrics")]
+    requests: Arc<ShardRequests>,
     #[cfg(feature = "metrics")]
     evicted: Counter,
     #[cfg(feature = "metrics")]
@@ -86,57 +174,62 @@ pub(crate) struct LoadStart {
 }
 
 impl CacheMetrics {
-    /// Registers the handles of the cache named `name`.
-    pub(crate) fn new(name: &str) -> Self {
-        CacheMetrics {
-            #[cfg(feature = "metrics")]
-            hit: counter!(REQUESTS, "name" => name.to_owned(), "result" => "hit"),
-            #[cfg(feature = "metrics")]
-            miss: counter!(REQUESTS, "name" => name.to_owned(), "result" => "miss"),
-            #[cfg(feature = "metrics")]
-            not_found: counter!(REQUESTS, "name" => name.to_owned(), "result" => "not_found"),
-            #[cfg(feature = "metrics")]
-            loaded: counter!(LOADS, "name" => name.to_owned(), "result" => "success"),
-            #[cfg(feature = "metrics")]
-            loaded_nothing: counter!(LOADS, "name" => name.to_owned(), "result" => "not_found"),
-            #[cfg(feature = "metrics")]
-            load_failed: counter!(LOADS, "name" => name.to_owned(), "result" => "error"),
-            #[cfg(feature = "metrics")]
-            load_panicked: counter!(LOADS, "name" => name.to_owned(), "result" => "panic"),
-            #[cfg(feature = "metrics")]
-            load_duration: histogram!(LOAD_DURATION, "name" => name.to_owned()),
+    /// Registers the handles of the cache named `name`, and its request counts with
+    /// keel-timex's periodic thread; returns them with the handles of each of its `shards`.
+    pub(crate) fn new(name: &str, shards: usize) -> (Self, Vec<ShardMetrics>) {
+        #[cfg(feature = "metrics")]
+        {
+            let evicted = counter!(EVICTIONS, "name" => name.to_owned(), "reason" => "capacity");
+            let expired = counter!(EVICTIONS, "name" => name.to_owned(), "reason" => "expired");
+            let entries = gauge!(ENTRIES, "name" => name.to_owned());
+            let shard_metrics: Vec<ShardMetrics> = (0..shards)
+                .map(|_| ShardMetrics {
+                    requests: Arc::default(),
+                    evicted: evicted.clone(),
+                    expired: expired.clone(),
+                    entries: entries.clone(),
+                })
+                .collect();
+            let requests = Arc::new(Requests {
+                shards: shard_metrics
+                    .iter()
+                    .map(|s| Arc::clone(&s.requests))
+                    .collect(),
+                handles: RESULTS.map(
+                    |result| counter!(REQUESTS, "name" => name.to_owned(), "result" => result),
+                ),
+                published: std::sync::Mutex::new([0; 3]),
+            });
+            let task: std::sync::Weak<dyn keel_timex::periodic::Periodic> =
+                Arc::downgrade(&requests) as _;
+            // Should the OS refuse the thread, the counts still reach the recorder at
+            // every publish_metrics(), snapshot() and drop, and the next registration tries
+            // again.
+            keel_timex::periodic::register(task);
+            let metrics = CacheMetrics {
+                requests,
+                loaded: counter!(LOADS, "name" => name.to_owned(), "result" => "success"),
+                loaded_nothing: counter!(LOADS, "name" => name.to_owned(), "result" => "not_found"),
+                load_failed: counter!(LOADS, "name" => name.to_owned(), "result" => "error"),
+                load_panicked: counter!(LOADS, "name" => name.to_owned(), "result" => "panic"),
+                load_duration: histogram!(LOAD_DURATION, "name" => name.to_owned()),
+            };
+            (metrics, shard_metrics)
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            (
+                CacheMetrics {},
+                (0..shards).map(|_| ShardMetrics {}).collect(),
+            )
         }
     }
 
-    /// A lookup found a value.
-    #[inline(always)]
-    pub(crate) fn hit(&self) {
+    /// Gives the recorder every request counted so far (with the feature; nothing without).
+    #[inline]
+    pub(crate) fn publish(&self) {
         #[cfg(feature = "metrics")]
-        self.hit.increment(1);
-    }
-
-    /// A lookup found no live entry.
-    #[inline(always)]
-    pub(crate) fn miss(&self) {
-        #[cfg(feature = "metrics")]
-        self.miss.increment(1);
-    }
-
-    /// A lookup found a remembered "not found".
-    #[inline(always)]
-    pub(crate) fn not_found(&self) {
-        #[cfg(feature = "metrics")]
-        self.not_found.increment(1);
-    }
-
-    /// A lookup found a live entry: a value (`true`) or a remembered "not found".
-    #[inline(always)]
-    pub(crate) fn found(&self, value: bool) {
-        if value {
-            self.hit();
-        } else {
-            self.not_found();
-        }
+        self.requests.publish();
     }
 
     /// A loader starts.
@@ -166,28 +259,30 @@ impl CacheMetrics {
 }
 
 impl ShardMetrics {
-    /// Registers the handles of the cache named `name` (every shard shares them).
-    pub(crate) fn new(name: &str) -> Self {
-        ShardMetrics {
-            #[cfg(feature = "metrics")]
-            evicted: counter!(EVICTIONS, "name" => name.to_owned(), "reason" => "capacity"),
-            #[cfg(feature = "metrics")]
-            expired: counter!(EVICTIONS, "name" => name.to_owned(), "reason" => "expired"),
-            #[cfg(feature = "metrics")]
-            entries: gauge!(ENTRIES, "name" => name.to_owned()),
-        }
-    }
-
     /// Handles that record nothing (a shard tested on its own).
     #[cfg(test)]
     pub(crate) fn none() -> Self {
         ShardMetrics {
+            #[cfg(feature = "metrics")]
+            requests: Arc::default(),
             #[cfg(feature = "metrics")]
             evicted: Counter::noop(),
             #[cfg(feature = "metrics")]
             expired: Counter::noop(),
             #[cfg(feature = "metrics")]
             entries: Gauge::noop(),
+        }
+    }
+
+    /// Counts a request whose lookup found `request`. The shard calls it under its lock
+    /// (`&mut` says so: these handles are the shard's alone), which is what makes a plain
+    /// load and store enough.
+    #[inline(always)]
+    pub(crate) fn request(&mut self, request: Request) {
+        #[cfg(feature = "metrics")]
+        {
+            let count = &self.requests[request as usize];
+            count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
     }
 
@@ -217,6 +312,14 @@ impl ShardMetrics {
     pub(crate) fn entries_removed(&self, n: usize) {
         #[cfg(feature = "metrics")]
         self.entries.decrement(n as f64);
+    }
+}
+
+/// The cache is gone: its last requests reach the recorder.
+#[cfg(feature = "metrics")]
+impl Drop for CacheMetrics {
+    fn drop(&mut self) {
+        self.requests.publish();
     }
 }
 

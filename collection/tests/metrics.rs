@@ -7,6 +7,10 @@
 //!   checks what each series moved by against what the API answered, what the loader did, and
 //!   the cache's own statistics (which `cache_model.rs` checks against a reference model).
 //! - Coalesced callers: N callers of one key share one loader run.
+//! - The request counters are batched in the shards: every test publishes them
+//!   (`Cache::publish_metrics`) before reading them, and their own tests check that they
+//!   are published at drop, by keel-timex's periodic thread with no call at all, and exactly
+//!   (never decreasing) while two threads read and a third publishes.
 //!
 //! Time is a `ManualClock`; hand-offs wait for `Cache::waiting`, never for a duration.
 
@@ -16,8 +20,9 @@ mod support;
 
 use std::cell::Cell;
 use std::io;
-use std::sync::{Once, mpsc};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Barrier, Once, mpsc};
+use std::time::{Duration, Instant};
 
 use keel_collection::cache::{Cache, CacheStats, TakeError};
 use keel_timex::ManualClock;
@@ -89,6 +94,7 @@ fn handles_registered_under_a_local_recorder_keep_recording_after_it() {
     assert_eq!(cache.get(&1), None);
     cache.set(1, 1);
     assert_eq!(cache.get(&1), Some(1));
+    cache.publish_metrics();
     rec.read();
     let t = totals(&rec, "local");
     assert_eq!((t.hit, t.miss), (1, 1));
@@ -96,6 +102,7 @@ fn handles_registered_under_a_local_recorder_keep_recording_after_it() {
     // Built with no recorder: its handles went to the no-op recorder, not to `rec`.
     let unrecorded: Cache<u8, u8> = Cache::builder(secs(60)).name("local").build().unwrap();
     assert_eq!(unrecorded.get(&1), None);
+    unrecorded.publish_metrics();
     rec.read();
     assert_eq!(totals(&rec, "local").miss, 1);
 }
@@ -157,6 +164,7 @@ fn coalesced_callers_are_misses_sharing_one_load() {
             assert_eq!(follower.join().unwrap().unwrap(), 70);
         }
     });
+    cache.publish_metrics();
     rec.read();
     let t = totals(&rec, "profiles");
     assert_eq!((t.hit, t.miss, t.not_found), (0, CALLERS as u64, 0));
@@ -204,6 +212,7 @@ fn async_takes_count_as_sync_ones() {
         let failed = cache.take_async(3, || async { Err::<u64, _>("down") });
         assert!(matches!(failed.await, Err(TakeError::Failed(_))));
     });
+    cache.publish_metrics();
     rec.read();
     let t = totals(&rec, "async");
     assert_eq!((t.hit, t.miss, t.not_found), (1, 3, 1));
@@ -236,6 +245,183 @@ fn a_dropped_cache_holds_no_entries() {
     );
 }
 
+// ---- batched request counters --------------------------------------------------------------
+
+/// A cache with one key of each kind: `HIT` holds a value, `NOT_FOUND` a remembered "not
+/// found", `MISS` nothing. Its setup requests are published and read, so every test starts
+/// from the totals it returns.
+fn three_kinds(rec: &mut Recorded, name: &'static str) -> (Cache<u64, u64, ManualClock>, Totals) {
+    let cache: Cache<u64, u64, ManualClock> = rec.build(|| {
+        Cache::builder(secs(60))
+            .name(name)
+            .negative_ttl(secs(60))
+            .shards(4)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap()
+    });
+    cache.set(HIT, 1);
+    let nothing = cache.take_optional(NOT_FOUND, || Ok::<_, io::Error>(None));
+    assert_eq!(nothing.unwrap(), None);
+    cache.publish_metrics();
+    rec.read();
+    let start = totals(rec, name);
+    assert_eq!((start.hit, start.miss, start.not_found), (0, 1, 0));
+    (cache, start)
+}
+
+const HIT: u64 = 1;
+const NOT_FOUND: u64 = 2;
+const MISS: u64 = 3;
+
+/// The requests counted since `start`: `(hit, miss, not_found)`.
+fn requests_since(rec: &Recorded, name: &str, start: Totals) -> (u64, u64, u64) {
+    let t = totals(rec, name);
+    (
+        t.hit - start.hit,
+        t.miss - start.miss,
+        t.not_found - start.not_found,
+    )
+}
+
+/// Requests nobody published reach the recorder when the last handle on the cache goes
+/// (without `publish_metrics` or `snapshot`, which would publish them themselves).
+#[test]
+fn requests_are_published_when_the_cache_is_dropped() {
+    let mut rec = Recorded::new();
+    let (cache, start) = three_kinds(&mut rec, "dropped-requests");
+    let clone = cache.clone();
+    for _ in 0..3 {
+        assert_eq!(cache.get(&HIT), Some(1));
+    }
+    assert_eq!(clone.get(&MISS), None);
+    assert_eq!(clone.get(&NOT_FOUND), None);
+    assert!(matches!(
+        clone.take(NOT_FOUND, || Ok::<_, io::Error>(0)),
+        Err(TakeError::NotFound)
+    ));
+    drop(cache);
+    drop(clone);
+    rec.read();
+    assert_eq!(requests_since(&rec, "dropped-requests", start), (3, 1, 2));
+}
+
+/// keel-timex's periodic thread publishes the requests on its own: the test only reads the
+/// recorder (polling, up to a deadline far beyond the one-second period, for a busy machine)
+/// and never calls into the cache after its requests.
+#[test]
+fn the_periodic_thread_publishes_without_any_call() {
+    let mut rec = Recorded::new();
+    let (cache, start) = three_kinds(&mut rec, "periodic");
+    for _ in 0..5 {
+        assert_eq!(cache.get(&HIT), Some(1));
+    }
+    for _ in 0..2 {
+        assert_eq!(cache.get(&MISS), None);
+    }
+    assert_eq!(cache.get(&NOT_FOUND), None);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        rec.read();
+        let seen = requests_since(&rec, "periodic", start);
+        if seen == (5, 2, 1) {
+            break;
+        }
+        // Published in one go per series, never past what was counted.
+        assert!(seen.0 <= 5 && seen.1 <= 2 && seen.2 <= 1, "{seen:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the periodic thread published {seen:?} of (5, 2, 1) in 60 s"
+        );
+        std::thread::yield_now();
+    }
+    drop(cache);
+    rec.read();
+    assert_eq!(
+        requests_since(&rec, "periodic", start),
+        (5, 2, 1),
+        "nothing twice"
+    );
+}
+
+/// Two threads started together read the three kinds of keys while a third publishes and
+/// reads the recorder in a loop. Each series only grows, never past what was counted, and
+/// always covers the requests the readers had finished before the publish (their `done`
+/// counters, released after each request); once they are done the totals are exact.
+#[test]
+fn publishing_while_two_threads_read_is_exact_and_never_decreases() {
+    const PER_THREAD: u64 = 20_000;
+    const KEYS: [u64; 3] = [HIT, MISS, NOT_FOUND];
+    let mut rec = Recorded::new();
+    let (cache, start) = three_kinds(&mut rec, "concurrent");
+    // Requests finished, by reader and by series (hit, miss, not_found).
+    let done: [[AtomicU64; 3]; 2] = Default::default();
+    let finished = AtomicUsize::new(0);
+    let barrier = Barrier::new(3);
+    // Reader r reads HIT, MISS, NOT_FOUND in turn from its own starting point.
+    let expected = |r: usize, series: usize| {
+        (0..PER_THREAD)
+            .filter(|i| (*i as usize + r) % 3 == series)
+            .count() as u64
+    };
+    std::thread::scope(|s| {
+        for (r, done) in done.iter().enumerate() {
+            let (cache, barrier, finished) = (&cache, &barrier, &finished);
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..PER_THREAD {
+                    let series = (i as usize + r) % 3;
+                    let got = cache.get(&KEYS[series]);
+                    assert_eq!(got, (series == 0).then_some(1));
+                    done[series].fetch_add(1, Ordering::Release);
+                }
+                finished.fetch_add(1, Ordering::Release);
+            });
+        }
+        barrier.wait();
+        let mut last = (0, 0, 0);
+        let mut publishes = 0u64;
+        loop {
+            let over = finished.load(Ordering::Acquire) == 2;
+            let before: Vec<u64> = (0..3)
+                .map(|series| done.iter().map(|d| d[series].load(Ordering::Acquire)).sum())
+                .collect();
+            cache.publish_metrics();
+            rec.read();
+            publishes += 1;
+            let now = requests_since(&rec, "concurrent", start);
+            let now_v = [now.0, now.1, now.2];
+            let last_v = [last.0, last.1, last.2];
+            for series in 0..3 {
+                let most = expected(0, series) + expected(1, series);
+                assert!(
+                    now_v[series] >= last_v[series],
+                    "decreased: {last:?} -> {now:?}"
+                );
+                assert!(now_v[series] >= before[series], "{now:?} misses {before:?}");
+                assert!(now_v[series] <= most, "{now:?} past {most}");
+            }
+            last = now;
+            if over {
+                break;
+            }
+        }
+        assert!(publishes >= 1);
+    });
+    let exact = |series| expected(0, series) + expected(1, series);
+    assert_eq!(
+        requests_since(&rec, "concurrent", start),
+        (exact(0), exact(1), exact(2))
+    );
+    // Nothing more to publish, at drop either.
+    drop(cache);
+    rec.read();
+    assert_eq!(
+        requests_since(&rec, "concurrent", start),
+        (exact(0), exact(1), exact(2))
+    );
+}
+
 #[test]
 fn evictions_by_reason_and_entries() {
     let mut rec = Recorded::new();
@@ -253,6 +439,7 @@ fn evictions_by_reason_and_entries() {
     cache.set(1, 1);
     cache.set(2, 2);
     cache.set(3, 3); // evicts 1
+    cache.publish_metrics();
     assert_eq!(rec.read().gauge(ENTRIES, &[("name", "small")]), Some(2.0));
     let t = totals(&rec, "small");
     assert_eq!((t.evicted, t.expired), (1, 0));
@@ -270,6 +457,7 @@ fn evictions_by_reason_and_entries() {
     ));
     assert_eq!(cache.get(&3), Some(3));
     // -1 (2 removed) +1 (4 remembered)
+    cache.publish_metrics();
     assert_eq!(rec.read().gauge(ENTRIES, &[("name", "small")]), Some(0.0));
     let t = totals(&rec, "small");
     assert_eq!((t.hit, t.miss, t.not_found), (1, 1, 2));
@@ -281,6 +469,7 @@ fn evictions_by_reason_and_entries() {
     clock.advance(secs(10));
     cache.purge_expired();
     assert_eq!(cache.len(), 0);
+    cache.publish_metrics();
     assert_eq!(rec.read().gauge(ENTRIES, &[("name", "small")]), Some(-2.0));
     let t = totals(&rec, "small");
     assert_eq!((t.hit, t.miss, t.not_found), (1, 2, 2));
@@ -288,6 +477,7 @@ fn evictions_by_reason_and_entries() {
     // `clear` and `remove` are the user's: no eviction.
     cache.set(5, 5);
     cache.clear();
+    cache.publish_metrics();
     assert_eq!(rec.read().gauge(ENTRIES, &[("name", "small")]), Some(0.0));
     assert_eq!(totals(&rec, "small").expired, 2);
 }
@@ -419,8 +609,9 @@ fn run(cache: &Cache<u8, u32, ManualClock>, clock: &ManualClock, op: &Op) -> Tot
     moved
 }
 
-fn totals_moved(rec: &mut Recorded, name: &str) -> Totals {
+fn totals_moved(rec: &mut Recorded, cache: &Cache<u8, u32, ManualClock>, name: &str) -> Totals {
     let before = totals(rec, name);
+    cache.publish_metrics();
     rec.read();
     let after = totals(rec, name);
     Totals {
@@ -465,7 +656,7 @@ proptest! {
         for (i, op) in ops.iter().enumerate() {
             let len_before = cache.len() as f64;
             let expected = run(&cache, &clock, op);
-            let moved = totals_moved(&mut rec, "model");
+            let moved = totals_moved(&mut rec, &cache, "model");
             prop_assert_eq!(moved, expected, "operation {} ({:?}) of {:?}", i, op, ops);
             // `keel_cache_entries` moves by increments: a read shows what it moved by.
             let entries = rec.gauge(ENTRIES, &[("name", "model")]).unwrap();

@@ -43,7 +43,12 @@
 //!   produced the value, and nothing when the load failed. With feature `tracing`, an event
 //!   like go-zero's per-minute log line is emitted (see [`Builder::report_interval`]); with
 //!   feature `metrics`, `keel_cache_*` series are recorded (see the
-//!   [crate docs](crate#metrics)).
+//!   [crate docs](crate#metrics)). The request counters among them are counted in the
+//!   shards, under the lock each lookup takes anyway, and reach the recorder at least once
+//!   a second, at every [`snapshot`](Cache::snapshot) and
+//!   [`publish_metrics`](Cache::publish_metrics), and when the cache is dropped (a recorder
+//!   call per lookup would cost half a get-hit): call `publish_metrics()` before rendering
+//!   an exact scrape.
 //!
 //! # Where keel differs from go-zero, and why
 //!
@@ -93,7 +98,7 @@ pub use builder::{Builder, DEFAULT_JITTER, Eviction};
 pub use error::{ConfigError, TakeError};
 pub use stats::CacheStats;
 
-use crate::metrics::{CacheMetrics, ShardMetrics};
+use crate::metrics::CacheMetrics;
 use error::Failure;
 use shard::{Found, Shard, ShardConfig};
 use stats::Reporter;
@@ -203,10 +208,11 @@ impl<K, V> Cache<K, V, CoarseClock> {
 impl<K, V, C: Clock> Cache<K, V, C> {
     fn from_parts(parts: Parts<C>) -> Self {
         let now = parts.clock.now();
-        let shard_metrics = ShardMetrics::new(&parts.name);
-        let shards: Box<[_]> = (0..parts.shards)
-            .map(|_| {
-                let shard = Shard::new(parts.shard, now.as_nanos(), shard_metrics.clone());
+        let (metrics, shard_metrics) = CacheMetrics::new(&parts.name, parts.shards);
+        let shards: Box<[_]> = shard_metrics
+            .into_iter()
+            .map(|metrics| {
+                let shard = Shard::new(parts.shard, now.as_nanos(), metrics);
                 CachePadded::new(Mutex::new(shard))
             })
             .collect();
@@ -225,7 +231,7 @@ impl<K, V, C: Clock> Cache<K, V, C> {
             capacity: parts.capacity,
             // The cache counts its loads itself (`keel_cache_loads_total`).
             flights: SingleFlight::without_metrics(),
-            metrics: CacheMetrics::new(&parts.name),
+            metrics,
             reporter: Reporter::new(parts.name, parts.report_interval, now),
             clock: parts.clock,
         };
@@ -255,6 +261,28 @@ impl<K, V, C> Cache<K, V, C> {
     pub fn shard_count(&self) -> usize {
         self.inner.shards.len()
     }
+
+    /// With feature `metrics`, gives the recorder every request counted so far
+    /// (`keel_cache_requests_total`); without it, does nothing.
+    ///
+    /// The requests are counted in the shards, under the lock each lookup takes anyway, and
+    /// reach the recorder at least once a second (keel-timex's periodic thread), at every
+    /// [`snapshot`](Cache::snapshot) and call of this, and when the cache is dropped: a
+    /// recorder call per lookup would cost half a get-hit. Call this before rendering a
+    /// scrape that must include the last second's requests (a test's, say).
+    ///
+    /// ```
+    /// use keel_collection::cache::Cache;
+    /// use std::time::Duration;
+    ///
+    /// let cache: Cache<u64, String> = Cache::new(Duration::from_secs(60))?;
+    /// assert_eq!(cache.get(&1), None); // counted in its shard
+    /// cache.publish_metrics(); // ... and now in keel_cache_requests_total{result="miss"}
+    /// # Ok::<(), keel_collection::cache::ConfigError>(())
+    /// ```
+    pub fn publish_metrics(&self) {
+        self.inner.metrics.publish();
+    }
 }
 
 /// A second handle on the same cache (an `Arc` clone): see [`Cache`].
@@ -282,13 +310,9 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
                 Found::Live(_) => shard.counts.hits += 1,
                 Found::Absent => shard.counts.misses += 1,
             }
+            shard.count_request(&found);
             found
         };
-        match &found {
-            Found::Live(Some(_)) => inner.metrics.hit(),
-            Found::Live(None) => inner.metrics.not_found(),
-            Found::Absent => inner.metrics.miss(),
-        }
         inner.after_operation(now);
         match found {
             Found::Live(value) => value,
@@ -375,8 +399,12 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     }
 
     /// Hits, misses, evictions and expirations since the cache was built, and its length.
+    /// With feature `metrics`, also gives the recorder the requests counted so far (as
+    /// [`publish_metrics`](Cache::publish_metrics)).
     pub fn snapshot(&self) -> CacheStats {
-        self.inner.snapshot()
+        let stats = self.inner.snapshot();
+        self.inner.metrics.publish();
+        stats
     }
 }
 

@@ -11,7 +11,7 @@ use std::num::NonZeroU64;
 use ahash::RandomState;
 use hashbrown::HashTable;
 
-use crate::metrics::ShardMetrics;
+use crate::metrics::{Request, ShardMetrics};
 
 /// "No entry": the end of a list, or an empty slot of the wheel.
 const NIL: u32 = u32::MAX;
@@ -161,6 +161,17 @@ impl<K, V> Shard<K, V> {
             counts: Counts::default(),
             metrics,
         }
+    }
+
+    /// Counts a request (`keel_cache_requests_total`, feature `metrics`) whose lookup found
+    /// `found`; nothing without the feature.
+    #[inline(always)]
+    pub(super) fn count_request(&mut self, found: &Found<V>) {
+        self.metrics.request(match found {
+            Found::Live(Some(_)) => Request::Hit,
+            Found::Live(None) => Request::NotFound,
+            Found::Absent => Request::Miss,
+        });
     }
 
     /// Live and not yet reclaimed entries.

@@ -114,13 +114,12 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(&key);
         let now = inner.clock.now();
-        if let Some(found) = inner.cached(hash, &key, now) {
-            inner.metrics.found(found.is_some());
+        // The request is counted here, once per call (a miss whether this caller leads the
+        // key's load or joins one).
+        if let Some(found) = inner.cached(hash, &key, now, true) {
             inner.after_operation(now);
             return Ok(found);
         }
-        // Counted once per call, whether it leads the key's load or joins one.
-        inner.metrics.miss();
         // Taken by the one load attempt of this caller that runs it.
         let mut loader = Some(loader);
         let mut attempts = 0;
@@ -200,13 +199,12 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(&key);
         let now = inner.clock.now();
-        if let Some(found) = inner.cached(hash, &key, now) {
-            inner.metrics.found(found.is_some());
+        // The request is counted here, once per call (a miss whether this caller leads the
+        // key's load or joins one).
+        if let Some(found) = inner.cached(hash, &key, now, true) {
             inner.after_operation(now);
             return Ok(found);
         }
-        // Counted once per call, whether it leads the key's load or joins one.
-        inner.metrics.miss();
         let mut loader = Some(loader);
         let mut attempts = 0;
         let outcome = loop {
@@ -236,7 +234,7 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
         F: FnOnce() -> Result<Option<V>, E>,
         E: Send + Sync + 'static,
     {
-        if let Some(found) = self.cached(hash, key, self.clock.now()) {
+        if let Some(found) = self.cached(hash, key, self.clock.now(), false) {
             return Ok(found);
         }
         // Always there: a caller's loader runs at most once, and a caller loads again only
@@ -269,7 +267,7 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
     {
-        if let Some(found) = self.cached(hash, key, self.clock.now()) {
+        if let Some(found) = self.cached(hash, key, self.clock.now(), false) {
             return Ok(found);
         }
         // Always there, as in `load`.
@@ -290,10 +288,15 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
     }
 
     /// The live entry of `key` (counted as a hit), or `None` on a miss (not counted: the
-    /// load decides).
-    fn cached(&self, hash: u64, key: &K, now: Nanos) -> Option<Option<V>> {
+    /// load decides). A caller's first lookup is its `request`, which the metrics count
+    /// whatever it found.
+    fn cached(&self, hash: u64, key: &K, now: Nanos, request: bool) -> Option<Option<V>> {
         let mut shard = self.lock(hash);
-        match shard.get(&self.hasher, hash, key, now.as_nanos()) {
+        let found = shard.get(&self.hasher, hash, key, now.as_nanos());
+        if request {
+            shard.count_request(&found);
+        }
+        match found {
             Found::Live(value) => {
                 shard.counts.hits += 1;
                 Some(value)
