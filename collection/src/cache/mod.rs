@@ -83,6 +83,7 @@ mod shard;
 mod stats;
 mod take;
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 use std::time::Duration;
@@ -299,7 +300,26 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// The value of `key`, if it is cached and not expired; marks it most recently used.
     /// Counts a hit or a miss. A "not found" remembered by negative caching reads as `None`
     /// (and counts as a hit: the cache answered).
-    pub fn get(&self, key: &K) -> Option<V> {
+    ///
+    /// As with [`HashMap::get`](std::collections::HashMap::get), `key` may be any borrowed
+    /// form of the key type (a `&str` for `String` keys): a lookup allocates nothing.
+    ///
+    /// ```
+    /// use keel_collection::cache::Cache;
+    /// use std::time::Duration;
+    ///
+    /// let cache: Cache<String, u32> = Cache::new(Duration::from_secs(60))?;
+    /// cache.set("ada".to_string(), 1);
+    /// let name: &str = "ada";
+    /// assert_eq!(cache.get(name), Some(1)); // no `to_owned()`
+    /// assert_eq!(cache.get(&"ada".to_string()), Some(1)); // `&String` still works
+    /// # Ok::<(), keel_collection::cache::ConfigError>(())
+    /// ```
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();
@@ -321,8 +341,13 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     }
 
     /// Whether `key` has a value cached and not expired (a remembered "not found" does not
-    /// count). Counts nothing and does not mark the key used.
-    pub fn contains(&self, key: &K) -> bool {
+    /// count). Counts nothing and does not mark the key used. `key` may be any borrowed form
+    /// of the key type, as for [`get`](Cache::get).
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();
@@ -346,8 +371,13 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         replaced.flatten()
     }
 
-    /// Removes `key`; returns its value if it was cached and not expired.
-    pub fn remove(&self, key: &K) -> Option<V> {
+    /// Removes `key`; returns its value if it was cached and not expired. `key` may be any
+    /// borrowed form of the key type, as for [`get`](Cache::get).
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();

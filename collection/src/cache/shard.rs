@@ -4,6 +4,7 @@
 //! Nothing here knows about clocks, locks or loaders: every operation is handed the hash of its
 //! key and the current time, so the shard can be tested and reasoned about on its own.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::mem;
 use std::num::NonZeroU64;
@@ -207,8 +208,13 @@ impl<K, V> Shard<K, V> {
 
 impl<K: Hash + Eq, V: Clone> Shard<K, V> {
     /// Looks `key` up at `now`: a live entry is marked most recently used; an expired one is
-    /// removed (counted as an expiration).
-    pub(super) fn get(&mut self, hasher: &RandomState, hash: u64, key: &K, now: u64) -> Found<V> {
+    /// removed (counted as an expiration). `key` is the key or a form it borrows as, `hash`
+    /// the hash of either (they hash alike).
+    pub(super) fn get<Q>(&mut self, hasher: &RandomState, hash: u64, key: &Q, now: u64) -> Found<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         self.sweep_if_due(hasher, now);
         let Some(idx) = self.find(hash, key) else {
             return Found::Absent;
@@ -237,7 +243,11 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
 
     /// Whether `key` has a live entry with a value at `now`; touches neither recency nor
     /// statistics.
-    pub(super) fn contains(&self, hash: u64, key: &K, now: u64) -> bool {
+    pub(super) fn contains<Q>(&self, hash: u64, key: &Q, now: u64) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         self.find(hash, key).is_some_and(|idx| {
             let entry = self.entry(idx);
             entry.deadline() > now && entry.value.is_some()
@@ -304,13 +314,17 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
     }
 
     /// Removes `key`; returns its value if it was live at `now`.
-    pub(super) fn remove(
+    pub(super) fn remove<Q>(
         &mut self,
         hasher: &RandomState,
         hash: u64,
-        key: &K,
+        key: &Q,
         now: u64,
-    ) -> Option<Option<V>> {
+    ) -> Option<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         self.sweep_if_due(hasher, now);
         let idx = self.find(hash, key)?;
         let removed = self.remove_at(hasher, idx).live_value(now);
@@ -358,11 +372,16 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         self.compact_if_sparse(hasher);
     }
 
+    /// The slot of `key` (or of the key it is borrowed from), whose hash is `hash`.
     #[inline(always)]
-    fn find(&self, hash: u64, key: &K) -> Option<u32> {
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         let entries = &self.entries;
         self.index
-            .find(hash, |&i| occupied(entries, i).key == *key)
+            .find(hash, |&i| occupied(entries, i).key.borrow() == key)
             .copied()
     }
 
