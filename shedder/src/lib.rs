@@ -93,7 +93,8 @@
 //!
 //! - `keel_shedder_requests_total{outcome}`: every decision, once: `admitted`, `dropped`,
 //!   or `shadow_dropped` (admitted in [shadow mode](Builder::shadow) although it would have
-//!   been dropped). A disabled shedder ([`Shedder::noop`]) records nothing.
+//!   been dropped). A disabled shedder ([`Shedder::noop`]) records nothing. Batched (see
+//!   below).
 //! - `keel_shedder_in_flight`: the requests admitted and not yet finished, as the shedder
 //!   last summed its stripes: on each step of the in-flight average (timed completions, at
 //!   most once per [`in_flight_average_interval`](Builder::in_flight_average_interval)), a
@@ -108,10 +109,26 @@
 //!   [`latency_sample_period`](Builder::latency_sample_period) (all of them with
 //!   [`exact_statistics`](Builder::exact_statistics)).
 //!
+//! **The request counters are batched.** A recorder call per request costs more than the
+//! whole admission, so decisions are counted only in the shedder's own per-thread stripes
+//! (which it keeps anyway), and the counters reach the recorder, as the increments since
+//! the last publication:
+//!
+//! - at least once a second, on keel-timex's shared periodic thread (one per process, for
+//!   every primitive that batches; it holds only weak references and exits when no
+//!   primitive is left);
+//! - at every [`snapshot`](Shedder::snapshot) and [`publish_metrics`](Shedder::publish_metrics);
+//! - when the shedder's last handle is dropped, so nothing counted is lost.
+//!
+//! A scrape may lag the last second's requests: call
+//! [`publish_metrics`](Shedder::publish_metrics) before rendering the recorder for an exact
+//! one. The published counters never go down.
+//!
 //! **Install the recorder before building the shedder**: its handles are registered once,
 //! at build time, with the recorder installed then (a shedder built before records
-//! nothing); a decision then costs one counter call and a compare of the CPU reading (a
-//! timed pass one histogram record more), no lock, no allocation, no label lookup. Without the feature the recording compiles to nothing. `METRICS.md` at the root
+//! nothing); a decision then makes no recorder call at all, only a compare of the CPU
+//! reading (a timed pass records one histogram sample), no lock, no allocation, no label
+//! lookup. Without the feature the recording compiles to nothing. `METRICS.md` at the root
 //! of the keel repository lists every crate's series.
 //!
 //! # Features
@@ -125,8 +142,9 @@
 //!   `retry-after` metadata entry), and `respond_grpc`, a layer that answers a refusal
 //!   itself as a gRPC response; tonic without its transport.
 //! - `tracing`: events when shedding starts and stops, and the statistics of every minute.
-//! - `metrics`: decisions, in-flight count, CPU reading and sampled latencies through the
-//!   `metrics` facade (see [Metrics](#metrics-feature-metrics)).
+//! - `metrics`: decisions (batched, published at least once a second), in-flight count,
+//!   CPU reading and sampled latencies through the `metrics` facade (see
+//!   [Metrics](#metrics-feature-metrics)).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

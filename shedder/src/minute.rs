@@ -38,7 +38,6 @@ pub struct PeriodStats {
 #[derive(Debug, Clone, Copy, Default)]
 struct Base {
     totals: Totals,
-    would_drop: u64,
     at: u64,
 }
 
@@ -120,7 +119,6 @@ impl Minute {
 fn read_base<C: Clock>(now: Nanos, inner: &Inner<C>) -> Base {
     Base {
         totals: inner.inflight.totals(),
-        would_drop: inner.would_drop.load(crate::sync::Ordering::Relaxed),
         at: now.as_nanos(),
     }
 }
@@ -133,7 +131,7 @@ fn between(from: &Base, to: &Base, cpu: Option<u32>) -> PeriodStats {
         total: pass + drop,
         pass,
         drop,
-        shadow_drop: to.would_drop.wrapping_sub(from.would_drop),
+        shadow_drop: to.totals.would_drop.wrapping_sub(from.totals.would_drop),
         cpu,
     }
 }

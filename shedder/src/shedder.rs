@@ -77,8 +77,6 @@ pub(crate) struct Inner<C: Clock> {
     pub(crate) overload_time: AtomicU64,
     /// A request was dropped and the shedder has not cooled off since.
     pub(crate) dropped_recently: AtomicBool,
-    /// Shadow mode: requests that would have been dropped.
-    pub(crate) would_drop: AtomicU64,
     pub(crate) minute: Minute,
     pub(crate) events: Events,
     pub(crate) metrics: Metrics,
@@ -119,9 +117,10 @@ impl<C: Clock> Shedder<C> {
         let stripes = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
         let start = window.clock().now();
         let name = builder.name_or_default();
+        let inflight = Inflight::new(stripes.clamp(4, 64));
         Shedder {
             inner: Arc::new(Inner {
-                metrics: Metrics::new(&name),
+                metrics: Metrics::new(&name, &inflight, builder.enabled),
                 name,
                 stats: Stats::new(window),
                 cpu: builder.cpu_or_default(),
@@ -131,13 +130,12 @@ impl<C: Clock> Shedder<C> {
                 shadow: builder.shadow,
                 enabled: builder.enabled,
                 sample_period: builder.sample_period,
-                inflight: Inflight::new(stripes.clamp(4, 64)),
+                inflight,
                 avg_flying: InFlightAverage::new(
                     u64::try_from(builder.avg_interval.as_nanos()).unwrap_or(u64::MAX),
                 ),
                 overload_time: AtomicU64::new(NEVER),
                 dropped_recently: AtomicBool::new(false),
-                would_drop: AtomicU64::new(0),
                 minute: Minute::new(start),
                 events: Events,
             }),
@@ -183,6 +181,32 @@ impl<C: Clock> Shedder<C> {
         Snapshot::of(&self.inner)
     }
 
+    /// Publishes the request counters (`keel_shedder_requests_total`, feature `metrics`)
+    /// now: every decision made so far reaches the recorder.
+    ///
+    /// Decisions are counted in the shedder's own per-thread stripes, not by a recorder
+    /// call per request (that would cost more than the whole admission); the counters
+    /// reach the recorder at least once a second on keel-timex's periodic thread, at every
+    /// [`snapshot`](Shedder::snapshot), here, and when the shedder is dropped. Call this
+    /// before rendering the recorder for a scrape that holds the last second's requests
+    /// too. Cheap (the stripes summed, then at most three counter increments under a lock
+    /// no request takes), but not meant for every request. Without the feature it does
+    /// nothing.
+    ///
+    /// ```
+    /// use keel_shedder::{Shedder, cpu::ManualCpu};
+    ///
+    /// let shedder = Shedder::builder().name("api").cpu_source(ManualCpu::new(0)).build()?;
+    /// shedder.allow().expect("an idle CPU admits").pass();
+    /// shedder.publish_metrics();
+    /// // ... then render the recorder (e.g. metrics-exporter-prometheus's `render()`):
+    /// // keel_shedder_requests_total{name="api",outcome="admitted"} counts this request.
+    /// # Ok::<(), keel_shedder::ConfigError>(())
+    /// ```
+    pub fn publish_metrics(&self) {
+        self.inner.metrics.publish_now();
+    }
+
     /// The clock the shedder reads.
     pub fn clock(&self) -> &C {
         self.inner.stats.clock()
@@ -200,19 +224,16 @@ impl<C: Clock> Inner<C> {
         let now = self.stats.clock().now();
         self.minute.tick(now, self);
         let (stripe, timed) = local::stripe_and_sample(self.sample_period);
+        // The stripes count every decision; with feature `metrics` they are also the
+        // request counters, published from their totals (no recorder call here).
         match self.should_drop(now) {
-            Some(refusal) => {
-                if !self.shadow {
-                    self.inflight.drop_one(stripe);
-                    self.metrics.dropped();
-                    return Err(refusal);
-                }
-                self.would_drop.fetch_add(1, Ordering::Relaxed);
-                self.metrics.shadow_dropped();
+            Some(refusal) if !self.shadow => {
+                self.inflight.drop_one(stripe);
+                return Err(refusal);
             }
-            None => self.metrics.admitted(),
+            Some(_) => self.inflight.admit_shadow(stripe),
+            None => self.inflight.admit(stripe),
         }
-        self.inflight.admit(stripe);
         Ok(if timed {
             self.stats.clock().now_precise().as_nanos()
         } else {

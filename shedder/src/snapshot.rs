@@ -6,12 +6,12 @@ use crate::PeriodStats;
 use crate::config::CpuFallback;
 use crate::decision::overload_factor;
 use crate::shedder::Inner;
-use crate::sync::Ordering;
 
 /// A shedder's state at one moment, from [`Shedder::snapshot`](crate::Shedder::snapshot).
 ///
 /// Reading it folds the window and sums the stripes: meant for dashboards and tests, not
-/// for every request.
+/// for every request. With feature `metrics` it also publishes the request counters (see
+/// [`Shedder::publish_metrics`](crate::Shedder::publish_metrics)).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Snapshot {
@@ -61,6 +61,7 @@ impl Snapshot {
         let cpu = inner.cpu.usage();
         let capacity = inner.stats.capacity_at(now);
         let totals = inner.inflight.totals();
+        inner.metrics.publish(totals);
         let in_flight = inner.inflight.in_flight();
         inner.metrics.in_flight(in_flight);
         let factor = cpu.map_or(1.0, |c| overload_factor(c, inner.threshold));
@@ -85,7 +86,7 @@ impl Snapshot {
             limit: capacity.max_flight * factor,
             admitted: totals.admitted,
             dropped: totals.dropped,
-            shadow_dropped: inner.would_drop.load(Ordering::Relaxed),
+            shadow_dropped: totals.would_drop,
             current_period: inner.minute.current(inner),
             last_period: inner.minute.last(),
         }

@@ -5,6 +5,12 @@
 //! `metrics::with_local_recorder`: the handles are registered at build time, so they keep
 //! recording into that recorder afterwards, on any thread (the first test checks this), and
 //! tests running in parallel never share series.
+//!
+//! The request counters are batched: decisions are counted in the shedder's stripes and
+//! published at least once a second (keel-timex's periodic thread), at every snapshot and
+//! `publish_metrics()`, and when the shedder is dropped. So the tests call
+//! `publish_metrics()` before each read of them, and the last tests check the other three
+//! ways they are published.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -186,6 +192,7 @@ fn handles_registered_under_a_local_recorder_keep_recording_into_it() {
     std::thread::scope(|s| {
         s.spawn(|| shedder.allow().unwrap().pass());
     });
+    shedder.publish_metrics();
     assert_eq!(rec.requests("local").admitted, 2);
     let silent = Shedder::builder()
         .name("local")
@@ -193,12 +200,14 @@ fn handles_registered_under_a_local_recorder_keep_recording_into_it() {
         .build()
         .unwrap();
     silent.allow().unwrap().pass();
+    silent.publish_metrics();
+    drop(silent); // publishes too, into the no-op recorder it was built with
     assert_eq!(rec.requests("local").admitted, 2);
 }
 
 #[test]
 fn series_names_labels_and_kinds_are_exact() {
-    let (_shedder, mut rec) = recorded(|| {
+    let (shedder, mut rec) = recorded(|| {
         Shedder::builder()
             .name("api")
             .cpu_source(ManualCpu::new(0))
@@ -235,6 +244,7 @@ fn series_names_labels_and_kinds_are_exact() {
     .collect();
     // Registered at build time, before any request.
     assert_eq!(rec.series(), expected);
+    shedder.publish_metrics();
     assert_eq!(rec.requests("api"), Requests::default());
     assert!(rec.response_times("api").is_empty());
 }
@@ -257,6 +267,7 @@ fn the_default_name_is_the_shedders_own() {
     for shedder in [&a, &b] {
         assert!(shedder.name().starts_with("shedder-"), "{}", shedder.name());
         shedder.allow().unwrap().pass();
+        shedder.publish_metrics();
         assert_eq!(rec.requests(shedder.name()).admitted, 1);
     }
     let labelled: BTreeSet<String> = rec
@@ -281,6 +292,8 @@ fn two_shedders_with_distinct_names_have_distinct_series() {
     b.allow().unwrap().fail();
     assert_eq!(rec.response_times("a"), vec![0.003]);
     assert!(rec.response_times("b").is_empty());
+    a.publish_metrics();
+    b.publish_metrics();
     assert_eq!(
         rec.requests("a"),
         Requests {
@@ -324,6 +337,7 @@ fn every_outcome_is_counted_once() {
     expected.dropped += 1;
     // The refusing decisions read the count (40); the last completion had left 39.
     assert_eq!(rec.in_flight("api"), 40.0);
+    s.publish_metrics();
     assert_eq!(rec.requests("api"), expected);
     assert_eq!(s.snapshot().dropped, expected.dropped);
     assert_eq!(s.snapshot().admitted, expected.admitted);
@@ -332,6 +346,7 @@ fn every_outcome_is_counted_once() {
     clock.advance(Duration::from_secs(2)); // past the cool-off
     s.allow().unwrap().pass();
     expected.admitted += 1;
+    s.publish_metrics();
     assert_eq!(rec.requests("api"), expected);
 }
 
@@ -359,6 +374,7 @@ fn shadow_mode_counts_what_it_would_have_dropped_instead() {
     for _ in 0..5 {
         open.push(s.allow().expect("shadow mode refuses nothing"));
     }
+    // The snapshot publishes the counters too.
     assert_eq!(s.snapshot().shadow_dropped, 5);
     assert_eq!(
         rec.requests("dry"),
@@ -386,6 +402,7 @@ fn a_disabled_shedder_records_nothing() {
     clock.advance(Duration::from_millis(5));
     g.pass();
     s.allow().unwrap().fail();
+    s.publish_metrics();
     assert_eq!(rec.requests("off"), Requests::default());
     assert!(rec.response_times("off").is_empty());
     assert_eq!(Shedder::noop().snapshot().in_flight, 0);
@@ -533,6 +550,184 @@ fn the_cpu_gauge_is_the_reading_decisions_use_as_a_fraction() {
     assert_eq!(rec.cpu("none"), 0.0);
 }
 
+// # Publication of the batched request counters
+
+/// Dropping the shedder's last handle publishes what it counted: read right after the drop,
+/// with no other call, the counters hold every decision. (The periodic thread may have
+/// published part of them already; it holds only the publisher, so the drop, and its
+/// final publication, happen on this thread.)
+#[test]
+fn counts_are_published_when_the_shedder_is_dropped() {
+    let (cpu, clock) = (ManualCpu::new(0), ManualClock::new());
+    let (s, mut rec) = recorded(|| exact("gone", &cpu, &clock));
+    let mut expected = Requests {
+        admitted: learn(&s, &clock, 100, Duration::from_millis(20)),
+        ..Requests::default()
+    };
+    let mut open: Vec<_> = (0..40).map(|_| s.allow_owned().unwrap()).collect();
+    expected.admitted += 40;
+    for _ in 0..100 {
+        open.pop().unwrap().fail();
+        open.push(s.allow_owned().unwrap());
+        expected.admitted += 1;
+    }
+    cpu.set(900);
+    for _ in 0..3 {
+        assert!(s.allow().is_err());
+        expected.dropped += 1;
+    }
+    // An owned guard holds a handle too: the state goes with the last of them.
+    drop(s);
+    let last = open.pop().unwrap();
+    drop(open);
+    last.pass();
+    assert_eq!(rec.requests("gone"), expected);
+}
+
+/// With no snapshot and no `publish_metrics`, keel-timex's periodic thread publishes the
+/// counters (at least once a second): polled until they hold every decision, with a
+/// deadline far beyond a second for a busy machine.
+#[test]
+fn the_periodic_thread_publishes_without_a_call() {
+    const N: u64 = 500;
+    let (cpu, clock) = (ManualCpu::new(0), ManualClock::new());
+    let (s, mut rec) = recorded(|| exact("periodic", &cpu, &clock));
+    for i in 0..N {
+        match i % 3 {
+            0 => s.allow().unwrap().pass(),
+            1 => s.allow().unwrap().fail(),
+            _ => drop(s.allow_owned().unwrap()),
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = rec.requests("periodic");
+        assert!(got.admitted <= N, "{got:?}");
+        if got.admitted == N {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not published within 60 s: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        rec.requests("periodic"),
+        Requests {
+            admitted: N,
+            ..Requests::default()
+        }
+    );
+    drop(s);
+}
+
+/// Two threads deciding on two shedders at CPU 1000 (one refusing, one in shadow mode)
+/// while a third publishes in a loop, and the periodic thread too: every value the
+/// recorder shows is at most what was decided and never goes down, and after the deciders
+/// are done and a last publication the counters equal the decisions exactly.
+#[test]
+fn concurrent_publications_never_go_down_and_end_exact() {
+    const PER_THREAD: u64 = 20_000;
+    const TOTAL: u64 = 2 * PER_THREAD;
+    let clock = ManualClock::new();
+    let cpu = ManualCpu::new(1000);
+    let build = |name: &str, shadow: bool| {
+        // The clock stands still: no bucket ever ends, so max flight stays 10 and the
+        // limit at CPU 1000 is 1. Every request is timed and steps the in-flight average.
+        Shedder::builder()
+            .name(name)
+            .window(Duration::from_secs(1))
+            .buckets(10)
+            .exact_statistics()
+            .shadow(shadow)
+            .cpu_source(cpu.clone())
+            .build_with_clock(clock.clone())
+            .unwrap()
+    };
+    let ((enforcing, dry), mut rec) = recorded(|| (build("busy", false), build("busy-dry", true)));
+    let barrier = std::sync::Barrier::new(3);
+    let done = AtomicU64::new(0);
+    let admitted = AtomicU64::new(0);
+    let mut publications = 0u64;
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                barrier.wait();
+                // Up to three held open on each shedder, the oldest failed when a fourth
+                // is admitted: once those completions have stepped the average over 1,
+                // every decision is over the limit.
+                let (mut held, mut held_dry) = (Vec::new(), Vec::new());
+                let mut ok = 0;
+                for _ in 0..PER_THREAD {
+                    if let Ok(g) = enforcing.allow() {
+                        ok += 1;
+                        held.push(g);
+                        if held.len() > 3 {
+                            held.remove(0).fail();
+                        }
+                    }
+                    held_dry.push(dry.allow().expect("shadow mode refuses nothing"));
+                    if held_dry.len() > 3 {
+                        held_dry.remove(0).fail();
+                    }
+                }
+                admitted.fetch_add(ok, Ordering::Relaxed);
+                drop((held, held_dry));
+                done.fetch_add(1, Ordering::Release);
+            });
+        }
+        barrier.wait();
+        let mut last = (Requests::default(), Requests::default());
+        loop {
+            // Read before publishing: the last round sees every decision.
+            let finished = done.load(Ordering::Acquire) == 2;
+            enforcing.publish_metrics();
+            dry.publish_metrics();
+            publications += 1;
+            let now = (rec.requests("busy"), rec.requests("busy-dry"));
+            for (now, last) in [(now.0, last.0), (now.1, last.1)] {
+                assert!(
+                    now.admitted >= last.admitted
+                        && now.dropped >= last.dropped
+                        && now.shadow_dropped >= last.shadow_dropped,
+                    "went down: {last:?} -> {now:?}"
+                );
+                assert!(
+                    now.admitted + now.dropped + now.shadow_dropped <= TOTAL,
+                    "more than decided: {now:?}"
+                );
+            }
+            last = now;
+            if finished {
+                break;
+            }
+        }
+    });
+    eprintln!("{publications} publications");
+    let admitted = admitted.load(Ordering::Relaxed);
+    assert!(admitted < TOTAL, "the enforcing shedder refused nothing");
+    assert_eq!(
+        rec.requests("busy"),
+        Requests {
+            admitted,
+            dropped: TOTAL - admitted,
+            shadow_dropped: 0,
+        }
+    );
+    let snapshot = dry.snapshot();
+    assert!(snapshot.shadow_dropped > 0, "{snapshot:?}");
+    assert_eq!(snapshot.admitted, TOTAL);
+    assert_eq!(
+        rec.requests("busy-dry"),
+        Requests {
+            admitted: TOTAL - snapshot.shadow_dropped,
+            dropped: 0,
+            shadow_dropped: snapshot.shadow_dropped,
+        }
+    );
+}
+
 // # Random operation sequences (the model test's operations)
 
 #[derive(Debug, Clone)]
@@ -636,6 +831,7 @@ fn run((shadow, sample_period, ops): (bool, u32, Vec<Op>)) -> Result<(), TestCas
                 cpu_now = c;
             }
         }
+        shedder.publish_metrics();
         prop_assert_eq!(rec.requests("prop"), expected);
         let mut got = rec.response_times("prop");
         got.sort_by(f64::total_cmp);
