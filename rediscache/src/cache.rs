@@ -221,7 +221,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
         let inner = &*self.inner;
         Counters::add(&inner.stats.sets);
         inner.link.metrics.set();
-        inner.local.remove(&key.to_owned());
+        inner.local.remove(key);
         let bytes = inner
             .codec
             .encode(&value)
@@ -261,11 +261,10 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
     pub async fn del(&self, key: &str) -> Result<(), DelError> {
         let inner = &*self.inner;
         Counters::add(&inner.stats.deletes);
-        let owned = key.to_owned();
-        inner.local.remove(&owned);
+        inner.local.remove(key);
         let deleted = inner.link.delete(&inner.link.keys(key)).await;
         // Again: a load in flight may have stored the old value meanwhile.
-        inner.local.remove(&owned);
+        inner.local.remove(key);
         match deleted {
             Ok(()) => {
                 inner.link.metrics.deleted(Deleted::Ok);
@@ -300,8 +299,8 @@ impl<V: Clone, C: Clock> RedisCache<V, C> {
     /// (or an entry past its logical expiry). For tests and diagnostics.
     pub fn local_entry(&self, key: &str) -> Option<Option<V>> {
         let inner = &*self.inner;
-        let entry = inner.local.get(&key.to_owned())?;
-        (entry.expires_ms > inner.now_ms()).then_some(entry.value)
+        let entry = inner.local.get(key)?;
+        inner.is_live(entry.expires_ms).then_some(entry.value)
     }
 
     /// The Redis key of `key`'s value (`{name:key}`); its lease is that plus `:lease`.
@@ -336,6 +335,14 @@ impl<V: Clone, C: Clock> RedisCache<V, C> {
 impl<V, C: Clock> Inner<V, C> {
     pub(crate) fn now_ms(&self) -> u64 {
         self.clock.now().as_nanos() / 1_000_000
+    }
+
+    /// Whether an entry expiring at `expires_ms` is live now: `expires_ms > now_ms()`
+    /// without the division (a local hit's one clock comparison; a 64-bit division costs
+    /// more than the rest of the check).
+    #[inline]
+    pub(crate) fn is_live(&self, expires_ms: u64) -> bool {
+        expires_ms.saturating_mul(1_000_000) > self.clock.now().as_nanos()
     }
 
     pub(crate) fn random(&self) -> u64 {

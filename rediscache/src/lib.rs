@@ -151,6 +151,7 @@ mod metrics;
 mod policy;
 mod retry;
 mod stats;
+mod striped;
 mod take;
 
 pub use cache::RedisCache;

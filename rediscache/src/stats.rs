@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::striped::PerThreadCount;
+
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident,)*) => {
         /// A snapshot of one instance's counters ([`RedisCache::snapshot`](crate::RedisCache::snapshot)),
@@ -18,11 +20,15 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub(crate) struct Counters {
             $(pub(crate) $name: AtomicU64,)*
+            /// Local hits, counted per thread (the hottest path; added to `l1_hits`).
+            pub(crate) local_hits: PerThreadCount,
         }
 
         impl Counters {
             pub(crate) fn snapshot(&self) -> Stats {
-                Stats { $($name: self.$name.load(Ordering::Relaxed),)* }
+                let mut stats = Stats { $($name: self.$name.load(Ordering::Relaxed),)* };
+                stats.l1_hits = stats.l1_hits.wrapping_add(self.local_hits.sum());
+                stats
             }
         }
     };

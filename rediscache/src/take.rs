@@ -138,10 +138,10 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
         E: Send + Sync + 'static,
     {
         let inner = &*self.inner;
-        let owned = key.to_owned();
-        if let Some(entry) = inner.local.get(&owned) {
-            if entry.expires_ms > inner.now_ms() {
-                Counters::add(&inner.stats.l1_hits);
+        // Looked up by `&str`: a local hit allocates nothing.
+        if let Some(entry) = inner.local.get(key) {
+            if inner.is_live(entry.expires_ms) {
+                inner.stats.local_hits.add();
                 if entry.value.is_none() {
                     Counters::add(&inner.stats.placeholder_hits);
                     inner.link.metrics.request(Request::NotFound);
@@ -150,8 +150,9 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
                 }
                 return Ok(entry.value);
             }
-            inner.local.remove(&owned);
+            inner.local.remove(key);
         }
+        let owned = key.to_owned();
         Counters::add(&inner.stats.misses);
         inner.link.metrics.request(Request::Miss);
         let epoch = inner.epoch.load(std::sync::atomic::Ordering::Acquire);
@@ -268,7 +269,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
     async fn recheck(&self, keys: &Keys, token: &str) -> Option<Local<V>> {
         let bytes = self.link.get(keys).await.ok()??;
         let entry = envelope::decode(&bytes, &*self.codec).ok()?;
-        if entry.expires_ms <= self.now_ms() {
+        if !self.is_live(entry.expires_ms) {
             return None;
         }
         let _ = self.link.release(keys, token).await;
