@@ -5,10 +5,12 @@
 
 use std::sync::OnceLock;
 
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::app::App;
 use crate::error::StartError;
 
 /// The process's Prometheus recorder, installed on the first call. Every service the
@@ -27,7 +29,14 @@ pub(crate) fn recorder() -> Result<&'static PrometheusHandle, StartError> {
 }
 
 /// `GET /metrics` (outside the limiter and the shedder, as a scrape must not be refused).
-pub(crate) async fn render() -> impl IntoResponse {
+///
+/// keel batches its busiest counters (the limiter's decisions, the shedder's and the
+/// cache's requests) and hands them to the recorder at least once a second; publishing
+/// them first makes each scrape include every request answered before it.
+pub(crate) async fn render(State(app): State<App>) -> impl IntoResponse {
+    app.limiter.publish_metrics();
+    app.shedder.publish_metrics();
+    app.users.publish_metrics();
     let body = match recorder() {
         Ok(handle) => {
             // Histograms' summaries are kept up to date by this upkeep (no background task).

@@ -67,6 +67,14 @@ impl Users {
 // keel: end
 
 impl Users {
+    /// Hands the local cache's batched request counts to the metrics recorder (the shared
+    /// cache records its requests as they happen).
+    pub(crate) fn publish_metrics(&self) {
+        if let Users::Local(cache) = self {
+            cache.publish_metrics();
+        }
+    }
+
     /// What the cache has seen, for `/stats`.
     pub(crate) fn stats(&self) -> Value {
         match self {
