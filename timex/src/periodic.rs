@@ -72,11 +72,7 @@ pub fn register(task: Weak<dyn Periodic>) -> bool {
 
 /// How many registered tasks still have an owner (for tests and diagnostics).
 pub fn live_tasks() -> usize {
-    lock()
-        .tasks
-        .iter()
-        .filter(|t| t.strong_count() > 0)
-        .count()
+    lock().tasks.iter().filter(|t| t.strong_count() > 0).count()
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Registry> {
