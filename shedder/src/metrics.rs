@@ -5,8 +5,9 @@
 //! - `keel_shedder_in_flight{name}`: the in-flight count, set wherever the shedder already
 //!   sums its stripes (a step of the in-flight average, a decision under CPU pressure, a
 //!   snapshot, the statistics period's roll-over), never by an increment per request;
-//! - `keel_shedder_cpu_usage{name}`: the CPU reading decisions use, `0.0..=1.0`, set when
-//!   it changes;
+//! - `keel_shedder_cpu_usage{name}`: the CPU reading decisions use, `0.0..=1.0`, passed
+//!   on by the timed admissions (1 in `latency_sample_period`) and every refusal, and set
+//!   when it changed (the reading moves a few times a second);
 //! - `keel_shedder_response_time_seconds{name}`: the latencies timed for the min-RT
 //!   estimate.
 //!

@@ -229,12 +229,17 @@ impl<C: Clock> Inner<C> {
         match self.should_drop(now) {
             Some(refusal) if !self.shadow => {
                 self.inflight.drop_one(stripe);
+                self.metrics.cpu(refusal.cpu);
                 return Err(refusal);
             }
             Some(_) => self.inflight.admit_shadow(stripe),
             None => self.inflight.admit(stripe),
         }
         Ok(if timed {
+            // The CPU gauge follows the reading from the timed admissions and every
+            // refusal: the reading changes a few times a second, and a check on every
+            // admission was a tenth of the feature's cost.
+            self.metrics.cpu(self.cpu.usage());
             self.stats.clock().now_precise().as_nanos()
         } else {
             UNTIMED
@@ -245,7 +250,6 @@ impl<C: Clock> Inner<C> {
     #[inline]
     pub(crate) fn should_drop(&self, now: Nanos) -> Option<Overloaded> {
         let cpu = self.cpu.usage();
-        self.metrics.cpu(cpu);
         let overloaded = match cpu {
             Some(c) => c >= self.threshold,
             None => self.fallback == CpuFallback::InFlightOnly,
