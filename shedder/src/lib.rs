@@ -103,11 +103,16 @@
 //!   incremented per request (that would put two shared writes on every request's path),
 //!   so after traffic stops it shows the last sample until one of those reads it again.
 //! - `keel_shedder_cpu_usage`: the CPU reading decisions use, as a fraction `0.0..=1.0`
-//!   (millis / 1000), set when a decision sees it change; left as it is without a signal.
-//! - `keel_shedder_response_time_seconds` (histogram): the latencies the shedder times for
-//!   its min-RT estimate: passed requests picked by
-//!   [`latency_sample_period`](Builder::latency_sample_period) (all of them with
-//!   [`exact_statistics`](Builder::exact_statistics)).
+//!   (millis / 1000), set when a timed admission or a refusal sees it change; left as it
+//!   is without a signal.
+//! - `keel_shedder_response_time_seconds` (histogram): a sample of the latencies the
+//!   shedder times for its min-RT estimate: of the passed requests picked by
+//!   [`latency_sample_period`](Builder::latency_sample_period), those that step the
+//!   in-flight average, at most one per
+//!   [`in_flight_average_interval`](Builder::in_flight_average_interval) (1 ms by default;
+//!   every pass with [`exact_statistics`](Builder::exact_statistics)). A recorder's
+//!   histogram sample costs more than an admission, so its count is not the passes' count:
+//!   `keel_shedder_requests_total` counts those.
 //!
 //! **The request counters are batched.** A recorder call per request costs more than the
 //! whole admission, so decisions are counted only in the shedder's own per-thread stripes

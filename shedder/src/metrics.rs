@@ -8,8 +8,10 @@
 //! - `keel_shedder_cpu_usage{name}`: the CPU reading decisions use, `0.0..=1.0`, passed
 //!   on by the timed admissions (1 in `latency_sample_period`) and every refusal, and set
 //!   when it changed (the reading moves a few times a second);
-//! - `keel_shedder_response_time_seconds{name}`: the latencies timed for the min-RT
-//!   estimate.
+//! - `keel_shedder_response_time_seconds{name}`: a sample of the latencies timed for the
+//!   min-RT estimate, the timed passes that step the in-flight average (at most one per
+//!   `in_flight_average_interval`, 1 ms by default; every timed pass with exact
+//!   statistics): a histogram sample costs the recorder ~35 ns, more than an admission.
 //!
 //! The handles are registered once, when the shedder is built, with the recorder installed
 //! then. Without the feature [`Metrics`] is zero-sized and every method is empty, so the

@@ -446,6 +446,38 @@ fn response_times_are_the_timed_passes_in_seconds() {
     assert_eq!(rec.response_times("sampled"), vec![0.001; timed]);
 }
 
+/// The histogram takes the timed passes that step the in-flight average: at most one per
+/// `in_flight_average_interval` (1 ms by default), so its cost per request vanishes at high
+/// rates.
+#[test]
+fn the_histogram_takes_at_most_one_pass_per_average_interval() {
+    let (cpu, clock) = (ManualCpu::new(0), ManualClock::new());
+    let (s, mut rec) = recorded(|| {
+        Shedder::builder()
+            .name("rated")
+            .latency_sample_period(1)
+            .cpu_source(cpu.clone())
+            .build_with_clock(clock.clone())
+            .unwrap()
+    });
+    for round in 1..=3u32 {
+        let guards: Vec<_> = (0..10).map(|_| s.allow().unwrap()).collect();
+        clock.advance(Duration::from_micros(300));
+        for g in guards {
+            assert!(g.is_timed());
+            g.pass();
+        }
+        assert_eq!(
+            rec.response_times("rated"),
+            vec![0.0003; round as usize],
+            "round {round}: one sample of ten passes in the same millisecond"
+        );
+        clock.advance(Duration::from_millis(1));
+    }
+    s.publish_metrics();
+    assert_eq!(rec.requests("rated").admitted, 30);
+}
+
 #[test]
 fn the_in_flight_gauge_is_set_where_the_shedder_reads_the_count() {
     let (cpu, clock) = (ManualCpu::new(0), ManualClock::new());
