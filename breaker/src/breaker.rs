@@ -286,9 +286,26 @@ impl<C: Clock> Breaker<C> {
         inner.cancelled.store(0, Ordering::Relaxed);
     }
 
-    /// The history, drop ratio and mode as of now.
+    /// Gives the metrics recorder every call counted so far (feature `metrics`; does
+    /// nothing without it). `keel_breaker_calls_total` is counted per thread and reaches
+    /// the recorder at least once a second on its own, at every
+    /// [`snapshot`](Self::snapshot) and when the breaker is dropped; call this before
+    /// rendering a scrape that must include the last second's calls.
+    ///
+    /// ```
+    /// let breaker = keel_breaker::Breaker::builder().name("db").build().unwrap();
+    /// breaker.allow().unwrap().success();
+    /// breaker.publish_metrics(); // a `/metrics` handler calls this before rendering
+    /// ```
+    pub fn publish_metrics(&self) {
+        self.inner.metrics.publish();
+    }
+
+    /// The history, drop ratio and mode as of now (and, feature `metrics`, publishes the
+    /// call counters).
     pub fn snapshot(&self) -> Snapshot {
         let inner = &*self.inner;
+        inner.metrics.publish();
         let now = inner.window.clock().now();
         let history = inner.history(now);
         Snapshot {

@@ -149,8 +149,13 @@
 //!
 //! **Install the recorder before building the breaker**: its handles are registered once,
 //! at build time, with the recorder installed then (a breaker built before records
-//! nothing); a decision then costs a handle call or two, no lock, no allocation, no label
-//! lookup. Without the feature the recording compiles to nothing. `METRICS.md` at the root
+//! nothing). `keel_breaker_calls_total` is counted in per-thread stripes (a relaxed load
+//! and store; the recorder's own counter would cost more than the decision) and reaches
+//! the recorder at least once a second (keel-timex's shared periodic thread), at every
+//! `snapshot()` and [`publish_metrics`](Breaker::publish_metrics), and when the breaker is
+//! dropped: call `publish_metrics()` before rendering a scrape that must include the last
+//! second. The gauge and the transitions are recorded as they happen; no lock, no
+//! allocation, no label lookup on the hot path. Without the feature the recording compiles to nothing. `METRICS.md` at the root
 //! of the keel repository lists every crate's series.
 //!
 //! # Differences from go-zero

@@ -7,12 +7,14 @@
 //!   `tracing` events report (without their rate limit).
 //!
 //! The handles are registered once, when the breaker is built, with the recorder installed
-//! then; the hot path only calls them. Without the feature [`Metrics`] is zero-sized and
+//! then. The call counter is batched (see `Calls`); the gauge and the transitions call
+//! their handles at the event. Without the feature [`Metrics`] is zero-sized and
 //! every method is empty, so the call sites need no `cfg`.
 
 #[cfg(feature = "metrics")]
 mod imp {
-    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
 
     use metrics::{Counter, Gauge};
 
@@ -23,11 +25,79 @@ mod imp {
     /// `state`: the breaker refused a call since it last found no pressure ("open").
     const DROPPING: u8 = 2;
 
+    /// `keel_breaker_calls_total`'s outcomes, indexing [`Calls`].
+    const SUCCESS: usize = 0;
+    const FAILURE: usize = 1;
+    const REJECTED: usize = 2;
+    const CANCELLED: usize = 3;
+
+    /// Per-thread stripes of call counts: 32 live threads count without a
+    /// read-modify-write (the rest share [`Calls::shared`]).
+    const STRIPES: usize = 32;
+
+    /// `keel_breaker_calls_total`, counted per thread and published in batches.
+    ///
+    /// A recorder call per call would cost more than the breaker's decision (the
+    /// Prometheus exporter: a dynamic call and two atomic read-modify-writes on a line
+    /// every thread shares). Each live thread owns a stripe (keel-rollingwindow's
+    /// `thread_index` is distinct among live threads and handed on only after its owner
+    /// exited, through the registry's lock), so the owner adds with a relaxed load and
+    /// store. The sums reach the recorder as deltas at least once a second (keel-timex's
+    /// periodic thread holds a `Weak` of this), at every `snapshot()` and
+    /// `publish_metrics()`, and when the breaker is dropped.
+    struct Calls {
+        stripes: Box<[crossbeam_utils::CachePadded<[AtomicU64; 4]>]>,
+        shared: [AtomicU64; 4],
+        handles: [Counter; 4],
+        /// What the recorder was given of each outcome; only publishes take it.
+        published: Mutex<[u64; 4]>,
+    }
+
+    impl Calls {
+        #[inline]
+        fn add(&self, outcome: usize) {
+            match keel_rollingwindow::thread_index().and_then(|i| self.stripes.get(i)) {
+                // Only this thread writes its stripe while it lives.
+                Some(mine) => {
+                    let cell = &mine[outcome];
+                    cell.store(
+                        cell.load(Ordering::Relaxed).wrapping_add(1),
+                        Ordering::Relaxed,
+                    );
+                }
+                None => {
+                    self.shared[outcome].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+
+        fn publish(&self) {
+            let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+            for (outcome, done) in published.iter_mut().enumerate() {
+                let total = self
+                    .stripes
+                    .iter()
+                    .map(|s| s[outcome].load(Ordering::Relaxed))
+                    .fold(
+                        self.shared[outcome].load(Ordering::Relaxed),
+                        u64::wrapping_add,
+                    );
+                if total > *done {
+                    self.handles[outcome].increment(total - *done);
+                    *done = total;
+                }
+            }
+        }
+    }
+
+    impl keel_timex::periodic::Periodic for Calls {
+        fn run(&self) {
+            self.publish();
+        }
+    }
+
     pub(crate) struct Metrics {
-        success: Counter,
-        failure: Counter,
-        rejected: Counter,
-        cancelled: Counter,
+        calls: Arc<Calls>,
         drop_ratio: Gauge,
         to_open: Counter,
         to_closed: Counter,
@@ -52,11 +122,21 @@ mod imp {
                     "to" => to
                 )
             };
+            let calls = Arc::new(Calls {
+                stripes: (0..STRIPES).map(|_| Default::default()).collect(),
+                shared: Default::default(),
+                handles: [
+                    calls("success"),
+                    calls("failure"),
+                    calls("rejected"),
+                    calls("cancelled"),
+                ],
+                published: Mutex::new([0; 4]),
+            });
+            let weak = Arc::downgrade(&calls);
+            keel_timex::periodic::register(weak);
             Metrics {
-                success: calls("success"),
-                failure: calls("failure"),
-                rejected: calls("rejected"),
-                cancelled: calls("cancelled"),
+                calls,
                 drop_ratio: metrics::gauge!("keel_breaker_drop_ratio", "name" => name.to_owned()),
                 to_open: changes("open"),
                 to_closed: changes("closed"),
@@ -69,8 +149,8 @@ mod imp {
         #[inline]
         pub(crate) fn finished(&self, outcome: Outcome) {
             match outcome {
-                Outcome::Success => self.success.increment(1),
-                Outcome::Failure => self.failure.increment(1),
+                Outcome::Success => self.calls.add(SUCCESS),
+                Outcome::Failure => self.calls.add(FAILURE),
                 Outcome::Drop => {}
             }
         }
@@ -78,13 +158,18 @@ mod imp {
         /// A permit was dropped unresolved without a panic.
         #[inline]
         pub(crate) fn cancelled(&self) {
-            self.cancelled.increment(1);
+            self.calls.add(CANCELLED);
         }
 
         /// A call refused without a decision ([`Mode::ForcedOpen`](crate::Mode)).
         #[inline]
         pub(crate) fn forced_open(&self) {
-            self.rejected.increment(1);
+            self.calls.add(REJECTED);
+        }
+
+        /// Gives the recorder the calls counted so far.
+        pub(crate) fn publish(&self) {
+            self.calls.publish();
         }
 
         /// A decision found no pressure: the drop ratio is 0 and the breaker is closed.
@@ -121,12 +206,19 @@ mod imp {
         /// The decision refused the call.
         #[inline]
         pub(crate) fn dropped(&self) {
-            self.rejected.increment(1);
+            self.calls.add(REJECTED);
             if self.state.load(Ordering::Relaxed) & DROPPING == 0
                 && self.state.fetch_or(DROPPING, Ordering::Relaxed) & DROPPING == 0
             {
                 self.to_open.increment(1);
             }
+        }
+    }
+
+    /// The breaker is gone: the calls counted since the last publish are published.
+    impl Drop for Metrics {
+        fn drop(&mut self) {
+            self.calls.publish();
         }
     }
 }
@@ -154,6 +246,8 @@ mod imp {
         pub(crate) fn pressure(&self, _p: f64) {}
         #[inline(always)]
         pub(crate) fn dropped(&self) {}
+        #[inline(always)]
+        pub(crate) fn publish(&self) {}
     }
 }
 

@@ -159,14 +159,18 @@ fn handles_registered_under_a_local_recorder_keep_recording_into_it() {
     std::thread::scope(|s| {
         s.spawn(|| breaker.allow().unwrap().success());
     });
+    // Calls are counted per thread and published in batches: publish now.
+    breaker.publish_metrics();
     assert_eq!(rec.calls("local").success, 2);
     // A breaker built outside any recorder records nowhere, and not into this one.
     let silent = Breaker::builder().name("local").build().unwrap();
     silent.allow().unwrap().success();
+    silent.publish_metrics();
     assert_eq!(rec.calls("local").success, 2);
     // Building another one under a second recorder does not move the first's series.
     let (other, mut rec2) = recorded(|| Breaker::builder().name("local").build().unwrap());
     other.allow().unwrap().failure();
+    other.publish_metrics();
     assert_eq!(rec2.calls("local").failure, 1);
     assert_eq!(rec.calls("local").failure, 0);
 }
@@ -231,6 +235,7 @@ fn the_default_name_is_the_breakers_own() {
     for breaker in [&a, &b, &c] {
         assert!(breaker.name().starts_with("breaker-"), "{}", breaker.name());
         breaker.allow().unwrap().success();
+        breaker.publish_metrics();
         assert_eq!(rec.calls(breaker.name()).success, 1);
     }
     let labelled: BTreeSet<String> = rec
@@ -256,6 +261,8 @@ fn two_breakers_with_distinct_names_have_distinct_series() {
     b.allow().unwrap().failure();
     b.set_mode(Mode::ForcedOpen);
     assert!(b.allow().is_err());
+    a.publish_metrics();
+    b.publish_metrics();
     let calls_a = rec.calls("a");
     let calls_b = rec.calls("b");
     assert_eq!(
@@ -319,6 +326,7 @@ fn every_outcome_is_counted_once_as_the_caller_reported_it() {
     let slow_cancel = breaker.allow_owned().unwrap();
     clock.advance(Duration::from_millis(101));
     drop(slow_cancel);
+    breaker.publish_metrics();
     assert_eq!(
         rec.calls("db"),
         Calls {
@@ -343,6 +351,7 @@ fn every_outcome_is_counted_once_as_the_caller_reported_it() {
         breaker.call_with_fallback(|| Ok::<_, String>(1), |_| false, |_| Ok(2)),
         Ok(2)
     );
+    breaker.publish_metrics();
     assert_eq!(rec.calls("db").rejected, 4);
 
     // Forced closed records as adaptive does; disabled records nothing.
@@ -352,6 +361,7 @@ fn every_outcome_is_counted_once_as_the_caller_reported_it() {
     breaker.allow().unwrap().success();
     breaker.allow().unwrap().failure();
     drop(breaker.allow().unwrap());
+    breaker.publish_metrics();
     assert_eq!(
         rec.calls("db"),
         Calls {
@@ -377,6 +387,7 @@ fn a_cancellation_is_cancelled_whatever_on_cancel_records() {
         });
         drop(breaker.allow().unwrap());
         drop(breaker.allow_owned().unwrap());
+        breaker.publish_metrics();
         assert_eq!(
             rec.calls("c"),
             Calls {
@@ -421,6 +432,7 @@ fn refusals_open_the_breaker_and_a_healthy_decision_closes_it() {
     });
     let mut tally = Calls::default();
     fail_until_refused(&breaker, 20, &mut tally);
+    breaker.publish_metrics();
     assert_eq!(rec.calls("flaky"), tally);
     assert_eq!(rec.changes("flaky"), (1, 0), "the first refusal opened it");
 
@@ -438,6 +450,7 @@ fn refusals_open_the_breaker_and_a_healthy_decision_closes_it() {
         }
         assert_eq!(rec.drop_ratio("flaky"), expected);
     }
+    breaker.publish_metrics();
     assert_eq!(rec.calls("flaky"), tally);
 
     // One more decision under pressure, not read: the gauge holds a probability > 0.
@@ -465,6 +478,7 @@ fn refusals_open_the_breaker_and_a_healthy_decision_closes_it() {
 
     // Failing again opens it again.
     fail_until_refused(&breaker, 5, &mut tally);
+    breaker.publish_metrics();
     assert_eq!(rec.calls("flaky"), tally);
     assert_eq!(rec.changes("flaky"), (2, 1));
 }
@@ -484,7 +498,10 @@ fn shadow_mode_refuses_nothing_and_never_opens() {
         "the probability is still reported"
     );
     assert_eq!(
-        rec.calls("dry"),
+        {
+            breaker.publish_metrics();
+            rec.calls("dry")
+        },
         Calls {
             failure: 500,
             ..Calls::default()
@@ -516,7 +533,10 @@ async fn a_deadline_is_a_failure_and_a_call_dropped_by_its_caller_is_cancelled()
     );
     assert!(breaker.call_async(async { err("boom") }).await.is_err());
     assert_eq!(
-        rec.calls("async"),
+        {
+            breaker.publish_metrics();
+            rec.calls("async")
+        },
         Calls {
             success: 1,
             failure: 2,
@@ -670,6 +690,7 @@ impl Case {
 
     fn check(&mut self) -> Result<(), TestCaseError> {
         let e = &self.expected;
+        self.breaker.publish_metrics();
         prop_assert_eq!(self.rec.calls("prop"), e.calls);
         prop_assert_eq!(self.rec.changes("prop"), (e.opened, e.closed));
         Ok(())

@@ -30,10 +30,11 @@ pub(crate) fn recorder() -> Result<&'static PrometheusHandle, StartError> {
 
 /// `GET /metrics` (outside the limiter and the shedder, as a scrape must not be refused).
 ///
-/// keel batches its busiest counters (the limiter's decisions, the shedder's and the
-/// cache's requests) and hands them to the recorder at least once a second; publishing
-/// them first makes each scrape include every request answered before it.
+/// keel batches its busiest counters (the breaker's calls, the limiter's decisions, the
+/// shedder's and the cache's requests) and hands them to the recorder at least once a
+/// second; publishing them first makes each scrape include every request answered before.
 pub(crate) async fn render(State(app): State<App>) -> impl IntoResponse {
+    app.breaker.publish_metrics();
     app.limiter.publish_metrics();
     app.shedder.publish_metrics();
     app.users.publish_metrics();
