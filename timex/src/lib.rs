@@ -43,6 +43,10 @@
 //! is still the better tool when the test does not otherwise need tokio: it needs no runtime
 //! and every step is explicit.
 //!
+//! Feature `periodic` adds the module `periodic`: one shared background thread that runs registered
+//! tasks every second while their owners live (keel's crates publish the counters they
+//! batch for their `metrics` feature on it).
+//!
 //! # Differences from go-zero
 //!
 //! - go-zero has one package-level clock (`timex.Now()`); here the clock is a value each
