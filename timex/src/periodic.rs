@@ -24,20 +24,23 @@ pub trait Periodic: Send + Sync {
     fn run(&self);
 }
 
-/// The tasks, and whether the thread is running.
+/// The tasks, whether the thread is running, and whether it may run.
 struct Registry {
     tasks: Vec<Weak<dyn Periodic>>,
     running: bool,
+    enabled: bool,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     tasks: Vec::new(),
     running: false,
+    enabled: true,
 });
 
 /// Runs `task` every [`PERIOD`] on the shared thread until its owner drops the last strong
 /// reference. Returns false if the thread could not be started (the OS refused it): the
-/// task is then kept and the next `register` tries again.
+/// task is then kept and the next `register` tries again. While the thread is turned off
+/// ([`set_enabled`]) the task is kept and starts running when it is turned back on.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -59,7 +62,40 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
 pub fn register(task: Weak<dyn Periodic>) -> bool {
     let mut registry = lock();
     registry.tasks.push(task);
-    if registry.running {
+    start_if_needed(&mut registry)
+}
+
+/// Turns the shared thread off (`false`) or back on (`true`, the default).
+///
+/// Off, no thread runs: registrations are kept and nothing is published until the
+/// owners publish themselves (every primitive with batched counters publishes at its
+/// `snapshot()`, its `publish_metrics()` and its drop). A process that renders its
+/// metrics only on a scrape can call `publish_metrics()` there and do without the
+/// thread; keel's instruction-count gate turns it off so that only the measured caller's
+/// instructions are counted. A running thread stops at its next wake-up, before running
+/// any task. Turned back on, the thread starts again if a registered owner is alive.
+/// Returns false only if the thread had to be started and the OS refused it.
+///
+/// ```
+/// use keel_timex::periodic;
+///
+/// periodic::set_enabled(false);
+/// // ... every publication now happens at snapshot(), publish_metrics() or drop ...
+/// assert!(periodic::set_enabled(true));
+/// ```
+pub fn set_enabled(enabled: bool) -> bool {
+    let mut registry = lock();
+    registry.enabled = enabled;
+    if !enabled {
+        return true;
+    }
+    registry.tasks.retain(|t| t.strong_count() > 0);
+    registry.tasks.is_empty() || start_if_needed(&mut registry)
+}
+
+/// Starts the thread unless it runs or is turned off; false if the OS refused it.
+fn start_if_needed(registry: &mut Registry) -> bool {
+    if registry.running || !registry.enabled {
         return true;
     }
     let started = thread::Builder::new()
@@ -86,7 +122,7 @@ fn run_until_idle() {
         let live: Vec<Arc<dyn Periodic>> = {
             let mut registry = lock();
             registry.tasks.retain(|t| t.strong_count() > 0);
-            if registry.tasks.is_empty() {
+            if registry.tasks.is_empty() || !registry.enabled {
                 registry.running = false;
                 return;
             }

@@ -24,7 +24,7 @@ const HEADER: &str = if cfg!(feature = "metrics") {
     "\
 # keel's instruction-count baselines with the `metrics` feature on and a Prometheus recorder
 # installed (metrics-exporter-prometheus): instructions per call of each hot path, counted by
-# valgrind (cachegrind) through
+# valgrind (callgrind, inside the hot-path functions only) through
 #   cargo run -p keel-benches --release --features metrics --bin gate
 # which fails when a count rises more than 3% above its line here, and prints each path's
 # cost over instructions.baseline (the same path without the feature). Accept new counts
@@ -34,8 +34,9 @@ const HEADER: &str = if cfg!(feature = "metrics") {
 } else {
     "\
 # keel's instruction-count baselines: instructions per call of each hot path, counted by
-# valgrind (cachegrind) through `cargo run -p keel-benches --release --bin gate`, which fails
-# when a count rises more than 3% above its line here. Counts depend on the compiler version.
+# valgrind (callgrind, inside the hot-path functions only) through
+#   cargo run -p keel-benches --release --bin gate
+# which fails when a count rises more than 3% above its line here. Counts depend on the compiler version.
 # Accept new counts on purpose with:
 #   cargo run -p keel-benches --release --bin gate -- --update
 "

@@ -1,19 +1,25 @@
-//! Counting a probe's instructions under valgrind's cachegrind (no cache simulation: only
-//! the instruction count, which is repeatable for one binary and input).
+//! Counting a probe's instructions under valgrind's callgrind, collecting only inside the
+//! hot-path functions (`gate::paths::*`, callees included) on the thread that runs them.
+//!
+//! Only those: the rest of the process is not repeatable. Installing the Prometheus
+//! recorder calibrates quanta's clock in a loop bound by wall time (millions of
+//! instructions that vary run to run), and a background thread (keel-timex's periodic
+//! publisher) wakes on real time. The count inside the paths is the same on every run of
+//! the same binary and input.
 
 use std::path::Path;
 use std::process::Command;
 
-/// Instructions executed by `exe probe <path> <iterations>`, all threads included.
+/// Instructions executed inside `gate::paths::*` by `exe probe <path> <iterations>`.
 pub(crate) fn instructions(exe: &Path, path: &str, iterations: u64) -> Result<u64, String> {
     let out_file = std::env::temp_dir().join(format!(
-        "keel-gate-{}-{path}-{iterations}.cachegrind",
+        "keel-gate-{}-{path}-{iterations}.callgrind",
         std::process::id()
     ));
     let output = Command::new("valgrind")
-        .arg("--tool=cachegrind")
-        .arg("--cache-sim=no")
-        .arg(format!("--cachegrind-out-file={}", out_file.display()))
+        .arg("--tool=callgrind")
+        .arg("--toggle-collect=gate::paths::*")
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg(exe)
         .args(["probe", path, &iterations.to_string()])
         .output()
@@ -26,12 +32,12 @@ pub(crate) fn instructions(exe: &Path, path: &str, iterations: u64) -> Result<u6
         ));
     }
     let text = std::fs::read_to_string(&out_file)
-        .map_err(|e| format!("no cachegrind output at {}: {e}", out_file.display()))?;
+        .map_err(|e| format!("no callgrind output at {}: {e}", out_file.display()))?;
     let _ = std::fs::remove_file(&out_file);
     summary_ir(&text).ok_or_else(|| format!("no `summary:` line in {}", out_file.display()))
 }
 
-/// The `summary: <Ir>` line of a cachegrind output file.
+/// The `summary: <Ir>` line of a callgrind output file.
 fn summary_ir(text: &str) -> Option<u64> {
     text.lines()
         .find_map(|line| line.strip_prefix("summary:"))
