@@ -77,7 +77,12 @@ pub(crate) struct Local<V> {
 
 pub(crate) struct Inner<V, C> {
     pub(crate) link: Arc<Link>,
-    pub(crate) local: Cache<String, Local<V>, C>,
+    /// The local tier: a value or "not found", each kept no longer than its logical
+    /// expiry (no jitter of its own: [`Inner::local_ttl_until`] jitters the local time to
+    /// live and caps it).
+    pub(crate) local: Cache<String, Option<V>, C>,
+    /// The local tier's time to live (before jitter and the cap).
+    pub(crate) local_ttl: Duration,
     pub(crate) clock: C,
     pub(crate) codec: Arc<dyn Codec<V>>,
     pub(crate) ttl: Duration,
@@ -144,6 +149,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Builder<V, C> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
         let local = Cache::builder(self.local_ttl)
             .capacity(self.local_capacity)
+            .jitter(0.0)
             .name(format!("rediscache:{}", self.name))
             .clock(self.clock.clone())
             .build()
@@ -183,6 +189,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Builder<V, C> {
             inner: Arc::new(Inner {
                 link,
                 local,
+                local_ttl: self.local_ttl,
                 clock: self.clock,
                 codec: self.codec,
                 ttl: self.ttl,
@@ -235,12 +242,10 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> RedisCache<V, C> {
             .write(&keys, &entry, ttl + inner.stale_grace)
             .await
             .map_err(SetError::Redis)?;
-        inner.local.set(
+        inner.local.set_with_ttl(
             key.to_owned(),
-            Local {
-                value: Some(value),
-                expires_ms,
-            },
+            Some(value),
+            inner.local_ttl_until(expires_ms),
         );
         if inner.link.publish(&[key]).await.is_err() {
             inner.queue(key, Job::Publish);
@@ -299,8 +304,7 @@ impl<V: Clone, C: Clock> RedisCache<V, C> {
     /// (or an entry past its logical expiry). For tests and diagnostics.
     pub fn local_entry(&self, key: &str) -> Option<Option<V>> {
         let inner = &*self.inner;
-        let entry = inner.local.get(key)?;
-        inner.is_live(entry.expires_ms).then_some(entry.value)
+        inner.local.get(key)
     }
 
     /// The Redis key of `key`'s value (`{name:key}`); its lease is that plus `:lease`.
@@ -337,12 +341,22 @@ impl<V, C: Clock> Inner<V, C> {
         self.clock.now().as_nanos() / 1_000_000
     }
 
-    /// Whether an entry expiring at `expires_ms` is live now: `expires_ms > now_ms()`
-    /// without the division (a local hit's one clock comparison; a 64-bit division costs
-    /// more than the rest of the check).
-    #[inline]
+    /// Whether an entry expiring at `expires_ms` is live now.
     pub(crate) fn is_live(&self, expires_ms: u64) -> bool {
-        expires_ms.saturating_mul(1_000_000) > self.clock.now().as_nanos()
+        expires_ms > self.now_ms()
+    }
+
+    /// How long to keep an entry of logical expiry `expires_ms` locally: the jittered local
+    /// time to live, capped at what is left before that expiry (zero, so not kept, once it
+    /// passed). The local tier reads the same clock a moment later, so its deadline can
+    /// pass the logical expiry by that moment (the coarse clock's resolution, 1 ms, at
+    /// most; the expiry itself is a millisecond figure).
+    pub(crate) fn local_ttl_until(&self, expires_ms: u64) -> Duration {
+        let left = expires_ms
+            .saturating_mul(1_000_000)
+            .saturating_sub(self.clock.now().as_nanos());
+        self.jittered(self.local_ttl)
+            .min(Duration::from_nanos(left))
     }
 
     pub(crate) fn random(&self) -> u64 {

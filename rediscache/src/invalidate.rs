@@ -15,7 +15,6 @@ use futures_core::Stream;
 use keel_collection::cache::Cache;
 use keel_timex::Clock;
 
-use crate::cache::Local;
 use crate::error::{RedisError, RedisErrorKind};
 use crate::link::{Link, Message};
 use crate::stats::Counters;
@@ -26,7 +25,7 @@ const RECONNECT_MAX: Duration = Duration::from_secs(1);
 pub(crate) struct Subscriber<V, C> {
     pub(crate) client: redis::Client,
     pub(crate) link: Arc<Link>,
-    pub(crate) local: Cache<String, Local<V>, C>,
+    pub(crate) local: Cache<String, Option<V>, C>,
     pub(crate) epoch: Arc<AtomicU64>,
 }
 

@@ -291,6 +291,59 @@ async fn a_failed_load_releases_the_lease() {
     support::cleanup(&client, &name).await;
 }
 
+/// The local tier keeps an entry no longer than its logical expiry, however long its own
+/// time to live: a value loaded, a value set and a "not found" placeholder each leave it
+/// exactly when they expire (so a local hit needs no expiry check of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_entries_end_at_their_logical_expiry() {
+    let Some(client) = support::shared().await else {
+        return;
+    };
+    let name = support::unique("local-cap");
+    let clock = ManualClock::new();
+    let a = RedisCache::builder(&name, support::connection(&client).await)
+        .jitter(0.0)
+        .ttl(Duration::from_secs(10))
+        .not_found_ttl(Duration::from_secs(4))
+        .local(Duration::from_secs(3_600), 100)
+        .clock(clock.clone())
+        .build()
+        .expect("build");
+    let calls = Arc::new(AtomicUsize::new(0));
+    a.take_optional("loaded", counting(&calls, Some("v1")))
+        .await
+        .unwrap();
+    a.take_optional("absent", counting(&calls, None))
+        .await
+        .unwrap();
+    a.set("set", "v2".to_string()).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    clock.advance(Duration::from_millis(3_999));
+    assert_eq!(a.local_entry("absent"), Some(None));
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(a.local_entry("absent"), None, "the placeholder's 4 s");
+
+    clock.advance(Duration::from_millis(5_999));
+    assert_eq!(a.local_entry("loaded"), Some(Some("v1".to_string())));
+    assert_eq!(a.local_entry("set"), Some(Some("v2".to_string())));
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(
+        a.local_entry("loaded"),
+        None,
+        "the value's 10 s, not the local 3,600 s"
+    );
+    assert_eq!(a.local_entry("set"), None);
+
+    // Past its expiry the key is loaded again (Redis holds only the expired envelope).
+    a.take_optional("loaded", counting(&calls, Some("v3")))
+        .await
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(a.local_entry("loaded"), Some(Some("v3".to_string())));
+    support::cleanup(&client, &name).await;
+}
+
 #[tokio::test]
 async fn invalid_configuration_is_refused() {
     let Some(client) = support::shared().await else {

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use keel_syncx::singleflight::FlightError;
 use keel_timex::{Clock, Nanos};
@@ -21,6 +22,25 @@ const REJOINS: usize = 1;
 
 /// What a flight (or a load run alone) ended with.
 type Flown<V> = Result<Option<V>, FlightError<Failure>>;
+
+/// What a loader found, and for how long to keep it (`None`: the cache's time to live).
+struct Fresh<V> {
+    value: Option<V>,
+    ttl: Option<Duration>,
+}
+
+impl<V> Fresh<V> {
+    fn cache_ttl(value: Option<V>) -> Fresh<V> {
+        Fresh { value, ttl: None }
+    }
+
+    fn with_ttl((value, ttl): (V, Duration)) -> Fresh<V> {
+        Fresh {
+            value: Some(value),
+            ttl: Some(ttl),
+        }
+    }
+}
 
 /// # Loading through the cache
 impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
@@ -111,6 +131,47 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
         F: FnOnce() -> Result<Option<V>, E>,
         E: Send + Sync + 'static,
     {
+        self.take_fresh(key, || loader().map(Fresh::cache_ttl))
+    }
+
+    /// [`take`](Cache::take) for a loader that also says how long its value stays fresh:
+    /// the value is kept for that time (jitter applies, as with
+    /// [`set_with_ttl`](Cache::set_with_ttl); zero keeps nothing) instead of the cache's
+    /// time to live. For values whose freshness someone else decided (an entry read from a
+    /// shared store with its own expiry, a token valid until a given time). Callers that
+    /// join the load share the value, whatever time to live it was kept for.
+    ///
+    /// # Errors
+    ///
+    /// As [`take`](Cache::take), without `NotFound` unless negative caching remembers the key.
+    ///
+    /// ```
+    /// use keel_collection::cache::Cache;
+    /// use std::time::Duration;
+    ///
+    /// let cache: Cache<&str, String> = Cache::new(Duration::from_secs(60))?;
+    /// // The token expires in 5 s, whatever the cache's own time to live.
+    /// let token = cache.take_with_ttl("api", || {
+    ///     Ok::<_, std::io::Error>(("t0k3n".to_string(), Duration::from_secs(5)))
+    /// })?;
+    /// assert_eq!(token, "t0k3n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn take_with_ttl<F, E>(&self, key: K, loader: F) -> Result<V, TakeError<E>>
+    where
+        F: FnOnce() -> Result<(V, Duration), E>,
+        E: Send + Sync + 'static,
+    {
+        self.take_fresh(key, || loader().map(Fresh::with_ttl))
+            .and_then(|found| found.ok_or(TakeError::NotFound))
+    }
+
+    /// The body of the sync takes: the loader says what it found and for how long.
+    fn take_fresh<F, E>(&self, key: K, loader: F) -> Result<Option<V>, TakeError<E>>
+    where
+        F: FnOnce() -> Result<Fresh<V>, E>,
+        E: Send + Sync + 'static,
+    {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(&key);
         let now = inner.clock.now();
@@ -196,6 +257,43 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Send + Sync + 'static,
     {
+        self.take_fresh_async(key, move || {
+            let load = loader();
+            async move { load.await.map(Fresh::cache_ttl) }
+        })
+        .await
+    }
+
+    /// The async [`take_with_ttl`](Cache::take_with_ttl).
+    ///
+    /// # Errors
+    ///
+    /// As [`take_with_ttl`](Cache::take_with_ttl).
+    pub async fn take_async_with_ttl<F, Fut, E>(&self, key: K, loader: F) -> Result<V, TakeError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(V, Duration), E>>,
+        E: Send + Sync + 'static,
+    {
+        self.take_fresh_async(key, move || {
+            let load = loader();
+            async move { load.await.map(Fresh::with_ttl) }
+        })
+        .await
+        .and_then(|found| found.ok_or(TakeError::NotFound))
+    }
+
+    /// The body of the async takes: the loader says what it found and for how long.
+    async fn take_fresh_async<F, Fut, E>(
+        &self,
+        key: K,
+        loader: F,
+    ) -> Result<Option<V>, TakeError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Fresh<V>, E>>,
+        E: Send + Sync + 'static,
+    {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(&key);
         let now = inner.clock.now();
@@ -231,7 +329,7 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
     /// between the caller's miss and now has cached the key.
     fn load<F, E>(&self, hash: u64, key: &K, loader: Option<F>) -> Result<Option<V>, Failure>
     where
-        F: FnOnce() -> Result<Option<V>, E>,
+        F: FnOnce() -> Result<Fresh<V>, E>,
         E: Send + Sync + 'static,
     {
         if let Some(found) = self.cached(hash, key, self.clock.now(), false) {
@@ -246,9 +344,14 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
         let loaded = catch_unwind(AssertUnwindSafe(loader));
         self.metrics.load_end(&self.clock, start, outcome(&loaded));
         match loaded {
-            Ok(Ok(found)) => {
-                self.keep(key.clone(), found.clone(), self.clock.now());
-                Ok(found)
+            Ok(Ok(fresh)) => {
+                self.keep(
+                    key.clone(),
+                    fresh.value.clone(),
+                    fresh.ttl,
+                    self.clock.now(),
+                );
+                Ok(fresh.value)
             }
             Ok(Err(error)) => Err(Failure::Load(Arc::new(error))),
             Err(_panic) => Err(Failure::Panicked),
@@ -264,7 +367,7 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
     ) -> Result<Option<V>, Failure>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Option<V>, E>>,
+        Fut: Future<Output = Result<Fresh<V>, E>>,
         E: Send + Sync + 'static,
     {
         if let Some(found) = self.cached(hash, key, self.clock.now(), false) {
@@ -278,9 +381,14 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
         let loaded = load_catching_panics(loader).await;
         self.metrics.load_end(&self.clock, start, outcome(&loaded));
         match loaded {
-            Ok(Ok(found)) => {
-                self.keep(key.clone(), found.clone(), self.clock.now());
-                Ok(found)
+            Ok(Ok(fresh)) => {
+                self.keep(
+                    key.clone(),
+                    fresh.value.clone(),
+                    fresh.ttl,
+                    self.clock.now(),
+                );
+                Ok(fresh.value)
             }
             Ok(Err(error)) => Err(Failure::Load(Arc::new(error))),
             Err(()) => Err(Failure::Panicked),
@@ -305,12 +413,12 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
         }
     }
 
-    /// Caches what a loader produced (a "not found" only with negative caching); counts the
-    /// miss.
-    fn keep(&self, key: K, loaded: Option<V>, now: Nanos) {
+    /// Caches what a loader produced (for its own time to live if it gave one; a "not
+    /// found" only with negative caching); counts the miss.
+    fn keep(&self, key: K, loaded: Option<V>, ttl: Option<Duration>, now: Nanos) {
         match (loaded, self.negative_ttl) {
             (Some(value), _) => {
-                self.store(key, Some(value), self.ttl, now, true);
+                self.store(key, Some(value), ttl.unwrap_or(self.ttl), now, true);
             }
             (None, Some(negative_ttl)) => {
                 self.store(key, None, negative_ttl, now, true);
@@ -345,10 +453,10 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
 
 /// How a loader run ended, for the metrics.
 #[inline(always)]
-fn outcome<V, E, P>(loaded: &Result<Result<Option<V>, E>, P>) -> Loaded {
+fn outcome<V, E, P>(loaded: &Result<Result<Fresh<V>, E>, P>) -> Loaded {
     match loaded {
-        Ok(Ok(Some(_))) => Loaded::Value,
-        Ok(Ok(None)) => Loaded::Nothing,
+        Ok(Ok(Fresh { value: Some(_), .. })) => Loaded::Value,
+        Ok(Ok(Fresh { value: None, .. })) => Loaded::Nothing,
         Ok(Err(_)) => Loaded::Failed,
         Err(_) => Loaded::Panicked,
     }
