@@ -16,17 +16,16 @@ use crossbeam_utils::CachePadded;
 /// Stripes per counter: 32 live threads count without a read-modify-write (4 KiB).
 pub(crate) const STRIPES: usize = 32;
 
+/// Stripes held inline (not behind a `Box`): one pointer less to follow on a local hit.
 pub(crate) struct PerThreadCount {
-    stripes: Box<[CachePadded<AtomicU64>]>,
+    stripes: [CachePadded<AtomicU64>; STRIPES],
     shared: AtomicU64,
 }
 
 impl PerThreadCount {
     pub(crate) fn new() -> PerThreadCount {
         PerThreadCount {
-            stripes: (0..STRIPES)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
-                .collect(),
+            stripes: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
             shared: AtomicU64::new(0),
         }
     }
