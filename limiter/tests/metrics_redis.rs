@@ -42,9 +42,7 @@ const KINDS: [(RedisErrorKind, &str, &str); 7] = [
 
 /// A store on `server` whose prober pings every 20 ms.
 fn store(server: &support::RedisServer) -> RedisStore {
-    RedisStore::open(&server.url())
-        .unwrap()
-        .probe_interval(Duration::from_millis(20))
+    support::store(&server.url()).probe_interval(Duration::from_millis(20))
 }
 
 /// A token limiter on Redis: 1 token an hour (nothing refills during a test), burst 3.

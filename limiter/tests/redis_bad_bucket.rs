@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use faults::{Mode, POLICIES, allow, assert_key_errors, dump, pttl, token_stats};
-use keel_limiter::redis::{RedisErrorKind, RedisStore};
+use keel_limiter::redis::RedisErrorKind;
 use keel_limiter::{Denied, FailurePolicy, Rate, TokenLimiter};
 
 const BURST: u32 = 50;
@@ -38,7 +38,7 @@ async fn one_bad_bucket(mode: Mode, fault: &str, kind: RedisErrorKind, write: Wr
         assert!(before.is_some());
         // One token an hour: the buckets do not visibly refill during the test.
         let l = TokenLimiter::builder(Rate::new(1, Duration::from_secs(3600)), BURST)
-            .redis(RedisStore::open(&server.url()).unwrap(), prefix.as_str())
+            .redis(support::store(&server.url()), prefix.as_str())
             .failure_policy(policy)
             .build()
             .unwrap();
@@ -253,7 +253,7 @@ async fn a_bad_key_in_lease_mode() {
     let mut c = server.connection();
     wrong_type(&mut c, "{lease:bad}");
     let l = TokenLimiter::builder(Rate::new(1, Duration::from_secs(3600)), BURST)
-        .redis(RedisStore::open(&server.url()).unwrap(), "lease")
+        .redis(support::store(&server.url()), "lease")
         .lease(10, Duration::from_secs(60))
         .failure_policy(FailurePolicy::FailClosed)
         .build()

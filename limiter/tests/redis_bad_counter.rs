@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use faults::{Mode, POLICIES, assert_key_errors, dump, period_stats, pttl, take};
-use keel_limiter::redis::{RedisErrorKind, RedisStore};
+use keel_limiter::redis::RedisErrorKind;
 use keel_limiter::{Denied, FailurePolicy, PeriodLimiter, PeriodState};
 
 const QUOTA: u32 = 5;
@@ -64,7 +64,7 @@ async fn one_bad_counter(
         let before = dump(&mut c, &bad);
         assert!(before.is_some());
         let l = PeriodLimiter::builder(QUOTA, PERIOD)
-            .redis(RedisStore::open(&server.url()).unwrap(), prefix.as_str())
+            .redis(support::store(&server.url()), prefix.as_str())
             .failure_policy(policy)
             .build()
             .unwrap();

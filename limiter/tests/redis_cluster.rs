@@ -29,6 +29,7 @@ const BACK_WITHIN: Duration = Duration::from_secs(60);
 fn store(cluster: &RedisCluster) -> RedisStore {
     RedisStore::open_cluster(cluster.urls())
         .unwrap()
+        .timeout(support::BUSY_MACHINE_TIMEOUT)
         .probe_interval(Duration::from_millis(50))
 }
 

@@ -18,7 +18,7 @@ const BACK_WITHIN: Duration = Duration::from_secs(5);
 
 fn token(url: &str, prefix: &str, policy: FailurePolicy) -> TokenLimiter {
     TokenLimiter::builder(Rate::per_second(5), 10)
-        .redis(RedisStore::open(url).unwrap(), prefix)
+        .redis(support::store(url), prefix)
         .failure_policy(policy)
         .build()
         .unwrap()
@@ -26,7 +26,7 @@ fn token(url: &str, prefix: &str, policy: FailurePolicy) -> TokenLimiter {
 
 fn period(url: &str, prefix: &str, policy: FailurePolicy) -> PeriodLimiter {
     PeriodLimiter::builder(5, Duration::from_secs(60))
-        .redis(RedisStore::open(url).unwrap(), prefix)
+        .redis(support::store(url), prefix)
         .failure_policy(policy)
         .build()
         .unwrap()

@@ -14,7 +14,7 @@ use keel_limiter::{ConfigError, Denied, Rate, TokenLimiter};
 
 fn leased(server: &support::RedisServer, burst: u32, batch: u32) -> TokenLimiter {
     TokenLimiter::builder(Rate::per_minute(1), burst)
-        .redis(RedisStore::open(&server.url()).unwrap(), "lease")
+        .redis(support::store(&server.url()), "lease")
         .lease(batch, Duration::from_secs(60))
         .build()
         .unwrap()

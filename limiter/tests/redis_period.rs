@@ -6,13 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use keel_limiter::redis::{RedisErrorKind, RedisStats, RedisStore};
+use keel_limiter::redis::{RedisErrorKind, RedisStats};
 use keel_limiter::{Denied, FailurePolicy, PeriodLimiter, PeriodState};
 use support::{RedisServer, eventually};
 
 fn limiter(server: &RedisServer, quota: u32, period: Duration, prefix: &str) -> PeriodLimiter {
     PeriodLimiter::builder(quota, period)
-        .redis(RedisStore::open(&server.url()).unwrap(), prefix)
+        .redis(support::store(&server.url()), prefix)
         .build()
         .unwrap()
 }
@@ -58,7 +58,7 @@ fn take_with_align() {
     let server = redis_or_skip!();
     let l = PeriodLimiter::builder(5, Duration::from_secs(1))
         .align(Duration::ZERO)
-        .redis(RedisStore::open(&server.url()).unwrap(), "align")
+        .redis(support::store(&server.url()), "align")
         .build()
         .unwrap();
     // Start early in a second of the server's clock, so the 100 takes stay in one window
@@ -96,7 +96,7 @@ fn align_offset_moves_the_boundary() {
             builder.align_west(offset)
         };
         let l = builder
-            .redis(RedisStore::open(&server.url()).unwrap(), prefix)
+            .redis(support::store(&server.url()), prefix)
             .build()
             .unwrap();
         let local = |unix_ms: u64| if east { unix_ms + off } else { unix_ms - off };
@@ -223,7 +223,7 @@ fn bad_keys_go_to_the_policy() {
     assert_eq!(rescue.snapshot().policy_decisions, 1);
 
     let closed = PeriodLimiter::builder(5, Duration::from_secs(1))
-        .redis(RedisStore::open(&server.url()).unwrap(), "bad")
+        .redis(support::store(&server.url()), "bad")
         .failure_policy(FailurePolicy::FailClosed)
         .build()
         .unwrap();
@@ -234,7 +234,7 @@ fn bad_keys_go_to_the_policy() {
     assert!(s.healthy && s.key_errors == 1, "{s:?}");
 
     let open = PeriodLimiter::builder(5, Duration::from_secs(1))
-        .redis(RedisStore::open(&server.url()).unwrap(), "bad")
+        .redis(support::store(&server.url()), "bad")
         .failure_policy(FailurePolicy::FailOpen)
         .build()
         .unwrap();

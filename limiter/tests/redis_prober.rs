@@ -68,7 +68,7 @@ fn one_prober_per_failing_limiter_and_none_after() {
     // A limiter on a live server that goes down and comes back: its prober ends once
     // the server answers.
     let p = PeriodLimiter::builder(5, Duration::from_secs(60))
-        .redis(RedisStore::open(&server.url()).unwrap(), "live")
+        .redis(support::store(&server.url()), "live")
         .build()
         .unwrap();
     assert!(p.take("k").unwrap().is_allowed());

@@ -7,7 +7,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use keel_limiter::redis::RedisStore;
 use keel_limiter::{PeriodLimiter, Rate, TokenLimiter};
 
 const CALLS: u32 = 20_000;
@@ -25,11 +24,11 @@ fn report(what: &str, calls: u32, elapsed: Duration) {
 fn round_trip_per_decision() {
     let server = redis_or_skip!();
     let token = TokenLimiter::builder(Rate::per_second(1_000_000), 1_000_000)
-        .redis(RedisStore::open(&server.url()).unwrap(), "rtt")
+        .redis(support::store(&server.url()), "rtt")
         .build()
         .unwrap();
     let period = PeriodLimiter::builder(1_000_000, Duration::from_secs(3600))
-        .redis(RedisStore::open(&server.url()).unwrap(), "rtt-p")
+        .redis(support::store(&server.url()), "rtt-p")
         .build()
         .unwrap();
     // Warm up: connections opened, scripts loaded.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use keel_limiter::redis::{RedisStats, RedisStore};
+use keel_limiter::redis::RedisStats;
 use keel_limiter::{FailurePolicy, PeriodLimiter, Rate, TokenLimiter};
 use support::RedisServer;
 
@@ -23,7 +23,7 @@ const FLUSH_WAIT: Duration = Duration::from_secs(20);
 const BURST: u32 = 100_000;
 
 fn limiters(server: &RedisServer) -> (TokenLimiter, PeriodLimiter) {
-    let store = RedisStore::open(&server.url()).unwrap();
+    let store = support::store(&server.url());
     // FailClosed: a request that went to the policy would be refused, so every `Ok`
     // below was decided on Redis.
     let token = TokenLimiter::builder(Rate::new(1, Duration::from_secs(3600)), BURST)

@@ -103,9 +103,7 @@ async fn switched_by(
 /// below shows the probe's round trip.
 async fn answers_ping_but_refuses_writes(mode: Mode) {
     let server = redis_or_skip!();
-    let store = RedisStore::open(&server.url())
-        .unwrap()
-        .probe_interval(Duration::from_secs(3600));
+    let store = support::store(&server.url()).probe_interval(Duration::from_secs(3600));
 
     let (token, period) = limiters(&store, "readonly");
     on_redis(&token, &period, mode).await;
@@ -244,9 +242,7 @@ async fn busy_server_switches_until_it_answers_async() {
 /// back.
 async fn key_error_then_killed(mode: Mode) {
     let mut server = redis_or_skip!();
-    let store = RedisStore::open(&server.url())
-        .unwrap()
-        .probe_interval(Duration::from_millis(20));
+    let store = support::store(&server.url()).probe_interval(Duration::from_millis(20));
     let (token, period) = limiters(&store, "kill");
     on_redis(&token, &period, mode).await;
     let _: () = query(&server, redis::cmd("SET").arg("{kill:bad}").arg("x"));

@@ -435,10 +435,7 @@ mod on_redis {
     #[tokio::test(flavor = "current_thread")]
     async fn the_decision_is_awaited_then_the_ready_service_called() {
         let server = crate::redis_or_skip!();
-        let layer = layer(
-            RedisStore::open(&server.url()).unwrap(),
-            FailurePolicy::FailClosed,
-        );
+        let layer = layer(support::store(&server.url()), FailurePolicy::FailClosed);
         let backend = Backend::new();
         let mut svc = layer.layer(backend.clone());
 

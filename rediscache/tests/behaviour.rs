@@ -18,6 +18,7 @@ async fn cache(
     clock: &ManualClock,
 ) -> RedisCache<String, ManualClock> {
     RedisCache::builder(name, support::connection(client).await)
+        .timeout(support::BUSY_MACHINE_TIMEOUT)
         .jitter(0.0)
         .ttl(Duration::from_secs(60))
         .not_found_ttl(Duration::from_secs(5))
@@ -153,6 +154,7 @@ async fn jitter_stays_within_bounds() {
     };
     let name = support::unique("jitter");
     let a: RedisCache<u32> = RedisCache::builder(&name, support::connection(&client).await)
+        .timeout(support::BUSY_MACHINE_TIMEOUT)
         .ttl(Duration::from_secs(1_000))
         .jitter(0.2)
         .build()
@@ -175,6 +177,7 @@ async fn jitter_stays_within_bounds() {
     );
     // Jitter 0: exact.
     let exact: RedisCache<u32> = RedisCache::builder(&name, support::connection(&client).await)
+        .timeout(support::BUSY_MACHINE_TIMEOUT)
         .ttl(Duration::from_secs(1_000))
         .jitter(0.0)
         .build()
@@ -194,6 +197,7 @@ async fn dead_lease_holder_is_replaced_after_the_lease() {
     let clock = ManualClock::new();
     let b: RedisCache<String, ManualClock> =
         RedisCache::builder(&name, support::connection(&client).await)
+            .timeout(support::BUSY_MACHINE_TIMEOUT)
             .lease(Duration::from_millis(300))
             .lease_wait(Duration::from_secs(10))
             .clock(clock.clone())
@@ -302,6 +306,7 @@ async fn local_entries_end_at_their_logical_expiry() {
     let name = support::unique("local-cap");
     let clock = ManualClock::new();
     let a = RedisCache::builder(&name, support::connection(&client).await)
+        .timeout(support::BUSY_MACHINE_TIMEOUT)
         .jitter(0.0)
         .ttl(Duration::from_secs(10))
         .not_found_ttl(Duration::from_secs(4))

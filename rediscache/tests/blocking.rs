@@ -23,6 +23,7 @@ fn blocking_reads_share_one_load_and_remember_not_found() {
         let client = support::shared().await?;
         let cache: RedisCache<String> =
             RedisCache::builder(name.as_str(), support::connection(&client).await)
+                .timeout(support::BUSY_MACHINE_TIMEOUT)
                 .ttl(Duration::from_secs(60))
                 .build()
                 .expect("build");

@@ -25,6 +25,7 @@ async fn absent_ids_behind_the_filter_reach_the_database_at_the_false_positive_r
     let bloom = RedisBloom::new(support::connection(&client).await, &name, USERS, RATE).unwrap();
     let cache: RedisCache<String> =
         RedisCache::builder(name.as_str(), support::connection(&client).await)
+            .timeout(support::BUSY_MACHINE_TIMEOUT)
             .ttl(Duration::from_secs(60))
             .build()
             .expect("build");

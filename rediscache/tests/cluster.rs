@@ -89,6 +89,7 @@ async fn one_load_and_invalidation_on_a_cluster() {
         let subscriber = redis::Client::open(cluster.urls[i].as_str()).unwrap();
         let cache: RedisCache<String> =
             RedisCache::builder("clustered", Connection::cluster(&nodes).await.unwrap())
+                .timeout(support::BUSY_MACHINE_TIMEOUT)
                 .subscriber(subscriber)
                 .build()
                 .unwrap();

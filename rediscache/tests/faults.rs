@@ -172,11 +172,13 @@ async fn failed_deletes_are_retried_in_the_background() {
     };
     let client = server.client();
     let a: RedisCache<String> = RedisCache::builder("retry", support::connection(&client).await)
+        .timeout(support::BUSY_MACHINE_TIMEOUT)
         .timeout(Duration::from_millis(100))
         .delete_retries(10, Duration::from_millis(50))
         .build()
         .unwrap();
     let b: RedisCache<String> = RedisCache::builder("retry", support::connection(&client).await)
+        .timeout(support::BUSY_MACHINE_TIMEOUT)
         .subscriber(client.clone())
         .build()
         .unwrap();

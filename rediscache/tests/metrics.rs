@@ -251,6 +251,7 @@ async fn counters_agree_with_stats() {
     // handles keep recording into each recorder afterwards.
     let builder = |conn| {
         RedisCache::<String>::builder(name.as_str(), conn)
+            .timeout(support::BUSY_MACHINE_TIMEOUT)
             .jitter(0.0)
             .ttl(Duration::from_secs(60))
             .not_found_ttl(Duration::from_secs(5))

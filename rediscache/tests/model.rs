@@ -42,6 +42,7 @@ async fn run(client: redis::Client, instances: usize, ops: Vec<Op>) -> Result<()
     let mut caches = Vec::new();
     for _ in 0..instances {
         let cache: RedisCache<u16> = RedisCache::builder(&name, support::connection(&client).await)
+            .timeout(support::BUSY_MACHINE_TIMEOUT)
             .subscriber(client.clone())
             .build()
             .unwrap();

@@ -24,6 +24,7 @@ async fn instances(
     let mut out = Vec::new();
     for _ in 0..n {
         let builder = RedisCache::builder(name, support::connection(client).await)
+            .timeout(support::BUSY_MACHINE_TIMEOUT)
             .clock(clock.clone())
             .subscriber(client.clone());
         out.push(configure(builder).build().expect("build"));
@@ -175,6 +176,7 @@ async fn keys_written_together_expire_over_the_jitter_window() {
     let start_ms = 1_000_000u64;
     let cache: RedisCache<u32, ManualClock> =
         RedisCache::builder(&name, support::connection(&client).await)
+            .timeout(support::BUSY_MACHINE_TIMEOUT)
             .ttl(Duration::from_secs(1_000))
             .clock(clock.clone())
             .build()

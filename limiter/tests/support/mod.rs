@@ -16,6 +16,20 @@ pub(crate) mod cluster;
 /// How long a server may take to answer `PING` after it was started.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
+/// The response timeout of the stores the tests open on live servers: a busy machine can
+/// stall a loopback reply past the 1 s default, and a test that is not about timeouts
+/// must not see its decisions go to the failure policy for that (a stalled server is
+/// tested with a timeout of its own).
+pub(crate) const BUSY_MACHINE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A store on `url` that waits [`BUSY_MACHINE_TIMEOUT`] for a reply.
+#[cfg(feature = "redis")]
+pub(crate) fn store(url: &str) -> keel_limiter::redis::RedisStore {
+    keel_limiter::redis::RedisStore::open(url)
+        .expect("a valid Redis URL")
+        .timeout(BUSY_MACHINE_TIMEOUT)
+}
+
 pub(crate) struct RedisServer {
     port: u16,
     dir: PathBuf,
@@ -124,7 +138,12 @@ impl RedisServer {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if self.ping() {
-                return true;
+                // Someone else's server may have had the port first (ours then exits):
+                // the one answering must be ours.
+                return self.answering_is_ours() || {
+                    self.stop();
+                    false
+                };
             }
             if let Some(status) = self
                 .child
@@ -174,6 +193,22 @@ impl RedisServer {
         redis::cmd("PING")
             .query::<String>(&mut c)
             .is_ok_and(|r| r == "PONG")
+    }
+
+    /// Whether the process answering on the port is the one this server started.
+    fn answering_is_ours(&self) -> bool {
+        let Some(pid) = self.child.as_ref().map(|c| c.id()) else {
+            return false;
+        };
+        let info = self
+            .client()
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .and_then(|mut c| redis::cmd("INFO").arg("server").query::<String>(&mut c));
+        let Ok(info) = info else {
+            return false;
+        };
+        info.lines()
+            .any(|l| l.trim() == format!("process_id:{pid}"))
     }
 
     /// Kills the server (SIGKILL: connections are reset, nothing is saved).
