@@ -44,7 +44,8 @@ impl Overloaded {
         self.cpu
     }
 
-    /// Requests in flight at the decision.
+    /// Requests in flight at the decision (for a refusal that repeats the one before it,
+    /// at that decision: see the crate docs' "Refusals are the cheapest decision").
     pub fn in_flight(&self) -> u64 {
         self.in_flight
     }

@@ -103,17 +103,27 @@ impl Inflight {
     /// (admitted, completed) summed over the stripes, completions first.
     #[inline]
     fn sums(&self) -> (u64, u64) {
-        let completed: u64 = self
-            .stripes
+        let completed = self.completed();
+        (self.admitted(), completed)
+    }
+
+    /// Requests finished so far (Acquire: what a request did before it counted as
+    /// finished is seen after this read).
+    #[inline]
+    pub(crate) fn completed(&self) -> u64 {
+        self.stripes
             .iter()
             .map(|s| s.completed.load(Ordering::Acquire))
-            .fold(0, u64::wrapping_add);
-        let admitted: u64 = self
-            .stripes
+            .fold(0, u64::wrapping_add)
+    }
+
+    /// Requests admitted so far.
+    #[inline]
+    pub(crate) fn admitted(&self) -> u64 {
+        self.stripes
             .iter()
             .map(|s| s.admitted.load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add);
-        (admitted, completed)
+            .fold(0, u64::wrapping_add)
     }
 
     /// Every counter summed (not one consistent instant: for statistics). Each stripe's

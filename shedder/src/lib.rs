@@ -78,6 +78,15 @@
 //!   millisecond ([`Builder::in_flight_average_interval`]); [`Builder::exact_statistics`]
 //!   restores go-zero's every-request statistics. An admission below the CPU
 //!   threshold reads one cached CPU value and touches only the thread's own stripe.
+//! - **Refusals are the cheapest decision.** Under overload the refusal is what runs
+//!   millions of times. A refusal is remembered with what it was decided on (the
+//!   coarse-clock tick, the CPU reading and the number of finished requests); until one of
+//!   them changes, the next request is refused on those figures after a few loads,
+//!   without summing the stripes for the count or computing the limit again. Nothing else
+//!   can change the outcome within a tick (the limit comes from finished buckets, the
+//!   average and the count fall only when a request finishes), so this refuses exactly
+//!   what go-zero's decision would; [`Overloaded::in_flight`] then reports the count of
+//!   the remembered decision.
 //! - **CPU signal fixes.** The CPU average is kept in floating point (go-zero's integer
 //!   truncation sticks at 0 below 2%), is seeded with the first sample instead of climbing
 //!   from 0 for 5 s, and survives counter resets; the cgroup usage is relative to wall time
@@ -163,6 +172,7 @@ mod events;
 mod group;
 mod guard;
 mod inflight;
+mod last_refusal;
 mod local;
 mod metrics;
 mod minute;
@@ -187,6 +197,8 @@ pub use snapshot::Snapshot;
 
 #[cfg(all(test, not(loom)))]
 mod tests;
+#[cfg(all(test, not(loom)))]
+mod tests_last_refusal;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -34,16 +34,15 @@ pub(crate) fn stripe() -> usize {
     keel_rollingwindow::thread_index().unwrap_or(0)
 }
 
-/// This thread's stripe, and whether to time this request: true with probability
-/// `1 / period` (always for a period of 1).
+/// Whether to time this request: true with probability `1 / period` (always for a
+/// period of 1).
 ///
 /// Random rather than every `period`-th request: a thread that serves two shedders in
 /// turn would otherwise time only one of them.
 #[inline]
-pub(crate) fn stripe_and_sample(period: u32) -> (usize, bool) {
-    let stripe = stripe();
+pub(crate) fn sample(period: u32) -> bool {
     if period <= 1 {
-        return (stripe, true);
+        return true;
     }
     let pick = RNG
         .try_with(|rng| {
@@ -60,7 +59,7 @@ pub(crate) fn stripe_and_sample(period: u32) -> (usize, bool) {
             ((x >> 32) * u64::from(period)) >> 32
         })
         .unwrap_or(1);
-    (stripe, pick == 0)
+    pick == 0
 }
 
 #[cfg(test)]
@@ -77,9 +76,9 @@ mod tests {
 
     #[test]
     fn sampling_picks_about_one_in_period() {
-        assert!((0..100).all(|_| stripe_and_sample(1).1));
+        assert!((0..100).all(|_| sample(1)));
         let n = 80_000;
-        let picked = (0..n).filter(|_| stripe_and_sample(8).1).count();
+        let picked = (0..n).filter(|_| sample(8)).count();
         let expected = n / 8;
         assert!(
             picked.abs_diff(expected) < expected / 10,

@@ -15,6 +15,7 @@ use crate::decision::{overload_factor, rt_ms};
 use crate::events::Events;
 use crate::guard::{Guard, OwnedGuard, UNTIMED};
 use crate::inflight::Inflight;
+use crate::last_refusal::{Key, LastRefusal};
 use crate::local;
 use crate::metrics::Metrics;
 use crate::minute::Minute;
@@ -78,6 +79,8 @@ pub(crate) struct Inner<C: Clock> {
     /// A request was dropped and the shedder has not cooled off since.
     pub(crate) dropped_recently: AtomicBool,
     pub(crate) minute: Minute,
+    /// The last refusal, reused while nothing it was decided on has changed.
+    pub(crate) last_refusal: LastRefusal,
     pub(crate) events: Events,
     pub(crate) metrics: Metrics,
 }
@@ -137,6 +140,7 @@ impl<C: Clock> Shedder<C> {
                 overload_time: AtomicU64::new(NEVER),
                 dropped_recently: AtomicBool::new(false),
                 minute: Minute::new(start),
+                last_refusal: LastRefusal::default(),
                 events: Events,
             }),
         }
@@ -147,6 +151,8 @@ impl<C: Clock> Shedder<C> {
     /// Cost when the CPU is below the threshold: a CPU reading (one atomic load), a
     /// striped counter increment and, for one request in
     /// [`latency_sample_period`](Builder::latency_sample_period), a precise clock read.
+    /// A refusal that repeats the one before it (same coarse tick and CPU reading, no
+    /// request finished since) costs a few loads and the thread's drop counter.
     #[inline]
     pub fn allow(&self) -> Result<Guard<'_, C>, Overloaded> {
         let start = self.inner.admit()?;
@@ -223,33 +229,52 @@ impl<C: Clock> Inner<C> {
         }
         let now = self.stats.clock().now();
         self.minute.tick(now, self);
-        let (stripe, timed) = local::stripe_and_sample(self.sample_period);
+        let cpu = self.cpu.usage();
+        // Under overload, most requests are refused on the figures of the refusal before
+        // them (see `last_refusal`): no stripes summed twice, no limit computed.
+        if !self.shadow
+            && let Some(refusal) = self
+                .last_refusal
+                .reuse(now.as_nanos(), cpu, || self.inflight.completed())
+        {
+            return Err(self.refused(refusal));
+        }
         // The stripes count every decision; with feature `metrics` they are also the
         // request counters, published from their totals (no recorder call here).
-        match self.should_drop(now) {
-            Some(refusal) if !self.shadow => {
-                self.inflight.drop_one(stripe);
-                self.metrics.cpu(refusal.cpu);
-                return Err(refusal);
-            }
-            Some(_) => self.inflight.admit_shadow(stripe),
-            None => self.inflight.admit(stripe),
+        match self.decide(now, cpu) {
+            Some(refusal) if !self.shadow => return Err(self.refused(refusal)),
+            Some(_) => self.inflight.admit_shadow(local::stripe()),
+            None => self.inflight.admit(local::stripe()),
         }
-        Ok(if timed {
+        if local::sample(self.sample_period) {
             // The CPU gauge follows the reading from the timed admissions and every
             // refusal: the reading changes a few times a second, and a check on every
             // admission was a tenth of the feature's cost.
-            self.metrics.cpu(self.cpu.usage());
-            self.stats.clock().now_precise().as_nanos()
+            self.metrics.cpu(cpu);
+            Ok(self.stats.clock().now_precise().as_nanos())
         } else {
-            UNTIMED
-        })
+            Ok(UNTIMED)
+        }
     }
 
-    /// go-zero's `shouldDrop`: `(overloaded || still hot) && high throughput`.
+    /// Counts a refusal.
     #[inline]
+    fn refused(&self, refusal: Overloaded) -> Overloaded {
+        self.inflight.drop_one(local::stripe());
+        self.metrics.cpu(refusal.cpu);
+        refusal
+    }
+
+    /// go-zero's `shouldDrop` with a fresh CPU reading (for the white-box tests).
+    #[cfg(test)]
     pub(crate) fn should_drop(&self, now: Nanos) -> Option<Overloaded> {
-        let cpu = self.cpu.usage();
+        self.decide(now, self.cpu.usage())
+    }
+
+    /// go-zero's `shouldDrop` with the CPU reading `cpu`: `(overloaded || still hot) &&
+    /// high throughput`.
+    #[inline]
+    fn decide(&self, now: Nanos, cpu: Option<u32>) -> Option<Overloaded> {
         let overloaded = match cpu {
             Some(c) => c >= self.threshold,
             None => self.fallback == CpuFallback::InFlightOnly,
@@ -293,26 +318,37 @@ impl<C: Clock> Inner<C> {
     }
 
     /// go-zero's `highThru`: both the in-flight average and the current count exceed
-    /// max flight × overload factor. Returns the refusal if they do.
+    /// max flight × overload factor. Returns the refusal if they do, and memoises it.
     #[inline]
     fn over_limit(&self, now: Nanos, cpu: Option<u32>) -> Option<Overloaded> {
         let factor = cpu.map_or(1.0, |c| overload_factor(c, self.threshold));
         let limit = self.stats.max_flight_at(now) * factor;
-        let avg = self.avg_flying.get();
-        if avg <= limit {
+        if self.avg_flying.get() <= limit {
             return None;
         }
-        let in_flight = self.inflight.in_flight();
+        // The finished count first, then the average again: a request counted as finished
+        // has stepped the average before (see `finish`), so the memo's key holds every
+        // change the figures below are made of.
+        let finished = self.inflight.completed();
+        let avg = self.avg_flying.get();
+        let in_flight = self.inflight.admitted().saturating_sub(finished);
         self.metrics.in_flight(in_flight);
-        if in_flight as f64 <= limit {
+        if avg <= limit || in_flight as f64 <= limit {
             return None;
         }
         self.mark_dropped(now);
-        Some(Overloaded {
+        let refusal = Overloaded {
             cpu,
             in_flight,
             limit,
-        })
+        };
+        let key = Key {
+            now: now.as_nanos(),
+            cpu,
+            finished,
+        };
+        self.last_refusal.remember(key, &refusal);
+        Some(refusal)
     }
 
     fn mark_dropped(&self, now: Nanos) {
@@ -330,16 +366,27 @@ impl<C: Clock> Inner<C> {
         if !self.enabled {
             return;
         }
-        self.inflight.complete(local::stripe());
         let timed = start != UNTIMED;
-        if !timed && passed != Some(true) {
-            return;
+        if timed || passed == Some(true) {
+            self.record(start, passed);
         }
+        // Last: a decision that counts this request as finished (an Acquire read of the
+        // stripes) also sees the average and the window as it left them, which is what
+        // makes reusing a refusal exact (see `last_refusal`).
+        self.inflight.complete(local::stripe());
+    }
+
+    /// A finished request's statistics: the in-flight average (one step per interval, by
+    /// a timed request) and, for a pass, the window (with its latency if timed).
+    fn record(&self, start: u64, passed: Option<bool>) {
+        let timed = start != UNTIMED;
         let clock = self.stats.clock();
         let now = clock.now();
         let stepped = timed && self.avg_flying.claim(now.as_nanos());
         if stepped {
-            let in_flight = self.inflight.in_flight();
+            // go-zero steps the average with the count after this request left it; it is
+            // still counted here.
+            let in_flight = self.inflight.in_flight().saturating_sub(1);
             self.metrics.in_flight(in_flight);
             self.avg_flying.step(in_flight as f64);
         }
@@ -378,5 +425,6 @@ impl<C: Clock> Shedder<C> {
     /// Test hooks for go-zero's white-box scenarios.
     pub(crate) fn set_avg_flying(&self, avg: f64) {
         self.inner.avg_flying.set(avg);
+        self.inner.last_refusal.forget();
     }
 }

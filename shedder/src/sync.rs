@@ -1,4 +1,5 @@
-//! The atomics of the lock-free state (the in-flight stripes and the in-flight average):
+//! The atomics of the lock-free state (the in-flight stripes, the in-flight average and
+//! the last refusal):
 //! loom's in this crate's own unit tests under `--cfg loom`, std's everywhere else.
 //!
 //! `all(test, loom)` rather than plain `loom`, as in keel-rollingwindow: integration and doc
@@ -6,6 +7,6 @@
 //! std atomics and run normally while the `loom_*` unit tests run inside loom models.
 
 #[cfg(all(test, loom))]
-pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
 #[cfg(not(all(test, loom)))]
-pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU64, Ordering, fence};

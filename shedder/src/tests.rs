@@ -11,7 +11,7 @@ use crate::{CpuFallback, Shedder};
 const BUCKET: Duration = Duration::from_millis(100);
 
 /// 10 buckets of 100 ms (go-zero's windowScale of 0.01), threshold 900, every request timed.
-fn shedder(cpu: &ManualCpu, clock: &ManualClock) -> Shedder<ManualClock> {
+pub(crate) fn shedder(cpu: &ManualCpu, clock: &ManualClock) -> Shedder<ManualClock> {
     Shedder::builder()
         .window(Duration::from_secs(1))
         .buckets(10)
@@ -27,7 +27,7 @@ fn pass_at(s: &Shedder<ManualClock>, now: Nanos, rt_ms: Option<u64>) {
 
 /// go-zero's rows: bucket i holds (i+1)·100 passes, 10 of them timed at i·10+1 ..= i·10+10
 /// ms (mean i·10+5.5). The clock ends inside bucket 9, which is then the current one.
-fn fill_rows(s: &Shedder<ManualClock>, clock: &ManualClock) {
+pub(crate) fn fill_rows(s: &Shedder<ManualClock>, clock: &ManualClock) {
     for i in 0..10u64 {
         let now = clock.now();
         for _ in 0..(i + 1) * 100 - 10 {
@@ -91,7 +91,7 @@ fn max_flight_is_54_for_go_zeros_rows() {
 }
 
 /// Holds `n` admitted requests open (admitted while the CPU is low).
-fn hold<'a>(
+pub(crate) fn hold<'a>(
     s: &'a Shedder<ManualClock>,
     cpu: &ManualCpu,
     n: usize,
@@ -104,7 +104,7 @@ fn hold<'a>(
 }
 
 impl ManualCpu {
-    fn usage_for_test(&self) -> u32 {
+    pub(crate) fn usage_for_test(&self) -> u32 {
         crate::cpu::CpuSource::usage(self).unwrap_or(0)
     }
 }
