@@ -1,6 +1,7 @@
 //! [`Guard`] and [`OwnedGuard`]: one admitted request, released exactly once.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use keel_timex::{Clock, CoarseClock};
@@ -107,14 +108,16 @@ impl<'a, C: Clock> Guard<'a, C> {
     /// The request succeeded: its latency (if it was picked for timing) and a pass are
     /// recorded.
     #[inline]
-    pub fn pass(mut self) {
-        self.0.report(Some(true));
+    pub fn pass(self) {
+        // Reported here, so there is nothing left to drop (a borrow and two words): no
+        // drop glue to run, and no check of `done` the compiler might keep out of line.
+        ManuallyDrop::new(self).0.report(Some(true));
     }
 
     /// The request failed: only the in-flight count is updated.
     #[inline]
-    pub fn fail(mut self) {
-        self.0.report(Some(false));
+    pub fn fail(self) {
+        ManuallyDrop::new(self).0.report(Some(false));
     }
 
     /// Whether this request's latency is being measured.
