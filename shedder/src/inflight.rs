@@ -14,10 +14,18 @@ use crossbeam_utils::CachePadded;
 
 use crate::sync::{AtomicU64, Ordering};
 
+/// A thread's counts of the requests it admitted and finished.
 #[derive(Debug, Default)]
 struct Stripe {
     admitted: AtomicU64,
     completed: AtomicU64,
+}
+
+/// A thread's counts of the requests it refused, on a line of their own: under overload
+/// each thread writes its own refusals while every refusal reads the others' `completed`
+/// (see `last_refusal`), which must not make those lines bounce between cores.
+#[derive(Debug, Default)]
+struct Refusals {
     dropped: AtomicU64,
     /// Shadow mode: admissions that would have been refused (also counted in `admitted`).
     would_drop: AtomicU64,
@@ -39,6 +47,8 @@ pub(crate) struct Totals {
 pub(crate) struct Inflight {
     /// An `Arc` rather than a `Box`: a slice behind either is one pointer away.
     stripes: Arc<[CachePadded<Stripe>]>,
+    /// One per stripe, same indexes.
+    refusals: Arc<[CachePadded<Refusals>]>,
     mask: usize,
 }
 
@@ -50,6 +60,9 @@ impl Inflight {
             stripes: (0..n)
                 .map(|_| CachePadded::new(Stripe::default()))
                 .collect(),
+            refusals: (0..n)
+                .map(|_| CachePadded::new(Refusals::default()))
+                .collect(),
             mask: n - 1,
         }
     }
@@ -57,6 +70,11 @@ impl Inflight {
     #[inline]
     fn stripe(&self, index: usize) -> &Stripe {
         &self.stripes[index & self.mask]
+    }
+
+    #[inline]
+    fn refusals(&self, index: usize) -> &Refusals {
+        &self.refusals[index & self.mask]
     }
 
     /// A request was admitted by a thread using stripe `index`.
@@ -78,18 +96,19 @@ impl Inflight {
     /// A request was admitted in shadow mode although it would have been refused.
     #[inline]
     pub(crate) fn admit_shadow(&self, index: usize) {
-        let stripe = self.stripe(index);
-        stripe.would_drop.fetch_add(1, Ordering::Relaxed);
+        self.refusals(index)
+            .would_drop
+            .fetch_add(1, Ordering::Relaxed);
         // Release, after `would_drop`: a reader that sees this admission (Acquire, see
         // `totals`) sees its `would_drop` too, so `admitted - would_drop` never counts a
         // shadow drop as a plain admission (a published counter could not take it back).
-        stripe.admitted.fetch_add(1, Ordering::Release);
+        self.stripe(index).admitted.fetch_add(1, Ordering::Release);
     }
 
     /// A request was refused.
     #[inline]
     pub(crate) fn drop_one(&self, index: usize) {
-        self.stripe(index).dropped.fetch_add(1, Ordering::Relaxed);
+        self.refusals(index).dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Requests admitted and not yet finished. Never negative: completions are read first
@@ -137,12 +156,12 @@ impl Inflight {
                 .completed
                 .wrapping_add(s.completed.load(Ordering::Acquire));
         }
-        for s in self.stripes.iter() {
+        for (s, r) in self.stripes.iter().zip(self.refusals.iter()) {
             t.admitted = t.admitted.wrapping_add(s.admitted.load(Ordering::Acquire));
             t.would_drop = t
                 .would_drop
-                .wrapping_add(s.would_drop.load(Ordering::Relaxed));
-            t.dropped = t.dropped.wrapping_add(s.dropped.load(Ordering::Relaxed));
+                .wrapping_add(r.would_drop.load(Ordering::Relaxed));
+            t.dropped = t.dropped.wrapping_add(r.dropped.load(Ordering::Relaxed));
         }
         t
     }

@@ -27,6 +27,11 @@ use crate::tally::{TalliedGroup as Group, Tally};
 
 /// The rejection group (one thread).
 pub const REJECTION: &str = "shedder rejection 1t";
+
+/// The rejection group for `threads` threads ([`REJECTION`] for one).
+pub fn rejection_group(threads: usize) -> String {
+    format!("shedder rejection {threads}t")
+}
 /// The CPU-meter group.
 pub const CPU_SAMPLE: &str = "cpu sample";
 /// The benchmark id in [`CPU_SAMPLE`].
@@ -110,29 +115,32 @@ pub fn run(c: &mut Criterion) -> Vec<Tally> {
         }
         stop.store(true, Ordering::Relaxed);
 
-        let mut g = Group::new(c, REJECTION.to_owned(), 1, &mut tallies);
-        g.bench(&keel_over, Keel::REJECTION_NAME, Keel::reject);
-        g.bench(
-            &rust_zero_over,
-            RustZeroCore::REJECTION_NAME,
-            RustZeroCore::reject,
-        );
-        g.bench(
-            &tower_over,
-            TowerLoadShed::REJECTION_NAME,
-            TowerLoadShed::reject,
-        );
-        g.bench(
-            &little_over,
-            LittleLoadShedder::REJECTION_NAME,
-            LittleLoadShedder::reject,
-        );
-        g.bench(
-            &semaphore_over,
-            TokioSemaphore::REJECTION_NAME,
-            TokioSemaphore::reject,
-        );
-        g.finish();
+        // Refusals on one and on two threads: under overload every thread refuses.
+        for threads in [1, 2] {
+            let mut g = Group::new(c, rejection_group(threads), threads, &mut tallies);
+            g.bench(&keel_over, Keel::REJECTION_NAME, Keel::reject);
+            g.bench(
+                &rust_zero_over,
+                RustZeroCore::REJECTION_NAME,
+                RustZeroCore::reject,
+            );
+            g.bench(
+                &tower_over,
+                TowerLoadShed::REJECTION_NAME,
+                TowerLoadShed::reject,
+            );
+            g.bench(
+                &little_over,
+                LittleLoadShedder::REJECTION_NAME,
+                LittleLoadShedder::reject,
+            );
+            g.bench(
+                &semaphore_over,
+                TokioSemaphore::REJECTION_NAME,
+                TokioSemaphore::reject,
+            );
+            g.finish();
+        }
     });
 
     cpu_sample(c);

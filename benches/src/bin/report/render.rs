@@ -25,6 +25,7 @@ use keel_benches::suites::limiter::Run as LimiterRun;
 use keel_benches::suites::rollingwindow::{REDUCE, add_group};
 use keel_benches::suites::shedder::{
     CPU_METER, CPU_SAMPLE, REJECTION as SHEDDER_REJECTION, allow_pass_group,
+    rejection_group as shedder_rejection_group,
 };
 use keel_benches::suites::syncx::Run as SyncxRun;
 use keel_benches::suites::timex::CLOCK_NOW;
@@ -193,6 +194,12 @@ fn comparisons() -> Vec<Comparison> {
         (
             "shedder rejection (overloaded), 1 thread",
             SHEDDER_REJECTION.to_owned(),
+            KeelShedder::REJECTION_NAME,
+            &refusing_peers[..],
+        ),
+        (
+            "shedder rejection (overloaded), 2 threads (per thread)",
+            shedder_rejection_group(2),
             KeelShedder::REJECTION_NAME,
             &refusing_peers[..],
         ),
