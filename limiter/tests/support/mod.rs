@@ -72,7 +72,8 @@ impl RedisServer {
     pub(crate) fn start() -> Option<RedisServer> {
         let dir = Self::prepare()?;
         // The port was free a moment ago; another process may take it first: try again.
-        for _ in 0..5 {
+        // A failed attempt's drop removes the directory; `spawn` makes it again.
+        for _ in 0..20 {
             let mut server = RedisServer {
                 port: free_port(),
                 dir: dir.clone(),
@@ -122,6 +123,7 @@ impl RedisServer {
 
     /// Starts the process on `self.port` and waits for `PING`; false if it exited.
     fn spawn(&mut self) -> bool {
+        std::fs::create_dir_all(&self.dir).expect("create the server's directory");
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
@@ -141,6 +143,10 @@ impl RedisServer {
                 // Someone else's server may have had the port first (ours then exits):
                 // the one answering must be ours.
                 return self.answering_is_ours() || {
+                    eprintln!(
+                        "port {} is answered by another redis-server: trying another",
+                        self.port
+                    );
                     self.stop();
                     false
                 };

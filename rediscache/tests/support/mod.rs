@@ -143,7 +143,8 @@ impl RedisServer {
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
-        for _ in 0..5 {
+        // A failed attempt's drop removes the directory; `spawn` makes it again.
+        for _ in 0..20 {
             let mut server = RedisServer {
                 port: free_port(),
                 dir: dir.clone(),
@@ -157,6 +158,7 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) -> bool {
+        std::fs::create_dir_all(&self.dir).expect("create the server's directory");
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
@@ -175,6 +177,10 @@ impl RedisServer {
                 // Someone else's server may have had the port first (ours then exits):
                 // the one answering must be ours.
                 return self.answering_is_ours() || {
+                    eprintln!(
+                        "port {} is answered by another redis-server: trying another",
+                        self.port
+                    );
                     self.stop();
                     false
                 };
