@@ -167,7 +167,7 @@ impl<C: Clock> Breaker<C> {
                 params,
                 last_pass: AtomicU64::new(0),
                 mode: AtomicU8::new(builder.mode as u8),
-                rng: Rng::seeded(builder.seed.unwrap_or_else(Rng::random_seed)),
+                rng: builder.seed.map_or(Rng::PerThread, Rng::seeded),
                 count_rejections: builder.count_rejections,
                 shadow_rejections: AtomicU64::new(0),
                 reasons: Reasons::default(),

@@ -140,6 +140,10 @@ impl Builder {
     }
 
     /// Seed of the random drop decisions, for reproducible tests. Default: random.
+    ///
+    /// A seeded breaker draws from one sequence of its own, the same on every run when one
+    /// thread calls it; every draw updates a word all threads share. Unseeded, each thread
+    /// draws from a generator of its own (cheaper when several threads are rejected).
     pub fn seed(mut self, seed: u64) -> Builder {
         self.seed = Some(seed);
         self

@@ -4,9 +4,6 @@ use keel_breaker::{Breaker, Mode};
 
 use super::{BreakerUnderTest, TRIP_ATTEMPTS};
 
-/// A fixed seed for the drop decisions, so that every run draws the same sequence.
-const SEED: u64 = 0x5EED_CAFE;
-
 /// keel's [`Breaker`] with go-zero's defaults (10 s in 40 buckets, K = 1.5, protection 5,
 /// force-pass every second) on the process-wide `CoarseClock`: what `Breaker::new` gives a
 /// user. Opened adaptively: [`TRIP_ATTEMPTS`] times `allow()` then `failure()`. Once the drop
@@ -25,10 +22,9 @@ impl BreakerUnderTest for Keel {
     }
 
     fn tripped() -> Self {
-        let breaker = Breaker::builder()
-            .seed(SEED)
-            .build()
-            .expect("go-zero's defaults with a seed are valid");
+        // Unseeded, as users build it: a seeded breaker draws from one shared sequence
+        // (for reproducible tests), which two rejecting threads would contend on.
+        let breaker = Breaker::new();
         for _ in 0..TRIP_ATTEMPTS {
             if let Ok(permit) = breaker.allow() {
                 permit.failure();

@@ -22,6 +22,8 @@ pub use crate::tally::Tally;
 
 /// The rejection group (one thread).
 pub const REJECTION: &str = "breaker rejection";
+/// The rejection group on two threads.
+pub const REJECTION_2T: &str = "breaker rejection 2t";
 
 /// How long the breakers are exercised before the first sample: one window and one bucket
 /// (10.25 s with go-zero's defaults).
@@ -102,20 +104,22 @@ pub fn run(c: &mut Criterion) -> Vec<Tally> {
             g.bench(&rust_zero, RustZeroCore::NAME, RustZeroCore::call_ok);
             g.finish();
         }
-        let mut g = Group::new(c, REJECTION.to_owned(), 1, &mut tallies);
-        g.bench(
-            &keel_forced,
-            KeelForcedOpen::REJECTION_NAME,
-            KeelForcedOpen::reject,
-        );
-        g.bench(&keel_open, Keel::REJECTION_NAME, Keel::reject);
-        g.bench(&failsafe_open, Failsafe::REJECTION_NAME, Failsafe::reject);
-        g.bench(
-            &rust_zero_open,
-            RustZeroCore::REJECTION_NAME,
-            RustZeroCore::reject,
-        );
-        g.finish();
+        for (group, threads) in [(REJECTION, 1), (REJECTION_2T, 2)] {
+            let mut g = Group::new(c, group.to_owned(), threads, &mut tallies);
+            g.bench(
+                &keel_forced,
+                KeelForcedOpen::REJECTION_NAME,
+                KeelForcedOpen::reject,
+            );
+            g.bench(&keel_open, Keel::REJECTION_NAME, Keel::reject);
+            g.bench(&failsafe_open, Failsafe::REJECTION_NAME, Failsafe::reject);
+            g.bench(
+                &rust_zero_open,
+                RustZeroCore::REJECTION_NAME,
+                RustZeroCore::reject,
+            );
+            g.finish();
+        }
 
         stop.store(true, Ordering::Relaxed);
     });

@@ -19,7 +19,9 @@ use keel_benches::shedder::{
     ShedderUnderTest, TokioSemaphore, TowerLoadShed,
 };
 use keel_benches::suites::baseline;
-use keel_benches::suites::breaker::{REJECTION, Tally, allow_success_group, call_ok_group};
+use keel_benches::suites::breaker::{
+    REJECTION, REJECTION_2T, Tally, allow_success_group, call_ok_group,
+};
 use keel_benches::suites::cache::Run as CacheRun;
 use keel_benches::suites::limiter::Run as LimiterRun;
 use keel_benches::suites::rollingwindow::{REDUCE, add_group};
@@ -140,6 +142,12 @@ fn comparisons() -> Vec<Comparison> {
         (
             "breaker rejection: keel adaptive",
             REJECTION.to_owned(),
+            KeelBreaker::REJECTION_NAME,
+            open_peers,
+        ),
+        (
+            "breaker rejection, 2 threads (per thread): keel adaptive",
+            REJECTION_2T.to_owned(),
             KeelBreaker::REJECTION_NAME,
             open_peers,
         ),
