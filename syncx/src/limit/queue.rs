@@ -30,7 +30,9 @@ impl Wake {
     /// Wakes the waiter. Call it after unlocking where possible: a waker may run arbitrary code.
     pub(crate) fn wake(self) {
         match self {
-            Wake::Thread(condvar) => condvar.notify_one(),
+            Wake::Thread(condvar) => {
+                condvar.notify_one();
+            }
             Wake::Task(waker) => waker.wake(),
         }
     }
