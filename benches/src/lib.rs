@@ -23,6 +23,7 @@
 pub mod breaker;
 pub mod cache;
 pub mod clocks;
+pub mod figures;
 pub mod limiter;
 pub mod mapreduce;
 pub mod profile;

@@ -17,8 +17,8 @@ use criterion::Criterion;
 use keel_breaker::{DEFAULT_BUCKETS, DEFAULT_WINDOW};
 
 use crate::breaker::{BreakerUnderTest, Failsafe, Keel, KeelForcedOpen, RustZeroCore};
+use crate::figures::Figures;
 use crate::tally::TalliedGroup as Group;
-pub use crate::tally::Tally;
 
 /// The rejection group (one thread).
 pub const REJECTION: &str = "breaker rejection";
@@ -46,21 +46,12 @@ pub fn call_ok_group(threads: usize) -> String {
 
 /// Every group of this suite (for the bench target).
 pub fn all(c: &mut Criterion) {
-    for t in run(c) {
-        if t.unexpected > 0 {
-            eprintln!(
-                "{}/{}: {:.4}% of {} calls as expected",
-                t.group,
-                t.bench,
-                100.0 * t.expected_fraction(),
-                t.calls
-            );
-        }
-    }
+    run(c).print();
 }
 
-/// Every group of this suite, with what the calls of each benchmark came back as.
-pub fn run(c: &mut Criterion) -> Vec<Tally> {
+/// Every group of this suite; the share of calls each open breaker rejected, and a warning
+/// for any call a healthy breaker refused.
+pub fn run(c: &mut Criterion) -> Figures {
     let keel = Keel::healthy();
     let failsafe = Failsafe::healthy();
     let rust_zero = RustZeroCore::healthy();
@@ -123,5 +114,11 @@ pub fn run(c: &mut Criterion) -> Vec<Tally> {
 
         stop.store(true, Ordering::Relaxed);
     });
-    tallies
+    let (open, healthy): (Vec<_>, Vec<_>) = tallies
+        .into_iter()
+        .partition(|t| t.group.starts_with(REJECTION));
+    let mut figures = Figures::default();
+    figures.shares(&open, "breaker share rejected");
+    figures.check_tallies(&healthy, "calls refused by a healthy breaker");
+    figures
 }

@@ -10,12 +10,13 @@
 
 use criterion::Criterion;
 
-use crate::limiter::memory::{self, Memory};
-use crate::limiter::redis::{self, LeaseFigure, RedisFigure, RedisPlan};
+use crate::figures::Figures;
+use crate::limiter::memory;
+use crate::limiter::redis::{self, RedisPlan};
 use crate::limiter::{
     DirectUnderTest, Governor, GovernorKeyed, Keel, KeelKeyed, KeelPeriod, Keyed, KeyedUnderTest,
 };
-use crate::tally::{TalliedGroup as Group, Tally};
+use crate::tally::TalliedGroup as Group;
 
 /// Keys held by the keyed limiters while they are timed.
 pub const KEYS: usize = 10_000;
@@ -40,75 +41,20 @@ pub fn keyed_group(threads: usize) -> String {
     format!("limiter keyed {threads}t")
 }
 
-/// What one run of the suite found besides criterion's figures.
-#[derive(Debug, Default)]
-pub struct Run {
-    /// What the calls of each benchmark came back as.
-    pub tallies: Vec<Tally>,
-    /// Heap bytes per key at [`MEMORY_KEYS`] keys; empty unless
-    /// [`CountingAlloc`](crate::limiter::memory::CountingAlloc) is the global allocator.
-    pub memory: Vec<Memory>,
-    /// keel on Redis against the raw script loop, per concurrency; empty without a
-    /// `redis-server` on `PATH`.
-    pub redis: Vec<RedisFigure>,
-    /// keel's lease mode on one thread, per batch size; empty without a `redis-server`.
-    pub lease: Vec<LeaseFigure>,
-}
-
 /// The lease batches measured.
 pub const LEASE_BATCHES: [u32; 2] = [100, 1000];
 
-/// Every group of this suite (for the bench target), then the memory figures.
+/// Every group of this suite (for the bench target), then the other figures.
 pub fn all(c: &mut Criterion) {
-    let run = run(c);
-    for t in &run.tallies {
-        if t.unexpected > 0 {
-            eprintln!(
-                "error: {}/{}: only {:.4}% of {} calls came back as the group expects",
-                t.group,
-                t.bench,
-                100.0 * t.expected_fraction(),
-                t.calls
-            );
-        }
-    }
-    for m in &run.memory {
-        println!(
-            "limiter memory/{}: {:.1} B per key at {} keys ({:.1} B key copies, {:.1} B \
-             state and map, {:.2} heap blocks per key)",
-            m.name,
-            m.bytes_per_key,
-            m.keys,
-            m.key_bytes_per_key,
-            m.state_per_key(),
-            m.blocks_per_key
-        );
-    }
-    for f in &run.redis {
-        println!(
-            "limiter redis/{} tasks: keel {:.0} decisions/s, raw EVALSHA {:.0}/s, keel's \
-             overhead {:+.1}% (median of {} paired rounds; {} decisions not admitted)",
-            f.tasks,
-            f.keel,
-            f.raw,
-            100.0 * f.overhead,
-            f.rounds,
-            f.unexpected
-        );
-    }
-    for f in &run.lease {
-        println!(
-            "limiter redis lease/{}: {:.0} decisions/s on one thread, {} round trips for {}              decisions, {} refused",
-            f.batch, f.per_second, f.round_trips, f.decisions, f.refused
-        );
-    }
+    run(c).print();
 }
 
 /// Every group of this suite, with what the calls of each benchmark came back as, the
 /// memory figures (counted first, before the suite's own limiters exist) and the Redis
 /// rows (last, with a private server that is stopped before this returns).
-pub fn run(c: &mut Criterion) -> Run {
-    let memory = memory_per_key(MEMORY_KEYS);
+pub fn run(c: &mut Criterion) -> Figures {
+    let mut figures = Figures::default();
+    memory_per_key(MEMORY_KEYS, &mut figures);
 
     let keel = Keel::admitting();
     let keel_precise = Keel::admitting_precise();
@@ -155,27 +101,56 @@ pub fn run(c: &mut Criterion) -> Run {
         assert_eq!(held, KEYS, "{name}: keys held after the run");
     }
 
+    figures.check_tallies(
+        &tallies,
+        "calls that did not come back as the group expects",
+    );
     let redis = redis::measure(&REDIS_TASKS, RedisPlan::STANDARD).unwrap_or_default();
-    let lease = redis::measure_lease(&LEASE_BATCHES, std::time::Duration::from_millis(500))
-        .unwrap_or_default();
-    Run {
-        tallies,
-        memory,
-        redis,
-        lease,
+    for f in redis {
+        let group = format!("limiter redis {}t", f.tasks);
+        figures.add(&group, "keel", f.keel, "decisions/s");
+        figures.add(&group, "raw EVALSHA loop", f.raw, "decisions/s");
+        figures.add(
+            &group,
+            "keel overhead (median of paired rounds)",
+            100.0 * f.overhead,
+            "%",
+        );
+        if f.unexpected > 0 {
+            let n = f.unexpected;
+            figures
+                .warnings
+                .push(format!("{group}: {n} decisions not admitted"));
+        }
     }
+    let lease = redis::measure_lease(&LEASE_BATCHES, std::time::Duration::from_millis(500));
+    for f in lease.unwrap_or_default() {
+        let group = format!("limiter redis lease batch {}", f.batch);
+        figures.add(&group, "keel", f.per_second, "decisions/s");
+        figures.add(&group, "round trips", f.round_trips as f64, "");
+        figures.check(format_args!("{group}: refused"), f.refused, f.decisions);
+    }
+    figures
 }
 
-/// Heap bytes per key at `n` keys: keel's keyed token bucket, governor's keyed limiter with
-/// the same `String` keys, and governor with `u64` keys (the peer figure's configuration).
-/// Empty without the counting allocator.
-pub fn memory_per_key(n: usize) -> Vec<Memory> {
-    [
+/// Heap bytes per key at `n` keys (none without the counting allocator): keel's keyed
+/// token bucket, governor's keyed limiter with the same `String` keys, and governor with
+/// `u64` keys (the peer figure's configuration).
+pub fn memory_per_key(n: usize, figures: &mut Figures) {
+    let all = [
         memory::keyed::<KeelKeyed>(n),
         memory::keyed::<GovernorKeyed>(n),
         memory::governor_u64_keys(n),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+    ];
+    for m in all.into_iter().flatten() {
+        figures.add("limiter heap per key", m.name, m.bytes_per_key, "B");
+        figures.add(
+            "limiter key characters per key",
+            m.name,
+            m.key_bytes_per_key,
+            "B",
+        );
+        figures.add("limiter state per key", m.name, m.state_per_key(), "B");
+        figures.add("limiter heap blocks per key", m.name, m.blocks_per_key, "");
+    }
 }

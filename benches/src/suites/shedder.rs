@@ -19,11 +19,12 @@ use keel_shedder::cpu::CpuMode;
 use keel_shedder::{DEFAULT_BUCKETS, DEFAULT_WINDOW};
 use keel_timex::{Clock, MonotonicClock};
 
+use crate::figures::Figures;
 use crate::shedder::{
     Keel, KeelHighLoad, LittleLoadShedder, RustZeroCore, ShedderUnderTest, TokioSemaphore,
     TowerLoadShed,
 };
-use crate::tally::{TalliedGroup as Group, Tally};
+use crate::tally::TalliedGroup as Group;
 
 /// The rejection group (one thread).
 pub const REJECTION: &str = "shedder rejection 1t";
@@ -55,21 +56,12 @@ pub fn allow_pass_group(threads: usize) -> String {
 
 /// Every group of this suite (for the bench target).
 pub fn all(c: &mut Criterion) {
-    for t in run(c) {
-        if t.unexpected > 0 {
-            eprintln!(
-                "error: {}/{}: only {:.4}% of {} requests came back as the group expects",
-                t.group,
-                t.bench,
-                100.0 * t.expected_fraction(),
-                t.calls
-            );
-        }
-    }
+    run(c).print();
 }
 
-/// Every group of this suite, with what the requests of each benchmark came back as.
-pub fn run(c: &mut Criterion) -> Vec<Tally> {
+/// Every group of this suite; the share of requests each overloaded shedder refused, and a
+/// warning for any request refused in an admitting group.
+pub fn run(c: &mut Criterion) -> Figures {
     let keel = Keel::admitting();
     let high = KeelHighLoad::admitting();
     let rust_zero = RustZeroCore::admitting();
@@ -144,7 +136,13 @@ pub fn run(c: &mut Criterion) -> Vec<Tally> {
     });
 
     cpu_sample(c);
-    tallies
+    let (refusing, admitting): (Vec<_>, Vec<_>) = tallies
+        .into_iter()
+        .partition(|t| t.group.starts_with("shedder rejection"));
+    let mut figures = Figures::default();
+    figures.shares(&refusing, "shedder share refused");
+    figures.check_tallies(&admitting, "requests refused in an admitting group");
+    figures
 }
 
 /// One sample of the CPU meter keel's default signal (`SystemCpu` over `CpuMode::Auto`)
@@ -160,9 +158,4 @@ pub fn cpu_sample(c: &mut Criterion) {
         b.iter(|| black_box(meter.sample(clock.now())))
     });
     g.finish();
-}
-
-/// Which meter [`cpu_sample`] measures here (`cgroup v2`, `host`, ...), if any.
-pub fn cpu_meter_kind() -> Option<String> {
-    CpuMode::Auto.detect().ok().map(|m| m.kind().to_string())
 }

@@ -19,7 +19,7 @@
 //!   and 2 threads sharing one pool of at most [`POOL_SIZE`] objects: keel `Pool`, a
 //!   `Mutex<Vec<u64>>` pool.
 //!
-//! The limit and pool groups count calls that came back empty ([`Run::calls`]): none is
+//! The limit and pool groups count calls that came back empty (warnings in [`run`]'s figures): none is
 //! expected.
 
 use std::hint::black_box;
@@ -28,12 +28,13 @@ use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 
+use crate::figures::Figures;
 use crate::syncx::{
     AsyncSingleflight, Batch, CoalescerUnderTest, KEY, KeelLimit, KeelPool, KeelRun, KeelRunAsync,
     LIMIT_CAPACITY, LeaderUnderTest, LimitUnderTest, MutexCoalescer, MutexCondvarLimit,
     MutexVecPool, POOL_SIZE, PoolUnderTest, SpawnOnly, TASKS, TokioSemaphore, runtime,
 };
-use crate::tally::{TalliedGroup, Tally};
+use crate::tally::TalliedGroup;
 
 /// One uncontended flight per iteration.
 pub const LEADER: &str = "syncx singleflight leader";
@@ -60,36 +61,13 @@ pub fn per_task(ns_per_batch: f64) -> f64 {
     ns_per_batch / TASKS as f64
 }
 
-/// What one run of the suite found besides criterion's figures.
-#[derive(Debug, Default)]
-pub struct Run {
-    /// What the limit and pool calls came back as: an empty `try_acquire` or a failed `get`
-    /// is unexpected.
-    pub calls: Vec<Tally>,
-}
-
 /// Every group of this suite (for the bench target).
 pub fn all(c: &mut Criterion) {
-    let run = run(c);
-    let empty: Vec<String> = run
-        .calls
-        .iter()
-        .filter(|t| t.unexpected > 0)
-        .map(|t| format!("{}/{}: {} of {}", t.group, t.bench, t.unexpected, t.calls))
-        .collect();
-    if empty.is_empty() {
-        println!("syncx: every try_acquire got a permit and every get an object");
-    } else {
-        println!("syncx: calls that came back empty: {}", empty.join(", "));
-    }
-    println!(
-        "syncx: the {TASKS_ON_ONE_KEY} figures are per batch of {TASKS} tasks; divide by \
-         {TASKS} for the time per task"
-    );
+    run(c).print();
 }
 
-/// Every group of this suite.
-pub fn run(c: &mut Criterion) -> Run {
+/// Every group of this suite; a warning for an empty `try_acquire` or a failed `get`.
+pub fn run(c: &mut Criterion) -> Figures {
     let mut g = c.benchmark_group(LEADER);
     g.throughput(Throughput::Elements(1));
     leader::<KeelRun>(&mut g);
@@ -123,7 +101,9 @@ pub fn run(c: &mut Criterion) -> Run {
         pool::<MutexVecPool>(&mut g);
         g.finish();
     }
-    Run { calls }
+    let mut figures = Figures::default();
+    figures.check_tallies(&calls, "calls that came back empty");
+    figures
 }
 
 /// One uncontended flight per iteration, the same key each time.

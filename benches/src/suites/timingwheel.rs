@@ -12,7 +12,7 @@
 //! - **expiry** ([`SET_EXPIRE`], [`EXPIRE`]): [`EXPIRE_BATCH`] zero-delay timers set, then
 //!   all fired and taken out, per iteration; the first group times both, the second only the
 //!   firing. Figures are per batch: divide by [`EXPIRE_BATCH`] ([`per_entry`]).
-//! - **memory**: heap bytes per timer at [`FILL`] outstanding timers ([`Run::memory`]).
+//! - **memory**: heap bytes per timer at [`FILL`] outstanding timers (in [`run`]'s figures).
 //!
 //! The filled queues are built once, before the first sample (their fill is the memory
 //! figure), with the same delays for keel and the peers; nothing polls them while they are
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use tokio::runtime::Runtime;
 
+use crate::figures::Figures;
 use crate::timingwheel::memory::{TimerMemory, fill_counted};
 use crate::timingwheel::{
     DelayQueueExpiry, DelayQueueKeyed, DelayQueueKeyedExpiry, DelayQueueTimers, Delays,
@@ -67,37 +68,15 @@ pub fn per_entry(ns_per_batch: f64) -> f64 {
     ns_per_batch / EXPIRE_BATCH as f64
 }
 
-/// What one run of the suite found besides criterion's figures.
-#[derive(Debug, Default)]
-pub struct Run {
-    /// Heap per outstanding timer at [`FILL`] timers: keel (default, and with
-    /// `.capacity(1M)`), the peer and the keyed peer (`new()` and `with_capacity(1M)`).
-    /// Empty unless
-    /// [`CountingAlloc`](crate::limiter::memory::CountingAlloc) is the global allocator.
-    pub memory: Vec<TimerMemory>,
-}
-
-/// Every group of this suite (for the bench target), then the memory figures.
+/// Every group of this suite (for the bench target), then the memory figures. The expiry
+/// groups' figures are per batch of [`EXPIRE_BATCH`] timers.
 pub fn all(c: &mut Criterion) {
-    let run = run(c);
-    for m in &run.memory {
-        let reported = m.reported_per_timer.map_or_else(String::new, |r| {
-            format!("; allocated_bytes()/len: {r:.1} B")
-        });
-        println!(
-            "timingwheel memory/{}: {:.1} B per timer at {} timers ({} live heap blocks{reported})",
-            m.name, m.bytes_per_timer, m.timers, m.blocks
-        );
-    }
-    println!(
-        "timingwheel: the {SET_EXPIRE} and {EXPIRE} figures are per batch of {EXPIRE_BATCH} \
-         timers; divide by {EXPIRE_BATCH} for the time per timer"
-    );
+    run(c).print();
 }
 
 /// Every group of this suite, and the memory figures (counted as the filled queues are
 /// built, before the first sample).
-pub fn run(c: &mut Criterion) -> Run {
+pub fn run(c: &mut Criterion) -> Figures {
     let rt = runtime();
     let _in_runtime = rt.enter();
     let mut memory = Vec::new();
@@ -190,12 +169,25 @@ pub fn run(c: &mut Criterion) -> Run {
         g.finish();
     }
 
-    Run { memory }
+    memory_figures(memory)
 }
 
 fn with_keel_account(mut m: TimerMemory, keel: &Keel) -> TimerMemory {
     m.reported_per_timer = Some(keel.wheel().allocated_bytes() as f64 / keel.len() as f64);
     m
+}
+
+/// The heap figures as measurements.
+fn memory_figures(memory: Vec<TimerMemory>) -> Figures {
+    let mut figures = Figures::default();
+    for m in memory {
+        figures.add("timingwheel heap per timer", m.name, m.bytes_per_timer, "B");
+        figures.add("timingwheel live heap blocks", m.name, m.blocks as f64, "");
+        if let Some(r) = m.reported_per_timer {
+            figures.add("timingwheel allocated_bytes() per timer", m.name, r, "B");
+        }
+    }
+    figures
 }
 
 fn op_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {

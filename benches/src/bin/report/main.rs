@@ -1,5 +1,5 @@
 //! `report`: runs every keel-benches suite once and writes `BENCHMARKS.md` at the workspace
-//! root, comparing keel with its peers and checking the issue's performance targets.
+//! root and its chart, from the rows of `benches/report/rows.toml` (see [`render`]).
 //!
 //! ```text
 //! cargo run -p keel-benches --release --bin report            # about 5 minutes
@@ -9,6 +9,7 @@
 //! The figures are criterion's own median estimates, read back from the `estimates.json`
 //! files it writes; this binary does no timing of its own.
 
+mod chart;
 mod date;
 mod machine;
 mod render;
@@ -20,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use std::{env, fs, io};
 
+use keel_benches::figures::Figures;
 use keel_benches::limiter::memory::CountingAlloc;
 use keel_benches::profile::Profile;
 use keel_benches::suites;
@@ -84,19 +86,20 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
         _ => {}
     }
 
+    let spec = render::spec().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let mut c = profile.criterion().output_directory(&out);
+    let mut figures = Figures::default();
     suites::baseline::all(&mut c);
     suites::timex::all(&mut c);
     suites::rollingwindow::all(&mut c);
-    let breaker_calls = suites::breaker::run(&mut c);
-    let shedder_calls = suites::shedder::run(&mut c);
-    let limiter = suites::limiter::run(&mut c);
+    figures.extend(suites::breaker::run(&mut c));
+    figures.extend(suites::shedder::run(&mut c));
+    figures.extend(suites::limiter::run(&mut c));
     suites::mapreduce::all(&mut c);
-    let timingwheel = suites::timingwheel::run(&mut c);
-    let syncx = suites::syncx::run(&mut c);
-    let cache = suites::cache::run(&mut c);
+    figures.extend(suites::timingwheel::run(&mut c));
+    figures.extend(suites::syncx::run(&mut c));
+    figures.extend(cache_figures(suites::cache::run(&mut c)));
 
-    let results = results::load(&out)?;
     let report = render::Report {
         command: match profile {
             Profile::Standard => COMMAND.to_owned(),
@@ -105,20 +108,47 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
         profile,
         machine: machine::describe(),
         versions: versions::read(&root.join("Cargo.lock")),
-        results,
-        breaker_calls,
-        shedder_calls,
-        limiter,
-        timingwheel,
-        syncx,
-        cache,
-        cpu_meter: suites::shedder::cpu_meter_kind(),
+        results: results::load(&out)?,
+        figures,
         elapsed: started.elapsed(),
     };
+    chart::write(&root.join(render::CHART), &render::bars(&spec, &report))
+        .map_err(|e| io::Error::other(e.to_string()))?;
     let path = root.join("BENCHMARKS.md");
-    fs::write(&path, render::markdown(&report))?;
+    fs::write(&path, render::markdown(&spec, &report))?;
     println!("report run took {:.0} s", started.elapsed().as_secs_f64());
     Ok(path)
+}
+
+/// The cache suite's figures besides criterion's: missed gets (warnings), keys held after
+/// the prefill, heap per entry and hit ratios.
+fn cache_figures(run: suites::cache::Run) -> Figures {
+    let mut f = Figures::default();
+    f.check_tallies(&run.calls, "gets that missed");
+    for (name, held) in run.held {
+        f.add("cache keys held after the prefill", name, held as f64, "");
+    }
+    for m in run.memory {
+        f.add("cache heap per entry", m.name, m.bytes_per_entry, "B");
+        f.add(
+            "cache heap blocks per entry",
+            m.name,
+            m.blocks_per_entry(),
+            "",
+        );
+        if let Some(r) = m.reported_per_entry {
+            f.add("cache allocated_bytes() per entry", m.name, r, "B");
+        }
+    }
+    for h in run.hit_ratios {
+        f.add(
+            format!("cache hit ratio zipf s={}", h.s),
+            h.name,
+            100.0 * h.ratio(),
+            "%",
+        );
+    }
+    f
 }
 
 fn workspace_root() -> PathBuf {

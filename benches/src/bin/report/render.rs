@@ -1,42 +1,72 @@
-//! `BENCHMARKS.md`: the comparison tables, the issue targets and the raw medians.
+//! `BENCHMARKS.md` from the rows of `benches/report/rows.toml` and one run's figures: a
+//! summary, the chart's bars, per-primitive details, the checks, all figures and the method.
 
-mod cache;
-mod limiter;
-mod mapreduce;
-mod syncx;
-mod timingwheel;
-
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use keel_benches::breaker::{
-    BreakerUnderTest, Failsafe, Keel as KeelBreaker, KeelForcedOpen, RustZeroCore as RzcBreaker,
-};
-use keel_benches::clocks::{ClockUnderTest, StdInstant};
+use keel_benches::figures::Figures;
 use keel_benches::profile::Profile;
-use keel_benches::shedder::{
-    Keel as KeelShedder, KeelHighLoad, LittleLoadShedder, RustZeroCore as RzcShedder,
-    ShedderUnderTest, TokioSemaphore, TowerLoadShed,
-};
-use keel_benches::suites::baseline;
-use keel_benches::suites::breaker::{
-    REJECTION, REJECTION_2T, Tally, allow_success_group, call_ok_group,
-};
-use keel_benches::suites::cache::Run as CacheRun;
-use keel_benches::suites::limiter::Run as LimiterRun;
-use keel_benches::suites::rollingwindow::{REDUCE, add_group};
-use keel_benches::suites::shedder::{
-    CPU_METER, CPU_SAMPLE, REJECTION as SHEDDER_REJECTION, allow_pass_group,
-    rejection_group as shedder_rejection_group,
-};
-use keel_benches::suites::syncx::Run as SyncxRun;
-use keel_benches::suites::timex::CLOCK_NOW;
-use keel_benches::suites::timingwheel::Run as TimingWheelRun;
-use keel_benches::window::{Keel, MutexWindow, RsZero, RustZeroCore, WindowUnderTest};
-use keel_timex::{CoarseClock, ManualClock, MonotonicClock};
+use serde::Deserialize;
 
 use crate::machine::Machine;
-use crate::results::Results;
+use crate::results::{Median, Results};
+
+/// The rows, per primitive (the data file's schema is described at its top).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Spec {
+    pub(crate) primitive: Vec<Primitive>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Primitive {
+    pub(crate) name: String,
+    #[serde(rename = "crate")]
+    pub(crate) krate: String,
+    pub(crate) note: Option<String>,
+    pub(crate) rows: Vec<Row>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Row {
+    pub(crate) what: String,
+    pub(crate) group: String,
+    pub(crate) keel: String,
+    #[serde(default)]
+    pub(crate) peers: Vec<String>,
+    pub(crate) baseline: Option<String>,
+    #[serde(default = "ns")]
+    pub(crate) unit: String,
+    #[serde(default = "one")]
+    pub(crate) per: f64,
+    pub(crate) minus: Option<String>,
+    #[serde(default)]
+    pub(crate) higher: bool,
+    pub(crate) goal: Option<String>,
+    pub(crate) behind: Option<String>,
+    #[serde(default)]
+    pub(crate) summary: bool,
+}
+
+fn ns() -> String {
+    "ns".to_owned()
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+pub(crate) const SPEC: &str = include_str!("../../../report/rows.toml");
+const METHOD: &str = include_str!("../../../report/method.md");
+/// Where the chart goes, relative to the workspace root (and linked from there).
+pub(crate) const CHART: &str = "benches/report/ratios.svg";
+
+pub(crate) fn spec() -> Result<Spec, toml::de::Error> {
+    toml::from_str(SPEC)
+}
 
 /// Everything a report shows.
 #[derive(Debug)]
@@ -46,636 +76,341 @@ pub(crate) struct Report {
     pub(crate) machine: Machine,
     pub(crate) versions: Vec<(String, String)>,
     pub(crate) results: Results,
-    /// What the breaker suite's calls came back as.
-    pub(crate) breaker_calls: Vec<Tally>,
-    /// What the shedder suite's requests came back as.
-    pub(crate) shedder_calls: Vec<Tally>,
-    /// What the limiter suite's calls came back as, and its heap per key.
-    pub(crate) limiter: LimiterRun,
-    /// The timing-wheel suite's heap per outstanding timer.
-    pub(crate) timingwheel: TimingWheelRun,
-    /// What the syncx suite's limit and pool calls came back as.
-    pub(crate) syncx: SyncxRun,
-    /// The cache suite's missed gets, prefill, heap per entry and hit ratios.
-    pub(crate) cache: CacheRun,
-    /// The kind of CPU meter the `cpu sample` benchmark read (`cgroup v1`, ...), if any.
-    pub(crate) cpu_meter: Option<String>,
+    pub(crate) figures: Figures,
     pub(crate) elapsed: Duration,
 }
 
-/// One row of the keel-vs-peer table.
-struct Comparison {
-    operation: &'static str,
-    group: String,
-    ours: &'static str,
-    peer: &'static str,
-}
-
-/// `1 000 000`: digits in groups of three, for counts in prose and tables.
-fn fmt_thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(d);
+impl Report {
+    /// A figure by `(group, name)`: criterion's median, else a suite's measurement.
+    fn get(&self, group: &str, name: &str) -> Option<Median> {
+        self.results.get(group, name).or_else(|| {
+            let m = self
+                .figures
+                .values
+                .iter()
+                .find(|m| m.group == group && m.name == name)?;
+            Some(Median::exact(m.value))
+        })
     }
-    out
-}
 
-/// A table cell: the value, or a dash when it was not measured.
-fn dash(v: Option<String>) -> String {
-    v.unwrap_or_else(|| "–".to_owned())
-}
-
-fn comparisons() -> Vec<Comparison> {
-    let window_peers = [MutexWindow::NAME, RustZeroCore::NAME, RsZero::NAME];
-    let mut rows = Vec::new();
-    for (operation, group) in [
-        ("rolling window add, 1 thread", add_group(1)),
-        ("rolling window add, 2 threads (per thread)", add_group(2)),
-        ("rolling window reduce, 40 full buckets", REDUCE.to_owned()),
-    ] {
-        for peer in window_peers {
-            rows.push(Comparison {
-                operation,
-                group: group.clone(),
-                ours: Keel::NAME,
-                peer,
-            });
-        }
+    /// A row's figure for `name`, less its floor, divided by its `per`.
+    fn cell(&self, row: &Row, name: &str) -> Option<Median> {
+        let m = self.get(&row.group, name)?;
+        let floor = match &row.minus {
+            Some(f) => self.get(&row.group, f)?.ns,
+            None => 0.0,
+        };
+        let f = |v: f64| (v - floor) / row.per;
+        Some(Median {
+            ns: f(m.ns),
+            low: f(m.low),
+            high: f(m.high),
+        })
     }
-    let healthy_peers = [Failsafe::NAME, RzcBreaker::NAME];
-    let open_peers = [Failsafe::REJECTION_NAME, RzcBreaker::REJECTION_NAME];
-    for (operation, group, ours, peers) in [
-        (
-            "breaker allow+success, 1 thread",
-            allow_success_group(1),
-            KeelBreaker::NAME,
-            healthy_peers,
-        ),
-        (
-            "breaker allow+success, 2 threads (per thread)",
-            allow_success_group(2),
-            KeelBreaker::NAME,
-            healthy_peers,
-        ),
-        (
-            "breaker call(ok), 1 thread",
-            call_ok_group(1),
-            KeelBreaker::NAME,
-            healthy_peers,
-        ),
-        (
-            "breaker call(ok), 2 threads (per thread)",
-            call_ok_group(2),
-            KeelBreaker::NAME,
-            healthy_peers,
-        ),
-        (
-            "breaker rejection: keel forced open",
-            REJECTION.to_owned(),
-            KeelForcedOpen::REJECTION_NAME,
-            open_peers,
-        ),
-        (
-            "breaker rejection: keel adaptive",
-            REJECTION.to_owned(),
-            KeelBreaker::REJECTION_NAME,
-            open_peers,
-        ),
-        (
-            "breaker rejection, 2 threads (per thread): keel adaptive",
-            REJECTION_2T.to_owned(),
-            KeelBreaker::REJECTION_NAME,
-            open_peers,
-        ),
-    ] {
-        for peer in peers {
-            rows.push(Comparison {
-                operation,
-                group: group.clone(),
-                ours,
-                peer,
-            });
-        }
-    }
-    let shedder_peers = [
-        RzcShedder::NAME,
-        TowerLoadShed::NAME,
-        LittleLoadShedder::NAME,
-        TokioSemaphore::NAME,
-    ];
-    let refusing_peers = [
-        RzcShedder::REJECTION_NAME,
-        TowerLoadShed::REJECTION_NAME,
-        LittleLoadShedder::REJECTION_NAME,
-        TokioSemaphore::REJECTION_NAME,
-    ];
-    for (operation, group, ours, peers) in [
-        (
-            "shedder allow+pass, 1 thread",
-            allow_pass_group(1),
-            KeelShedder::NAME,
-            &shedder_peers[..],
-        ),
-        (
-            "shedder allow+pass, 2 threads (per thread)",
-            allow_pass_group(2),
-            KeelShedder::NAME,
-            &shedder_peers[..],
-        ),
-        // rust-zero-core is the one peer whose every decision also weighs CPU and capacity.
-        (
-            "shedder allow+pass, 1 thread: keel at high load",
-            allow_pass_group(1),
-            KeelHighLoad::NAME,
-            &shedder_peers[..1],
-        ),
-        (
-            "shedder allow+pass, 2 threads (per thread): keel at high load",
-            allow_pass_group(2),
-            KeelHighLoad::NAME,
-            &shedder_peers[..1],
-        ),
-        (
-            "shedder rejection (overloaded), 1 thread",
-            SHEDDER_REJECTION.to_owned(),
-            KeelShedder::REJECTION_NAME,
-            &refusing_peers[..],
-        ),
-        (
-            "shedder rejection (overloaded), 2 threads (per thread)",
-            shedder_rejection_group(2),
-            KeelShedder::REJECTION_NAME,
-            &refusing_peers[..],
-        ),
-    ] {
-        for &peer in peers {
-            rows.push(Comparison {
-                operation,
-                group: group.clone(),
-                ours,
-                peer,
-            });
-        }
-    }
-    rows.extend(limiter::comparisons());
-    for (operation, ours) in [
-        ("clock read: CoarseClock", CoarseClock::NAME),
-        ("clock read: MonotonicClock", MonotonicClock::NAME),
-        ("clock read: ManualClock (tests)", ManualClock::NAME),
-    ] {
-        rows.push(Comparison {
-            operation,
-            group: CLOCK_NOW.to_owned(),
-            ours,
-            peer: StdInstant::NAME,
-        });
-    }
-    rows
 }
 
-/// One of the issue's targets, checked against this run.
-struct Target {
-    goal: String,
-    measured: Option<String>,
-    pass: bool,
+/// One row evaluated against a run.
+#[derive(Debug)]
+pub(crate) struct Eval<'r> {
+    pub(crate) keel: Option<Median>,
+    pub(crate) best: Option<(&'r str, Median)>,
+    pub(crate) baseline: Option<Median>,
+    /// Each goal, and whether it was met (`None`: not measured).
+    pub(crate) goals: Vec<(&'r str, Option<bool>)>,
 }
 
-fn targets(r: &Results, calls: &[Tally]) -> Vec<Target> {
-    let keel = |threads| r.get(&add_group(threads), Keel::NAME).map(|m| m.ns);
-    let mutex = |threads| r.get(&add_group(threads), MutexWindow::NAME).map(|m| m.ns);
-    let latency = |goal: &str, ns: Option<f64>, max: f64| Target {
-        goal: goal.to_owned(),
-        measured: ns.map(|v| format!("{} ns", fmt_ns(v))),
-        pass: ns.is_some_and(|v| v <= max),
-    };
-    let speedup = |goal: &str, threads: usize, min: f64| {
-        let ratio = mutex(threads).zip(keel(threads)).map(|(p, o)| p / o);
-        Target {
-            goal: goal.to_owned(),
-            measured: ratio.map(fmt_ratio),
-            pass: ratio.is_some_and(|x| x >= min),
-        }
-    };
-    let breaker = |group: &str, bench| r.get(group, bench).map(|m| m.ns);
-    let call_ok = |threads| breaker(&call_ok_group(threads), KeelBreaker::NAME);
-    let adaptive = KeelBreaker::REJECTION_NAME;
-    let rejected = rejected_share(calls, adaptive).map_or_else(String::new, |share| {
-        format!(", {share} of its calls rejected")
-    });
-    let shedder = |threads| {
-        r.get(&allow_pass_group(threads), KeelShedder::NAME)
-            .map(|m| m.ns)
-    };
-    vec![
-        latency("rolling window add, 1 thread: ≤ 15 ns", keel(1), 15.0),
-        latency(
-            "rolling window add, 2 threads: ≤ 15 ns per thread",
-            keel(2),
-            15.0,
-        ),
-        speedup(
-            "rolling window add, 1 thread: ≥ 3× faster than the mutex window",
-            1,
-            3.0,
-        ),
-        speedup(
-            "rolling window add, 2 threads: ≥ 5× faster than the mutex window",
-            2,
-            5.0,
-        ),
-        latency("breaker call(ok), 1 thread: ≤ 25 ns", call_ok(1), 25.0),
-        latency(
-            "breaker call(ok), 2 threads: ≤ 30 ns per thread",
-            call_ok(2),
-            30.0,
-        ),
-        latency(
-            "breaker rejection, forced open (`Mode::ForcedOpen`): ≤ 15 ns",
-            breaker(REJECTION, KeelForcedOpen::REJECTION_NAME),
-            15.0,
-        ),
-        latency(
-            &format!("breaker rejection, adaptive (throttling{rejected}): ≤ 15 ns"),
-            breaker(REJECTION, adaptive),
-            15.0,
-        ),
-        latency("shedder allow+pass, 1 thread: ≤ 40 ns", shedder(1), 40.0),
-        latency(
-            "shedder allow+pass, 2 threads: ≤ 60 ns per thread",
-            shedder(2),
-            60.0,
-        ),
-    ]
+impl Eval<'_> {
+    /// How many times better keel is than `other` (above 1: keel is better).
+    pub(crate) fn ratio(&self, row: &Row, other: Option<Median>) -> Option<f64> {
+        ratio(row.higher, self.keel?.ns, other?.ns)
+    }
+
+    /// Behind the best peer, or a goal missed.
+    fn behind(&self, row: &Row) -> bool {
+        self.ratio(row, self.best.map(|b| b.1))
+            .is_some_and(|r| r < 1.0)
+            || self.goals.iter().any(|g| g.1 == Some(false))
+    }
 }
 
-/// The share of a rejection benchmark's calls that the breaker rejected, e.g. `99.9997%`.
-fn rejected_share(calls: &[Tally], bench: &str) -> Option<String> {
-    let t = calls
+/// peer / keel, or keel / peer when more is better; `None` unless both are positive.
+pub(crate) fn ratio(higher: bool, keel: f64, other: f64) -> Option<f64> {
+    (keel > 0.0 && other > 0.0).then(|| if higher { keel / other } else { other / keel })
+}
+
+pub(crate) fn eval<'r>(report: &Report, row: &'r Row) -> Eval<'r> {
+    let keel = report.cell(row, &row.keel);
+    let best = row
+        .peers
         .iter()
-        .find(|t| t.group == REJECTION && t.bench == bench)?;
-    Some(fmt_share(t.expected_fraction()))
+        .chain(&row.baseline)
+        .filter_map(|p| Some((p.as_str(), report.cell(row, p)?)))
+        .reduce(|a, b| {
+            if (b.1.ns < a.1.ns) != row.higher {
+                b
+            } else {
+                a
+            }
+        });
+    let baseline = row.baseline.as_ref().and_then(|b| report.cell(row, b));
+    let mut e = Eval {
+        keel,
+        best,
+        baseline,
+        goals: Vec::new(),
+    };
+    for goal in row.goal.iter().flat_map(|g| g.split(',')).map(str::trim) {
+        let met = check_goal(goal, &e, row);
+        e.goals.push((goal, met));
+    }
+    e
 }
 
-/// A share close to 1 with enough digits to show how close.
-fn fmt_share(x: f64) -> String {
-    if x == 1.0 {
-        "100%".to_owned()
-    } else if x >= 0.999 {
-        format!("{:.4}%", 100.0 * x)
+/// Whether `goal` (`≤ 15 ns`, `≥ 1M`, `≥ 1.0× best peer`, `≥ 3× baseline`) is met.
+fn check_goal(goal: &str, e: &Eval<'_>, row: &Row) -> Option<bool> {
+    let (at_most, rest) = match goal.chars().next()? {
+        '≤' => (true, &goal['≤'.len_utf8()..]),
+        '≥' => (false, &goal['≥'.len_utf8()..]),
+        _ => return None,
+    };
+    let rest = rest.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    let mut bound: f64 = rest[..end].parse().ok()?;
+    let unit = rest[end..].trim_start();
+    let measured = if let Some(against) = unit.strip_prefix('×') {
+        let other = if against.contains("baseline") {
+            e.baseline
+        } else {
+            e.best.map(|b| b.1)
+        };
+        e.ratio(row, other)?
     } else {
-        format!("{:.2}%", 100.0 * x)
+        bound *= match unit.chars().next() {
+            Some('k') => 1e3,
+            Some('M') => 1e6,
+            _ => 1.0,
+        };
+        e.keel?.ns
+    };
+    Some(if at_most {
+        measured <= bound
+    } else {
+        measured >= bound
+    })
+}
+
+/// `3.19`, `52.9`, `279`, `1.05k`, `7.82M`; ns are shown in µs and ms past 10 000.
+pub(crate) fn fmt_value(v: f64, unit: &str) -> String {
+    let (v, unit) = match unit {
+        "ns" if v.abs() >= 1e6 => (v / 1e6, "ms"),
+        "ns" if v.abs() >= 1e4 => (v / 1e3, "µs"),
+        _ => (v, unit),
+    };
+    let a = v.abs();
+    let num = if a >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 0.01 || a == 0.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    };
+    if unit.is_empty() {
+        num
+    } else {
+        format!("{num} {unit}")
     }
 }
 
-pub(crate) fn markdown(r: &Report) -> String {
+pub(crate) fn fmt_ratio(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x < 10.0 => format!("{x:.2}×"),
+        Some(x) => format!("{x:.1}×"),
+        None => "–".to_owned(),
+    }
+}
+
+fn cell(m: Option<Median>, unit: &str, ci: bool) -> String {
+    match m {
+        Some(m) if ci && m.high > m.low => format!(
+            "{} ({}–{})",
+            fmt_value(m.ns, unit),
+            fmt_value(m.low, ""),
+            fmt_value(m.high, "")
+        ),
+        Some(m) => fmt_value(m.ns, unit),
+        None => "–".to_owned(),
+    }
+}
+
+fn goals(e: &Eval<'_>) -> String {
+    let marks = e.goals.iter().map(|(g, met)| match met {
+        Some(true) => format!("{g} ✓"),
+        Some(false) => format!("{g} **✗**"),
+        None => format!("{g} (not measured)"),
+    });
+    marks.collect::<Vec<_>>().join(", ")
+}
+
+/// The chart's bars: `(label, ratio against the best peer)` for every row that has one.
+pub(crate) fn bars(spec: &Spec, report: &Report) -> Vec<(String, f64)> {
+    let mut bars = Vec::new();
+    for p in &spec.primitive {
+        for row in &p.rows {
+            let e = eval(report, row);
+            if let Some(r) = e.ratio(row, e.best.map(|b| b.1)) {
+                bars.push((format!("{}: {}", p.name, row.what), r));
+            }
+        }
+    }
+    bars
+}
+
+pub(crate) fn markdown(spec: &Spec, r: &Report) -> String {
     let mut s = String::new();
     let m = &r.machine;
-    let versions: Vec<String> = r.versions.iter().map(|(n, v)| format!("{n} {v}")).collect();
     // Writing to a String cannot fail; `let _` keeps the many writes readable.
     let _ = writeln!(
         s,
         "# keel benchmarks\n\n\
-         Generated by `{}` on {}. Do not edit by hand: rerun the command.\n\n\
-         - **Machine:** {}, {} logical CPUs, Linux {}\n\
-         - **Toolchain:** {}, `--release` (opt-level 3, no LTO)\n\
-         - **Method:** criterion, {}; one run. Each figure is criterion's median point \
-         estimate per operation, read from its `estimates.json`.\n\
-         - **Crates:** {}\n\
-         - **Report run took** {:.0} s.\n",
-        r.command,
-        m.date,
+         keel against the best peer crate and against the go-zero design (a go-zero port, \
+         or go-zero's design rebuilt in Rust), all measured in one run on one machine. \
+         **ratio** = peer time / keel time (for hit ratios and decisions/s: keel / peer): \
+         above 1, keel is better.\n\n\
+         - **Machine:** {}, {} logical CPUs, Linux {}; {}, `--release`\n\
+         - **Date:** {}; the run took {:.0} s\n\
+         - **Command:** `{}` (do not edit this file by hand)\n\n\
+         ![keel / best peer per row, log scale]({CHART})\n\n\
+         ## Summary\n\n\
+         | primitive | operation | keel | best peer | ratio | go-zero design | ratio |\n\
+         |---|---|---|---|---|---|---|",
         m.cpu,
         m.cores,
         m.kernel,
         m.rustc,
+        m.date,
+        r.elapsed.as_secs_f64(),
+        r.command,
+    );
+    for p in &spec.primitive {
+        for row in p.rows.iter().filter(|row| row.summary) {
+            let e = eval(r, row);
+            let best = e
+                .best
+                .map(|(n, b)| format!("{} ({n})", fmt_value(b.ns, &row.unit)));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                p.name,
+                row.what,
+                cell(e.keel, &row.unit, false),
+                best.unwrap_or_else(|| "–".to_owned()),
+                fmt_ratio(e.ratio(row, e.best.map(|b| b.1))),
+                cell(e.baseline, &row.unit, false),
+                fmt_ratio(e.ratio(row, e.baseline)),
+            );
+        }
+    }
+
+    let _ = writeln!(
+        s,
+        "\n## Details\n\nEvery row, with criterion's 95% confidence interval of the median \
+         in brackets. A goal is what keel aims for on that row."
+    );
+    for p in &spec.primitive {
+        let _ = writeln!(s, "\n### {} ({})\n", p.name, p.krate);
+        if let Some(note) = &p.note {
+            let _ = writeln!(s, "{note}\n");
+        }
+        let _ = writeln!(
+            s,
+            "| operation | keel | best peer | ratio | go-zero design | ratio | goal |\n\
+             |---|---|---|---|---|---|---|"
+        );
+        let mut behind = Vec::new();
+        for row in &p.rows {
+            let e = eval(r, row);
+            let best = e
+                .best
+                .map(|(n, b)| format!("{n}: {}", cell(Some(b), &row.unit, true)));
+            let base = row.baseline.as_ref().zip(e.baseline);
+            let base = base.map(|(n, b)| format!("{n}: {}", cell(Some(b), &row.unit, true)));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                row.what,
+                cell(e.keel, &row.unit, true),
+                best.unwrap_or_else(|| "–".to_owned()),
+                fmt_ratio(e.ratio(row, e.best.map(|b| b.1))),
+                base.unwrap_or_else(|| "–".to_owned()),
+                fmt_ratio(e.ratio(row, e.baseline)),
+                goals(&e),
+            );
+            if e.behind(row) {
+                let why = row.behind.as_deref().unwrap_or("no reason recorded yet.");
+                behind.push(format!("- **{}:** {why}", row.what));
+            }
+        }
+        if !behind.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nWhere keel is behind or misses its goal:\n\n{}",
+                behind.join("\n")
+            );
+        }
+    }
+
+    let _ = writeln!(s, "\n## Checks\n");
+    if r.figures.warnings.is_empty() {
+        let _ = writeln!(s, "Every call came back as its benchmark expects.");
+    } else {
+        let _ = writeln!(s, "These figures may not measure what their rows say:\n");
+        for w in &r.figures.warnings {
+            let _ = writeln!(s, "- {w}");
+        }
+    }
+
+    let versions: Vec<String> = r.versions.iter().map(|(n, v)| format!("{n} {v}")).collect();
+    let _ = writeln!(
+        s,
+        "\n## All figures\n\n- **criterion:** {}; one run.\n- **Crates:** {}\n\n\
+         | group | benchmark | median (ns) | 95% CI (ns) |\n|---|---|---|---|",
         r.profile.describe(),
         versions.join(", "),
-        r.elapsed.as_secs_f64(),
-    );
-
-    write_floor(&mut s, &r.results);
-
-    let _ = writeln!(
-        s,
-        "## Issue targets\n\n| target | measured | result |\n|---|---|---|"
-    );
-    let limiter_targets = limiter::targets(&r.results, &r.limiter);
-    for t in targets(&r.results, &r.breaker_calls)
-        .into_iter()
-        .chain(limiter_targets)
-        .chain(mapreduce::targets(&r.results))
-        .chain(timingwheel::targets(&r.results, &r.timingwheel))
-        .chain(syncx::targets(&r.results))
-        .chain(cache::targets(&r.results, &r.cache))
-    {
-        let measured = t.measured.as_deref().unwrap_or("not measured");
-        let result = if t.pass { "PASS" } else { "FAIL" };
-        let _ = writeln!(s, "| {} | {measured} | **{result}** |", t.goal);
-    }
-    let _ = writeln!(
-        s,
-        "\nThe targets were set on the peer-figures machine. The ratio targets assume its \
-         lock costs: read them against the machine floor above, since the mutex window's \
-         add is little more than one lock+unlock. The breaker targets (peer-figures.md, \
-         section 3) are for keel's own breaker; its figures against failsafe and \
-         rust-zero-core are in the next table. The shedder targets (section 4: admit and \
-         complete, with latency accounting) are for keel's shedder below its CPU threshold. {} {} {} {} {}",
-        limiter::TARGETS_NOTE,
-        mapreduce::TARGETS_NOTE,
-        timingwheel::TARGETS_NOTE,
-        syncx::TARGETS_NOTE,
-        cache::TARGETS_NOTE
-    );
-
-    let _ = writeln!(
-        s,
-        "\n## keel against its peers\n\n\
-         ratio = peer / ours: how many times faster keel is (below 1: keel is slower).\n\n\
-         | operation | ours (ns) | peer | peer (ns) | ratio (peer/ours) |\n|---|---|---|---|---|"
-    );
-    for c in comparisons() {
-        let ours = r.results.get(&c.group, c.ours).map(|m| m.ns);
-        let peer = r.results.get(&c.group, c.peer).map(|m| m.ns);
-        let ratio = ours.zip(peer).map(|(o, p)| fmt_ratio(p / o));
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} |",
-            c.operation,
-            ours.map_or_else(|| "–".to_owned(), fmt_ns),
-            c.peer,
-            peer.map_or_else(|| "–".to_owned(), fmt_ns),
-            ratio.as_deref().unwrap_or("–"),
-        );
-    }
-    write_breaker_calls(&mut s, &r.breaker_calls);
-    write_shedder_calls(&mut s, &r.shedder_calls);
-    write_cpu_sample(&mut s, &r.results, r.cpu_meter.as_deref());
-    limiter::write_section(&mut s, &r.limiter, &r.results);
-    mapreduce::write_section(&mut s, &r.results);
-    timingwheel::write_section(&mut s, &r.timingwheel, &r.results);
-    syncx::write_section(&mut s, &r.syncx, &r.results);
-    cache::write_section(&mut s, &r.cache, &r.results);
-
-    let _ = writeln!(
-        s,
-        "\n## Raw medians\n\n| group | benchmark | median (ns) | 95% CI of the median (ns) |\n|---|---|---|---|"
     );
     for ((group, bench), m) in r.results.iter() {
-        let _ = writeln!(
-            s,
-            "| {group} | {bench} | {} | {} – {} |",
-            fmt_ns(m.ns),
-            fmt_ns(m.low),
-            fmt_ns(m.high)
+        let (v, lo, hi) = (
+            fmt_value(m.ns, ""),
+            fmt_value(m.low, ""),
+            fmt_value(m.high, ""),
         );
+        let _ = writeln!(s, "| {group} | {bench} | {v} | {lo} – {hi} |");
     }
-
-    s.push_str(NOTES);
-    s.push_str(limiter::NOTES);
-    s.push_str(mapreduce::NOTES);
-    s.push_str(timingwheel::NOTES);
-    s.push_str(syncx::NOTES);
-    s.push_str(cache::NOTES);
-    s
-}
-
-/// What the breaker benchmarks' calls came back as: the share each open breaker rejected,
-/// and any call a healthy breaker refused (a figure that would not measure the healthy path).
-fn write_breaker_calls(s: &mut String, calls: &[Tally]) {
-    if calls.is_empty() {
-        return;
+    let _ = writeln!(s, "\n| group | name | value |\n|---|---|---|");
+    let mut values = BTreeMap::new();
+    for m in &r.figures.values {
+        values.insert((&m.group, &m.name), fmt_value(m.value, m.unit));
     }
-    let rejected: Vec<String> = calls
-        .iter()
-        .filter(|t| t.group == REJECTION)
-        .map(|t| format!("{} {}", t.bench, fmt_share(t.expected_fraction())))
-        .collect();
-    let _ = writeln!(
-        s,
-        "\nShare of the calls each open breaker rejected in the rejection group (the rest \
-         were let through and recorded a failure): {}.",
-        rejected.join(", ")
-    );
-    let refused: Vec<String> = calls
-        .iter()
-        .filter(|t| t.group != REJECTION && t.unexpected > 0)
-        .map(|t| format!("{}/{}: {} of {}", t.group, t.bench, t.unexpected, t.calls))
-        .collect();
-    if refused.is_empty() {
-        let _ = writeln!(s, "Every call in the healthy breaker groups was admitted.");
-    } else {
-        let _ = writeln!(
-            s,
-            "**Calls refused in the healthy breaker groups** (those figures are not the \
-             healthy path alone): {}.",
-            refused.join(", ")
-        );
-    }
-}
-
-/// What the shedder benchmarks' requests came back as: the share each overloaded shedder
-/// refused, and any request refused in an admitting group.
-fn write_shedder_calls(s: &mut String, calls: &[Tally]) {
-    if calls.is_empty() {
-        return;
-    }
-    let refused: Vec<String> = calls
-        .iter()
-        .filter(|t| t.group == SHEDDER_REJECTION)
-        .map(|t| format!("{} {}", t.bench, fmt_share(t.expected_fraction())))
-        .collect();
-    let _ = writeln!(
-        s,
-        "\nShare of the requests each overloaded shedder refused in the rejection group: {}.",
-        refused.join(", ")
-    );
-    let shed: Vec<String> = calls
-        .iter()
-        .filter(|t| t.group != SHEDDER_REJECTION && t.unexpected > 0)
-        .map(|t| format!("{}/{}: {} of {}", t.group, t.bench, t.unexpected, t.calls))
-        .collect();
-    if shed.is_empty() {
-        let _ = writeln!(
-            s,
-            "Every request in the shedder allow+pass groups was admitted."
-        );
-    } else {
-        let _ = writeln!(
-            s,
-            "**Requests refused in the shedder allow+pass groups** (those figures are not \
-             the admission path alone): {}.",
-            shed.join(", ")
-        );
-    }
-}
-
-/// The cost of one CPU sample of keel's meter, and what sampling 4 times a second costs.
-fn write_cpu_sample(s: &mut String, r: &Results, meter: Option<&str>) {
-    let Some(m) = r.get(CPU_SAMPLE, CPU_METER) else {
-        return;
-    };
-    // SystemCpu samples every 250 ms.
-    let share = m.ns * 4.0 / 1e9 * 100.0;
-    let _ = writeln!(
-        s,
-        "\nOne sample of keel's CPU meter ({} here) takes {:.1} µs: sampling 4 times a second \
-         costs {share:.4}% of one core.",
-        meter.unwrap_or("unknown kind"),
-        m.ns / 1000.0,
-    );
-}
-
-/// The baseline suite against the figures in `peer-figures.md` (Xeon Sapphire Rapids, 2
-/// vCPU), where the issue's targets come from: `(benchmark, 1 thread, 2 threads)`, in ns.
-const REFERENCE_FLOOR: [(&str, f64, f64); 2] = [
-    (baseline::FETCH_ADD, 9.8, 35.7),
-    (baseline::LOCK, 17.7, 63.4),
-];
-
-fn write_floor(s: &mut String, r: &Results) {
-    let _ = writeln!(
-        s,
-        "## Machine floor\n\n\
-         | operation | this machine, 1 thread (ns) | 2 threads (ns per thread) | \
-         peer-figures machine, 1 thread | 2 threads |\n|---|---|---|---|---|"
-    );
-    for (bench, ref_1t, ref_2t) in REFERENCE_FLOOR {
-        let here = |threads| {
-            r.get(&baseline::group(threads), bench)
-                .map_or_else(|| "–".to_owned(), |m| fmt_ns(m.ns))
-        };
-        let _ = writeln!(
-            s,
-            "| {bench} | {} | {} | {} | {} |",
-            here(1),
-            here(2),
-            fmt_ns(ref_1t),
-            fmt_ns(ref_2t)
-        );
+    for ((group, name), v) in values {
+        let _ = writeln!(s, "| {group} | {name} | {v} |");
     }
     s.push('\n');
-}
-
-const NOTES: &str = "
-## What is measured
-
-- **keel:** `RollingWindow::<SumCount<i64>>::new(40, 250 ms)` on the default `CoarseClock`,
-  `add(1)`. Each writing thread has its own stripe of buckets: no lock, no atomic
-  read-modify-write.
-- **mutex-window (go-zero design):** go-zero's `collection.RollingWindow` ported into
-  keel-benches (`benches/src/window/mutex_window.rs`): one `parking_lot::Mutex` around a ring
-  of `{sum, count}` buckets with go-zero's offset/lastTime advance, reading the **same
-  `CoarseClock`** as keel. It differs from keel only in how buckets are shared, so it
-  isolates the locking cost; the issue's ratio targets are against it.
-- **rust-zero-core:** `rust_zero_core::RollingWindow::record(f64)` as published: a
-  `std::sync::Mutex` around a `VecDeque` of buckets (count, sum, min, max) and an
-  `Instant::now()` per record.
-- **rs-zero (parking_lot Mutex):** `rs_zero::resil::RollingWindow::record(Success)`: a ring
-  of generation-tagged outcome buckets and an `Instant::now()` per record. It takes
-  `&mut self`, so it is shared through a `parking_lot::Mutex`.
-- **2 threads:** two OS threads add to the same window, start together at a barrier and
-  each time its own loop; the figure is the per-operation latency each thread sees (the
-  slower thread's wall time / operations per thread), so aggregate throughput is
-  2 / figure. On this 2-vCPU VM such figures are bimodal (sometimes both threads share one
-  core); treat each 2-thread figure as ±50% and rerun before drawing conclusions.
-- **reduce:** the sum of counts over a full 40-bucket window, as a breaker reads it before
-  a decision. The crates.io peers read `Instant::now()` internally, so the windows are
-  filled in real time: 40 buckets of 50 ms, kept full by one background writer adding to
-  every window each 10 ms. keel's reduce merges one stripe per writing thread, so with more
-  writer threads it costs proportionally more.
-- **breakers:** one breaker per implementation for the whole suite, each with its default
-  configuration (rust-zero-core: its go-zero policy, `CircuitBreakerConfig::rolling`, over
-  go-zero's 10 s window of 40 buckets). Before the first sample a background thread calls
-  every breaker each 25 ms for one window and a bucket (10.25 s), and keeps doing so until
-  the suite ends, so the healthy windows hold successes in every bucket (rust-zero-core's
-  `VecDeque` reaches its 40 buckets) and the open breakers stay open. That thread also
-  gives keel's window a second stripe, as any multi-threaded service would.
-  - **allow+success:** the permit API with no closure: keel `allow()` + `Permit::success()`;
-    failsafe `is_call_permitted()` + `on_success()`; rust-zero-core `acquire()` (on an
-    `Arc`, which it requires) + `finish(true)`.
-  - **call(ok):** the closure API with a closure returning `Ok(())`: keel `call`, failsafe
-    `CircuitBreaker::call` (`Config::new().build()`: success-rate over 30 s or else 5
-    consecutive failures), rust-zero-core `execute`.
-  - **rejection:** one thread asking an open breaker for a permit (the path the closure APIs
-    share when they reject); a call let through (force-pass, probe, half-open) records a
-    failure. **keel (forced open)** is `set_mode(Mode::ForcedOpen)`: one mode load.
-    **keel (adaptive)** is the SRE throttle: 10 000 `allow()` + `failure()` when the
-    suite starts (most come back rejected and count as drops), so accepts are 0 and the drop
-    probability is about 1; each rejection reads the clock and the cached history, draws a
-    random number and records a drop. failsafe is opened by 5 failed calls (consecutive
-    policy; open 5–10 s the first time, longer after each failed half-open probe).
-    rust-zero-core is opened like keel; it lets every 100th call through as a probe and
-    does not count its own rejections, so it rejects about 97–99%.
-  - **2 threads:** as for the windows: two threads share one breaker; the figure is the
-    latency each sees.
-- **shedders:** one shedder per implementation for the whole suite; a request is admitted
-  and completed at once (the work between is not measured).
-  - **keel:** `Shedder::builder().cpu_source(ManualCpu)`, go-zero's defaults (5 s in 50
-    buckets, threshold 900, 1 s cool-off), its own default of timing 1 request in 8, on
-    the `CoarseClock`; `allow()` + `Guard::pass()`. At CPU 0 (the figure of the targets) the
-    decision ends after the CPU check: the fast path. **keel (high load)** runs at CPU 950, so every decision also reads the cached max flight and the
-    in-flight average (go-zero's `BenchmarkAdaptiveShedder_Allow/high load`); its window is
-    first filled by real traffic (100 requests held 25 ms together, every 30 ms, from a
-    background thread paused while it is measured), so it admits. **keel (overloaded)**:
-    CPU 1000, 1000 requests held open after 1000 more finished (in-flight average and count
-    far above the limit).
-  - **rust-zero-core:** `AdaptiveShedder` with `LoadShedderConfig::production(1024)` (its
-    CPU- and throughput-aware, go-zero-style mode) over go-zero's 5 s × 50 window;
-    `try_acquire()` + dropping the permit. Its CPU signal is its own `getrusage` sampler,
-    which cannot be injected; every admission locks a `std::sync::Mutex` twice and reads
-    `Instant::now()`, every completion locks it again and reads the clock twice. Refusing:
-    1024 permits held (its `max_concurrency`).
-  - **tower LoadShed+ConcurrencyLimit:** tower 0.5 `LoadShed::new(ConcurrencyLimit::new(svc,
-    1024))` over a service that answers at once: `poll_ready` + `call` + one poll of the
-    response with a no-op waker (no runtime), dropping it returns the permit. Each thread
-    calls its own clone of the stack, found in a thread-local (a few ns the shared peers do
-    not pay). Refusing: all the limit's permits held, so `poll_ready` polls its pending
-    acquire and `call` answers `Overloaded`.
-  - **little-loadshedder:** `LoadShed::new(svc, 0.01, 2 s)` (its example's settings), driven
-    like tower's; each request boxes a future, clones three `Arc`s, locks its statistics
-    twice and reads `Instant::now()` twice. Its concurrency limit starts at 1, so with two
-    threads a request may wait in its queue (polled until served). Refusing: over a service
-    that never answers, one request in service and one queued fill its one-place queue.
-  - **tokio Semaphore try_acquire:** `Semaphore::new(1024)`, `try_acquire()` + drop: a
-    fixed concurrency limit, no statistics, no clock. Refusing: all permits taken.
-  - **2 threads:** as for the windows: two threads share one shedder; the figure is the
-    latency each sees.
-  - **cpu sample:** one `CpuMeter::sample` of the meter `CpuMode::Auto.detect()` returns
-    (the one keel's default `SystemCpu` reads every 250 ms): a read of the cgroup's or the
-    host's counters and a division.
-- **clock now:** one read of each clock; std `Instant::now()` is the baseline.
-- **machine floor:** `fetch_add` and `parking_lot` lock+unlock, all threads on one cache
-  line, measured like the 2-thread adds. The reference columns are from `peer-figures.md`.
-";
-
-fn fmt_ns(ns: f64) -> String {
-    if ns < 10.0 {
-        format!("{ns:.2}")
-    } else if ns < 100.0 {
-        format!("{ns:.1}")
-    } else {
-        format!("{ns:.0}")
-    }
-}
-
-fn fmt_ratio(x: f64) -> String {
-    if x < 10.0 {
-        format!("{x:.2}×")
-    } else {
-        format!("{x:.1}×")
-    }
+    s.push_str(METHOD);
+    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Median;
 
-    fn report(results: Results) -> Report {
+    fn report(results: Results, figures: Figures) -> Report {
         Report {
             command: "report".to_owned(),
             profile: Profile::Standard,
@@ -688,54 +423,182 @@ mod tests {
             },
             versions: Vec::new(),
             results,
-            breaker_calls: Vec::new(),
-            shedder_calls: Vec::new(),
-            limiter: LimiterRun::default(),
-            timingwheel: TimingWheelRun::default(),
-            syncx: SyncxRun::default(),
-            cache: CacheRun::default(),
-            cpu_meter: Some("cgroup v2".to_owned()),
+            figures,
             elapsed: Duration::from_secs(1),
         }
     }
 
-    fn median(ns: f64) -> Median {
-        Median::exact(ns)
-    }
-
-    /// Every row of the peers table names benchmarks the suites run: with a figure for each
-    /// of them, no row is left without a ratio.
     #[test]
-    fn every_comparison_names_measured_benchmarks() {
-        let mut results = Results::default();
-        for c in comparisons() {
-            results.insert(&c.group, c.ours, median(10.0));
-            results.insert(&c.group, c.peer, median(10.0));
-        }
-        let md = markdown(&report(results));
-        let table = md
-            .split("## keel against its peers")
-            .nth(1)
-            .and_then(|rest| rest.split("\n\n").nth(2))
-            .expect("the peers table");
-        assert_eq!(table.lines().count(), comparisons().len() + 2);
-        for row in table.lines().skip(2) {
-            assert!(row.ends_with("| 1.00× |"), "{row}");
+    fn the_data_file_parses_and_every_row_has_a_name_and_sane_fields() {
+        let spec = spec().expect("rows.toml parses");
+        assert!(spec.primitive.len() >= 9);
+        for p in &spec.primitive {
+            for row in &p.rows {
+                assert!(row.per > 0.0, "{}", row.what);
+                let e = eval(&report(Results::default(), Figures::default()), row);
+                assert!(e.goals.iter().all(|g| g.1.is_none()), "{}", row.what);
+                for g in row.goal.iter().flat_map(|g| g.split(',')) {
+                    let g = g.trim();
+                    assert!(
+                        g.starts_with('≤') || g.starts_with('≥'),
+                        "{}: {g}",
+                        row.what
+                    );
+                }
+            }
         }
     }
 
+    /// Every name a row reads is in the committed BENCHMARKS.md's "All figures" tables: a
+    /// renamed benchmark or a typo fails here (rerun the report after adding a benchmark).
     #[test]
-    fn shedder_targets_and_cpu_sample_are_reported() {
+    fn every_row_names_a_figure_of_the_last_report() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md");
+        let md = std::fs::read_to_string(path).expect("BENCHMARKS.md");
+        let Some((_, all)) = md.split_once("\n## All figures") else {
+            return; // a report from before the rows were data
+        };
+        for p in spec().expect("rows.toml").primitive {
+            for row in &p.rows {
+                let names = [Some(&row.keel), row.baseline.as_ref(), row.minus.as_ref()];
+                for name in names.into_iter().flatten().chain(&row.peers) {
+                    let line = format!("\n| {} | {name} |", row.group);
+                    assert!(
+                        all.contains(&line),
+                        "{}: `{}` / `{name}`",
+                        row.what,
+                        row.group
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ratios_are_peer_over_keel_or_keel_over_peer_when_more_is_better() {
+        assert_eq!(ratio(false, 10.0, 25.0), Some(2.5));
+        assert_eq!(ratio(true, 50.0, 40.0), Some(1.25));
+        assert_eq!(ratio(false, 0.0, 3.0), None);
+        assert_eq!(fmt_ratio(Some(0.5)), "0.50×");
+        assert_eq!(fmt_ratio(Some(12.34)), "12.3×");
+        assert_eq!(fmt_value(12_345.0, "ns"), "12.3 µs");
+        assert_eq!(fmt_value(7_820_000.0, "decisions/s"), "7.82M decisions/s");
+    }
+
+    fn row(toml_row: &str) -> Row {
+        toml::from_str(toml_row).expect("row")
+    }
+
+    #[test]
+    fn goals_best_peer_floors_and_scales() {
         let mut results = Results::default();
-        results.insert(&allow_pass_group(1), KeelShedder::NAME, median(20.0));
-        results.insert(&allow_pass_group(2), KeelShedder::NAME, median(70.0));
-        results.insert(CPU_SAMPLE, CPU_METER, median(12_500.0));
-        let md = markdown(&report(results));
-        assert!(md.contains("| shedder allow+pass, 1 thread: ≤ 40 ns | 20.0 ns | **PASS** |"));
-        assert!(md.contains(
-            "| shedder allow+pass, 2 threads: ≤ 60 ns per thread | 70.0 ns | **FAIL** |"
-        ));
-        assert!(md.contains("(cgroup v2 here) takes 12.5 µs"), "{md}");
-        assert!(md.contains("costs 0.0050% of one core"), "{md}");
+        results.insert("g", "keel", Median::exact(2_000.0));
+        results.insert("g", "fast", Median::exact(1_000.0));
+        results.insert("g", "slow", Median::exact(8_000.0));
+        results.insert("g", "floor", Median::exact(500.0));
+        let r = report(results, Figures::default());
+        let time = row(r#"what = "w"
+            group = "g"
+            keel = "keel"
+            peers = ["slow"]
+            baseline = "fast"
+            per = 100
+            goal = "≤ 25 ns, ≥ 1.0× best peer, ≥ 0.5× baseline""#);
+        let e = eval(&r, &time);
+        assert_eq!(e.keel.map(|m| m.ns), Some(20.0));
+        assert_eq!(
+            e.best.map(|b| b.0),
+            Some("fast"),
+            "the baseline counts as a peer"
+        );
+        assert_eq!(e.ratio(&time, e.best.map(|b| b.1)), Some(0.5));
+        assert_eq!(
+            e.goals.iter().map(|g| g.1).collect::<Vec<_>>(),
+            [Some(true), Some(false), Some(true)]
+        );
+        assert!(e.behind(&time));
+        let floored = row(r#"what = "w"
+            group = "g"
+            keel = "keel"
+            minus = "floor"
+            goal = "≤ 1.5k""#);
+        let e = eval(&r, &floored);
+        assert_eq!(e.keel.map(|m| m.ns), Some(1_500.0));
+        assert_eq!(e.goals[0].1, Some(true));
+    }
+
+    #[test]
+    fn a_synthetic_run_renders_summary_details_checks_and_measurements() {
+        let spec: Spec = toml::from_str(
+            r#"[[primitive]]
+            name = "cache"
+            crate = "keel-collection"
+            [[primitive.rows]]
+            what = "get-hit"
+            group = "cache get-hit 1t"
+            keel = "keel"
+            peers = ["quick"]
+            baseline = "lru"
+            goal = "≥ 1.0× best peer"
+            behind = "a reason"
+            summary = true
+            [[primitive.rows]]
+            what = "hit ratio"
+            group = "hits"
+            keel = "keel"
+            peers = ["quick"]
+            unit = "%"
+            higher = true"#,
+        )
+        .expect("spec");
+        let mut results = Results::default();
+        results.insert(
+            "cache get-hit 1t",
+            "keel",
+            Median {
+                ns: 40.0,
+                low: 39.0,
+                high: 41.0,
+            },
+        );
+        results.insert("cache get-hit 1t", "quick", Median::exact(20.0));
+        results.insert("cache get-hit 1t", "lru", Median::exact(80.0));
+        let mut figures = Figures::default();
+        figures.add("hits", "keel", 50.0, "%");
+        figures.add("hits", "quick", 40.0, "%");
+        figures.check("cache get-hit 1t/keel: gets missed", 3, 1000);
+        let r = report(results, figures);
+        let md = markdown(&spec, &r);
+        assert!(
+            md.contains(
+                "| cache | get-hit | 40.0 ns | 20.0 ns (quick) | 0.50× | 80.0 ns | 2.00× |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| get-hit | 40.0 ns (39.0–41.0) | quick: 20.0 ns | 0.50× | lru: 80.0 ns | 2.00× | ≥ 1.0× best peer **✗** |"), "{md}");
+        assert!(
+            md.contains("| hit ratio | 50.0 % | quick: 40.0 % | 1.25× |"),
+            "{md}"
+        );
+        assert!(md.contains("- **get-hit:** a reason"));
+        assert!(md.contains("- cache get-hit 1t/keel: gets missed: 3 of 1000"));
+        assert!(md.contains("| hits | quick | 40.0 % |"));
+        assert!(!md.to_lowercase().contains("issue"));
+        let bars = bars(&spec, &r);
+        assert_eq!(
+            bars,
+            [
+                ("cache: get-hit".to_owned(), 0.5),
+                ("cache: hit ratio".to_owned(), 1.25)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_method_names_no_internal_document() {
+        for text in [METHOD, SPEC] {
+            assert!(!text.contains("peer-figures"));
+            assert!(!text.to_lowercase().contains("issue"));
+        }
     }
 }

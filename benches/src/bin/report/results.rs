@@ -15,9 +15,8 @@ pub(crate) struct Median {
     pub(crate) high: f64,
 }
 
-#[cfg(test)]
 impl Median {
-    /// A median of exactly `ns` with no spread, for the renderers' tests.
+    /// A figure of exactly `ns` with no spread (a suite's own measurement).
     pub(crate) fn exact(ns: f64) -> Median {
         Median {
             ns,
