@@ -26,6 +26,10 @@ pub(crate) struct Primitive {
     #[serde(rename = "crate")]
     pub(crate) krate: String,
     pub(crate) note: Option<String>,
+    /// Defaults of its rows' `peers` and `baseline`.
+    #[serde(default)]
+    pub(crate) peers: Vec<String>,
+    pub(crate) baseline: Option<String>,
     pub(crate) rows: Vec<Row>,
 }
 
@@ -34,9 +38,10 @@ pub(crate) struct Primitive {
 pub(crate) struct Row {
     pub(crate) what: String,
     pub(crate) group: String,
+    #[serde(default = "keel")]
     pub(crate) keel: String,
-    #[serde(default)]
-    pub(crate) peers: Vec<String>,
+    /// `None`: the primitive's; `[]` and `""`: none.
+    pub(crate) peers: Option<Vec<String>>,
     pub(crate) baseline: Option<String>,
     #[serde(default = "ns")]
     pub(crate) unit: String,
@@ -55,6 +60,10 @@ fn ns() -> String {
     "ns".to_owned()
 }
 
+fn keel() -> String {
+    "keel".to_owned()
+}
+
 fn one() -> f64 {
     1.0
 }
@@ -64,8 +73,27 @@ const METHOD: &str = include_str!("../../../report/method.md");
 /// Where the chart goes, relative to the workspace root (and linked from there).
 pub(crate) const CHART: &str = "benches/report/ratios.svg";
 
+/// The rows of `rows.toml`, each with its primitive's defaults filled in.
 pub(crate) fn spec() -> Result<Spec, toml::de::Error> {
-    toml::from_str(SPEC)
+    parse(SPEC)
+}
+
+fn parse(text: &str) -> Result<Spec, toml::de::Error> {
+    let mut spec: Spec = toml::from_str(text)?;
+    for p in &mut spec.primitive {
+        for row in &mut p.rows {
+            row.peers.get_or_insert_with(|| p.peers.clone());
+            row.baseline = row.baseline.take().or_else(|| p.baseline.clone());
+            row.baseline.take_if(|b| b.is_empty());
+        }
+    }
+    Ok(spec)
+}
+
+impl Row {
+    fn peers(&self) -> &[String] {
+        self.peers.as_deref().unwrap_or_default()
+    }
 }
 
 /// Everything a report shows.
@@ -141,7 +169,7 @@ pub(crate) fn ratio(higher: bool, keel: f64, other: f64) -> Option<f64> {
 pub(crate) fn eval<'r>(report: &Report, row: &'r Row) -> Eval<'r> {
     let keel = report.cell(row, &row.keel);
     let best = row
-        .peers
+        .peers()
         .iter()
         .chain(&row.baseline)
         .filter_map(|p| Some((p.as_str(), report.cell(row, p)?)))
@@ -461,7 +489,7 @@ mod tests {
         for p in spec().expect("rows.toml").primitive {
             for row in &p.rows {
                 let names = [Some(&row.keel), row.baseline.as_ref(), row.minus.as_ref()];
-                for name in names.into_iter().flatten().chain(&row.peers) {
+                for name in names.into_iter().flatten().chain(row.peers()) {
                     let line = format!("\n| {} | {name} |", row.group);
                     assert!(
                         all.contains(&line),
@@ -529,7 +557,7 @@ mod tests {
 
     #[test]
     fn a_synthetic_run_renders_summary_details_checks_and_measurements() {
-        let spec: Spec = toml::from_str(
+        let spec = parse(
             r#"[[primitive]]
             name = "cache"
             crate = "keel-collection"
