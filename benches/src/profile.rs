@@ -7,8 +7,7 @@ use criterion::Criterion;
 /// A criterion configuration with a name the report can print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
-    /// 20 samples, 1 s warm-up, 2 s measurement: the method the peer figures in
-    /// `peer-figures.md` were measured with, so our numbers line up with theirs.
+    /// 20 samples, 1 s warm-up, 2 s measurement.
     Standard,
     /// 50 samples, 2 s warm-up, 5 s measurement, for a steadier report (about 5 minutes).
     Full,

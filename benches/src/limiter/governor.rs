@@ -1,4 +1,4 @@
-//! Peer: governor, the GCRA rate limiter of peer-figures.md (section 2).
+//! Peer: governor, the GCRA rate limiter.
 
 use std::num::NonZeroU32;
 

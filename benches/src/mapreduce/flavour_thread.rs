@@ -11,10 +11,10 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use super::{ITEMS, RUNTIME_THREADS};
 
-/// Items per batch of the batched crossbeam pipeline (peer-figures.md: 1024).
+/// Items per batch of the batched crossbeam pipeline.
 pub const PIPELINE_BATCH: usize = 1024;
 
-/// Capacity of the per-item pipeline's channels, in items (peer-figures.md: 1024).
+/// Capacity of the per-item pipeline's channels, in items.
 pub const PIPELINE_CAPACITY: usize = 1024;
 
 /// Capacity of the batched pipeline's channels, in batches: two per worker.

@@ -1,5 +1,5 @@
 //! The map-reduce implementations the `mapreduce` suite times: keel-mapreduce's two flavours
-//! and their peers (peer-figures.md, section 7), each running one whole call over
+//! and their peers, each running one whole call over
 //! [`ITEMS`] trivial items (x → 2x, summed) and returning the sum, plus the fan-out of
 //! [`FAN_OUT_ITEMS`] items that each sleep [`FAN_OUT_SLEEP`].
 //!
@@ -19,7 +19,7 @@ pub use self::flavour_thread::{
     PIPELINE_BATCH, PIPELINE_BATCHES, PIPELINE_CAPACITY, ThreadImpl, Threads,
 };
 
-/// Items per call: the N of peer-figures.md, section 7.
+/// Items per call.
 pub const ITEMS: u64 = 100_000;
 
 /// What every call over `0..ITEMS` returns: the sum of `2x`.

@@ -1,4 +1,4 @@
-//! The rediscache suite's setups (issue 19): the shared Redis (reached or skipped), unique
+//! The rediscache suite's setups: the shared Redis (reached or skipped), unique
 //! key names and their cleanup, keel-rediscache's `RedisCache` and the peer
 //! multi-tier-cache (moka L1 + Redis L2) built the same way, and the cold-key stampede
 //! count ([`stampede`]).

@@ -5,8 +5,7 @@ use tokio::sync::Semaphore;
 use super::{CAPACITY, ShedderUnderTest};
 
 /// `tokio::sync::Semaphore::new(CAPACITY)`: `try_acquire()`, then dropping the permit. No
-/// statistics, no clock: what a fixed concurrency limit costs, and the peer baseline of
-/// `peer-figures.md`.
+/// statistics, no clock: what a fixed concurrency limit costs.
 #[derive(Debug)]
 pub struct TokioSemaphore(Semaphore);
 

@@ -1,8 +1,7 @@
 //! The machine's floor: one atomic read-modify-write and one uncontended lock.
 //!
-//! The targets were set on the peer-figures machine. These two figures say how this
-//! machine compares, so that a ratio against the mutex window (whose cost is mostly its
-//! lock) can be read on any host.
+//! These two figures say how this machine's atomics and locks compare with another's, so
+//! that a ratio against the mutex window (mostly its lock) can be read on any host.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

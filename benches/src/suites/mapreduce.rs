@@ -1,4 +1,4 @@
-//! The `keel-mapreduce` suite (peer-figures.md, section 7): one call over
+//! The `keel-mapreduce` suite: one call over
 //! [`ITEMS`] trivial items (x → 2x, summed) per iteration, keel's
 //! tokio and thread flavours against futures' `buffer_unordered`, a tokio `JoinSet`, rayon
 //! and crossbeam pipelines; and a fan-out of 8 items that each sleep 1 ms.

@@ -1,4 +1,4 @@
-//! The `keel-rediscache` suite (issue 19): keel's two-tier `RedisCache<u64>` against the
+//! The `keel-rediscache` suite: keel's two-tier `RedisCache<u64>` against the
 //! peer multi-tier-cache 0.6 (moka L1 + Redis L2) and the floors under each tier, in one
 //! run, on the shared Redis ([`rediscache::url`]; skipped with the reason printed when it
 //! does not answer).

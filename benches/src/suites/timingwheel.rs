@@ -1,4 +1,4 @@
-//! The `keel-timingwheel` suite (peer-figures.md, sections 4 and 6): keel's keyed timing
+//! The `keel-timingwheel` suite: keel's keyed timing
 //! wheel against tokio-util's `DelayQueue`, `u64` keys and values, 1 ms ticks, one thread.
 //! Every group has two peer rows: the plain `DelayQueue`, addressed by the `Key`s it hands
 //! back (the floor), and the like-for-like one keyed by the user's `u64`, `DelayQueue` with

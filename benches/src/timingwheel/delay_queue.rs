@@ -174,7 +174,7 @@ impl Index for KeyIndex {
 
 /// `DelayQueue<u64>::new()` with zero-delay timers: `insert` × n, a 2 ms wait (untimed),
 /// then `poll_expired` (its `Stream`) until it has yielded them all, in `block_on` on the
-/// suite's runtime (peer-figures.md's "insert 100k zero-timeout + drain via Stream").
+/// suite's runtime.
 #[derive(Debug)]
 pub struct DelayQueueExpiry(DelayQueue<u64>);
 

@@ -13,8 +13,8 @@ use super::WindowUnderTest;
 ///
 /// It reads the same [`CoarseClock`] as keel's window, so the two differ only in how they
 /// keep the buckets: one lock and one shared ring here, per-thread stripes in keel. That
-/// makes it the strongest lock-based peer and the one the ratio targets are
-/// measured against. Deliberate deviations, each in the peer's favour:
+/// makes it the strongest lock-based peer (the report's go-zero baseline). Deliberate
+/// deviations, each in the peer's favour:
 ///
 /// - a `parking_lot::Mutex` instead of go-zero's `sync.RWMutex` (cheaper for the writers
 ///   that dominate, and no slower for the single reader of the reduce benchmark);

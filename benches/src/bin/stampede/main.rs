@@ -1,5 +1,5 @@
 //! `cargo run -p keel-benches --release --bin stampede`: the cold-key stampede count of the
-//! rediscache suite (issue 19; `keel_benches::rediscache::stampede`): 1 000 concurrent
+//! rediscache suite (`keel_benches::rediscache::stampede`): 1 000 concurrent
 //! requests of one cold key over 4 instances, database queries per implementation, on the
 //! shared Redis (`$KEEL_BENCH_REDIS_URL`, default `redis://127.0.0.1:6379/`). Skips with the
 //! reason when Redis does not answer; deletes its keys at the end.
