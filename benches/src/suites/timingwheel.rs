@@ -27,10 +27,10 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement
 use tokio::runtime::Runtime;
 
 use crate::figures::Figures;
-use crate::timingwheel::memory::{TimerMemory, fill_counted};
+use crate::timingwheel::memory::fill_counted;
 use crate::timingwheel::{
     DelayQueueExpiry, DelayQueueKeyed, DelayQueueKeyedExpiry, DelayQueueTimers, Delays,
-    EXPIRE_BATCH, ExpiryUnderTest, FILL, Keel, KeelManual, KeelStream, MoveOps, Rng,
+    EXPIRE_BATCH, ExpiryUnderTest, FILL, Filled, Keel, KeelManual, KeelStream, MoveOps, Rng,
     TimersUnderTest, runtime,
 };
 
@@ -79,51 +79,31 @@ pub fn all(c: &mut Criterion) {
 pub fn run(c: &mut Criterion) -> Figures {
     let rt = runtime();
     let _in_runtime = rt.enter();
-    let mut memory = Vec::new();
-
-    let (mut keel, m) = fill_counted(Keel::NAME, Keel::new, FILL, &mut Rng::new(FILL_SEED));
-    memory.extend(m.map(|m| with_keel_account(m, &keel.timers)));
-    {
-        let (reserved, m) = fill_counted(
-            Keel::CAPACITY_NAME,
-            || Keel::with_capacity(FILL),
-            FILL,
-            &mut Rng::new(FILL_SEED),
-        );
-        memory.extend(m.map(|m| with_keel_account(m, &reserved.timers)));
-    }
-    let (mut peer, m) = fill_counted(
-        DelayQueueTimers::NAME,
-        DelayQueueTimers::new,
-        FILL,
-        &mut Rng::new(FILL_SEED),
-    );
-    memory.extend(m);
-    {
-        let (_reserved, m) = fill_counted(
-            DelayQueueTimers::CAPACITY_NAME,
-            || DelayQueueTimers::with_capacity(FILL),
-            FILL,
-            &mut Rng::new(FILL_SEED),
-        );
-        memory.extend(m);
-    }
-    let (mut keyed, m) = fill_counted(
-        DelayQueueKeyed::NAME,
-        DelayQueueKeyed::new,
-        FILL,
-        &mut Rng::new(FILL_SEED),
-    );
-    memory.extend(m);
-    {
-        let (_reserved, m) = fill_counted(
-            DelayQueueKeyed::CAPACITY_NAME,
-            || DelayQueueKeyed::with_capacity(FILL),
-            FILL,
-            &mut Rng::new(FILL_SEED),
-        );
-        memory.extend(m);
-    }
+    let mut figures = Figures::default();
+    let f = &mut figures;
+    let mut keel = filled(Keel::NAME, Keel::new, f, keel_account);
+    drop(filled(
+        Keel::CAPACITY_NAME,
+        || Keel::with_capacity(FILL),
+        f,
+        keel_account,
+    ));
+    let mut peer = filled(DelayQueueTimers::NAME, DelayQueueTimers::new, f, no_account);
+    let reserved = || DelayQueueTimers::with_capacity(FILL);
+    drop(filled(
+        DelayQueueTimers::CAPACITY_NAME,
+        reserved,
+        f,
+        no_account,
+    ));
+    let mut keyed = filled(DelayQueueKeyed::NAME, DelayQueueKeyed::new, f, no_account);
+    let reserved = || DelayQueueKeyed::with_capacity(FILL);
+    drop(filled(
+        DelayQueueKeyed::CAPACITY_NAME,
+        reserved,
+        f,
+        no_account,
+    ));
 
     let mut delays = Delays::draw(&mut Rng::new(DELAY_SEED));
 
@@ -169,25 +149,34 @@ pub fn run(c: &mut Criterion) -> Figures {
         g.finish();
     }
 
-    memory_figures(memory)
+    figures
 }
 
-fn with_keel_account(mut m: TimerMemory, keel: &Keel) -> TimerMemory {
-    m.reported_per_timer = Some(keel.wheel().allocated_bytes() as f64 / keel.len() as f64);
-    m
-}
-
-/// The heap figures as measurements.
-fn memory_figures(memory: Vec<TimerMemory>) -> Figures {
-    let mut figures = Figures::default();
-    for m in memory {
-        figures.add("timingwheel heap per timer", m.name, m.bytes_per_timer, "B");
-        figures.add("timingwheel live heap blocks", m.name, m.blocks as f64, "");
-        if let Some(r) = m.reported_per_timer {
-            figures.add("timingwheel allocated_bytes() per timer", m.name, r, "B");
+/// A queue built by `build` and filled with [`FILL`] timers; its heap per timer (and its
+/// own `account` of it) go into `figures`.
+fn filled<T: TimersUnderTest>(
+    name: &'static str,
+    build: impl FnOnce() -> T,
+    figures: &mut Figures,
+    account: fn(&T) -> Option<f64>,
+) -> Filled<T> {
+    let (filled, memory) = fill_counted(name, build, FILL, &mut Rng::new(FILL_SEED));
+    if let Some(m) = memory {
+        figures.add("timingwheel heap per timer", name, m.bytes_per_timer, "B");
+        figures.add("timingwheel live heap blocks", name, m.blocks as f64, "");
+        if let Some(r) = account(&filled.timers) {
+            figures.add("timingwheel allocated_bytes() per timer", name, r, "B");
         }
     }
-    figures
+    filled
+}
+
+fn keel_account(keel: &Keel) -> Option<f64> {
+    Some(keel.wheel().allocated_bytes() as f64 / keel.len() as f64)
+}
+
+fn no_account<T>(_: &T) -> Option<f64> {
+    None
 }
 
 fn op_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {

@@ -19,9 +19,6 @@ pub struct TimerMemory {
     pub bytes_per_timer: f64,
     /// Live heap blocks in all (a slab and a table are a few blocks, not one per timer).
     pub blocks: i64,
-    /// keel's own account, `allocated_bytes() / len()` (its entries and index), where the
-    /// queue has one.
-    pub reported_per_timer: Option<f64>,
 }
 
 /// Builds a queue with `build` and sets `n` timers into it, as [`Filled::fill`] does,
@@ -43,7 +40,6 @@ pub fn fill_counted<T: TimersUnderTest>(
             timers: n,
             bytes_per_timer: bytes as f64 / n as f64,
             blocks,
-            reported_per_timer: None,
         };
         (timers, Some(memory))
     } else {
