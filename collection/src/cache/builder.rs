@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use keel_timex::{Clock, CoarseClock};
 
-use super::shard::{MAX_PER_SHARD, ShardConfig};
+use super::shard::{MAX_PER_SHARD, Policy, ShardConfig};
 use super::{Cache, ConfigError, MAX_SHARDS};
 
 /// go-zero's expiry jitter: deadlines are spread over (0.95, 1.05] × the time to live.
@@ -32,11 +32,21 @@ pub enum Eviction {
     /// unbounded read costs: at 100 000 entries about 3.3 instead of 6.6 L1 misses and 170
     /// instead of 235 instructions per read (cachegrind), with the same hit ratio as exact
     /// LRU on Zipf traces. go-zero's LRU scenarios give the same results.
-    #[default]
     SecondChance,
     /// Exact LRU, as go-zero: every read moves its entry to the front of the recency list
-    /// (two more entries touched, and written, per read).
+    /// (two more entries touched, and written, per read, under the shard's exclusive lock:
+    /// reads of one shard take turns).
     Lru,
+    /// S3-FIFO (Yang et al., SOSP 2023): a new key enters a small probationary queue (a
+    /// tenth of the capacity); eviction reaching a key there promotes it to the main queue
+    /// if it was read since it came in, else evicts it and remembers its hash in a ghost
+    /// table; a key the ghost remembers enters the main queue directly when it is set
+    /// again. The main queue is second chance. Keys read once and never again (scans,
+    /// one-hit wonders) leave quickly and do not push out the keys read again. A read costs
+    /// what it costs under [`SecondChance`](Eviction::SecondChance); the ghost table takes
+    /// 2 bytes per entry of capacity (allocated by a shard's first eviction).
+    #[default]
+    S3Fifo,
 }
 
 /// Configures a [`Cache`]; made by [`Cache::builder`].
@@ -45,13 +55,14 @@ pub enum Eviction {
 ///
 /// | setting | accepted |
 /// |---|---|
-/// | time to live, [`negative_ttl`](Builder::negative_ttl) | longer than zero, any length (a deadline is kept for at most 2^63 − 1 ns of the clock, 292 years) |
+/// | time to live, [`negative_ttl`](Builder::negative_ttl) | longer than zero, any length (a deadline is kept for at most 2^62 − 1 ns of the clock, 146 years) |
 /// | [`capacity`](Builder::capacity) | at least 1, at most 2^31 − 1 entries per shard; memory is taken as entries arrive (at most 65 536 entries per shard on its first insert) |
 /// | [`shards`](Builder::shards) | a power of two from 1 to [`MAX_SHARDS`] (1024) |
 /// | [`jitter`](Builder::jitter) | `0.0..1.0` (not NaN) |
 /// | [`expiry_tick`](Builder::expiry_tick), [`report_interval`](Builder::report_interval) | longer than zero, any length |
 ///
-/// The clock is meant to read below 2^63 ns (292 years after its origin, any real clock):
+/// The clock is meant to read below 2^62 ns (146 years after its origin, any real clock,
+/// the Unix epoch included):
 /// past that every deadline is already over, so the cache stores nothing and serves
 /// nothing stale, its loader answering every `take`.
 ///
@@ -267,7 +278,11 @@ impl<K, V, C: Clock> Builder<K, V, C> {
         let shard = ShardConfig {
             capacity: per_shard,
             bounded: self.capacity.is_some(),
-            exact_lru: self.eviction == Eviction::Lru,
+            policy: match self.eviction {
+                Eviction::Lru => Policy::Lru,
+                Eviction::SecondChance => Policy::SecondChance,
+                Eviction::S3Fifo => Policy::S3Fifo,
+            },
             tick: u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX).max(1),
             slots: WHEEL_SLOTS,
         };

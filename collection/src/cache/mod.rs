@@ -82,6 +82,7 @@ mod error;
 mod shard;
 mod stats;
 mod take;
+pub(crate) mod tally;
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -92,7 +93,7 @@ use ahash::RandomState;
 use crossbeam_utils::CachePadded;
 use keel_syncx::singleflight::SingleFlight;
 use keel_timex::{Clock, CoarseClock, Nanos};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::sync::Arc;
 
 pub use builder::{Builder, DEFAULT_JITTER, Eviction};
@@ -103,6 +104,7 @@ use crate::metrics::CacheMetrics;
 use error::Failure;
 use shard::{Found, Shard, ShardConfig};
 use stats::Reporter;
+use tally::{Count, Tally};
 
 /// The most shards a cache can have.
 pub const MAX_SHARDS: usize = 1024;
@@ -164,12 +166,14 @@ struct Inner<K, V, C> {
     negative_ttl: Option<Duration>,
     capacity: Option<usize>,
     flights: SingleFlight<K, Option<V>, Failure>,
+    /// Hits, misses and requests, counted per thread.
+    tally: Arc<Tally>,
     reporter: Reporter,
     metrics: CacheMetrics,
 }
 
-/// The shards, each behind its own lock on its own cache line.
-type Shards<K, V> = Box<[CachePadded<Mutex<Shard<K, V>>>]>;
+/// The shards, each behind its own lock on its own cache line. Hits take the lock shared.
+type Shards<K, V> = Box<[CachePadded<RwLock<Shard<K, V>>>]>;
 
 /// Picks the shard from bits hashbrown does not use within a shard's table (it takes the
 /// bucket from the low bits and its tag from the top 7), so a shard's keys stay well spread.
@@ -209,12 +213,13 @@ impl<K, V> Cache<K, V, CoarseClock> {
 impl<K, V, C: Clock> Cache<K, V, C> {
     fn from_parts(parts: Parts<C>) -> Self {
         let now = parts.clock.now();
-        let (metrics, shard_metrics) = CacheMetrics::new(&parts.name, parts.shards);
+        let tally = Arc::new(Tally::new());
+        let (metrics, shard_metrics) = CacheMetrics::new(&parts.name, parts.shards, &tally);
         let shards: Box<[_]> = shard_metrics
             .into_iter()
             .map(|metrics| {
                 let shard = Shard::new(parts.shard, now.as_nanos(), metrics);
-                CachePadded::new(Mutex::new(shard))
+                CachePadded::new(RwLock::new(shard))
             })
             .collect();
         let inner = Inner {
@@ -232,6 +237,7 @@ impl<K, V, C: Clock> Cache<K, V, C> {
             capacity: parts.capacity,
             // The cache counts its loads itself (`keel_cache_loads_total`).
             flights: SingleFlight::without_metrics(),
+            tally,
             metrics,
             reporter: Reporter::new(parts.name, parts.report_interval, now),
             clock: parts.clock,
@@ -323,16 +329,12 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();
-        let found = {
-            let mut shard = inner.lock(hash);
-            let found = shard.get(&inner.hasher, hash, key, now.as_nanos());
-            match found {
-                Found::Live(_) => shard.counts.hits += 1,
-                Found::Absent => shard.counts.misses += 1,
-            }
-            shard.count_request(&found);
-            found
-        };
+        let found = inner.lookup(hash, key, now);
+        inner.tally.add(match found {
+            Found::Live(_) => Count::Hit,
+            Found::Absent => Count::Miss,
+        });
+        inner.count_request(&found);
         inner.after_operation(now);
         match found {
             Found::Live(value) => value,
@@ -351,7 +353,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();
-        inner.lock(hash).contains(hash, key, now.as_nanos())
+        inner.read(hash).contains(hash, key, now.as_nanos())
     }
 
     /// Stores `value` for `key` for the cache's time to live (with jitter), as the most
@@ -382,7 +384,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();
         let removed = inner
-            .lock(hash)
+            .write(hash)
             .remove(&inner.hasher, hash, key, now.as_nanos());
         inner.after_operation(now);
         removed.flatten()
@@ -391,7 +393,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// Removes every entry. Statistics are kept.
     pub fn clear(&self) {
         for shard in self.inner.shards.iter() {
-            shard.lock().remove_all();
+            shard.write().remove_all();
         }
     }
 
@@ -399,7 +401,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// most one [expiry tick](Builder::expiry_tick) old, or older in shards nobody used
     /// since; [`purge_expired`](Cache::purge_expired) first for an exact count).
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.lock().len()).sum()
+        self.inner.shards.iter().map(|s| s.read().len()).sum()
     }
 
     /// Whether [`len`](Cache::len) is zero.
@@ -414,7 +416,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         let inner = &*self.inner;
         let now = inner.clock.now().as_nanos();
         for shard in inner.shards.iter() {
-            shard.lock().sweep_if_due(&inner.hasher, now);
+            shard.write().sweep_if_due(&inner.hasher, now);
         }
     }
 
@@ -424,7 +426,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         self.inner
             .shards
             .iter()
-            .map(|s| s.lock().allocated_bytes())
+            .map(|s| s.read().allocated_bytes())
             .sum()
     }
 
@@ -440,16 +442,58 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
 
 impl<K: Hash + Eq, V: Clone, C: Clock> Inner<K, V, C> {
     fn snapshot(&self) -> CacheStats {
-        let mut stats = CacheStats::default();
+        let mut stats = CacheStats {
+            hits: self.tally.sum(Count::Hit),
+            misses: self.tally.sum(Count::Miss),
+            ..CacheStats::default()
+        };
         for shard in self.shards.iter() {
-            let shard = shard.lock();
+            let shard = shard.read();
             stats.add(&shard.counts, shard.len());
         }
         stats
     }
 
-    fn lock(&self, hash: u64) -> MutexGuard<'_, Shard<K, V>> {
-        self.shards[(hash >> SHARD_SHIFT) as usize & self.mask].lock()
+    #[inline(always)]
+    fn shard(&self, hash: u64) -> &RwLock<Shard<K, V>> {
+        &self.shards[(hash >> SHARD_SHIFT) as usize & self.mask]
+    }
+
+    fn read(&self, hash: u64) -> RwLockReadGuard<'_, Shard<K, V>> {
+        self.shard(hash).read()
+    }
+
+    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, Shard<K, V>> {
+        self.shard(hash).write()
+    }
+
+    /// Looks `key` up: under the shard's shared lock when that is enough (a hit, or no
+    /// entry), else under its exclusive lock (a sweep is due, the entry expired, exact LRU).
+    #[inline(always)]
+    fn lookup<Q>(&self, hash: u64, key: &Q, now: Nanos) -> Found<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let shard = self.shard(hash);
+        let shared = shard.read().get_shared(hash, key, now.as_nanos());
+        match shared {
+            Some(found) => found,
+            None => shard.write().get(&self.hasher, hash, key, now.as_nanos()),
+        }
+    }
+
+    /// Counts a request's first lookup (`keel_cache_requests_total`, feature `metrics`);
+    /// nothing without the feature.
+    #[inline(always)]
+    fn count_request(&self, found: &Found<V>) {
+        if cfg!(feature = "metrics") {
+            self.tally.add(match found {
+                Found::Live(Some(_)) => Count::RequestHit,
+                Found::Live(None) => Count::RequestNotFound,
+                Found::Absent => Count::RequestMiss,
+            });
+        }
     }
 
     /// Stores under the shard's lock; `negative` stores with the negative time to live.
@@ -464,10 +508,10 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Inner<K, V, C> {
     ) -> Option<Option<V>> {
         let hash = self.hasher.hash_one(&key);
         let deadline = self.deadline(now, ttl, hash);
-        let mut shard = self.lock(hash);
         if count_miss {
-            shard.counts.misses += 1;
+            self.tally.add(Count::Miss);
         }
+        let mut shard = self.write(hash);
         shard.insert(&self.hasher, hash, key, value, deadline, now.as_nanos())
     }
 
