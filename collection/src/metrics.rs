@@ -25,13 +25,13 @@
 // Without the feature, the names and arguments are unused.
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables, dead_code))]
 
-#[cfg(feature = "metrics")]
-use std::sync::Arc;
 use keel_timex::Clock;
 #[cfg(feature = "metrics")]
 use keel_timex::Nanos;
 #[cfg(feature = "metrics")]
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+#[cfg(feature = "metrics")]
+use std::sync::Arc;
 
 #[cfg(feature = "metrics")]
 use crate::cache::tally::Count;

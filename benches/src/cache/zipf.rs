@@ -174,7 +174,7 @@ impl Trace {
                 .collect(),
             TraceKind::OneHitWonders => (0..ZIPF_REQUESTS)
                 .map(|_| {
-                    if rng.next_u64() % 3 == 0 {
+                    if rng.next_u64().is_multiple_of(3) {
                         next_unique()
                     } else {
                         resident_key(zipf.sample(&mut rng))
@@ -336,7 +336,11 @@ mod tests {
             for &k in &shifting.keys[range] {
                 *counts.entry(k).or_insert(0u32) += 1;
             }
-            counts.into_iter().filter(|&(_, c)| c >= 20).map(|(k, _)| k).collect::<std::collections::HashSet<_>>()
+            counts
+                .into_iter()
+                .filter(|&(_, c)| c >= 20)
+                .map(|(k, _)| k)
+                .collect::<std::collections::HashSet<_>>()
         };
         let (first, last) = (hot(0..phase), hot(ZIPF_REQUESTS - phase..ZIPF_REQUESTS));
         assert!(first.len() > 100);

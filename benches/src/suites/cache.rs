@@ -31,8 +31,7 @@ use keel_timex::CoarseClock;
 use crate::cache::memory::{self, CacheMemory};
 use crate::cache::zipf::{self, HitRatio, Trace, TraceKind};
 use crate::cache::{
-    CacheUnderTest, ENTRIES, Keel, KeelLru, KeelSecondChance, Loaded, LruMutex, MokaTtl,
-    QuickCache,
+    CacheUnderTest, ENTRIES, Keel, KeelLru, KeelSecondChance, Loaded, LruMutex, MokaTtl, QuickCache,
 };
 use crate::tally::Tally;
 use crate::threads::time_on_threads;

@@ -384,8 +384,11 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             // The entry's slot is visited no later than its old deadline's tick. A deadline in
             // that tick or later (the usual re-set: the key's jitter is fixed, so a later set
             // means a later deadline) leaves it there, and the sweep moves it when it gets
-            // there. Only an earlier tick needs the list surgery now.
-            if deadline / self.config.tick < old_deadline / self.config.tick {
+            // there. Only an earlier tick needs the list surgery now (and only an earlier
+            // deadline can be in one: the divisions are skipped otherwise).
+            if deadline < old_deadline
+                && deadline / self.config.tick < old_deadline / self.config.tick
+            {
                 self.unlink_expiry(idx);
                 self.link_expiry(idx, deadline);
             }
@@ -920,7 +923,9 @@ mod tests {
             let (mut s, h) = shard_with(50, policy);
             let mut rng = 7u64;
             for step in 0..5_000u64 {
-                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let k = (rng >> 33) % 80;
                 let now = step / 10;
                 match (rng >> 20) % 4 {

@@ -12,8 +12,8 @@ use keel_syncx::singleflight::FlightError;
 use keel_timex::{Clock, Nanos};
 
 use super::error::Failure;
-use super::tally::Count;
 use super::shard::Found;
+use super::tally::Count;
 use super::{Cache, Inner, TakeError};
 use crate::metrics::Loaded;
 
