@@ -6,9 +6,9 @@
 //! `#[inline(always)]` function, so call sites carry no `cfg` and compile to nothing.
 //!
 //! `keel_cache_requests_total` is batched: a recorder call per lookup costs half a get-hit
-//! (+10 ns on 20 ns with the Prometheus exporter), so the requests are counted in the
-//! shards, under the lock the lookup takes anyway (a plain load and store on the shard's
-//! own cache line), and reach the recorder as deltas at least once a second (keel-timex's
+//! (+10 ns on 20 ns with the Prometheus exporter), so the requests are counted per thread
+//! (a plain load and store on a line only that thread writes: see `cache/tally.rs`), and
+//! reach the recorder as deltas at least once a second (keel-timex's
 //! periodic thread), at every `Cache::snapshot()` and `Cache::publish_metrics()`, and when
 //! the cache is dropped. A scrape may so lag the last second's requests: call
 //! `publish_metrics()` before rendering for an exact one. The other series are recorded as
@@ -25,18 +25,17 @@
 // Without the feature, the names and arguments are unused.
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables, dead_code))]
 
-#[cfg(feature = "metrics")]
-use std::sync::Arc;
-#[cfg(feature = "metrics")]
-use std::sync::atomic::{AtomicU64, Ordering};
-
-#[cfg(feature = "metrics")]
-use crossbeam_utils::CachePadded;
 use keel_timex::Clock;
 #[cfg(feature = "metrics")]
 use keel_timex::Nanos;
 #[cfg(feature = "metrics")]
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+#[cfg(feature = "metrics")]
+use std::sync::Arc;
+
+#[cfg(feature = "metrics")]
+use crate::cache::tally::Count;
+use crate::cache::tally::Tally;
 
 /// `keel_cache_requests_total`.
 pub(crate) const REQUESTS: &str = "keel_cache_requests_total";
@@ -49,28 +48,13 @@ pub(crate) const EVICTIONS: &str = "keel_cache_evictions_total";
 /// `keel_cache_entries`.
 pub(crate) const ENTRIES: &str = "keel_cache_entries";
 
-/// What a request's lookup found: the `result` of `keel_cache_requests_total`, and the
-/// index of its count in a shard's [`ShardRequests`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Request {
-    /// A value.
-    Hit = 0,
-    /// No live entry.
-    Miss = 1,
-    /// A remembered "not found".
-    NotFound = 2,
-}
-
-/// The `result` label of each [`Request`], by index.
+/// The `result` label of each request count, with the count it is published from.
 #[cfg(feature = "metrics")]
-const RESULTS: [&str; 3] = ["hit", "miss", "not_found"];
-
-/// One shard's request counts, by [`Request`], on a cache line of their own. Only the
-/// shard writes them, under its lock, with a plain load and store (no read-modify-write:
-/// the lock already makes the writers take turns); the publisher reads them without the
-/// lock.
-#[cfg(feature = "metrics")]
-type ShardRequests = CachePadded<[AtomicU64; 3]>;
+const RESULTS: [(&str, Count); 3] = [
+    ("hit", Count::RequestHit),
+    ("miss", Count::RequestMiss),
+    ("not_found", Count::RequestNotFound),
+];
 
 /// The cache-wide handles: lookups and loads.
 pub(crate) struct CacheMetrics {
@@ -92,8 +76,8 @@ pub(crate) struct CacheMetrics {
 /// they are published to, and how much of them the recorder has been given.
 ///
 /// A recorder call per lookup costs half a get-hit (the Prometheus exporter does two atomic
-/// read-modify-writes behind a dynamic call: +10 ns on a 20 ns hit), so each shard counts
-/// its requests under the lock its lookup takes anyway, and the counts reach the recorder
+/// read-modify-writes behind a dynamic call: +10 ns on a 20 ns hit), so each thread counts
+/// its requests in its own stripe of the cache's tally, and the counts reach the recorder
 /// as deltas: at least once a second on keel-timex's periodic thread, at every
 /// [`Cache::publish_metrics`](crate::Cache::publish_metrics) and
 /// [`Cache::snapshot`](crate::Cache::snapshot), and when the cache is dropped.
@@ -103,7 +87,7 @@ pub(crate) struct CacheMetrics {
 /// `'static`, `Send + Sync` task.
 #[cfg(feature = "metrics")]
 struct Requests {
-    shards: Box<[Arc<ShardRequests>]>,
+    tally: Arc<Tally>,
     handles: [Counter; 3],
     /// How much of each count the recorder has been given; only the publish path takes it.
     published: std::sync::Mutex<[u64; 3]>,
@@ -117,12 +101,7 @@ impl Requests {
     /// one before it).
     fn publish(&self) {
         let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
-        let mut totals = [0u64; 3];
-        for shard in self.shards.iter() {
-            for (total, count) in totals.iter_mut().zip(shard.iter()) {
-                *total += count.load(Ordering::Relaxed);
-            }
-        }
+        let totals = RESULTS.map(|(_, count)| self.tally.sum(count));
         for ((done, total), handle) in published.iter_mut().zip(totals).zip(&self.handles) {
             if total > *done {
                 handle.increment(total - *done);
@@ -139,11 +118,8 @@ impl keel_timex::periodic::Periodic for Requests {
     }
 }
 
-/// The handles each shard updates under its own lock: what it removes and holds, and its
-/// requests. Not `Clone`: a shard's request counts have one writer, the shard.
+/// The handles each shard updates under its own lock: what it removes and holds.
 pub(crate) struct ShardMetrics {
-    #[cfg(feature = "metrics")]
-    requests: Arc<ShardRequests>,
     #[cfg(feature = "metrics")]
     evicted: Counter,
     #[cfg(feature = "metrics")]
@@ -175,8 +151,13 @@ pub(crate) struct LoadStart {
 
 impl CacheMetrics {
     /// Registers the handles of the cache named `name`, and its request counts with
-    /// keel-timex's periodic thread; returns them with the handles of each of its `shards`.
-    pub(crate) fn new(name: &str, shards: usize) -> (Self, Vec<ShardMetrics>) {
+    /// keel-timex's periodic thread (they are counted in `tally`); returns them with the
+    /// handles of each of its `shards`.
+    pub(crate) fn new(
+        name: &str,
+        shards: usize,
+        tally: &std::sync::Arc<Tally>,
+    ) -> (Self, Vec<ShardMetrics>) {
         #[cfg(feature = "metrics")]
         {
             let evicted = counter!(EVICTIONS, "name" => name.to_owned(), "reason" => "capacity");
@@ -184,19 +165,15 @@ impl CacheMetrics {
             let entries = gauge!(ENTRIES, "name" => name.to_owned());
             let shard_metrics: Vec<ShardMetrics> = (0..shards)
                 .map(|_| ShardMetrics {
-                    requests: Arc::default(),
                     evicted: evicted.clone(),
                     expired: expired.clone(),
                     entries: entries.clone(),
                 })
                 .collect();
             let requests = Arc::new(Requests {
-                shards: shard_metrics
-                    .iter()
-                    .map(|s| Arc::clone(&s.requests))
-                    .collect(),
+                tally: Arc::clone(tally),
                 handles: RESULTS.map(
-                    |result| counter!(REQUESTS, "name" => name.to_owned(), "result" => result),
+                    |(result, _)| counter!(REQUESTS, "name" => name.to_owned(), "result" => result),
                 ),
                 published: std::sync::Mutex::new([0; 3]),
             });
@@ -264,25 +241,11 @@ impl ShardMetrics {
     pub(crate) fn none() -> Self {
         ShardMetrics {
             #[cfg(feature = "metrics")]
-            requests: Arc::default(),
-            #[cfg(feature = "metrics")]
             evicted: Counter::noop(),
             #[cfg(feature = "metrics")]
             expired: Counter::noop(),
             #[cfg(feature = "metrics")]
             entries: Gauge::noop(),
-        }
-    }
-
-    /// Counts a request whose lookup found `request`. The shard calls it under its lock
-    /// (`&mut` says so: these handles are the shard's alone), which is what makes a plain
-    /// load and store enough.
-    #[inline(always)]
-    pub(crate) fn request(&mut self, request: Request) {
-        #[cfg(feature = "metrics")]
-        {
-            let count = &self.requests[request as usize];
-            count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
     }
 

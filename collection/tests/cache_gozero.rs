@@ -170,8 +170,8 @@ fn a_failing_load_reaches_every_caller_once_and_caches_nothing() {
     assert_eq!(cache.len(), 1);
 }
 
-/// go-zero's LRU scenarios hold for both eviction policies.
-const POLICIES: [Eviction; 2] = [Eviction::Lru, Eviction::SecondChance];
+/// go-zero's LRU scenarios hold for every eviction policy.
+const POLICIES: [Eviction; 3] = [Eviction::Lru, Eviction::SecondChance, Eviction::S3Fifo];
 
 /// The setup of both go-zero LRU scenarios: a limit of 3, and "first" to "fourth" set in order.
 fn limit_three_after_four_sets(eviction: Eviction) -> Cache<&'static str, i32, ManualClock> {
@@ -220,8 +220,8 @@ fn a_read_saves_a_key_from_eviction() {
 }
 
 #[test]
-fn second_chance_is_the_default_and_differs_from_lru_only_in_order_details() {
-    assert_eq!(Eviction::default(), Eviction::SecondChance);
+fn second_chance_differs_from_lru_only_in_order_details() {
+    assert_eq!(Eviction::default(), Eviction::S3Fifo);
     // A read refreshes an entry under both; under second chance a second read before
     // eviction passes the entry adds nothing, so the order among read entries is the order
     // eviction met them, not the order of their last reads.

@@ -171,7 +171,7 @@ impl<V, C: Clock> Builder<V, C> {
 
     /// The local tier: entries live at most `ttl` there (default 5 s; 1 ms to
     /// [`MAX_LEASE`]; never past their logical expiry) and at most `capacity` of them
-    /// (default 10,000; at least 1), least recently used evicted first. `ttl` bounds how
+    /// (default 10,000; at least 1; evicted by keel-collection's default, S3-FIFO). `ttl` bounds how
     /// long an instance can serve a deleted value while its subscription is down.
     pub fn local(mut self, ttl: Duration, capacity: usize) -> Self {
         self.local_ttl = ttl;

@@ -1,49 +1,51 @@
-//! keel-collection's cache, as the suite drives it: the default configuration and the same
-//! cache with exact LRU.
+//! keel-collection's cache, as the suite drives it: the default configuration, and the same
+//! cache with exact LRU and with second chance.
 
 use keel_collection::cache::{Cache, Eviction};
 
 use super::{CacheUnderTest, TTL};
 
-/// `Cache::builder(300 s).capacity(n).build()`, then `.eviction(Eviction::Lru)` when `EXACT_LRU`:
-/// every entry with a TTL of 300 s and the default ±5% jitter, a sharded bound of `n`,
-/// expiry read from the default `CoarseClock` (a cached tick).
+/// `Cache::builder(300 s).capacity(n).build()`, with `.eviction(..)` for the policies other
+/// than the default: every entry with a TTL of 300 s and the default ±5% jitter, a sharded
+/// bound of `n`, expiry read from the default `CoarseClock` (a cached tick).
 #[derive(Debug)]
-pub struct KeelCache<const EXACT_LRU: bool>(Cache<u64, u64>);
+pub struct KeelCache<const POLICY: u8>(Cache<u64, u64>);
 
-/// The default: the bound evicts by second chance.
-pub type Keel = KeelCache<false>;
+/// The default eviction (S3-FIFO).
+pub type Keel = KeelCache<DEFAULT>;
 
 /// go-zero's exact LRU, where every read moves its entry to the front of the recency list.
-pub type KeelLru = KeelCache<true>;
+pub type KeelLru = KeelCache<LRU>;
 
-impl<const EXACT_LRU: bool> KeelCache<EXACT_LRU> {
+/// Second chance (CLOCK).
+pub type KeelSecondChance = KeelCache<SECOND_CHANCE>;
+
+const DEFAULT: u8 = 0;
+const LRU: u8 = 1;
+const SECOND_CHANCE: u8 = 2;
+
+impl<const POLICY: u8> KeelCache<POLICY> {
     /// The cache.
     pub fn cache(&self) -> &Cache<u64, u64> {
         &self.0
     }
 }
 
-impl<const EXACT_LRU: bool> CacheUnderTest for KeelCache<EXACT_LRU> {
-    const NAME: &'static str = if EXACT_LRU {
-        "keel (exact LRU)"
-    } else {
-        "keel"
+impl<const POLICY: u8> CacheUnderTest for KeelCache<POLICY> {
+    const NAME: &'static str = match POLICY {
+        DEFAULT => "keel",
+        LRU => "keel (exact LRU)",
+        _ => "keel (second chance)",
     };
 
     fn with_capacity(capacity: usize) -> Self {
-        let eviction = if EXACT_LRU {
-            Eviction::Lru
-        } else {
-            Eviction::SecondChance
+        let builder = Cache::builder(TTL).capacity(capacity);
+        let builder = match POLICY {
+            DEFAULT => builder,
+            LRU => builder.eviction(Eviction::Lru),
+            _ => builder.eviction(Eviction::SecondChance),
         };
-        KeelCache(
-            Cache::builder(TTL)
-                .capacity(capacity)
-                .eviction(eviction)
-                .build()
-                .expect("valid settings"),
-        )
+        KeelCache(builder.build().expect("valid settings"))
     }
 
     #[inline]

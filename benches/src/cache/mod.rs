@@ -27,7 +27,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub use self::keel::{Keel, KeelCache, KeelLru};
+pub use self::keel::{Keel, KeelCache, KeelLru, KeelSecondChance};
 pub use self::lru_mutex::LruMutex;
 pub use self::moka::MokaTtl;
 pub use self::quick::QuickCache;

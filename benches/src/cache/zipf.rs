@@ -1,6 +1,9 @@
-//! Hit ratio on a Zipf-distributed trace: a seeded, deterministic trace of requests over
-//! [`ZIPF_KEYS`] keys replayed against each cache at [`ENTRIES`](super::ENTRIES) capacity, a
-//! get per request and, on a miss, an insert of the key (a read-through cache).
+//! Hit ratio on seeded, deterministic traces of requests over [`ZIPF_KEYS`] keys replayed
+//! against each cache at [`ENTRIES`](super::ENTRIES) capacity, a get per request and, on a
+//! miss, an insert of the key (a read-through cache). [`TraceKind`] lists the traces: Zipf
+//! at two exponents, and three on a Zipf base that each defeat one policy or another: scans
+//! mixed in (LRU's weakness), a hot set that moves (frequency-based admission's), one-hit
+//! wonders (a cache that admits every key).
 //!
 //! The trace is drawn by inversion: the cumulative distribution of the ranks
 //! (`P(rank r) ∝ 1 / (r + 1)^s`, `r` in `0..ZIPF_KEYS`) is tabulated once, and each request
@@ -57,10 +60,62 @@ impl Zipf {
     }
 }
 
-/// A trace of keys drawn from a Zipf distribution.
+/// The traces of the hit-ratio figures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TraceKind {
+    /// Zipf with exponent `s`.
+    Zipf(f64),
+    /// Zipf 0.99 with scans: every [`SCAN_EVERY`] requests, [`SCAN_LEN`] keys read once each
+    /// in a row (a report, a backfill, a crawler): a fifth of the requests.
+    Scans,
+    /// Zipf 0.99 whose hot set moves: each of six phases maps the ranks onto keys
+    /// [`SHIFT`] ranks further, so the keys hot in one phase are cold in the next.
+    ShiftingHotSet,
+    /// Zipf 0.99 with a third of the requests for keys never requested again.
+    OneHitWonders,
+}
+
+/// Requests between the starts of two scans.
+pub const SCAN_EVERY: usize = 100_000;
+/// Keys per scan.
+pub const SCAN_LEN: usize = 20_000;
+/// How far the hot set moves per phase, in ranks.
+pub const SHIFT: usize = 50_000;
+/// Phases of the shifting trace.
+const PHASES: usize = 6;
+
+impl TraceKind {
+    /// Every trace the suite replays, in report order.
+    pub const ALL: [TraceKind; 5] = [
+        TraceKind::Zipf(ZIPF_EXPONENTS[0]),
+        TraceKind::Zipf(ZIPF_EXPONENTS[1]),
+        TraceKind::Scans,
+        TraceKind::ShiftingHotSet,
+        TraceKind::OneHitWonders,
+    ];
+
+    /// The trace's name in the report.
+    pub fn name(self) -> String {
+        match self {
+            TraceKind::Zipf(s) => format!("zipf s={s}"),
+            TraceKind::Scans => "zipf 0.99 + scans".to_owned(),
+            TraceKind::ShiftingHotSet => "shifting hot set".to_owned(),
+            TraceKind::OneHitWonders => "one-hit wonders".to_owned(),
+        }
+    }
+}
+
+/// A key no Zipf rank maps to: the `i`-th key of the scans and one-hit wonders.
+fn unique_key(i: usize) -> u64 {
+    resident_key(ZIPF_KEYS + i)
+}
+
+/// A trace of keys.
 #[derive(Debug, Clone)]
 pub struct Trace {
-    /// The exponent.
+    /// The trace's name ([`TraceKind::name`]).
+    pub name: String,
+    /// The exponent of its Zipf base.
     pub s: f64,
     /// The keys, in request order.
     pub keys: Vec<u64>,
@@ -76,6 +131,7 @@ impl Trace {
         let zipf = Zipf::new(n, s);
         let mut rng = Rng::new(SEED);
         Trace {
+            name: TraceKind::Zipf(s).name(),
             s,
             keys: (0..requests)
                 .map(|_| resident_key(zipf.sample(&mut rng)))
@@ -89,6 +145,51 @@ impl Trace {
         Trace::draw(ZIPF_KEYS, s, ZIPF_REQUESTS, ZIPF_WARM_UP)
     }
 
+    /// The suite's trace of `kind`.
+    pub fn of(kind: TraceKind) -> Trace {
+        let s = 0.99;
+        let zipf = Zipf::new(ZIPF_KEYS, s);
+        let mut rng = Rng::new(SEED);
+        let mut unique = 0;
+        let mut next_unique = || {
+            unique += 1;
+            unique_key(unique)
+        };
+        let keys = match kind {
+            TraceKind::Zipf(s) => return Trace::standard(s),
+            TraceKind::Scans => (0..ZIPF_REQUESTS)
+                .map(|i| {
+                    if i % SCAN_EVERY < SCAN_LEN {
+                        next_unique()
+                    } else {
+                        resident_key(zipf.sample(&mut rng))
+                    }
+                })
+                .collect(),
+            TraceKind::ShiftingHotSet => (0..ZIPF_REQUESTS)
+                .map(|i| {
+                    let phase = i * PHASES / ZIPF_REQUESTS;
+                    resident_key((zipf.sample(&mut rng) + phase * SHIFT) % ZIPF_KEYS)
+                })
+                .collect(),
+            TraceKind::OneHitWonders => (0..ZIPF_REQUESTS)
+                .map(|_| {
+                    if rng.next_u64().is_multiple_of(3) {
+                        next_unique()
+                    } else {
+                        resident_key(zipf.sample(&mut rng))
+                    }
+                })
+                .collect(),
+        };
+        Trace {
+            name: kind.name(),
+            s,
+            keys,
+            warm_up: ZIPF_WARM_UP,
+        }
+    }
+
     /// Requests counted.
     pub fn counted(&self) -> usize {
         self.keys.len() - self.warm_up
@@ -100,7 +201,9 @@ impl Trace {
 pub struct HitRatio {
     /// The cache.
     pub name: &'static str,
-    /// The trace's exponent.
+    /// The trace ([`TraceKind::name`]).
+    pub trace: String,
+    /// The exponent of the trace's Zipf base.
     pub s: f64,
     /// Hits among the counted requests.
     pub hits: u64,
@@ -144,6 +247,7 @@ pub fn replay<C: CacheUnderTest>(trace: &Trace, capacity: usize) -> HitRatio {
     cache.settle();
     HitRatio {
         name: C::NAME,
+        trace: trace.name.clone(),
         s: trace.s,
         hits: counted_hits,
         requests: trace.counted() as u64,
@@ -182,6 +286,65 @@ mod tests {
             hits.iter().all(|&h| (9_000..11_000).contains(&h)),
             "{hits:?}"
         );
+    }
+
+    /// The hit-ratio table of the suite, without the timed groups:
+    /// `cargo test --release -p keel-benches --lib hit_ratio_table -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: replays 1.5 M requests per trace and cache"]
+    fn hit_ratio_table() {
+        use crate::cache::{KeelLru, KeelSecondChance};
+        for kind in TraceKind::ALL {
+            let trace = Trace::of(kind);
+            for h in [
+                replay::<Keel>(&trace, crate::cache::ENTRIES),
+                replay::<KeelSecondChance>(&trace, crate::cache::ENTRIES),
+                replay::<KeelLru>(&trace, crate::cache::ENTRIES),
+                replay::<MokaTtl>(&trace, crate::cache::ENTRIES),
+                replay::<QuickCache>(&trace, crate::cache::ENTRIES),
+                replay::<LruMutex>(&trace, crate::cache::ENTRIES),
+            ] {
+                println!("{:<20} {:<22} {:.2}%", h.trace, h.name, 100.0 * h.ratio());
+            }
+        }
+    }
+
+    #[test]
+    fn the_mixed_traces_have_their_shape() {
+        let scans = Trace::of(TraceKind::Scans);
+        let distinct = |keys: &[u64]| keys.iter().collect::<std::collections::HashSet<_>>().len();
+        // Scan keys are read once each: a fifth of the trace, all distinct.
+        let scan_keys: Vec<u64> = (0..ZIPF_REQUESTS)
+            .filter(|i| i % SCAN_EVERY < SCAN_LEN)
+            .map(|i| scans.keys[i])
+            .collect();
+        assert_eq!(scan_keys.len(), ZIPF_REQUESTS / 5);
+        assert_eq!(distinct(&scan_keys), scan_keys.len());
+        let wonders = Trace::of(TraceKind::OneHitWonders);
+        let mut seen = std::collections::HashMap::new();
+        for &k in &wonders.keys {
+            *seen.entry(k).or_insert(0u32) += 1;
+        }
+        let once = seen.values().filter(|&&c| c == 1).count();
+        // A third are unique by construction; Zipf's tail adds some keys seen once.
+        assert!(once >= ZIPF_REQUESTS * 3 / 10, "{once}");
+        // The shifting trace's first and last phases share few of their hot keys.
+        let shifting = Trace::of(TraceKind::ShiftingHotSet);
+        let phase = ZIPF_REQUESTS / PHASES;
+        let hot = |range: std::ops::Range<usize>| {
+            let mut counts = std::collections::HashMap::new();
+            for &k in &shifting.keys[range] {
+                *counts.entry(k).or_insert(0u32) += 1;
+            }
+            counts
+                .into_iter()
+                .filter(|&(_, c)| c >= 20)
+                .map(|(k, _)| k)
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let (first, last) = (hot(0..phase), hot(ZIPF_REQUESTS - phase..ZIPF_REQUESTS));
+        assert!(first.len() > 100);
+        assert!(first.intersection(&last).count() < first.len() / 10);
     }
 
     #[test]

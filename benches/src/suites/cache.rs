@@ -29,8 +29,10 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use keel_timex::CoarseClock;
 
 use crate::cache::memory::{self, CacheMemory};
-use crate::cache::zipf::{self, HitRatio, Trace, ZIPF_EXPONENTS};
-use crate::cache::{CacheUnderTest, ENTRIES, Keel, KeelLru, Loaded, LruMutex, MokaTtl, QuickCache};
+use crate::cache::zipf::{self, HitRatio, Trace, TraceKind};
+use crate::cache::{
+    CacheUnderTest, ENTRIES, Keel, KeelLru, KeelSecondChance, Loaded, LruMutex, MokaTtl, QuickCache,
+};
 use crate::tally::Tally;
 use crate::threads::time_on_threads;
 
@@ -107,8 +109,8 @@ pub fn all(c: &mut Criterion) {
             format!("; its own count over the whole trace: {hits} hits, {misses} misses (we counted {ours} hits)")
         });
         println!(
-            "cache hit ratio/zipf s={}/{}: {:.4} ({} of {} requests){reported}",
-            h.s,
+            "cache hit ratio/{}/{}: {:.4} ({} of {} requests){reported}",
+            h.trace,
             h.name,
             h.ratio(),
             h.hits,
@@ -173,10 +175,11 @@ pub fn run(c: &mut Criterion) -> Run {
     .collect();
 
     let mut hit_ratios = Vec::new();
-    for s in ZIPF_EXPONENTS {
-        let trace = Trace::standard(s);
+    for kind in TraceKind::ALL {
+        let trace = Trace::of(kind);
         hit_ratios.push(zipf::replay::<Keel>(&trace, ENTRIES));
         hit_ratios.push(zipf::replay::<KeelLru>(&trace, ENTRIES));
+        hit_ratios.push(zipf::replay::<KeelSecondChance>(&trace, ENTRIES));
         hit_ratios.push(zipf::replay::<MokaTtl>(&trace, ENTRIES));
         hit_ratios.push(zipf::replay::<QuickCache>(&trace, ENTRIES));
         hit_ratios.push(zipf::replay::<LruMutex>(&trace, ENTRIES));

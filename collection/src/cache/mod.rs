@@ -24,11 +24,15 @@
 //!
 //! - Every entry expires a time to live after it was last **set** (reads do not extend it),
 //!   spread by ±5% jitter so that entries set together do not expire together.
-//! - With a [`capacity`](Builder::capacity), storing a new key into a full cache evicts the
-//!   least recently used one; reads count as uses. By default "least recently used" is
-//!   second chance ([`Eviction::SecondChance`], the CLOCK approximation of LRU: a read sets a
-//!   flag instead of moving its entry, which halves the cache misses of a read); exact LRU,
-//!   as go-zero, is [`Eviction::Lru`]. go-zero's LRU scenarios give the same result with both.
+//! - With a [`capacity`](Builder::capacity), storing a new key into a full cache evicts
+//!   one; reads count as uses. go-zero evicts the least recently used ([`Eviction::Lru`]
+//!   here). keel's default is S3-FIFO ([`Eviction::S3Fifo`]): new keys are probationary,
+//!   and a key read again since it was set outlives the keys never read again, so scans and
+//!   one-hit wonders do not flush the working set; its hit ratio is higher than LRU's on
+//!   every trace of keel-benches but a moving hot set, and at least quick_cache's and
+//!   moka's on all of them (table at [`Eviction`]). A hit only sets a bit in its entry,
+//!   under the shard's shared lock, so concurrent readers of a shard do not take turns.
+//!   go-zero's LRU scenarios give the same result with every policy.
 //! - [`take`](Cache::take) returns the cached value, or runs the loader once for all the
 //!   concurrent callers of that key (on keel-syncx's [`SingleFlight`]). An error or a panic in
 //!   the loader reaches every one of them as a [`TakeError`] and caches nothing; the error
@@ -43,8 +47,8 @@
 //!   produced the value, and nothing when the load failed. With feature `tracing`, an event
 //!   like go-zero's per-minute log line is emitted (see [`Builder::report_interval`]); with
 //!   feature `metrics`, `keel_cache_*` series are recorded (see the
-//!   [crate docs](crate#metrics)). The request counters among them are counted in the
-//!   shards, under the lock each lookup takes anyway, and reach the recorder at least once
+//!   [crate docs](crate#metrics)). The request counters among them are counted per thread
+//!   (no shared write), and reach the recorder at least once
 //!   a second, at every [`snapshot`](Cache::snapshot) and
 //!   [`publish_metrics`](Cache::publish_metrics), and when the cache is dropped (a recorder
 //!   call per lookup would cost half a get-hit): call `publish_metrics()` before rendering
@@ -61,12 +65,14 @@
 //!   rewrites the deadline in place.
 //! - **No lock held across shards, no background goroutines.** go-zero has one lock and two
 //!   goroutines per cache that never stop. Here the keys are spread over independently locked
-//!   shards, each with its own recency list and expiry wheel, driven by the operations themselves:
+//!   shards, each with its own eviction queues and expiry wheel, driven by the operations themselves:
 //!   dropping the cache frees everything. [`purge_expired`](Cache::purge_expired) reclaims
 //!   memory of an idle cache on demand.
-//! - **No allocation per entry.** Entries live in one slab per shard (48 bytes for
-//!   `u64 -> u64`), linked into the recency list and the expiry wheel by 32-bit indices, with a
-//!   hashbrown index into the slab. The slab is compacted after mass expiry.
+//! - **No allocation per entry.** Entries live in one dense slab per shard (48 bytes for
+//!   `u64 -> u64`), linked into the eviction queues and the expiry wheel by 32-bit indices,
+//!   with a hashbrown index into the slab. The slab gives memory back after mass expiry.
+//! - **Hits do not take turns.** A hit takes its shard's lock shared and counts itself in
+//!   its thread's own counters; statistics and metrics add no shared write to it.
 //! - **Negative caching** ([`Builder::negative_ttl`] with [`take_optional`](Cache::take_optional)),
 //!   sync and async loaders, and typed loader errors (go-zero's `Take` returns a Go `error`;
 //!   here `TakeError<E>` carries the loader's own error type, as moka's `try_get_with` gives
@@ -82,6 +88,7 @@ mod error;
 mod shard;
 mod stats;
 mod take;
+pub(crate) mod tally;
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -92,7 +99,7 @@ use ahash::RandomState;
 use crossbeam_utils::CachePadded;
 use keel_syncx::singleflight::SingleFlight;
 use keel_timex::{Clock, CoarseClock, Nanos};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::sync::Arc;
 
 pub use builder::{Builder, DEFAULT_JITTER, Eviction};
@@ -103,6 +110,7 @@ use crate::metrics::CacheMetrics;
 use error::Failure;
 use shard::{Found, Shard, ShardConfig};
 use stats::Reporter;
+use tally::{Count, Tally};
 
 /// The most shards a cache can have.
 pub const MAX_SHARDS: usize = 1024;
@@ -164,12 +172,14 @@ struct Inner<K, V, C> {
     negative_ttl: Option<Duration>,
     capacity: Option<usize>,
     flights: SingleFlight<K, Option<V>, Failure>,
+    /// Hits, misses and requests, counted per thread.
+    tally: Arc<Tally>,
     reporter: Reporter,
     metrics: CacheMetrics,
 }
 
-/// The shards, each behind its own lock on its own cache line.
-type Shards<K, V> = Box<[CachePadded<Mutex<Shard<K, V>>>]>;
+/// The shards, each behind its own lock on its own cache line. Hits take the lock shared.
+type Shards<K, V> = Box<[CachePadded<RwLock<Shard<K, V>>>]>;
 
 /// Picks the shard from bits hashbrown does not use within a shard's table (it takes the
 /// bucket from the low bits and its tag from the top 7), so a shard's keys stay well spread.
@@ -209,12 +219,13 @@ impl<K, V> Cache<K, V, CoarseClock> {
 impl<K, V, C: Clock> Cache<K, V, C> {
     fn from_parts(parts: Parts<C>) -> Self {
         let now = parts.clock.now();
-        let (metrics, shard_metrics) = CacheMetrics::new(&parts.name, parts.shards);
+        let tally = Arc::new(Tally::new());
+        let (metrics, shard_metrics) = CacheMetrics::new(&parts.name, parts.shards, &tally);
         let shards: Box<[_]> = shard_metrics
             .into_iter()
             .map(|metrics| {
                 let shard = Shard::new(parts.shard, now.as_nanos(), metrics);
-                CachePadded::new(Mutex::new(shard))
+                CachePadded::new(RwLock::new(shard))
             })
             .collect();
         let inner = Inner {
@@ -232,6 +243,7 @@ impl<K, V, C: Clock> Cache<K, V, C> {
             capacity: parts.capacity,
             // The cache counts its loads itself (`keel_cache_loads_total`).
             flights: SingleFlight::without_metrics(),
+            tally,
             metrics,
             reporter: Reporter::new(parts.name, parts.report_interval, now),
             clock: parts.clock,
@@ -266,7 +278,7 @@ impl<K, V, C> Cache<K, V, C> {
     /// With feature `metrics`, gives the recorder every request counted so far
     /// (`keel_cache_requests_total`); without it, does nothing.
     ///
-    /// The requests are counted in the shards, under the lock each lookup takes anyway, and
+    /// The requests are counted per thread (a hit writes no line another thread writes), and
     /// reach the recorder at least once a second (keel-timex's periodic thread), at every
     /// [`snapshot`](Cache::snapshot) and call of this, and when the cache is dropped: a
     /// recorder call per lookup would cost half a get-hit. Call this before rendering a
@@ -323,16 +335,12 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();
-        let found = {
-            let mut shard = inner.lock(hash);
-            let found = shard.get(&inner.hasher, hash, key, now.as_nanos());
-            match found {
-                Found::Live(_) => shard.counts.hits += 1,
-                Found::Absent => shard.counts.misses += 1,
-            }
-            shard.count_request(&found);
-            found
-        };
+        let found = inner.lookup(hash, key, now);
+        inner.tally.add(match found {
+            Found::Live(_) => Count::Hit,
+            Found::Absent => Count::Miss,
+        });
+        inner.count_request(&found);
         inner.after_operation(now);
         match found {
             Found::Live(value) => value,
@@ -351,11 +359,11 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();
-        inner.lock(hash).contains(hash, key, now.as_nanos())
+        inner.read(hash).contains(hash, key, now.as_nanos())
     }
 
     /// Stores `value` for `key` for the cache's time to live (with jitter), as the most
-    /// recently used entry; returns the value it replaced. Evicts the least recently used
+    /// recently used entry; returns the value it replaced. Evicts an entry by the eviction policy
     /// entry if a bounded cache is full.
     pub fn set(&self, key: K, value: V) -> Option<V> {
         self.set_with_ttl(key, value, self.inner.ttl)
@@ -382,7 +390,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();
         let removed = inner
-            .lock(hash)
+            .write(hash)
             .remove(&inner.hasher, hash, key, now.as_nanos());
         inner.after_operation(now);
         removed.flatten()
@@ -391,7 +399,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// Removes every entry. Statistics are kept.
     pub fn clear(&self) {
         for shard in self.inner.shards.iter() {
-            shard.lock().remove_all();
+            write(shard).remove_all();
         }
     }
 
@@ -399,7 +407,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
     /// most one [expiry tick](Builder::expiry_tick) old, or older in shards nobody used
     /// since; [`purge_expired`](Cache::purge_expired) first for an exact count).
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.lock().len()).sum()
+        self.inner.shards.iter().map(|s| read(s).len()).sum()
     }
 
     /// Whether [`len`](Cache::len) is zero.
@@ -414,7 +422,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         let inner = &*self.inner;
         let now = inner.clock.now().as_nanos();
         for shard in inner.shards.iter() {
-            shard.lock().sweep_if_due(&inner.hasher, now);
+            write(shard).sweep_if_due(&inner.hasher, now);
         }
     }
 
@@ -424,7 +432,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         self.inner
             .shards
             .iter()
-            .map(|s| s.lock().allocated_bytes())
+            .map(|s| read(s).allocated_bytes())
             .sum()
     }
 
@@ -440,16 +448,75 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
 
 impl<K: Hash + Eq, V: Clone, C: Clock> Inner<K, V, C> {
     fn snapshot(&self) -> CacheStats {
-        let mut stats = CacheStats::default();
+        let mut stats = CacheStats {
+            hits: self.tally.sum(Count::Hit),
+            misses: self.tally.sum(Count::Miss),
+            ..CacheStats::default()
+        };
         for shard in self.shards.iter() {
-            let shard = shard.lock();
+            let shard = read(shard);
             stats.add(&shard.counts, shard.len());
         }
         stats
     }
 
-    fn lock(&self, hash: u64) -> MutexGuard<'_, Shard<K, V>> {
-        self.shards[(hash >> SHARD_SHIFT) as usize & self.mask].lock()
+    #[inline(always)]
+    fn shard(&self, hash: u64) -> &RwLock<Shard<K, V>> {
+        &self.shards[(hash >> SHARD_SHIFT) as usize & self.mask]
+    }
+
+    fn read(&self, hash: u64) -> RwLockReadGuard<'_, Shard<K, V>> {
+        read(self.shard(hash))
+    }
+
+    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, Shard<K, V>> {
+        write(self.shard(hash))
+    }
+
+    /// Looks `key` up: under the shard's shared lock when that is enough (a hit, or no
+    /// entry), else under its exclusive lock (a sweep is due, the entry expired, exact LRU).
+    #[inline(always)]
+    fn lookup<Q>(&self, hash: u64, key: &Q, now: Nanos) -> Found<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let shard = self.shard(hash);
+        let shared = read(shard).get_shared(hash, key, now.as_nanos());
+        match shared {
+            Some(found) => found,
+            None => self.lookup_exclusive(shard, hash, key, now),
+        }
+    }
+
+    /// [`lookup`](Inner::lookup)'s exclusive path, out of line: the shared path stays small.
+    #[cold]
+    #[inline(never)]
+    fn lookup_exclusive<Q>(
+        &self,
+        shard: &RwLock<Shard<K, V>>,
+        hash: u64,
+        key: &Q,
+        now: Nanos,
+    ) -> Found<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        write(shard).get(&self.hasher, hash, key, now.as_nanos())
+    }
+
+    /// Counts a request's first lookup (`keel_cache_requests_total`, feature `metrics`);
+    /// nothing without the feature.
+    #[inline(always)]
+    fn count_request(&self, found: &Found<V>) {
+        if cfg!(feature = "metrics") {
+            self.tally.add(match found {
+                Found::Live(Some(_)) => Count::RequestHit,
+                Found::Live(None) => Count::RequestNotFound,
+                Found::Absent => Count::RequestMiss,
+            });
+        }
     }
 
     /// Stores under the shard's lock; `negative` stores with the negative time to live.
@@ -464,10 +531,10 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Inner<K, V, C> {
     ) -> Option<Option<V>> {
         let hash = self.hasher.hash_one(&key);
         let deadline = self.deadline(now, ttl, hash);
-        let mut shard = self.lock(hash);
         if count_miss {
-            shard.counts.misses += 1;
+            self.tally.add(Count::Miss);
         }
+        let mut shard = self.write(hash);
         shard.insert(&self.hasher, hash, key, value, deadline, now.as_nanos())
     }
 
@@ -522,4 +589,16 @@ impl<K, V, C> fmt::Debug for Cache<K, V, C> {
             .field("shards", &inner.shards.len())
             .finish_non_exhaustive()
     }
+}
+
+/// A shard, shared.
+#[inline(always)]
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read()
+}
+
+/// A shard, exclusively.
+#[inline(always)]
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
 }

@@ -1,5 +1,10 @@
-//! One shard of the cache: a slab of entries, a hash index into it, a recency list and an
-//! expiry wheel, all threaded through the slab by `u32` links and all under the shard's lock.
+//! One shard of the cache: a dense slab of entries, a hash index into it, the eviction queues
+//! and an expiry wheel, all threaded through the slab by `u32` links.
+//!
+//! A lookup of a live entry needs only `&Shard` ([`Shard::get_shared`]): the cache serves hits
+//! under a shared (read) lock, and the one thing a hit writes, its entry's "visited" flag, is
+//! an atomic bit. Everything else (inserts, eviction, expiry, exact-LRU promotion) takes
+//! `&mut Shard` under the exclusive lock.
 //!
 //! Nothing here knows about clocks, locks or loaders: every operation is handed the hash of its
 //! key and the current time, so the shard can be tested and reasoned about on its own.
@@ -7,12 +12,12 @@
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::mem;
-use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ahash::RandomState;
 use hashbrown::HashTable;
 
-use crate::metrics::{Request, ShardMetrics};
+use crate::metrics::ShardMetrics;
 
 /// "No entry": the end of a list, or an empty slot of the wheel.
 const NIL: u32 = u32::MAX;
@@ -28,10 +33,26 @@ const HEAD: u32 = 1 << 31;
 /// The most entries a bounded shard reserves on its first insert.
 const FIRST_CHUNK: usize = 1 << 16;
 
-/// Below this many slab slots, compaction is not worth its pass.
-const COMPACT_MIN_SLOTS: usize = 64;
+/// Below this many slab slots, giving memory back is not worth a reallocation.
+const SHRINK_MIN_SLOTS: usize = 64;
 
-/// Previous and next entry in one of the two intrusive lists.
+/// The top bit of [`Entry::stamp`]: the entry was read since eviction last passed it. Set by
+/// readers under the shared lock (a plain atomic store: every concurrent writer of the bit
+/// stores the same word), cleared under the exclusive lock.
+const VISITED: u64 = 1 << 63;
+
+/// The next bit of [`Entry::stamp`]: the entry is in the main queue (else the small one).
+/// Written only under the exclusive lock.
+const IN_MAIN: u64 = 1 << 62;
+
+/// The latest deadline an entry can have (2^62 − 1 ns: 146 years on the clock's time line).
+pub(super) const MAX_DEADLINE: u64 = IN_MAIN - 1;
+
+/// The eviction queues an entry can be in.
+const SMALL: usize = 0;
+const MAIN: usize = 1;
+
+/// Previous and next entry in one of the intrusive lists.
 #[derive(Clone, Copy, Debug)]
 struct Links {
     prev: u32,
@@ -43,56 +64,96 @@ const UNLINKED: Links = Links {
     next: NIL,
 };
 
-/// One cached key.
-///
-/// For `u64 -> u64` this is 48 bytes, and `Option<Entry>` stays 48 bytes: `deadline` is never
-/// zero, which gives the option its niche.
+/// One cached key. For `u64 -> u64` this is 48 bytes.
 #[derive(Debug)]
 struct Entry<K, V> {
     key: K,
     /// `None` remembers that the loader found nothing (negative caching).
     value: Option<V>,
     /// The deadline (when the entry stops being served, in nanoseconds on the cache's clock;
-    /// exact: the wheel below only decides when the memory is given back) in the low 63 bits,
-    /// and the second-chance "read since it was last looked at by eviction" flag in the top
-    /// bit. Never zero, which gives `Option<Entry>` its niche.
-    stamp: NonZeroU64,
-    /// Recency: `head` is the most recently used entry, `tail` the eviction candidate.
-    recency: Links,
+    /// exact: the wheel below only decides when the memory is given back) in the low 62
+    /// bits, [`IN_MAIN`] and [`VISITED`] above it.
+    stamp: AtomicU64,
+    /// The entry's place in its eviction queue: towards `head` the newer, `tail` the next
+    /// candidate.
+    queue: Links,
     /// The list of the wheel slot the deadline falls in.
     expiry: Links,
 }
 
-/// The top bit of [`Entry::stamp`]: the entry was read since eviction last passed it.
-const REFERENCED: u64 = 1 << 63;
-
-/// The latest deadline an entry can have (292 years on the clock's time line).
-const MAX_DEADLINE: u64 = REFERENCED - 1;
-
 impl<K, V> Entry<K, V> {
+    fn new(key: K, value: Option<V>, deadline: u64, queue: usize) -> Self {
+        let main = if queue == MAIN { IN_MAIN } else { 0 };
+        Entry {
+            key,
+            value,
+            stamp: AtomicU64::new(deadline.min(MAX_DEADLINE) | main),
+            queue: UNLINKED,
+            expiry: UNLINKED,
+        }
+    }
+
+    #[inline(always)]
+    fn stamp(&self) -> u64 {
+        self.stamp.load(Ordering::Relaxed)
+    }
+
     #[inline(always)]
     fn deadline(&self) -> u64 {
-        self.stamp.get() & MAX_DEADLINE
+        self.stamp() & MAX_DEADLINE
     }
 
     #[inline(always)]
-    fn referenced(&self) -> bool {
-        self.stamp.get() & REFERENCED != 0
+    fn visited(&self) -> bool {
+        self.stamp() & VISITED != 0
     }
 
     #[inline(always)]
-    fn set_stamp(&mut self, deadline: u64, referenced: bool) {
-        let flag = if referenced { REFERENCED } else { 0 };
-        self.stamp =
-            NonZeroU64::new(deadline.clamp(1, MAX_DEADLINE) | flag).unwrap_or(NonZeroU64::MIN);
+    fn queue(&self) -> usize {
+        usize::from(self.stamp() & IN_MAIN != 0)
+    }
+
+    /// Marks the entry read. Only the first read after eviction passed writes: the line stays
+    /// clean (shared between cores) for the reads after it.
+    #[inline(always)]
+    fn visit(&self) {
+        let stamp = self.stamp();
+        if stamp & VISITED == 0 {
+            self.stamp.store(stamp | VISITED, Ordering::Relaxed);
+        }
+    }
+
+    #[inline(always)]
+    fn set_deadline(&mut self, deadline: u64) {
+        let stamp = self.stamp.get_mut();
+        *stamp = (*stamp & !MAX_DEADLINE) | deadline.min(MAX_DEADLINE);
+    }
+
+    #[inline(always)]
+    fn set_visited(&mut self, visited: bool) {
+        let stamp = self.stamp.get_mut();
+        *stamp = if visited {
+            *stamp | VISITED
+        } else {
+            *stamp & !VISITED
+        };
+    }
+
+    #[inline(always)]
+    fn set_queue(&mut self, queue: usize) {
+        let stamp = self.stamp.get_mut();
+        *stamp = if queue == MAIN {
+            *stamp | IN_MAIN
+        } else {
+            *stamp & !IN_MAIN
+        };
     }
 }
 
-/// Statistics counted under the shard's lock: plain integers, no shared atomics on the hot path.
+/// Statistics counted under the shard's exclusive lock (hits and misses are counted per
+/// thread, outside the shards: see `tally.rs`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Counts {
-    pub(super) hits: u64,
-    pub(super) misses: u64,
     pub(super) evictions: u64,
     pub(super) expirations: u64,
 }
@@ -105,31 +166,66 @@ pub(super) enum Found<V> {
     Absent,
 }
 
+/// How a full shard picks what to evict (the builder's `Eviction`, resolved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Policy {
+    /// Exact LRU: a read moves its entry to the front of the queue (under the exclusive lock).
+    Lru,
+    /// CLOCK: one queue in insertion order; a read sets the visited bit; eviction gives a
+    /// visited entry another turn at the front, with the bit cleared.
+    SecondChance,
+    /// S3-FIFO: new keys enter a small probationary queue (a tenth of the shard); one read
+    /// there promotes a key to the main queue (CLOCK, as above) when eviction reaches it,
+    /// none evicts it and remembers its hash in the ghost table; a key the ghost remembers
+    /// goes straight to the main queue when it comes back.
+    S3Fifo,
+}
+
 /// The shape of a shard, fixed at construction.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ShardConfig {
-    /// Entries kept before the least recently used one is evicted.
+    /// Entries kept before one is evicted.
     pub(super) capacity: usize,
-    /// Whether a capacity was asked for: only then do reads maintain the recency order.
+    /// Whether a capacity was asked for: only then do reads maintain the eviction order.
     pub(super) bounded: bool,
-    /// Exact LRU (a read moves the entry to the front of the list) instead of second chance
-    /// (a read sets a flag; eviction moves flagged entries to the front as it meets them).
-    pub(super) exact_lru: bool,
+    /// The eviction policy of a bounded shard.
+    pub(super) policy: Policy,
     /// The wheel's tick in nanoseconds (at least 1).
     pub(super) tick: u64,
     /// The wheel's slot count, a power of two.
     pub(super) slots: usize,
 }
 
-/// A shard. See the module docs.
-#[derive(Debug)]
-pub(super) struct Shard<K, V> {
-    entries: Vec<Option<Entry<K, V>>>,
-    free: Vec<u32>,
-    index: HashTable<u32>,
+/// The head, tail and length of one eviction queue.
+#[derive(Clone, Copy, Debug)]
+struct Queue {
     head: u32,
     tail: u32,
     len: usize,
+}
+
+const EMPTY_QUEUE: Queue = Queue {
+    head: NIL,
+    tail: NIL,
+    len: 0,
+};
+
+/// A shard. See the module docs.
+#[derive(Debug)]
+pub(super) struct Shard<K, V> {
+    /// Dense: a removal moves the last entry into the hole.
+    entries: Vec<Entry<K, V>>,
+    index: HashTable<u32>,
+    /// `[SMALL, MAIN]`. Only S3-FIFO uses the small queue.
+    queues: [Queue; 2],
+    /// S3-FIFO's small-queue share of the capacity (0 for the other policies).
+    small_capacity: usize,
+    /// S3-FIFO's ghost: fingerprints of keys recently evicted from the small queue, in a
+    /// direct-mapped table of the capacity rounded up to a power of two (a newer ghost
+    /// overwrites an older one in its slot, which is the forgetting; a false match only
+    /// admits a new key to the main queue). Empty for the other policies, and until the
+    /// shard first evicts.
+    ghost: Box<[u16]>,
     config: ShardConfig,
     /// Heads of the wheel's slot lists. Slot `t & mask` holds the entries whose deadline falls
     /// in tick `t` (`t = deadline / tick`), for every round.
@@ -148,13 +244,14 @@ impl<K, V> Shard<K, V> {
     /// An empty shard whose wheel starts at `now`.
     pub(super) fn new(config: ShardConfig, now: u64, metrics: ShardMetrics) -> Self {
         let swept = now / config.tick;
+        let s3 = config.bounded && config.policy == Policy::S3Fifo;
         Shard {
             entries: Vec::new(),
-            free: Vec::new(),
             index: HashTable::new(),
-            head: NIL,
-            tail: NIL,
-            len: 0,
+            queues: [EMPTY_QUEUE; 2],
+            small_capacity: if s3 { (config.capacity / 10).max(1) } else { 0 },
+            // Allocated by the first eviction, when the shard holds its capacity anyway.
+            ghost: Box::default(),
             config,
             wheel: vec![NIL; config.slots].into_boxed_slice(),
             swept,
@@ -164,52 +261,68 @@ impl<K, V> Shard<K, V> {
         }
     }
 
-    /// Counts a request (`keel_cache_requests_total`, feature `metrics`) whose lookup found
-    /// `found`; nothing without the feature.
-    #[inline(always)]
-    pub(super) fn count_request(&mut self, found: &Found<V>) {
-        self.metrics.request(match found {
-            Found::Live(Some(_)) => Request::Hit,
-            Found::Live(None) => Request::NotFound,
-            Found::Absent => Request::Miss,
-        });
-    }
-
     /// Live and not yet reclaimed entries.
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.entries.len()
     }
 
-    /// Heap bytes held by the slab, the free list, the index and the wheel.
+    /// Heap bytes held by the slab, the index, the ghost table and the wheel.
     pub(super) fn allocated_bytes(&self) -> usize {
-        self.entries.capacity() * mem::size_of::<Option<Entry<K, V>>>()
-            + self.free.capacity() * mem::size_of::<u32>()
+        self.entries.capacity() * mem::size_of::<Entry<K, V>>()
             + self.index.allocation_size()
+            + self.ghost.len() * mem::size_of::<u16>()
             + self.wheel.len() * mem::size_of::<u32>()
     }
 
     /// Drops every entry (statistics are kept).
     pub(super) fn remove_all(&mut self) {
-        self.metrics.entries_removed(self.len);
-        self.clear();
+        self.metrics.entries_removed(self.len());
+        self.entries = Vec::new();
+        self.index = HashTable::new();
+        self.queues = [EMPTY_QUEUE; 2];
+        self.wheel.fill(NIL);
     }
 
-    /// Forgets every entry (compaction puts the live ones back).
-    fn clear(&mut self) {
-        self.entries = Vec::new();
-        self.free = Vec::new();
-        self.index = HashTable::new();
-        self.head = NIL;
-        self.tail = NIL;
-        self.len = 0;
-        self.wheel.fill(NIL);
+    /// Whether an operation at `now` must sweep first (under the exclusive lock).
+    #[inline(always)]
+    pub(super) fn sweep_due(&self, now: u64) -> bool {
+        now >= self.next_sweep_at
     }
 }
 
 impl<K: Hash + Eq, V: Clone> Shard<K, V> {
-    /// Looks `key` up at `now`: a live entry is marked most recently used; an expired one is
-    /// removed (counted as an expiration). `key` is the key or a form it borrows as, `hash`
-    /// the hash of either (they hash alike).
+    /// Looks `key` up at `now` under the shared lock: `Some` when that is enough (a live
+    /// entry, marked visited; or no entry), `None` when the lookup needs the exclusive lock
+    /// ([`get`](Shard::get)): a sweep is due, the entry expired (it is removed and counted),
+    /// or exact LRU must move it.
+    #[inline(always)]
+    pub(super) fn get_shared<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<Found<V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        if self.sweep_due(now) {
+            return None;
+        }
+        let Some(idx) = self.find(hash, key) else {
+            return Some(Found::Absent);
+        };
+        let entry = self.entry(idx);
+        if entry.deadline() <= now {
+            return None;
+        }
+        if self.config.bounded {
+            if self.config.policy == Policy::Lru {
+                return None;
+            }
+            entry.visit();
+        }
+        Some(Found::Live(entry.value.clone()))
+    }
+
+    /// Looks `key` up at `now` under the exclusive lock: a live entry is marked used; an
+    /// expired one is removed (counted as an expiration). `key` is the key or a form it
+    /// borrows as, `hash` the hash of either (they hash alike).
     pub(super) fn get<Q>(&mut self, hasher: &RandomState, hash: u64, key: &Q, now: u64) -> Found<V>
     where
         K: Borrow<Q>,
@@ -226,23 +339,17 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             return Found::Absent;
         }
         if self.config.bounded {
-            if self.config.exact_lru {
+            if self.config.policy == Policy::Lru {
                 self.promote(idx);
             } else {
-                // Only the first read after eviction passed writes: the line stays clean for
-                // the reads after it.
-                let entry = self.entry_mut(idx);
-                if !entry.referenced() {
-                    let deadline = entry.deadline();
-                    entry.set_stamp(deadline, true);
-                }
+                self.entry(idx).visit();
             }
         }
         Found::Live(self.entry(idx).value.clone())
     }
 
-    /// Whether `key` has a live entry with a value at `now`; touches neither recency nor
-    /// statistics.
+    /// Whether `key` has a live entry with a value at `now`; touches neither the eviction
+    /// order nor statistics.
     pub(super) fn contains<Q>(&self, hash: u64, key: &Q, now: u64) -> bool
     where
         K: Borrow<Q>,
@@ -254,9 +361,10 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         })
     }
 
-    /// Stores `value` for `key` until `deadline`, as the most recently used entry; returns the
-    /// value it replaces, if that one was live. A deadline not after `now` stores nothing (and
-    /// removes the key).
+    /// Stores `value` for `key` until `deadline`; returns the value it replaces, if that one
+    /// was live. A deadline not after `now` stores nothing (and removes the key). A new key
+    /// enters its eviction queue at the front; re-setting a key counts as a use of it (LRU
+    /// and second chance move it to the front, S3-FIFO marks it visited).
     pub(super) fn insert(
         &mut self,
         hasher: &RandomState,
@@ -276,40 +384,44 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             // The entry's slot is visited no later than its old deadline's tick. A deadline in
             // that tick or later (the usual re-set: the key's jitter is fixed, so a later set
             // means a later deadline) leaves it there, and the sweep moves it when it gets
-            // there. Only an earlier tick needs the list surgery now.
-            if deadline / self.config.tick < old_deadline / self.config.tick {
+            // there. Only an earlier tick needs the list surgery now (and only an earlier
+            // deadline can be in one: the divisions are skipped otherwise).
+            if deadline < old_deadline
+                && deadline / self.config.tick < old_deadline / self.config.tick
+            {
                 self.unlink_expiry(idx);
                 self.link_expiry(idx, deadline);
             }
+            let policy = self.config.policy;
             let entry = self.entry_mut(idx);
-            entry.set_stamp(deadline, false);
+            entry.set_deadline(deadline);
             let old = mem::replace(&mut entry.value, value);
-            self.promote(idx);
+            if policy == Policy::S3Fifo {
+                entry.set_visited(true);
+            } else {
+                entry.set_visited(false);
+                self.promote(idx);
+            }
             return (old_deadline > now).then_some(old);
         }
         if deadline <= now {
             return None;
         }
-        let deadline = deadline.min(MAX_DEADLINE);
-        if self.len >= self.config.capacity {
+        if self.len() >= self.config.capacity {
             self.evict_one(hasher);
         }
-        let mut entry = Entry {
-            key,
-            value,
-            stamp: NonZeroU64::MIN,
-            recency: UNLINKED,
-            expiry: UNLINKED,
+        let queue = if self.small_capacity > 0 && !self.forget_ghost(hash) {
+            SMALL
+        } else {
+            MAIN
         };
-        entry.set_stamp(deadline, false);
-        let idx = self.allocate(entry);
+        let idx = self.allocate(Entry::new(key, value, deadline, queue));
         let entries = &self.entries;
         self.index
             .insert_unique(hash, idx, |&i| hasher.hash_one(&occupied(entries, i).key));
-        self.len += 1;
         self.metrics.entry_added();
-        self.push_front(idx);
-        self.link_expiry(idx, deadline);
+        self.push_front(queue, idx);
+        self.link_expiry(idx, deadline.min(MAX_DEADLINE));
         None
     }
 
@@ -328,13 +440,13 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         self.sweep_if_due(hasher, now);
         let idx = self.find(hash, key)?;
         let removed = self.remove_at(hasher, idx).live_value(now);
-        self.compact_if_sparse(hasher);
+        self.shrink_if_sparse(hasher);
         removed
     }
 
     /// Reclaims the entries whose deadline passed in a tick that is over at `now`.
     pub(super) fn sweep_if_due(&mut self, hasher: &RandomState, now: u64) {
-        if now >= self.next_sweep_at {
+        if self.sweep_due(now) {
             self.sweep(hasher, now);
         }
     }
@@ -349,13 +461,18 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             let mut idx = self.wheel[(t & mask) as usize];
             while idx != NIL {
                 let entry = self.entry(idx);
-                let next = entry.expiry.next;
+                let mut next = entry.expiry.next;
                 let deadline = entry.deadline();
                 // Reclaimed once its deadline's tick is over, wherever the entry sat (an entry
                 // re-set into the tick still running waits for that tick, as it would in the
                 // slot its deadline names); after a whole turn, everything expired goes.
                 if deadline / self.config.tick < due || (whole_turn && deadline <= now) {
+                    let last = (self.len() - 1) as u32;
                     self.remove_at(hasher, idx);
+                    // The removal moved the last entry into `idx`.
+                    if next == last {
+                        next = idx;
+                    }
                     self.counts.expirations += 1;
                     self.metrics.expired();
                 } else if self.slot_of(deadline) != (t & mask) as usize {
@@ -369,7 +486,7 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         }
         self.swept = due;
         self.next_sweep_at = due.saturating_add(1).saturating_mul(self.config.tick);
-        self.compact_if_sparse(hasher);
+        self.shrink_if_sparse(hasher);
     }
 
     /// The slot of `key` (or of the key it is borrowed from), whose hash is `hash`.
@@ -393,17 +510,13 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
     #[inline(always)]
     fn entry_mut(&mut self, idx: u32) -> &mut Entry<K, V> {
         match self.entries.get_mut(idx as usize) {
-            Some(Some(entry)) => entry,
-            _ => unreachable!("linked slot {idx} is vacant"),
+            Some(entry) => entry,
+            None => unreachable!("linked slot {idx} is past the slab"),
         }
     }
 
     fn allocate(&mut self, entry: Entry<K, V>) -> u32 {
-        if let Some(idx) = self.free.pop() {
-            self.entries[idx as usize] = Some(entry);
-            return idx;
-        }
-        // `capacity` is at most MAX_PER_SHARD, so the index always fits below NIL.
+        // `capacity` is at most MAX_PER_SHARD, so the index always fits below HEAD.
         let idx = self.entries.len() as u32;
         if self.config.bounded && self.entries.capacity() == 0 {
             // A bounded shard knows its final size: one allocation, no doubling slack, up to
@@ -412,42 +525,84 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             self.entries
                 .reserve_exact(self.config.capacity.min(FIRST_CHUNK));
         }
-        self.entries.push(Some(entry));
+        self.entries.push(entry);
         idx
     }
 
-    /// Unlinks and frees entry `idx`; returns it.
+    /// Unlinks and removes entry `idx`; returns it. The last entry of the slab moves into
+    /// `idx` (its links and its index slot follow it).
     fn remove_at(&mut self, hasher: &RandomState, idx: u32) -> Entry<K, V> {
-        self.unlink_recency(idx);
+        self.unlink_queue(idx);
         self.unlink_expiry(idx);
         let hash = hasher.hash_one(&self.entry(idx).key);
         if let Ok(found) = self.index.find_entry(hash, |&i| i == idx) {
             found.remove();
         }
-        self.len -= 1;
         self.metrics.entries_removed(1);
-        self.free.push(idx);
-        match self.entries[idx as usize].take() {
-            Some(entry) => entry,
-            None => unreachable!("removed slot {idx} was vacant"),
+        let last = (self.entries.len() - 1) as u32;
+        if idx != last {
+            self.relink(hasher, last, idx);
+        }
+        self.entries.swap_remove(idx as usize)
+    }
+
+    /// Points everything that points at entry `from` (its queue and expiry neighbours, the
+    /// wheel, its index slot) at `to`, where `swap_remove` is about to move it.
+    fn relink(&mut self, hasher: &RandomState, from: u32, to: u32) {
+        let entry = self.entry(from);
+        let (queue, expiry, queue_id) = (entry.queue, entry.expiry, entry.queue());
+        let hash = hasher.hash_one(&entry.key);
+        if let Some(slot) = self.index.find_mut(hash, |&i| i == from) {
+            *slot = to;
+        }
+        if queue.prev == NIL {
+            self.queues[queue_id].head = to;
+        } else {
+            self.entry_mut(queue.prev).queue.next = to;
+        }
+        if queue.next == NIL {
+            self.queues[queue_id].tail = to;
+        } else {
+            self.entry_mut(queue.next).queue.prev = to;
+        }
+        if expiry.prev & HEAD != 0 {
+            self.wheel[(expiry.prev & !HEAD) as usize] = to;
+        } else if expiry.prev != NIL {
+            self.entry_mut(expiry.prev).expiry.next = to;
+        }
+        if expiry.next != NIL {
+            self.entry_mut(expiry.next).expiry.prev = to;
         }
     }
 
-    /// Evicts the least recently used entry. Under second chance, flagged entries met at the
-    /// tail get their flag cleared and move to the front instead; each is passed over at most
-    /// once, so this ends within `len` steps.
+    /// Evicts one entry by the shard's policy. Visited entries met at a queue's tail get
+    /// their bit cleared and another turn (S3-FIFO: in the main queue) instead; each is
+    /// passed over at most once, so this ends within `2 × len` steps.
     fn evict_one(&mut self, hasher: &RandomState) {
         loop {
-            let tail = self.tail;
+            let small = &self.queues[SMALL];
+            let from = if small.len > 0
+                && (small.len >= self.small_capacity || self.queues[MAIN].len == 0)
+            {
+                SMALL
+            } else {
+                MAIN
+            };
+            let tail = self.queues[from].tail;
             if tail == NIL {
                 return;
             }
-            if !self.config.exact_lru && self.entry(tail).referenced() {
+            if self.config.policy != Policy::Lru && self.entry(tail).visited() {
+                self.unlink_queue(tail);
                 let entry = self.entry_mut(tail);
-                let deadline = entry.deadline();
-                entry.set_stamp(deadline, false);
-                self.promote(tail);
+                entry.set_visited(false);
+                entry.set_queue(MAIN);
+                self.push_front(MAIN, tail);
                 continue;
+            }
+            if from == SMALL {
+                let hash = hasher.hash_one(&self.entry(tail).key);
+                self.remember_ghost(hash);
             }
             self.remove_at(hasher, tail);
             self.counts.evictions += 1;
@@ -456,50 +611,87 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
         }
     }
 
-    // ---- recency list ---------------------------------------------------------------------
+    // ---- S3-FIFO's ghost ------------------------------------------------------------------
 
+    /// The ghost slot and fingerprint of `hash` (a multiply mixes every bit into the
+    /// fingerprint; 0 marks an empty slot).
+    #[inline(always)]
+    fn ghost_slot(&self, hash: u64) -> (usize, u16) {
+        let mixed = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = (mixed >> 20) as usize & (self.ghost.len() - 1);
+        (slot, ((mixed >> 48) as u16).max(1))
+    }
+
+    fn remember_ghost(&mut self, hash: u64) {
+        if self.ghost.is_empty() {
+            self.ghost = vec![0; self.config.capacity.next_power_of_two()].into_boxed_slice();
+        }
+        let (slot, print) = self.ghost_slot(hash);
+        self.ghost[slot] = print;
+    }
+
+    /// Whether the ghost remembers `hash`; forgets it if so.
+    fn forget_ghost(&mut self, hash: u64) -> bool {
+        if self.ghost.is_empty() {
+            return false;
+        }
+        let (slot, print) = self.ghost_slot(hash);
+        let hit = self.ghost[slot] == print;
+        if hit {
+            self.ghost[slot] = 0;
+        }
+        hit
+    }
+
+    // ---- eviction queues ------------------------------------------------------------------
+
+    /// Moves `idx` to the front of its queue.
     #[inline(always)]
     fn promote(&mut self, idx: u32) {
-        if self.head != idx {
-            self.unlink_recency(idx);
-            self.push_front(idx);
+        let queue = self.entry(idx).queue();
+        if self.queues[queue].head != idx {
+            self.unlink_queue(idx);
+            self.push_front(queue, idx);
         }
     }
 
     #[inline(always)]
-    fn push_front(&mut self, idx: u32) {
-        let old_head = self.head;
-        self.entry_mut(idx).recency = Links {
+    fn push_front(&mut self, queue: usize, idx: u32) {
+        let old_head = self.queues[queue].head;
+        self.entry_mut(idx).queue = Links {
             prev: NIL,
             next: old_head,
         };
         if old_head == NIL {
-            self.tail = idx;
+            self.queues[queue].tail = idx;
         } else {
-            self.entry_mut(old_head).recency.prev = idx;
+            self.entry_mut(old_head).queue.prev = idx;
         }
-        self.head = idx;
+        self.queues[queue].head = idx;
+        self.queues[queue].len += 1;
     }
 
     #[inline(always)]
-    fn unlink_recency(&mut self, idx: u32) {
-        let Links { prev, next } = self.entry(idx).recency;
+    fn unlink_queue(&mut self, idx: u32) {
+        let queue = self.entry(idx).queue();
+        let Links { prev, next } = self.entry(idx).queue;
         // A corrupted list would make eviction loop forever: fail loudly in tests instead.
-        debug_assert!(prev == NIL || self.entry(prev).recency.next == idx);
-        debug_assert!(prev != NIL || self.head == idx);
-        debug_assert!(next == NIL || self.entry(next).recency.prev == idx);
-        debug_assert!(next != NIL || self.tail == idx);
+        debug_assert!(prev == NIL || self.entry(prev).queue.next == idx);
+        debug_assert!(prev != NIL || self.queues[queue].head == idx);
+        debug_assert!(next == NIL || self.entry(next).queue.prev == idx);
+        debug_assert!(next != NIL || self.queues[queue].tail == idx);
         if prev == NIL {
-            self.head = next;
+            self.queues[queue].head = next;
         } else {
-            self.entry_mut(prev).recency.next = next;
+            self.entry_mut(prev).queue.next = next;
         }
         if next == NIL {
-            self.tail = prev;
+            self.queues[queue].tail = prev;
         } else {
-            self.entry_mut(next).recency.prev = prev;
+            self.entry_mut(next).queue.prev = prev;
         }
-        self.entry_mut(idx).recency = UNLINKED;
+        self.queues[queue].len -= 1;
+        self.entry_mut(idx).queue = UNLINKED;
     }
 
     // ---- expiry wheel ---------------------------------------------------------------------
@@ -539,49 +731,25 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
 
     // ---- memory ---------------------------------------------------------------------------
 
-    /// Gives memory back once three quarters of the slab are free (after mass expiry or
-    /// removal): the live entries are moved to a fresh slab in recency order and the index is
-    /// rebuilt. Each pass is paid for by the removals that emptied the slab, so it is O(1)
-    /// amortised.
-    fn compact_if_sparse(&mut self, hasher: &RandomState) {
-        let slots = self.entries.len();
-        if slots < COMPACT_MIN_SLOTS || self.len > slots / 4 {
+    /// Gives memory back once three quarters of the slab are unused (after mass expiry or
+    /// removal). The slab is dense, so this is a reallocation, no relinking; each one is paid
+    /// for by the removals that emptied the slab, so it is O(1) amortised.
+    fn shrink_if_sparse(&mut self, hasher: &RandomState) {
+        let slots = self.entries.capacity();
+        if slots < SHRINK_MIN_SLOTS || self.len() > slots / 4 {
             return;
         }
-        let mut live = Vec::with_capacity(self.len);
-        let mut idx = self.tail;
-        while idx != NIL {
-            let prev = self.entry(idx).recency.prev;
-            if let Some(entry) = self.entries[idx as usize].take() {
-                live.push(entry);
-            }
-            idx = prev;
-        }
-        self.clear();
-        for entry in live {
-            // Oldest first, so pushing each to the front restores the recency order.
-            let hash = hasher.hash_one(&entry.key);
-            let deadline = entry.deadline();
-            let idx = self.entries.len() as u32;
-            self.entries.push(Some(Entry {
-                recency: UNLINKED,
-                expiry: UNLINKED,
-                ..entry
-            }));
-            let entries = &self.entries;
-            self.index
-                .insert_unique(hash, idx, |&i| hasher.hash_one(&occupied(entries, i).key));
-            self.len += 1;
-            self.push_front(idx);
-            self.link_expiry(idx, deadline);
-        }
+        self.entries.shrink_to(self.len() * 2);
+        let entries = &self.entries;
+        self.index
+            .shrink_to(self.len(), |&i| hasher.hash_one(&occupied(entries, i).key));
     }
 }
 
 /// A shard dropped with its cache holds nothing any more.
 impl<K, V> Drop for Shard<K, V> {
     fn drop(&mut self) {
-        self.metrics.entries_removed(self.len);
+        self.metrics.entries_removed(self.entries.len());
     }
 }
 
@@ -592,13 +760,13 @@ impl<K, V> Entry<K, V> {
     }
 }
 
-/// The occupied slot `idx` of `entries`. Every index in the table and every link points at an
-/// occupied slot; a vacant one here is a bug in this module.
+/// Entry `idx` of `entries`. Every index in the table and every link points into the slab;
+/// one past it here is a bug in this module.
 #[inline(always)]
-fn occupied<K, V>(entries: &[Option<Entry<K, V>>], idx: u32) -> &Entry<K, V> {
+fn occupied<K, V>(entries: &[Entry<K, V>], idx: u32) -> &Entry<K, V> {
     match entries.get(idx as usize) {
-        Some(Some(entry)) => entry,
-        _ => unreachable!("linked slot {idx} is vacant"),
+        Some(entry) => entry,
+        None => unreachable!("linked slot {idx} is past the slab"),
     }
 }
 
@@ -606,11 +774,11 @@ fn occupied<K, V>(entries: &[Option<Entry<K, V>>], idx: u32) -> &Entry<K, V> {
 mod tests {
     use super::*;
 
-    fn shard(capacity: usize) -> (Shard<u64, u64>, RandomState) {
+    fn shard_with(capacity: usize, policy: Policy) -> (Shard<u64, u64>, RandomState) {
         let config = ShardConfig {
             capacity,
             bounded: true,
-            exact_lru: true,
+            policy,
             tick: 10,
             slots: 8,
         };
@@ -618,6 +786,10 @@ mod tests {
             Shard::new(config, 0, ShardMetrics::none()),
             RandomState::with_seeds(1, 2, 3, 4),
         )
+    }
+
+    fn shard(capacity: usize) -> (Shard<u64, u64>, RandomState) {
+        shard_with(capacity, Policy::Lru)
     }
 
     fn put(s: &mut Shard<u64, u64>, h: &RandomState, k: u64, deadline: u64, now: u64) {
@@ -631,9 +803,32 @@ mod tests {
         }
     }
 
+    /// Every link, queue length and index slot agrees with the slab.
+    fn check(s: &Shard<u64, u64>, h: &RandomState) {
+        let mut seen = 0;
+        for (q, queue) in s.queues.iter().enumerate() {
+            let (mut idx, mut prev, mut len) = (queue.head, NIL, 0);
+            while idx != NIL {
+                let e = s.entry(idx);
+                assert_eq!(e.queue.prev, prev);
+                assert_eq!(e.queue(), q);
+                prev = idx;
+                idx = e.queue.next;
+                len += 1;
+            }
+            assert_eq!(queue.tail, prev);
+            assert_eq!(queue.len, len);
+            seen += len;
+        }
+        assert_eq!(seen, s.len());
+        for (i, e) in s.entries.iter().enumerate() {
+            assert_eq!(s.find(h.hash_one(e.key), &e.key), Some(i as u32));
+        }
+    }
+
     #[test]
     fn an_entry_is_an_exact_48_bytes_for_u64_keys_and_values() {
-        assert_eq!(mem::size_of::<Option<Entry<u64, u64>>>(), 48);
+        assert_eq!(mem::size_of::<Entry<u64, u64>>(), 48);
     }
 
     #[test]
@@ -647,6 +842,7 @@ mod tests {
         assert_eq!(get(&mut s, &h, 2, 0), None);
         assert_eq!(s.counts.evictions, 1);
         assert_eq!(s.len(), 3);
+        check(&s, &h);
     }
 
     #[test]
@@ -662,10 +858,11 @@ mod tests {
         assert_eq!(get(&mut s, &h, 2, 30), Some(20));
         s.sweep_if_due(&h, 1_000);
         assert_eq!(s.len(), 0);
+        check(&s, &h);
     }
 
     #[test]
-    fn a_sparse_slab_is_compacted_in_recency_order() {
+    fn a_sparse_slab_gives_memory_back_and_keeps_the_eviction_order() {
         let (mut s, h) = shard(1000);
         for k in 0..200 {
             put(&mut s, &h, k, if k < 190 { 15 } else { 500 }, 0);
@@ -673,15 +870,75 @@ mod tests {
         let before = s.allocated_bytes();
         s.sweep_if_due(&h, 20);
         assert_eq!(s.len(), 10);
+        check(&s, &h);
         assert!(
             s.allocated_bytes() < before,
             "{} !< {before}",
             s.allocated_bytes()
         );
-        // The recency order survived: 190 is the oldest and goes first.
+        // The eviction order survived: 190 is the oldest and goes first.
         s.config.capacity = 10;
         put(&mut s, &h, 1000, 500, 20);
         assert_eq!(get(&mut s, &h, 190, 20), None);
         assert_eq!(get(&mut s, &h, 191, 20), Some(1910));
+        check(&s, &h);
+    }
+
+    #[test]
+    fn s3fifo_evicts_one_hit_wonders_before_keys_read_again() {
+        let (mut s, h) = shard_with(20, Policy::S3Fifo);
+        assert_eq!(s.small_capacity, 2);
+        for k in 0..20 {
+            put(&mut s, &h, k, 1000, 0);
+        }
+        for k in 0..10 {
+            assert_eq!(get(&mut s, &h, k, 0), Some(k * 10));
+        }
+        // A stream of new keys read once: each evicts a key nobody read, never 0..10.
+        for k in 100..200 {
+            put(&mut s, &h, k, 1000, 0);
+            check(&s, &h);
+        }
+        for k in 0..10 {
+            assert_eq!(get(&mut s, &h, k, 0), Some(k * 10), "key {k}");
+        }
+        assert_eq!(s.len(), 20);
+    }
+
+    #[test]
+    fn s3fifo_sends_a_key_the_ghost_remembers_to_the_main_queue() {
+        let (mut s, h) = shard_with(10, Policy::S3Fifo);
+        for k in 0..11 {
+            put(&mut s, &h, k, 1000, 0); // 0 is evicted from the small queue: a ghost
+        }
+        assert_eq!(get(&mut s, &h, 0, 0), None);
+        put(&mut s, &h, 0, 1000, 0);
+        assert_eq!(s.entry(s.find(h.hash_one(0), &0).unwrap()).queue(), MAIN);
+        check(&s, &h);
+    }
+
+    #[test]
+    fn removals_move_the_last_entry_with_all_its_links() {
+        for policy in [Policy::Lru, Policy::SecondChance, Policy::S3Fifo] {
+            let (mut s, h) = shard_with(50, policy);
+            let mut rng = 7u64;
+            for step in 0..5_000u64 {
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let k = (rng >> 33) % 80;
+                let now = step / 10;
+                match (rng >> 20) % 4 {
+                    0 => {
+                        s.remove(&h, h.hash_one(k), &k, now);
+                    }
+                    1 => {
+                        get(&mut s, &h, k, now);
+                    }
+                    _ => put(&mut s, &h, k, now + 1 + (rng >> 40) % 300, now),
+                }
+                check(&s, &h);
+            }
+        }
     }
 }

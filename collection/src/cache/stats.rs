@@ -38,8 +38,6 @@ impl CacheStats {
     }
 
     pub(super) fn add(&mut self, counts: &Counts, len: usize) {
-        self.hits += counts.hits;
-        self.misses += counts.misses;
         self.evictions += counts.evictions;
         self.expirations += counts.expirations;
         self.len += len;

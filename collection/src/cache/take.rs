@@ -13,6 +13,7 @@ use keel_timex::{Clock, Nanos};
 
 use super::error::Failure;
 use super::shard::Found;
+use super::tally::Count;
 use super::{Cache, Inner, TakeError};
 use crate::metrics::Loaded;
 
@@ -192,7 +193,7 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
             } else {
                 alone(inner.load(hash, &key, loader.take()))
             };
-            match inner.settle(hash, result, led) {
+            match inner.settle(result, led) {
                 Some(outcome) => break outcome,
                 None => attempts += 1,
             }
@@ -314,7 +315,7 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Cache<K, V, C> {
             } else {
                 alone(inner.load_async(hash, &key, loader.take()).await)
             };
-            match inner.settle(hash, result, led) {
+            match inner.settle(result, led) {
                 Some(outcome) => break outcome,
                 None => attempts += 1,
             }
@@ -399,14 +400,13 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
     /// load decides). A caller's first lookup is its `request`, which the metrics count
     /// whatever it found.
     fn cached(&self, hash: u64, key: &K, now: Nanos, request: bool) -> Option<Option<V>> {
-        let mut shard = self.lock(hash);
-        let found = shard.get(&self.hasher, hash, key, now.as_nanos());
+        let found = self.lookup(hash, key, now);
         if request {
-            shard.count_request(&found);
+            self.count_request(&found);
         }
         match found {
             Found::Live(value) => {
-                shard.counts.hits += 1;
+                self.tally.add(Count::Hit);
                 Some(value)
             }
             Found::Absent => None,
@@ -423,7 +423,7 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
             (None, Some(negative_ttl)) => {
                 self.store(key, None, negative_ttl, now, true);
             }
-            (None, None) => self.lock(self.hasher.hash_one(&key)).counts.misses += 1,
+            (None, None) => self.tally.add(Count::Miss),
         }
     }
 
@@ -432,15 +432,14 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> Inner<K, V, C> {
     /// caller must load again).
     fn settle<E: Send + Sync + 'static>(
         &self,
-        hash: u64,
         result: Flown<V>,
         led: bool,
     ) -> Option<Result<Option<V>, TakeError<E>>> {
         match result {
             Ok(found) => {
-                // The leader counted its own hit or miss under the lock it already held.
+                // The leader counted its own hit or miss.
                 if !led {
-                    self.lock(hash).counts.hits += 1;
+                    self.tally.add(Count::Hit);
                 }
                 Some(Ok(found))
             }

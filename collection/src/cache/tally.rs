@@ -1,0 +1,84 @@
+//! Hits, misses and (feature `metrics`) requests, counted per thread.
+//!
+//! A hit is served under a shard's shared lock, so it cannot count into the shard with a plain
+//! add, and an atomic read-modify-write on a line every thread writes would cost more than
+//! the rest of the hit on two threads. Each thread counts into its own stripe instead (its
+//! [`thread_index`](keel_rollingwindow::thread_index), distinct among live threads): a
+//! relaxed load and store on a line no other thread writes. Threads past the stripes, or
+//! being torn down, share one more stripe with atomic adds. Readers sum the stripes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
+
+/// What a count is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Count {
+    /// A lookup answered from the cache ([`CacheStats::hits`](super::CacheStats::hits)).
+    Hit = 0,
+    /// A lookup that found nothing, or a loaded value ([`CacheStats::misses`](super::CacheStats::misses)).
+    Miss = 1,
+    /// `keel_cache_requests_total{result="hit"}`: a request's first lookup found a value.
+    RequestHit = 2,
+    /// `keel_cache_requests_total{result="miss"}`: a request's first lookup found nothing.
+    RequestMiss = 3,
+    /// `keel_cache_requests_total{result="not_found"}`: it found a remembered "not found".
+    RequestNotFound = 4,
+}
+
+/// One thread's counts, by [`Count`].
+type Stripe = CachePadded<[AtomicU64; 5]>;
+
+/// The stripes of one cache.
+pub(crate) struct Tally {
+    stripes: Box<[Stripe]>,
+    /// For threads without a stripe of their own (atomic adds).
+    shared: Stripe,
+}
+
+/// Threads with a stripe of their own: thread indices are dense and reused, so this covers
+/// the worker threads of any runtime on a machine of up to 16 cores twice over.
+const STRIPES: usize = 32;
+
+impl Tally {
+    pub(crate) fn new() -> Self {
+        Tally {
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            shared: Stripe::default(),
+        }
+    }
+
+    /// Counts one `count` for the calling thread.
+    #[inline(always)]
+    pub(crate) fn add(&self, count: Count) {
+        match keel_rollingwindow::thread_index().and_then(|i| self.stripes.get(i)) {
+            Some(stripe) => {
+                // Only this thread writes its stripe (the index is handed on only after its
+                // owner exited, through a mutex): no read-modify-write needed.
+                let cell = &stripe[count as usize];
+                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            None => {
+                self.shared[count as usize].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Every thread's `count` so far.
+    pub(crate) fn sum(&self, count: Count) -> u64 {
+        self.stripes
+            .iter()
+            .chain(std::iter::once(&self.shared))
+            .map(|stripe| stripe[count as usize].load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tally")
+            .field("hits", &self.sum(Count::Hit))
+            .field("misses", &self.sum(Count::Miss))
+            .finish()
+    }
+}
