@@ -142,7 +142,7 @@ fn cache_figures(run: suites::cache::Run) -> Figures {
     }
     for h in run.hit_ratios {
         f.add(
-            format!("cache hit ratio zipf s={}", h.s),
+            format!("cache hit ratio {}", h.trace),
             h.name,
             100.0 * h.ratio(),
             "%",
