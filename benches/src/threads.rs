@@ -7,16 +7,6 @@ use std::time::{Duration, Instant};
 
 /// Runs `op(shared)` `iters` times on each of `threads` threads and returns the slowest
 /// thread's wall time, for criterion's `iter_custom`.
-///
-/// The threads start together at a barrier and each times only its own loop, so thread
-/// start-up and barrier wake-up are not measured. Criterion divides the result by `iters`,
-/// which gives the per-operation latency each thread sees (the method of the peer figures);
-/// aggregate throughput is `threads` divided by that.
-///
-/// The calling thread is one of the workers, so `threads == 1` spawns nothing and measures
-/// exactly the 1-thread loop. Helpers are spawned anew for every call: criterion calls this
-/// once per sample, and a thread that outlived its sample would keep competing for the two
-/// cores.
 pub fn time_on_threads<T, F>(threads: usize, iters: u64, shared: &T, op: F) -> Duration
 where
     T: Sync + ?Sized,

@@ -13,7 +13,6 @@ type DefaultPolicy =
 
 /// `failsafe::Config::new().build()`, used as published: a closed/open/half-open state
 /// machine behind one `parking_lot::Mutex`, with `Instant::now()` reads in its policy.
-/// Opened by five failed calls (its consecutive-failures policy).
 #[derive(Debug)]
 pub struct Failsafe(StateMachine<DefaultPolicy, ()>);
 

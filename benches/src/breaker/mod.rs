@@ -15,10 +15,6 @@ pub const TRIP_ATTEMPTS: u32 = 10_000;
 
 /// A circuit breaker as the suite sees it: one generic driver runs every implementation, so
 /// each one only says how to build it, how to make one protected call, and how to open it.
-///
-/// Every implementation is used with its default configuration (or go-zero's, for the
-/// go-zero ports) and reads the clock its design reads: keel the coarse clock, the crates.io
-/// peers `Instant::now()` inside, which cannot be swapped.
 pub trait BreakerUnderTest: Send + Sync + 'static {
     /// The benchmark id in the healthy groups, and the name in the report.
     const NAME: &'static str;
@@ -33,7 +29,6 @@ pub trait BreakerUnderTest: Send + Sync + 'static {
     fn tripped() -> Self;
 
     /// One protected call through the breaker's closure API, whose closure returns `Ok`.
-    /// `false` if the breaker refused it.
     fn call_ok(&self) -> bool;
 
     /// The permit API: ask, then report a success, with no closure in between. `false` if

@@ -13,7 +13,6 @@ use super::{BreakerUnderTest, TRIP_ATTEMPTS};
 /// 5 protected requests, every 100th call let through as a probe). A decision locks a
 /// `std::sync::Mutex`, reads `Instant::now()` and folds the `VecDeque` of buckets; an
 /// outcome locks it again. Its `acquire` needs an `Arc`, so the breaker lives in one.
-/// Opened by [`TRIP_ATTEMPTS`] failed (or rejected) calls.
 pub struct RustZeroCore(Arc<CircuitBreaker>);
 
 impl RustZeroCore {

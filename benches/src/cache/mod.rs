@@ -2,19 +2,6 @@
 //! keel-collection's `Cache` and its peers (peer-figures.md, section 5), the key walks of
 //! the timed benchmarks, the Zipf trace of the hit-ratio figures ([`zipf`]) and the heap
 //! per entry ([`memory`]).
-//!
-//! - [`Keel`]: `Cache::builder(300 s).capacity(100 000).build()`: a TTL of 300 s with its
-//!   default ±5% jitter, a sharded bound evicting by second chance (the default), the
-//!   default `CoarseClock`; [`KeelLru`] the same with `.eviction(Eviction::Lru)`;
-//! - [`MokaTtl`]: `moka::sync::Cache` with `max_capacity(100 000)` and `time_to_live(300 s)`;
-//! - [`QuickCache`]: `quick_cache::sync::Cache::new(100 000)` (S3-FIFO, no TTL);
-//! - [`LruMutex`]: `lru::LruCache` of 100 000 entries inside a `parking_lot::Mutex` (no TTL).
-//!
-//! Keys and values are `u64`. The resident keys ([`resident_key`]) are spread over 63 bits
-//! with their top bit clear; the keys of the insert-new benchmarks ([`new_key`]) have it set,
-//! so they are new to every cache. Every key the timed benchmarks read is drawn before timing
-//! into a table ([`Walk`]) that each thread walks in order from its own starting point:
-//! keel and the peers pay the same table read per operation and no generator.
 
 mod keel;
 mod lru_mutex;

@@ -4,11 +4,6 @@
 //! at two exponents, and three on a Zipf base that each defeat one policy or another: scans
 //! mixed in (LRU's weakness), a hot set that moves (frequency-based admission's), one-hit
 //! wonders (a cache that admits every key).
-//!
-//! The trace is drawn by inversion: the cumulative distribution of the ranks
-//! (`P(rank r) ∝ 1 / (r + 1)^s`, `r` in `0..ZIPF_KEYS`) is tabulated once, and each request
-//! binary-searches it with a uniform draw of [`Rng`]. Rank `r` is [`resident_key`]`(r)`, so
-//! the hot keys are spread over the key space rather than small consecutive integers.
 
 use super::{CacheUnderTest, Rng, resident_key};
 

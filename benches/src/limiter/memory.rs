@@ -1,11 +1,4 @@
 //! Heap bytes per key of the keyed limiters, counted by [`CountingAlloc`].
-//!
-//! The report and the limiter bench target install [`CountingAlloc`] as their global
-//! allocator. It forwards every call to the system allocator and, on a thread that asked
-//! for it ([`held_by`]), adds up the bytes and blocks allocated less those freed, as
-//! requested by the program (`Layout::size`: the allocator's own rounding and headers are
-//! not counted). On every other thread, and outside a count, its cost is one thread-local
-//! load per call.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

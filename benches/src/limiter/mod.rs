@@ -1,10 +1,6 @@
 //! [`DirectUnderTest`] and [`KeyedUnderTest`]: the adapters the rate-limiter suite drives,
 //! their implementations for keel and governor, the key walk of the keyed benchmarks, the
 //! heap counting of the memory figures and the Redis throughput rows.
-//!
-//! Every limiter is configured so that the benchmark's calls all come back as the group
-//! expects: the admitting ones never run out of tokens, the exhausted ones never refill
-//! during a run. The suite checks that it is so ([`crate::tally`]).
 
 mod governor;
 mod keel;

@@ -104,9 +104,6 @@ fn free_port() -> std::io::Result<u16> {
 
 /// The raw side's token bucket, equivalent to keel's: the same commands (`TIME`, `HMGET`,
 /// and when admitted `HSET` + `PEXPIRE`) on a hash of tokens and a timestamp.
-///
-/// `KEYS[1]`: the bucket. `ARGV`: tokens per µs, burst, TTL in ms. Answers `{1, 0}` when a
-/// token was taken, else `{0, µs until one is there}`.
 static TOKEN_BUCKET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"

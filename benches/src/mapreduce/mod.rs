@@ -2,12 +2,6 @@
 //! and their peers, each running one whole call over
 //! [`ITEMS`] trivial items (x → 2x, summed) and returning the sum, plus the fan-out of
 //! [`FAN_OUT_ITEMS`] items that each sleep [`FAN_OUT_SLEEP`].
-//!
-//! - [`AsyncImpl`]: on a tokio runtime ([`runtime`]), inside one task;
-//! - [`ThreadImpl`]: on OS threads, from the calling thread ([`Threads`]);
-//! - [`FanOutImpl`]: 1 ms sleeps on the tokio runtime, concurrently or one after another.
-//!
-//! Every call checks its result against [`SUM`] in the suite, outside the timed span.
 
 mod flavour_async;
 mod flavour_thread;

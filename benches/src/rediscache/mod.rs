@@ -2,10 +2,6 @@
 //! key names and their cleanup, keel-rediscache's `RedisCache` and the peer
 //! multi-tier-cache (moka L1 + Redis L2) built the same way, and the cold-key stampede
 //! count ([`stampede`]).
-//!
-//! Everything runs against the shared Redis at [`DEFAULT_URL`] (or `$KEEL_BENCH_REDIS_URL`)
-//! under a name unique to the run ([`unique`]); [`cleanup`] deletes the run's keys with
-//! `SCAN MATCH` + `DEL` (never `FLUSHDB`).
 
 pub mod stampede;
 

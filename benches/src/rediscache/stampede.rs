@@ -2,17 +2,6 @@
 //! holds, spread round-robin over [`INSTANCES`] instances (each its own local tier and its
 //! own Redis connection), all released at once by a barrier; how many times the "database"
 //! was queried.
-//!
-//! The database is simulated: a loader that counts its calls and sleeps [`QUERY`] (a tokio
-//! sleep) before returning the value. A count, not a timing; the wall time of each round is
-//! printed beside it for orientation only.
-//!
-//! - keel-rediscache: `RedisCache::take` on 4 instances of one cache name (one load across
-//!   all instances is the design: the rebuild lease in Redis).
-//! - multi-tier-cache: `CacheManager::get_or_compute_typed` on 4 managers (moka L1 + Redis
-//!   L2 each), its stampede protection being per process.
-//! - moka: `moka::future::Cache::try_get_with` on 4 caches (no Redis): per-instance
-//!   coalescing only, the floor of what an in-process cache can do.
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -100,12 +100,6 @@ impl ShedderUnderTest for Keel {
 /// cached max flight and the in-flight average, yet admits, since two benchmark threads
 /// keep far fewer requests in flight than the window shows the service sustains (go-zero's
 /// `BenchmarkAdaptiveShedder_Allow/high load`).
-///
-/// The window is filled by real traffic first: [`warm_round`](KeelHighLoad::warm_round)
-/// admits `WARM_IN_FLIGHT` requests at a low CPU, holds them `WARM_LATENCY` and
-/// passes them, which over a window gives a max flight of about 90 (factor 0.5: a limit of
-/// about 45). The suite keeps calling it from a background thread and
-/// [`pause`](KeelHighLoad::pause)s it while this shedder is measured.
 #[derive(Debug)]
 pub struct KeelHighLoad {
     keel: Keel,

@@ -22,9 +22,6 @@ pub const CAPACITY: usize = 1024;
 /// A load shedder as the suite sees it: one generic driver runs every implementation, so
 /// each one only says how to build it in an admitting and in a rejecting state and how to
 /// make one request.
-///
-/// keel is built with an injected CPU signal; the peers use what they have (none for the
-/// fixed limits, rust-zero-core its own process sampler, which cannot be replaced).
 pub trait ShedderUnderTest: Send + Sync + 'static {
     /// The benchmark id in the admitting groups, and the name in the report.
     const NAME: &'static str;

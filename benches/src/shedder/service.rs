@@ -76,10 +76,6 @@ pub(crate) fn noop_context() -> Context<'static> {
 
 /// One shared service, cloned once for each thread that uses it, as a server gives each
 /// connection its own clone of a tower stack (`Service::call` takes `&mut self`).
-///
-/// Each thread finds its clone in a thread-local list keyed by this object's id: a few
-/// nanoseconds per call (a TLS access, a short scan and a type check) that the directly
-/// shared peers do not pay.
 pub(crate) struct PerThread<S> {
     id: u64,
     /// Locked only to make a thread's clone, so `S` need not be `Sync`.

@@ -1,7 +1,4 @@
 //! The machine's floor: one atomic read-modify-write and one uncontended lock.
-//!
-//! These two figures say how this machine's atomics and locks compare with another's, so
-//! that a ratio against the mutex window (mostly its lock) can be read on any host.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,13 +1,5 @@
 //! The `keel-breaker` suite: a protected call on 1 and 2 threads through the permit API and
 //! through the closure API, and a rejection by an open breaker.
-//!
-//! The breakers are built once for the whole suite and kept in a realistic state: before the
-//! first sample, a background thread exercises them for one full window (10 s, go-zero's
-//! default), so every bucket of a healthy breaker's window holds successes and every bucket
-//! of an open one failures or drops; it keeps doing so between and during the groups, once
-//! per [`KEEP_EVERY`]. (rust-zero-core's window, a `VecDeque` that grows one bucket per
-//! bucket of elapsed time, reaches its full 40 buckets only then; a breaker left idle for a
-//! window forgets its state.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;

@@ -2,25 +2,6 @@
 //! LRU cache against moka (sync, with a TTL), quick_cache and lru behind a
 //! `parking_lot::Mutex`, all holding [`ENTRIES`] `u64 -> u64` entries at a capacity of
 //! [`ENTRIES`], in one run.
-//!
-//! - **get-hit** ([`get_group`]): a get of a resident key drawn uniformly, on 1 and 2
-//!   threads sharing one cache.
-//! - **overwrite** ([`OVERWRITE`]): an insert of a resident key (same value), one thread.
-//! - **mix** ([`mix_group`]): 90% get-hit, 10% overwrite, uniform over the resident keys,
-//!   on 1 and 2 threads.
-//! - **insert-new** ([`insert_group`]): an insert of a key the cache never held into the full
-//!   cache (it evicts one), on 1 and 2 threads. Last, since it replaces the resident keys.
-//! - **hit ratio** ([`Run::hit_ratios`]): a read-through replay of a Zipf trace of
-//!   1 500 000 requests over 1 000 000 keys (the first 500 000 uncounted), per exponent of
-//!   [`ZIPF_EXPONENTS`], against a new cache of each kind ([`crate::cache::zipf`]).
-//! - **memory** ([`Run::memory`]): heap bytes and blocks per entry after building each cache
-//!   and inserting [`ENTRIES`] entries.
-//!
-//! Each cache is built and prefilled once, before the first sample, with the same keys;
-//! each thread walks a pre-drawn table of the keys the cache holds ([`Loaded`]). The groups
-//! count the gets that missed ([`Run::calls`]): none is expected. Every group warms up for
-//! [`WARM_UP`] whatever the profile (28 benchmarks at the profile's 1 s would take the
-//! suite past 90 s); their measurement time is the profile's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,11 +9,12 @@ use std::time::Duration;
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use keel_timex::CoarseClock;
 
-use crate::cache::memory::{self, CacheMemory};
-use crate::cache::zipf::{self, HitRatio, Trace, TraceKind};
+use crate::cache::memory;
+use crate::cache::zipf::{self, Trace, TraceKind};
 use crate::cache::{
     CacheUnderTest, ENTRIES, Keel, KeelLru, KeelSecondChance, Loaded, LruMutex, MokaTtl, QuickCache,
 };
+use crate::figures::Figures;
 use crate::tally::Tally;
 use crate::threads::time_on_threads;
 
@@ -60,69 +42,15 @@ pub fn mix_group(threads: usize) -> String {
     format!("cache mix 90-10 {threads}t")
 }
 
-/// What one run of the suite found besides criterion's figures.
-#[derive(Debug, Default)]
-pub struct Run {
-    /// Gets that missed in each benchmark (`unexpected`): none is expected.
-    pub calls: Vec<Tally>,
-    /// Resident keys each cache held after its prefill of [`ENTRIES`] keys at a capacity of
-    /// [`ENTRIES`] (the walks read only those).
-    pub held: Vec<(&'static str, usize)>,
-    /// Heap per entry at [`ENTRIES`] entries; empty unless
-    /// [`CountingAlloc`](crate::limiter::memory::CountingAlloc) is the global allocator.
-    pub memory: Vec<CacheMemory>,
-    /// Hit ratios on the Zipf traces, per exponent and cache.
-    pub hit_ratios: Vec<HitRatio>,
-}
-
 /// Every group of this suite (for the bench target), then the other figures.
 pub fn all(c: &mut Criterion) {
-    let run = run(c);
-    for (name, held) in &run.held {
-        if *held < ENTRIES {
-            println!("cache: {name} held {held} of its {ENTRIES} prefilled keys");
-        }
-    }
-    for t in run.calls.iter().filter(|t| t.unexpected > 0) {
-        println!(
-            "cache: {}/{}: {} of {} gets missed",
-            t.group, t.bench, t.unexpected, t.calls
-        );
-    }
-    for m in &run.memory {
-        let reported = m.reported_per_entry.map_or_else(String::new, |r| {
-            format!("; allocated_bytes()/entries: {r:.1} B")
-        });
-        println!(
-            "cache memory/{}: {:.1} B per entry at {} entries, {} live heap blocks \
-             ({:.3} per entry), {} held{reported}",
-            m.name,
-            m.bytes_per_entry,
-            m.entries,
-            m.blocks,
-            m.blocks_per_entry(),
-            m.held
-        );
-    }
-    for h in &run.hit_ratios {
-        let reported = h.reported.map_or_else(String::new, |((hits, misses), ours)| {
-            format!("; its own count over the whole trace: {hits} hits, {misses} misses (we counted {ours} hits)")
-        });
-        println!(
-            "cache hit ratio/{}/{}: {:.4} ({} of {} requests){reported}",
-            h.trace,
-            h.name,
-            h.ratio(),
-            h.hits,
-            h.requests
-        );
-    }
+    run(c).print();
 }
 
 /// Every group of this suite, then the memory figures and the hit ratios, after the timed
 /// caches are dropped: the timed caches are built on a heap that the counts' caches (some
 /// 800 000 blocks, built and freed) have not churned first.
-pub fn run(c: &mut Criterion) -> Run {
+pub fn run(c: &mut Criterion) -> Figures {
     // keel's default clock: its one upkeep thread is started here, not inside a count.
     let clock = CoarseClock::new();
 
@@ -131,13 +59,16 @@ pub fn run(c: &mut Criterion) -> Run {
     let moka = Loaded::<MokaTtl>::prefilled(ENTRIES, WALK_SEED);
     let quick = Loaded::<QuickCache>::prefilled(ENTRIES, WALK_SEED);
     let lru = Loaded::<LruMutex>::prefilled(ENTRIES, WALK_SEED);
-    let held = vec![
+    let mut f = Figures::default();
+    for (name, held) in [
         (Keel::NAME, keel.held()),
         (KeelLru::NAME, keel_lru.held()),
         (MokaTtl::NAME, moka.held()),
         (QuickCache::NAME, quick.held()),
         (LruMutex::NAME, lru.held()),
-    ];
+    ] {
+        f.add("cache keys held after the prefill", name, held as f64, "");
+    }
 
     let mut calls = Vec::new();
     let mut each = |c: &mut Criterion, name: String, threads: usize, op: Op| {
@@ -164,34 +95,41 @@ pub fn run(c: &mut Criterion) -> Run {
     }
     drop((keel, keel_lru, moka, quick, lru));
 
+    f.check_tallies(&calls, "gets that missed");
     let memory = [
         memory::per_entry::<Keel>(ENTRIES),
         memory::per_entry::<MokaTtl>(ENTRIES),
         memory::per_entry::<QuickCache>(ENTRIES),
         memory::per_entry::<LruMutex>(ENTRIES),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-
-    let mut hit_ratios = Vec::new();
+    ];
+    for m in memory.into_iter().flatten() {
+        f.add("cache heap per entry", m.name, m.bytes_per_entry, "B");
+        f.add(
+            "cache heap blocks per entry",
+            m.name,
+            m.blocks_per_entry(),
+            "",
+        );
+        if let Some(r) = m.reported_per_entry {
+            f.add("cache allocated_bytes() per entry", m.name, r, "B");
+        }
+    }
     for kind in TraceKind::ALL {
         let trace = Trace::of(kind);
-        hit_ratios.push(zipf::replay::<Keel>(&trace, ENTRIES));
-        hit_ratios.push(zipf::replay::<KeelLru>(&trace, ENTRIES));
-        hit_ratios.push(zipf::replay::<KeelSecondChance>(&trace, ENTRIES));
-        hit_ratios.push(zipf::replay::<MokaTtl>(&trace, ENTRIES));
-        hit_ratios.push(zipf::replay::<QuickCache>(&trace, ENTRIES));
-        hit_ratios.push(zipf::replay::<LruMutex>(&trace, ENTRIES));
+        for h in [
+            zipf::replay::<Keel>(&trace, ENTRIES),
+            zipf::replay::<KeelLru>(&trace, ENTRIES),
+            zipf::replay::<KeelSecondChance>(&trace, ENTRIES),
+            zipf::replay::<MokaTtl>(&trace, ENTRIES),
+            zipf::replay::<QuickCache>(&trace, ENTRIES),
+            zipf::replay::<LruMutex>(&trace, ENTRIES),
+        ] {
+            let group = format!("cache hit ratio {}", h.trace);
+            f.add(group, h.name, 100.0 * h.ratio(), "%");
+        }
     }
     drop(clock);
-
-    Run {
-        calls,
-        held,
-        memory,
-        hit_ratios,
-    }
+    f
 }
 
 /// What a benchmark's iteration does on each thread.

@@ -3,10 +3,6 @@
 //! governor; keel's fixed-window limiter at [`KEYS`] keys; the heap bytes per key at
 //! [`MEMORY_KEYS`] keys; and keel's Redis token bucket against a raw `EVALSHA` loop at
 //! [`REDIS_TASKS`] concurrent tasks, on a private `redis-server` (skipped without one).
-//!
-//! Every limiter is built once for the whole suite, the keyed ones with all their keys
-//! added before the first sample; each thread cycles through the keys from its own starting
-//! point ([`Keyed`]).
 
 use criterion::Criterion;
 

@@ -2,16 +2,6 @@
 //! [`ITEMS`] trivial items (x → 2x, summed) per iteration, keel's
 //! tokio and thread flavours against futures' `buffer_unordered`, a tokio `JoinSet`, rayon
 //! and crossbeam pipelines; and a fan-out of 8 items that each sleep 1 ms.
-//!
-//! Each iteration times one whole call (`iter_custom`), so criterion's figure is the time
-//! per call: divide by `ITEMS` for the time per item ([`per_item`]). The async rows run on
-//! one 2-worker multi-thread runtime built for the suite, **inside a spawned task** (as a
-//! request handler would call them): `block_on` only waits for that task, which times each
-//! call itself. Groups take 10 samples in flat sampling mode, as the peer figures did,
-//! since one call of the slowest peer takes about 0.15 s. The fan-out group is sleep-bound
-//! and runs shorter (0.5 s warm-up, 1 s measurement) in every profile; its
-//! `one sleep (floor)` row is a single 1 ms `tokio::time::sleep`, which tokio's
-//! millisecond timer rounds up, so it is what "8 × 1 ms in about 1 ms" can reach here.
 
 use std::time::{Duration, Instant};
 

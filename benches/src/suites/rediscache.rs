@@ -2,29 +2,6 @@
 //! peer multi-tier-cache 0.6 (moka L1 + Redis L2) and the floors under each tier, in one
 //! run, on the shared Redis ([`rediscache::url`]; skipped with the reason printed when it
 //! does not answer).
-//!
-//! - **l1-hit** ([`L1_GROUP`]): a lookup answered by the local tier. keel-collection's
-//!   `Cache<String, u64>` `get` (its default `CoarseClock`, and the `UnixClock` the
-//!   RedisCache's local tier reads) against `RedisCache::take` (the loader never called)
-//!   and multi-tier-cache's `get_typed::<u64>` (its moka L1, JSON decoded) and `get` (the
-//!   raw `Bytes`).
-//! - **l2-hit** ([`L2_GROUP`]): a lookup answered by Redis, one round trip. A raw `GET` of
-//!   keel's entry key through the `redis` crate on a `ConnectionManager` (the floor) against
-//!   `RedisCache::take` on an instance whose local tier holds 1 entry (the walk never asks
-//!   for the same key twice in a row, so every take misses locally and reads Redis; the value
-//!   is then kept locally, evicting the previous one) and multi-tier-cache's `get_typed` /
-//!   `get` on a manager whose moka L1 holds at most 1 entry (its L2 read is a pipelined
-//!   `GET` + `PTTL`, and 1 in 10 hits is promoted to L1).
-//!
-//! Every cache holds the same [`KEYS`] keys, written before the first sample; each
-//! benchmark walks them in order (`k0`, `k1`, ...). One task on a 2-worker tokio runtime
-//! (`block_on` on the bench thread; the connections' driver tasks on the workers). Every
-//! lookup checks the value it got: wrong values, errors, loader calls and (from the caches'
-//! own statistics) lookups answered by the wrong tier are counted ([`Run::calls`],
-//! `unexpected`) and printed. The run's keys are deleted at the end (`SCAN` + `DEL`).
-//!
-//! The cold-key stampede count is a separate binary (`--bin stampede`,
-//! [`crate::rediscache::stampede`]).
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -40,6 +17,7 @@ use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use tokio::runtime::Runtime;
 
+use crate::figures::Figures;
 use crate::rediscache;
 use crate::tally::Tally;
 
@@ -52,35 +30,9 @@ pub const L1_GROUP: &str = "rediscache l1-hit";
 /// The Redis hit group.
 pub const L2_GROUP: &str = "rediscache l2-hit";
 
-/// What one run found besides criterion's figures.
-#[derive(Debug, Default)]
-pub struct Run {
-    /// Per benchmark: lookups made and those that did not come back as expected.
-    pub calls: Vec<Tally>,
-    /// Notes on the caches' own statistics after the run.
-    pub notes: Vec<String>,
-    /// Why the suite did not run, if it did not.
-    pub skipped: Option<String>,
-}
-
-/// Every group of this suite (for the bench target), then the tallies.
+/// Every group of this suite (for the bench target), then the tallies' warnings.
 pub fn all(c: &mut Criterion) {
-    let run = run(c);
-    if let Some(why) = &run.skipped {
-        println!("rediscache suite skipped: {why}");
-        return;
-    }
-    for t in &run.calls {
-        if t.unexpected > 0 {
-            println!(
-                "rediscache: {}/{}: {} of {} lookups unexpected",
-                t.group, t.bench, t.unexpected, t.calls
-            );
-        }
-    }
-    for note in &run.notes {
-        println!("rediscache: {note}");
-    }
+    run(c).print();
 }
 
 /// A lookup of the `i`-th key (whose value is `i`), as one benchmark makes it.
@@ -329,8 +281,9 @@ async fn setup(client: &redis::Client, url: &str, name: &str) -> Result<Setup, S
     })
 }
 
-/// Every group of this suite, or the reason it was skipped.
-pub fn run(c: &mut Criterion) -> Run {
+/// Every group of this suite, the caches' own counts and the cleanup printed; the reason
+/// if it was skipped.
+pub fn run(c: &mut Criterion) -> Figures {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -340,10 +293,8 @@ pub fn run(c: &mut Criterion) -> Run {
     let client = match runtime.block_on(rediscache::reachable(&url)) {
         Ok(client) => client,
         Err(why) => {
-            return Run {
-                skipped: Some(format!("Redis not reachable ({why})")),
-                ..Run::default()
-            };
+            println!("rediscache suite skipped: Redis not reachable ({why})");
+            return Figures::default();
         }
     };
     let name = rediscache::unique("rediscache");
@@ -351,13 +302,11 @@ pub fn run(c: &mut Criterion) -> Run {
         Ok(setup) => setup,
         Err(why) => {
             let _ = runtime.block_on(rediscache::cleanup(&client, &rediscache::prefixes(&name)));
-            return Run {
-                skipped: Some(why),
-                ..Run::default()
-            };
+            println!("rediscache suite skipped: {why}");
+            return Figures::default();
         }
     };
-    let mut run = Run::default();
+    let mut calls = Vec::new();
     let keel_before = (
         setup.keel_l1.cache.snapshot(),
         setup.keel_l2.cache.snapshot(),
@@ -367,7 +316,7 @@ pub fn run(c: &mut Criterion) -> Run {
         setup.peer_l2.manager.get_stats(),
     );
 
-    let mut g = Group::new(c, L1_GROUP, &runtime, &mut run.calls);
+    let mut g = Group::new(c, L1_GROUP, &runtime, &mut calls);
     g.bench(&setup.coarse);
     g.bench(&setup.unix);
     g.bench(&setup.keel_l1);
@@ -376,7 +325,7 @@ pub fn run(c: &mut Criterion) -> Run {
     g.bench(&peer_l1_bytes);
     g.finish();
 
-    let mut g = Group::new(c, L2_GROUP, &runtime, &mut run.calls);
+    let mut g = Group::new(c, L2_GROUP, &runtime, &mut calls);
     g.bench(&setup.raw);
     g.bench(&setup.keel_l2);
     g.bench(&setup.peer_l2);
@@ -389,47 +338,47 @@ pub fn run(c: &mut Criterion) -> Run {
         setup.keel_l1.cache.snapshot(),
         setup.keel_l2.cache.snapshot(),
     );
-    run.notes.push(format!(
-        "keel l1-hit instance: {} local hits, {} local misses, {} Redis hits, {} loads \
+    println!(
+        "rediscache: keel l1-hit instance: {} local hits, {} local misses, {} Redis hits, {} loads \
          during the groups (expected: misses, Redis hits and loads 0)",
         k1.l1_hits - keel_before.0.l1_hits,
         k1.misses - keel_before.0.misses,
         k1.l2_hits - keel_before.0.l2_hits,
         k1.loads - keel_before.0.loads,
-    ));
-    run.notes.push(format!(
-        "keel l2-hit instance (local capacity 1): {} local hits, {} Redis hits, {} loads \
+    );
+    println!(
+        "rediscache: keel l2-hit instance (local capacity 1): {} local hits, {} Redis hits, {} loads \
          (expected: local hits and loads 0)",
         k2.l1_hits - keel_before.1.l1_hits,
         k2.l2_hits - keel_before.1.l2_hits,
         k2.loads - keel_before.1.loads,
-    ));
+    );
     let (p1, p2) = (
         peer_l1_bytes.0.manager.get_stats(),
         peer_l2_bytes.0.manager.get_stats(),
     );
-    run.notes.push(format!(
-        "multi-tier-cache l1-hit manager: {} L1 hits, {} L2 hits, {} misses (expected: L2 \
+    println!(
+        "rediscache: multi-tier-cache l1-hit manager: {} L1 hits, {} L2 hits, {} misses (expected: L2 \
          hits and misses 0)",
         p1.l1_hits - peer_before.0.l1_hits,
         p1.l2_hits - peer_before.0.l2_hits,
         p1.misses - peer_before.0.misses,
-    ));
-    run.notes.push(format!(
-        "multi-tier-cache l2-hit manager (moka L1 of capacity 1): {} L1 hits, {} L2 hits, \
+    );
+    println!(
+        "rediscache: multi-tier-cache l2-hit manager (moka L1 of capacity 1): {} L1 hits, {} L2 hits, \
          {} misses, {} promotions to L1 (expected: L1 hits and misses 0)",
         p2.l1_hits - peer_before.1.l1_hits,
         p2.l2_hits - peer_before.1.l2_hits,
         p2.misses - peer_before.1.misses,
         p2.promotions - peer_before.1.promotions,
-    ));
+    );
     drop(setup.keel_l1);
     drop(setup.keel_l2);
     match runtime.block_on(rediscache::cleanup(&client, &rediscache::prefixes(&name))) {
-        Ok(n) => run
-            .notes
-            .push(format!("deleted the run's {n} keys under {name}")),
-        Err(e) => run.notes.push(format!("cleanup of {name} failed: {e}")),
+        Ok(n) => println!("rediscache: deleted the run's {n} keys under {name}"),
+        Err(e) => println!("rediscache: cleanup of {name} failed: {e}"),
     }
-    run
+    let mut f = Figures::default();
+    f.check_tallies(&calls, "lookups unexpected");
+    f
 }

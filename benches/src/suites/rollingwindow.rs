@@ -66,12 +66,6 @@ fn add_on<W: WindowUnderTest>(group: &mut BenchmarkGroup<'_, WallTime>, threads:
 }
 
 /// `reduce` over a full window: the read a breaker does before each decision.
-///
-/// The window has to be full in real time, since the crates.io peers read `Instant::now()`
-/// and cannot be handed a manual clock. So one background thread keeps adding to every
-/// window while the group runs, and the group waits one window span before its first
-/// sample. That writer adds once per `FILL_EVERY`, so it disturbs the reader (a lock
-/// hand-off, or a cache line moving between cores) at most once per 10 ms.
 pub fn reduce(c: &mut Criterion) {
     let keel = Keel::with_buckets(SIZE, REDUCE_INTERVAL);
     let mutex = MutexWindow::with_buckets(SIZE, REDUCE_INTERVAL);

@@ -147,7 +147,6 @@ pub fn run(c: &mut Criterion) -> Figures {
 
 /// One sample of the CPU meter keel's default signal (`SystemCpu` over `CpuMode::Auto`)
 /// reads every 250 ms: a read of the cgroup's `cpu.stat` (or `/proc/stat`) and a division.
-/// Skipped where there is no meter (not Linux, or no readable counters).
 pub fn cpu_sample(c: &mut Criterion) {
     let Ok(mut meter) = CpuMode::Auto.detect() else {
         return;

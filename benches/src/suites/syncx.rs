@@ -1,26 +1,5 @@
 //! The `keel-syncx` suite: keel's singleflight, limit and pool against their peers, all in
 //! one run so every ratio is of one run.
-//!
-//! - **singleflight leader** ([`LEADER`]): one caller, the same key every iteration, work
-//!   that returns a `u64` at once: nobody joins, so each call leads a flight and ends it.
-//!   keel `run` and `run_async` (polled once with a no-op waker: the future is ready at its
-//!   first poll), async_singleflight's `Group::work` (polled the same way), and a
-//!   hand-written `Mutex<HashMap<u64, Arc<Flight>>>` coalescer.
-//! - **singleflight 100 tasks** ([`TASKS_ON_ONE_KEY`]): per iteration, [`TASKS`] tasks
-//!   spawned on a 2-worker multi-thread runtime all call one key; the work waits until all
-//!   have joined, so each batch is one flight with 99 followers
-//!   ([`crate::syncx::Batch`]). keel `run_async` and async_singleflight, and the
-//!   floor: the same tasks spawned doing nothing. Figures are per batch; divide by
-//!   [`TASKS`] for the time per task ([`per_task`]).
-//! - **limit** ([`limit_group`]): `try_acquire` and dropping the permit, on 1 and 2 threads
-//!   sharing one limit of [`LIMIT_CAPACITY`] permits: keel `Limit`, tokio `Semaphore`, a
-//!   `Mutex<usize>` + `Condvar` limit.
-//! - **pool** ([`pool_group`]): `get` of a `u64` and dropping it (back into the pool), on 1
-//!   and 2 threads sharing one pool of at most [`POOL_SIZE`] objects: keel `Pool`, a
-//!   `Mutex<Vec<u64>>` pool.
-//!
-//! The limit and pool groups count calls that came back empty (warnings in [`run`]'s figures): none is
-//! expected.
 
 use std::hint::black_box;
 use std::sync::Arc;

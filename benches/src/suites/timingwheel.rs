@@ -3,23 +3,6 @@
 //! Every group has two peer rows: the plain `DelayQueue`, addressed by the `Key`s it hands
 //! back (the floor), and the like-for-like one keyed by the user's `u64`, `DelayQueue` with
 //! a `HashMap<u64, Key>` (ahash) kept beside it ([`crate::timingwheel::KeyIndex`]).
-//!
-//! - **set+remove** ([`SET_REMOVE_SMALL`], [`SET_REMOVE_FILLED`]): one timer set (a new key,
-//!   a delay of 30 s..1 h) and removed again, per iteration; in a queue holding one earlier
-//!   timer (so the peer never re-arms its `Sleep`), and one holding [`FILL`] timers.
-//! - **move** ([`MOVE_FILLED`]): one of the [`FILL`] held timers, picked at random, moved to
-//!   a new delay of 30 s..1 h (keel `move_timer`, the peer `reset`).
-//! - **expiry** ([`SET_EXPIRE`], [`EXPIRE`]): [`EXPIRE_BATCH`] zero-delay timers set, then
-//!   all fired and taken out, per iteration; the first group times both, the second only the
-//!   firing. Figures are per batch: divide by [`EXPIRE_BATCH`] ([`per_entry`]).
-//! - **memory**: heap bytes per timer at [`FILL`] outstanding timers (in [`run`]'s figures).
-//!
-//! The filled queues are built once, before the first sample (their fill is the memory
-//! figure), with the same delays for keel and the peers; nothing polls them while they are
-//! timed, and their 30 s minimum delay outlasts the groups that use them. Every delay and
-//! every timer to move is drawn before timing ([`crate::timingwheel`]). The `DelayQueue`
-//! rows and keel's stream need a tokio runtime: the suite enters one current-thread runtime
-//! for its whole run.
 
 use std::time::{Duration, Instant};
 

@@ -1,12 +1,5 @@
 //! [`Batch`]: [`TASKS`] tokio tasks that call one key at once, on a 2-worker multi-thread
 //! runtime, timed from the first spawn until every task has been joined.
-//!
-//! The flight's work waits on a `Notify` until every task has joined it, so each batch is
-//! exactly one flight: one leader and `TASKS - 1` followers, whatever the scheduling. Each
-//! task polls its call once (the leader starts its work, a follower registers), counts itself
-//! as arrived, and the last to arrive releases the work; then it awaits the call. The floor
-//! ([`SpawnOnly`]) spawns the same tasks, which count themselves and return: the difference
-//! per task is what joining a flight, waiting for it and being woken with its value costs.
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;

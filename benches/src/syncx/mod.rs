@@ -1,19 +1,5 @@
 //! The primitives the `syncx` suite drives: keel-syncx's singleflight, limit and pool, and
 //! their peers, each behind a small adapter trait.
-//!
-//! - [`LeaderUnderTest`]: one uncontended flight (the caller leads, nobody joins): keel's
-//!   `run` and `run_async`, async_singleflight's `Group::work`, and a hand-written
-//!   `parking_lot::Mutex<HashMap<u64, Arc<Flight>>>` coalescer ([`MutexCoalescer`]);
-//! - [`CoalescerUnderTest`] and [`Batch`]: [`TASKS`] tokio tasks calling one key at once
-//!   (keel's `run_async`, async_singleflight), and the same tasks spawned doing nothing (the
-//!   floor a follower's cost is measured above);
-//! - [`LimitUnderTest`]: `try_acquire` and dropping the permit: keel's `Limit`, tokio's
-//!   `Semaphore`, a `parking_lot::Mutex<usize>` + `Condvar` limit ([`MutexCondvarLimit`]);
-//! - [`PoolUnderTest`]: `get` and dropping the object: keel's `Pool` of `u64`, and a
-//!   `parking_lot::Mutex<Vec<u64>>` pool ([`MutexVecPool`]).
-//!
-//! The async leader rows are polled once with a no-op waker ([`poll_ready`]): their futures
-//! are ready at the first poll, so no runtime is needed and none is measured.
 
 mod batch;
 mod limit;

@@ -2,21 +2,6 @@
 //! tokio-util's `DelayQueue`, `u64` keys and values.
 //! The peer comes twice: plain, addressed by the `Key`s it hands back, and keyed by the
 //! user's `u64` (as keel is) through a `HashMap<u64, Key>` beside it ([`KeyIndex`]).
-//!
-//! - [`TimersUnderTest`]: set, remove and move one timer of a queue holding many (keel's
-//!   manual driver on the default `MonotonicClock`; `DelayQueue<u64>` with its own keys, and
-//!   with a [`KeyIndex`]);
-//! - [`ExpiryUnderTest`]: a batch of [`EXPIRE_BATCH`] timers set, then all fired (keel's
-//!   manual driver on a `ManualClock`, keel's tokio stream, `DelayQueue` drained as a
-//!   stream, plain and keyed), the set and the firing timed apart;
-//! - [`memory`]: the heap per outstanding timer at [`FILL`] timers.
-//!
-//! Every random choice (delays, which timer to move) is drawn before timing, from one seeded
-//! generator ([`Rng`]), into tables the benchmarks read in order ([`Delays`], [`MoveOps`]):
-//! keel and the peer pay the same table read per operation and no generator.
-//!
-//! `DelayQueue` (and keel's stream) need a tokio runtime: the suite builds one current-thread
-//! runtime with its timer ([`runtime`]) and enters it for its whole run.
 
 mod delay_queue;
 mod keel;
@@ -118,8 +103,6 @@ impl Delays {
 }
 
 /// A queue of `u64` timers as the suite sees it: keel's wheel or the peer's `DelayQueue`.
-/// A timer is addressed by a [`Handle`](TimersUnderTest::Handle): keel's key, the
-/// `delay_queue::Key` the peer returned when it was inserted, or the keyed peer's key.
 pub trait TimersUnderTest {
     /// The benchmark id, and the name in the report.
     const NAME: &'static str;

@@ -15,9 +15,6 @@ pub use rust_zero_core::RustZeroCore;
 
 /// A rolling window of `{sum, count}`-like buckets as the suite sees it: one generic driver
 /// runs every implementation, so each one only says how to build, add and reduce.
-///
-/// Implementations read the clock their design reads (keel and the mutex window: the
-/// coarse clock; the crates.io peers: `Instant::now()` inside, which cannot be swapped).
 pub trait WindowUnderTest: Send + Sync + 'static {
     /// The benchmark id, and the name in the report.
     const NAME: &'static str;

@@ -10,17 +10,6 @@ use super::WindowUnderTest;
 /// go-zero's rolling window (`core/collection/rollingwindow.go`) ported as directly as
 /// possible: one lock around a ring of `{sum, count}` buckets, advanced with go-zero's
 /// `offset`/`lastTime` logic on every add.
-///
-/// It reads the same [`CoarseClock`] as keel's window, so the two differ only in how they
-/// keep the buckets: one lock and one shared ring here, per-thread stripes in keel. That
-/// makes it the strongest lock-based peer (the report's go-zero baseline). Deliberate
-/// deviations, each in the peer's favour:
-///
-/// - a `parking_lot::Mutex` instead of go-zero's `sync.RWMutex` (cheaper for the writers
-///   that dominate, and no slower for the single reader of the reduce benchmark);
-/// - the clock is read once per operation, before taking the lock, where go-zero reads it
-///   inside (twice when a bucket boundary is crossed), which keeps the critical section short;
-/// - no `IgnoreCurrentBucket` option (the benchmarks do not use it).
 #[derive(Debug)]
 pub struct MutexWindow<C: Clock = CoarseClock> {
     ring: Mutex<Ring>,

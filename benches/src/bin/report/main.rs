@@ -98,7 +98,7 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
     suites::mapreduce::all(&mut c);
     figures.extend(suites::timingwheel::run(&mut c));
     figures.extend(suites::syncx::run(&mut c));
-    figures.extend(cache_figures(suites::cache::run(&mut c)));
+    figures.extend(suites::cache::run(&mut c));
 
     let report = render::Report {
         command: match profile {
@@ -118,37 +118,6 @@ fn run(profile: Profile) -> io::Result<PathBuf> {
     fs::write(&path, render::markdown(&spec, &report))?;
     println!("report run took {:.0} s", started.elapsed().as_secs_f64());
     Ok(path)
-}
-
-/// The cache suite's figures besides criterion's: missed gets (warnings), keys held after
-/// the prefill, heap per entry and hit ratios.
-fn cache_figures(run: suites::cache::Run) -> Figures {
-    let mut f = Figures::default();
-    f.check_tallies(&run.calls, "gets that missed");
-    for (name, held) in run.held {
-        f.add("cache keys held after the prefill", name, held as f64, "");
-    }
-    for m in run.memory {
-        f.add("cache heap per entry", m.name, m.bytes_per_entry, "B");
-        f.add(
-            "cache heap blocks per entry",
-            m.name,
-            m.blocks_per_entry(),
-            "",
-        );
-        if let Some(r) = m.reported_per_entry {
-            f.add("cache allocated_bytes() per entry", m.name, r, "B");
-        }
-    }
-    for h in run.hit_ratios {
-        f.add(
-            format!("cache hit ratio {}", h.trace),
-            h.name,
-            100.0 * h.ratio(),
-            "%",
-        );
-    }
-    f
 }
 
 fn workspace_root() -> PathBuf {
