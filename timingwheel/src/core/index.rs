@@ -22,12 +22,6 @@ const EMPTY: u8 = 0x80;
 const OVERFLOW: usize = 12;
 /// A count that reached this stays (too many to track; only a rebuild clears it).
 const SATURATED: u8 = u8::MAX;
-/// One in each byte.
-const LO: u128 = u128::from_le_bytes([1; 16]);
-/// The top bit of each tag byte (bytes 0..12).
-const TAGS_HI: u128 = u128::from_le_bytes([
-    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0, 0, 0, 0,
-]);
 
 /// One cache line: 12 tags, the overflow count (byte 12), 12 slab indices.
 #[derive(Clone, Copy, Debug)]
@@ -46,24 +40,17 @@ impl Group {
         slots: [0; SLOTS],
     };
 
+    /// Slots whose tag may be `tag` (a live tag): every slot with that tag, and rarely a
+    /// live slot with tag `tag ^ 1` above one (callers compare the entry).
     #[inline]
-    fn word(&self) -> u128 {
-        u128::from_le_bytes(self.ctrl)
+    fn matching(&self, tag: u8) -> Mask {
+        ctrl::matching(&self.ctrl, tag)
     }
 
-    /// Bit `8i + 7` set for each slot `i` whose tag may be `tag` (a live tag): every slot
-    /// with that tag, and rarely a live slot with tag `tag ^ 1` above one (the borrow of
-    /// the zero-byte test); callers compare the entry anyway.
+    /// The empty slots.
     #[inline]
-    fn matching(&self, tag: u8) -> u128 {
-        let x = self.word() ^ (LO * u128::from(tag));
-        x.wrapping_sub(LO) & !x & TAGS_HI
-    }
-
-    /// Bit `8i + 7` set for each empty slot `i`.
-    #[inline]
-    fn empty(&self) -> u128 {
-        self.word() & TAGS_HI
+    fn empty(&self) -> Mask {
+        ctrl::empty(&self.ctrl)
     }
 
     #[inline]
@@ -72,10 +59,46 @@ impl Group {
     }
 }
 
-/// The slot a bit of a [`Group`] mask stands for.
+/// Matching the control bytes of a group: SWAR over a `u128` (SSE2 would need `unsafe`).
+mod ctrl {
+    pub(super) use super::swar::{Mask, STRIDE, empty, matching};
+}
+
+/// The matcher.
+mod swar {
+    /// Bit `8i + 7` for slot `i`.
+    pub(super) type Mask = u128;
+    /// Bits per slot in a [`Mask`].
+    pub(super) const STRIDE: u32 = 8;
+    /// One in each byte.
+    const LO: u128 = u128::from_le_bytes([1; 16]);
+    /// The top bit of each tag byte (bytes 0..12).
+    const TAGS_HI: u128 = u128::from_le_bytes([
+        0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0, 0, 0, 0,
+    ]);
+
+    /// The zero-byte test on `ctrl ^ tag`: exact but for a live slot with tag `tag ^ 1`
+    /// just above a match (the borrow), which callers filter by comparing the entry.
+    #[inline]
+    pub(super) fn matching(ctrl: &[u8; 16], tag: u8) -> Mask {
+        // The tag in every byte, built in 64 bits (a 128-bit multiply costs three).
+        let half = u128::from(0x0101_0101_0101_0101u64 * u64::from(tag));
+        let x = u128::from_le_bytes(*ctrl) ^ (half | half << 64);
+        x.wrapping_sub(LO) & !x & TAGS_HI
+    }
+
+    #[inline]
+    pub(super) fn empty(ctrl: &[u8; 16]) -> Mask {
+        u128::from_le_bytes(*ctrl) & TAGS_HI
+    }
+}
+
+use ctrl::{Mask, STRIDE};
+
+/// The slot a bit of a [`Mask`] stands for.
 #[inline]
-fn slot_of(mask: u128) -> usize {
-    (mask.trailing_zeros() / 8) as usize
+fn slot_of(mask: Mask) -> usize {
+    (mask.trailing_zeros() / STRIDE) as usize
 }
 
 /// Where an entry is, or where a new one would go.
@@ -83,6 +106,9 @@ fn slot_of(mask: u128) -> usize {
 pub(crate) struct Position {
     group: usize,
     slot: usize,
+    /// The home group of the hash probed for.
+    home: usize,
+    tag: u8,
 }
 
 /// The key → slab index table. Keys are not stored: callers match candidates through
@@ -138,14 +164,20 @@ impl Index {
         if self.groups.is_empty() {
             return None;
         }
-        let (mut g, tag) = self.home(hash);
+        let (home, tag) = self.home(hash);
+        let mut g = home;
         loop {
             let group = &self.groups[g];
             let mut m = group.matching(tag);
             while m != 0 {
                 let slot = slot_of(m);
                 if eq(group.slots[slot]) {
-                    return Some(Position { group: g, slot });
+                    return Some(Position {
+                        group: g,
+                        slot,
+                        home,
+                        tag,
+                    });
                 }
                 m &= m - 1;
             }
@@ -176,7 +208,8 @@ impl Index {
         if self.len == self.capacity {
             self.grow(rehash);
         }
-        let (mut g, tag) = self.home(hash);
+        let (home, tag) = self.home(hash);
+        let mut g = home;
         let mut vacancy = None;
         loop {
             let group = &self.groups[g];
@@ -194,6 +227,8 @@ impl Index {
                     vacancy = Some(Position {
                         group: g,
                         slot: slot_of(empty),
+                        home,
+                        tag,
                     });
                 }
             }
@@ -205,31 +240,32 @@ impl Index {
         match vacancy {
             Some(p) => Err(p),
             // Every group on the way is full: the first with room further on.
-            None => Err(self.vacancy_after(g)),
+            None => Err(self.vacancy_after(g, home, tag)),
         }
     }
 
     /// The first empty slot from group `g` on (there is one: the table is never full).
     #[inline]
-    fn vacancy_after(&self, mut g: usize) -> Position {
+    fn vacancy_after(&self, mut g: usize, home: usize, tag: u8) -> Position {
         loop {
             let empty = self.groups[g].empty();
             if empty != 0 {
                 return Position {
                     group: g,
                     slot: slot_of(empty),
+                    home,
+                    tag,
                 };
             }
             g = self.next(g);
         }
     }
 
-    /// Puts slab index `value` with `hash` at `at` (from
-    /// [`find_or_vacancy`](Self::find_or_vacancy) with the same `hash`, nothing changed
-    /// since), counting it as an overflow of every group it was probed past.
+    /// Puts slab index `value` at `at` (from [`find_or_vacancy`](Self::find_or_vacancy),
+    /// nothing changed since), counting it as an overflow of every group it was probed past.
     #[inline]
-    pub(crate) fn insert_at(&mut self, at: Position, hash: u64, value: u32) {
-        let (mut g, tag) = self.home(hash);
+    pub(crate) fn insert_at(&mut self, at: Position, value: u32) {
+        let mut g = at.home;
         while g != at.group {
             let count = &mut self.groups[g].ctrl[OVERFLOW];
             *count = count.saturating_add(1);
@@ -237,7 +273,7 @@ impl Index {
         }
         let group = &mut self.groups[at.group];
         debug_assert_eq!(group.ctrl[at.slot], EMPTY);
-        group.ctrl[at.slot] = tag;
+        group.ctrl[at.slot] = at.tag;
         group.slots[at.slot] = value;
         self.len += 1;
     }
@@ -253,16 +289,16 @@ impl Index {
 
     /// Inserts `value` with `hash`; there is room.
     fn place(&mut self, hash: u64, value: u32) {
-        let (home, _) = self.home(hash);
-        let at = self.vacancy_after(home);
-        self.insert_at(at, hash, value);
+        let (home, tag) = self.home(hash);
+        let at = self.vacancy_after(home, home, tag);
+        self.insert_at(at, value);
     }
 
     /// Removes the entry with `hash` for which `eq` holds and returns its slab index.
     #[inline]
     pub(crate) fn remove(&mut self, hash: u64, eq: impl FnMut(u32) -> bool) -> Option<u32> {
         let at = self.position(hash, eq)?;
-        let (mut g, _) = self.home(hash);
+        let mut g = at.home;
         while g != at.group {
             let count = &mut self.groups[g].ctrl[OVERFLOW];
             if *count != SATURATED {
@@ -281,11 +317,11 @@ impl Index {
     fn grow(&mut self, rehash: impl Fn(u32) -> u64) {
         let mut bigger = Index::with_capacity((self.capacity * 2).max(8));
         for group in self.groups.iter() {
-            let mut live = !group.empty() & TAGS_HI;
-            while live != 0 {
-                let value = group.slots[slot_of(live)];
-                bigger.place(rehash(value), value);
-                live &= live - 1;
+            for slot in 0..SLOTS {
+                if group.ctrl[slot] != EMPTY {
+                    let value = group.slots[slot];
+                    bigger.place(rehash(value), value);
+                }
             }
         }
         *self = bigger;
@@ -322,6 +358,57 @@ mod tests {
     }
 
     #[test]
+    fn the_matchers_agree() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..10_000 {
+            let mut g = Group::EMPTY;
+            for slot in 0..SLOTS {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly a few tags, so that matches (and the SWAR borrow) are common.
+                g.ctrl[slot] = if x & 3 == 0 {
+                    EMPTY
+                } else {
+                    (x >> 8) as u8 & 3
+                };
+            }
+            g.ctrl[OVERFLOW] = (x >> 20) as u8;
+            let slots = |mask: Mask, stride: u32| -> Vec<usize> {
+                (0..SLOTS)
+                    .filter(|&i| mask >> (i as u32 * stride + stride - 1) & 1 == 1)
+                    .collect()
+            };
+            let empty: Vec<usize> = (0..SLOTS).filter(|&i| g.ctrl[i] == EMPTY).collect();
+            assert_eq!(slots(g.empty(), STRIDE), empty);
+            let swar_empty = swar::empty(&g.ctrl);
+            assert_eq!(
+                (0..SLOTS)
+                    .filter(|&i| swar_empty >> (i * 8 + 7) & 1 == 1)
+                    .collect::<Vec<_>>(),
+                empty
+            );
+            for tag in 0..4u8 {
+                let exact: Vec<usize> = (0..SLOTS).filter(|&i| g.ctrl[i] == tag).collect();
+                let got = slots(g.matching(tag), STRIDE);
+                let m = swar::matching(&g.ctrl, tag);
+                let swar: Vec<usize> = (0..SLOTS).filter(|&i| m >> (i * 8 + 7) & 1 == 1).collect();
+                // Every match, and nothing but live slots (the SWAR may add `tag ^ 1` ones).
+                for got in [&got, &swar] {
+                    assert!(exact.iter().all(|i| got.contains(i)), "{g:?} {tag}");
+                    assert!(
+                        got.iter()
+                            .all(|&i| g.ctrl[i] == tag || g.ctrl[i] == tag ^ 1)
+                    );
+                }
+                if STRIDE == 1 {
+                    assert_eq!(got, exact);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn colliding_entries_overflow_and_come_back() {
         let mut index = Index::with_capacity(0);
         let n = 500u32;
@@ -330,7 +417,7 @@ mod tests {
             let at = index
                 .find_or_vacancy(h, |x| x == v, bad_hash)
                 .expect_err("new");
-            index.insert_at(at, h, v);
+            index.insert_at(at, v);
         }
         assert_eq!(index.len, n as usize);
         assert!(index.overflow_total() > 0);
@@ -378,7 +465,7 @@ mod tests {
                     Ok(found) => assert!(held.contains(&found)),
                     Err(at) => {
                         assert!(held.insert(v));
-                        index.insert_at(at, hash(v), v);
+                        index.insert_at(at, v);
                     }
                 }
             } else {

@@ -161,7 +161,7 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
             prev: NIL,
         };
         let idx = self.slab.insert(entry).ok_or(Full)?;
-        self.index.insert_at(vacancy, hash, idx);
+        self.index.insert_at(vacancy, idx);
         self.link(idx, deadline);
         Ok(None)
     }
