@@ -95,7 +95,7 @@
 //! - `tokio`: [`Builder::stream`] and `Expirations`.
 //! - `metrics`: the metrics above.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 

@@ -59,12 +59,69 @@ impl Group {
     }
 }
 
-/// Matching the control bytes of a group: SWAR over a `u128` (SSE2 would need `unsafe`).
+/// Matching the control bytes of a group: SSE2 on x86_64 (one compare and a byte mask),
+/// SWAR over a `u128` elsewhere. SSE2 saves about 40 instructions per set+remove (the
+/// instruction gate's `wheel_set_remove`: 546 with the SWAR matcher, 508 with hashbrown's
+/// SSE2 groups before this index).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod ctrl {
+    pub(super) use super::sse2::{Mask, STRIDE, empty, matching};
+}
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 mod ctrl {
     pub(super) use super::swar::{Mask, STRIDE, empty, matching};
 }
 
-/// The matcher.
+/// The SSE2 matcher: bit `i` for slot `i`, exact.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[allow(unsafe_code)]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8,
+    };
+
+    /// Bit `i` for slot `i`.
+    pub(super) type Mask = u16;
+    /// Bits per slot in a [`Mask`].
+    pub(super) const STRIDE: u32 = 1;
+    /// The tag slots' bits (slots 0..12; bytes 12.. are the overflow count and padding).
+    const TAGS: u16 = (1 << super::SLOTS) - 1;
+
+    #[inline(always)]
+    fn load(ctrl: &[u8; 16]) -> __m128i {
+        let [lo, hi] = [0, 8].map(|at| {
+            let mut half = [0; 8];
+            half.copy_from_slice(&ctrl[at..at + 8]);
+            i64::from_le_bytes(half)
+        });
+        // SAFETY: SSE2 is enabled for this build (the module's cfg), so the intrinsic's
+        // target feature is present; it reads only its arguments.
+        unsafe { _mm_set_epi64x(hi, lo) }
+    }
+
+    #[inline(always)]
+    fn equal(ctrl: &[u8; 16], byte: u8) -> Mask {
+        let group = load(ctrl);
+        // SAFETY: as in `load`: SSE2 is enabled for this build; register-only intrinsics.
+        let bits = unsafe { _mm_movemask_epi8(_mm_cmpeq_epi8(group, _mm_set1_epi8(byte as i8))) };
+        bits as u16 & TAGS
+    }
+
+    /// The slots whose tag is `tag`.
+    #[inline]
+    pub(super) fn matching(ctrl: &[u8; 16], tag: u8) -> Mask {
+        equal(ctrl, tag)
+    }
+
+    /// The empty slots.
+    #[inline]
+    pub(super) fn empty(ctrl: &[u8; 16]) -> Mask {
+        equal(ctrl, super::EMPTY)
+    }
+}
+
+/// The portable matcher (on x86_64 only the tests use it, against the SSE2 one).
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 mod swar {
     /// Bit `8i + 7` for slot `i`.
     pub(super) type Mask = u128;
