@@ -43,8 +43,10 @@
 //! timers move down. Per level, a 64-bit map of occupied slots finds the next due slot with
 //! one rotate and one `trailing_zeros`. Timers live in a slab (32 bytes for `u64` keys and
 //! values) with the slot lists threaded through it, found by key through a hash index of
-//! 4-byte slab indices. Nothing is allocated per timer; when three quarters of the slab
-//! are free, the live timers are compacted and the memory is given back.
+//! 4-byte slab indices in cache-line groups of 12 (about 6 bytes per timer; it doubles
+//! when the slab does): about 40 bytes per `u64 -> u64` timer at a million timers. Nothing
+//! is allocated per timer; when three quarters of the slab are free, the live timers are
+//! compacted and the memory is given back.
 //!
 //! # Differences from go-zero
 //!
@@ -93,7 +95,7 @@
 //! - `tokio`: [`Builder::stream`] and `Expirations`.
 //! - `metrics`: the metrics above.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 

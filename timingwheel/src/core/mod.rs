@@ -2,15 +2,15 @@
 //! which keeps it deterministic and lets every driver share it.
 
 mod geometry;
+mod index;
 mod slab;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::num::NonZeroU64;
 
-use hashbrown::HashTable;
-
 pub(crate) use geometry::Geometry;
+use index::Index;
 use slab::{Entry, NIL, SLOT_TAG, Slab};
 
 /// The wheel holds [`slab::MAX_ENTRIES`] timers already.
@@ -27,7 +27,8 @@ const MIN_COMPACT_SLOTS: usize = 1024;
 /// A keyed hierarchical timing wheel over tick numbers.
 ///
 /// Layout: entries in a slab (32 bytes each for `u64` keys and values), a hash index from
-/// key to slab index (4 bytes + 1 control byte per bucket), and per wheel slot the head of a
+/// key to slab index ([`Index`]: 64-byte groups of 12 four-byte indices, about 6 bytes per
+/// timer, growing with the slab), and per wheel slot the head of a
 /// doubly linked list threaded through the entries. Each level has a `u64` bitmap of its
 /// occupied slots, so finding the next due slot is a rotate and a `trailing_zeros`.
 ///
@@ -40,7 +41,7 @@ const MIN_COMPACT_SLOTS: usize = 1024;
 pub(crate) struct Wheel<K, V> {
     geometry: Geometry,
     slab: Slab<K, V>,
-    index: HashTable<u32>,
+    index: Index,
     hasher: ahash::RandomState,
     /// Head entry of each slot, `level * slots_per_level + slot`, then of the overdue list.
     heads: Box<[u32]>,
@@ -59,7 +60,7 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
         Wheel {
             geometry,
             slab: Slab::with_capacity(capacity),
-            index: HashTable::with_capacity(capacity),
+            index: Index::with_capacity(capacity),
             hasher: ahash::RandomState::new(),
             heads: vec![NIL; slots + 1].into_boxed_slice(),
             occupied: vec![0; geometry.levels() + 1].into_boxed_slice(),
@@ -115,9 +116,7 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
     {
         let hash = self.hasher.hash_one(key);
         let slab = &self.slab;
-        self.index
-            .find(hash, |&i| slab.get(i).key.borrow() == key)
-            .copied()
+        self.index.find(hash, |i| slab.get(i).key.borrow() == key)
     }
 
     pub(crate) fn contains<Q>(&self, key: &Q) -> bool
@@ -142,12 +141,18 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
     pub(crate) fn set(&mut self, key: K, value: V, deadline: u64) -> Result<Option<V>, Full> {
         let hash = self.hasher.hash_one(&key);
         let (slab, hasher) = (&self.slab, &self.hasher);
-        let found = self.index.find(hash, |&i| slab.get(i).key == key).copied();
-        if let Some(idx) = found {
-            let old = std::mem::replace(&mut self.slab.get_mut(idx).value, value);
-            self.reschedule_at(idx, deadline);
-            return Ok(Some(old));
-        }
+        let vacancy = match self.index.find_or_vacancy(
+            hash,
+            |i| slab.get(i).key == key,
+            |i| hasher.hash_one(&slab.get(i).key),
+        ) {
+            Ok(idx) => {
+                let old = std::mem::replace(&mut self.slab.get_mut(idx).value, value);
+                self.reschedule_at(idx, deadline);
+                return Ok(Some(old));
+            }
+            Err(vacancy) => vacancy,
+        };
         let entry = Entry {
             key,
             value,
@@ -156,9 +161,7 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
             prev: NIL,
         };
         let idx = self.slab.insert(entry).ok_or(Full)?;
-        let slab = &self.slab;
-        self.index
-            .insert_unique(hash, idx, |&i| hasher.hash_one(&slab.get(i).key));
+        self.index.insert_at(vacancy, idx);
         self.link(idx, deadline);
         Ok(None)
     }
@@ -205,11 +208,9 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
     {
         let hash = self.hasher.hash_one(key);
         let slab = &self.slab;
-        let (idx, _) = self
+        let idx = self
             .index
-            .find_entry(hash, |&i| slab.get(i).key.borrow() == key)
-            .ok()?
-            .remove();
+            .remove(hash, |i| slab.get(i).key.borrow() == key)?;
         self.unlink(idx);
         let entry = self.slab.take(idx);
         self.maybe_compact();
@@ -293,9 +294,7 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
     fn fire_at(&mut self, idx: u32, fire: &mut impl FnMut(K, V)) {
         let entry = self.slab.take(idx);
         let hash = self.hasher.hash_one(&entry.key);
-        if let Ok(found) = self.index.find_entry(hash, |&i| i == idx) {
-            found.remove();
-        }
+        self.index.remove(hash, |i| i == idx);
         fire(entry.key, entry.value);
     }
 
@@ -327,7 +326,7 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
     pub(crate) fn drain(&mut self) -> Vec<(K, V)> {
         self.heads.fill(NIL);
         self.occupied.fill(0);
-        self.index = HashTable::with_capacity(self.reserved);
+        self.index = Index::with_capacity(self.reserved);
         let drained: Vec<(K, V)> = self.slab.take_all().map(|e| (e.key, e.value)).collect();
         self.slab = Slab::with_capacity(self.reserved);
         drained
@@ -423,10 +422,10 @@ impl<K: Hash + Eq, V> Wheel<K, V> {
                 .expect("compacted entries are live")
                 .key
         };
-        let mut index = HashTable::with_capacity(live.max(self.reserved));
+        let mut index = Index::with_capacity(live.max(self.reserved));
         for i in 0..fresh.len() as u32 {
             let hash = self.hasher.hash_one(key_of(i));
-            index.insert_unique(hash, i, |&j| self.hasher.hash_one(key_of(j)));
+            index.insert_unique(hash, i, |j| self.hasher.hash_one(key_of(j)));
         }
         self.index = index;
         self.slab.replace(fresh);
