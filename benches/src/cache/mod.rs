@@ -126,10 +126,6 @@ pub struct Walk {
 
 impl Walk {
     /// Keys drawn uniformly from `keys`.
-    ///
-    /// # Panics
-    ///
-    /// If `keys` is empty.
     pub fn uniform(keys: &[u64], rng: &mut Rng) -> Walk {
         assert!(!keys.is_empty(), "a walk needs keys");
         Walk {
@@ -191,10 +187,6 @@ impl<C: CacheUnderTest> Loaded<C> {
     /// settled, and walks drawn from those it then holds (all of them, unless the cache
     /// evicted some on the way: a sharded bound can fill one shard before the whole). The
     /// same seed for every cache.
-    ///
-    /// # Panics
-    ///
-    /// If the cache holds none of them.
     pub fn prefilled(n: usize, seed: u64) -> Loaded<C> {
         let cache = C::with_capacity(n);
         for i in 0..n {

@@ -28,10 +28,6 @@ pub struct Zipf {
 
 impl Zipf {
     /// Ranks `0..n` with `P(r) ∝ 1 / (r + 1)^s`.
-    ///
-    /// # Panics
-    ///
-    /// If `n` is 0 or `s` is negative or not finite.
     pub fn new(n: usize, s: f64) -> Zipf {
         assert!(n > 0 && s.is_finite() && s >= 0.0, "Zipf({n}, {s})");
         let mut cdf = Vec::with_capacity(n);
@@ -110,8 +106,6 @@ fn unique_key(i: usize) -> u64 {
 pub struct Trace {
     /// The trace's name ([`TraceKind::name`]).
     pub name: String,
-    /// The exponent of its Zipf base.
-    pub s: f64,
     /// The keys, in request order.
     pub keys: Vec<u64>,
     /// The leading requests not counted.
@@ -127,7 +121,6 @@ impl Trace {
         let mut rng = Rng::new(SEED);
         Trace {
             name: TraceKind::Zipf(s).name(),
-            s,
             keys: (0..requests)
                 .map(|_| resident_key(zipf.sample(&mut rng)))
                 .collect(),
@@ -142,8 +135,7 @@ impl Trace {
 
     /// The suite's trace of `kind`.
     pub fn of(kind: TraceKind) -> Trace {
-        let s = 0.99;
-        let zipf = Zipf::new(ZIPF_KEYS, s);
+        let zipf = Zipf::new(ZIPF_KEYS, 0.99);
         let mut rng = Rng::new(SEED);
         let mut unique = 0;
         let mut next_unique = || {
@@ -179,7 +171,6 @@ impl Trace {
         };
         Trace {
             name: kind.name(),
-            s,
             keys,
             warm_up: ZIPF_WARM_UP,
         }
@@ -198,8 +189,6 @@ pub struct HitRatio {
     pub name: &'static str,
     /// The trace ([`TraceKind::name`]).
     pub trace: String,
-    /// The exponent of the trace's Zipf base.
-    pub s: f64,
     /// Hits among the counted requests.
     pub hits: u64,
     /// Requests counted (after the warm-up).
@@ -243,12 +232,24 @@ pub fn replay<C: CacheUnderTest>(trace: &Trace, capacity: usize) -> HitRatio {
     HitRatio {
         name: C::NAME,
         trace: trace.name.clone(),
-        s: trace.s,
         hits: counted_hits,
         requests: trace.counted() as u64,
         len: cache.len(),
         reported: cache.hits_misses().map(|hm| (hm, all_hits)),
     }
+}
+
+/// Replays `trace` against a new cache of each kind at [`ENTRIES`](super::ENTRIES).
+pub fn replay_all(trace: &Trace) -> [HitRatio; 6] {
+    use super::{ENTRIES, Keel, KeelLru, KeelSecondChance, LruMutex, MokaTtl, QuickCache};
+    [
+        replay::<Keel>(trace, ENTRIES),
+        replay::<KeelLru>(trace, ENTRIES),
+        replay::<KeelSecondChance>(trace, ENTRIES),
+        replay::<MokaTtl>(trace, ENTRIES),
+        replay::<QuickCache>(trace, ENTRIES),
+        replay::<LruMutex>(trace, ENTRIES),
+    ]
 }
 
 #[cfg(test)]
@@ -288,17 +289,8 @@ mod tests {
     #[test]
     #[ignore = "a measurement: replays 1.5 M requests per trace and cache"]
     fn hit_ratio_table() {
-        use crate::cache::{KeelLru, KeelSecondChance};
         for kind in TraceKind::ALL {
-            let trace = Trace::of(kind);
-            for h in [
-                replay::<Keel>(&trace, crate::cache::ENTRIES),
-                replay::<KeelSecondChance>(&trace, crate::cache::ENTRIES),
-                replay::<KeelLru>(&trace, crate::cache::ENTRIES),
-                replay::<MokaTtl>(&trace, crate::cache::ENTRIES),
-                replay::<QuickCache>(&trace, crate::cache::ENTRIES),
-                replay::<LruMutex>(&trace, crate::cache::ENTRIES),
-            ] {
+            for h in replay_all(&Trace::of(kind)) {
                 println!("{:<20} {:<22} {:.2}%", h.trace, h.name, 100.0 * h.ratio());
             }
         }

@@ -152,10 +152,6 @@ impl Memory {
 /// [`Memory`] of `L` holding `n` keys, each added by one admitted call with a key of
 /// [`keys`](super::keys) (built before counting). Only the keys are counted, not the empty
 /// limiter. `None` without [`CountingAlloc`].
-///
-/// # Panics
-///
-/// If a call is refused or the limiter then holds other than `n` keys.
 pub fn keyed<L: KeyedUnderTest>(n: usize) -> Option<Memory> {
     let keys = super::keys(n);
     let key_bytes: usize = if L::COPIES_KEYS {

@@ -105,10 +105,6 @@ pub struct Keyed<L> {
 
 impl<L: KeyedUnderTest> Keyed<L> {
     /// `L::admitting()` with `n` keys (one call each).
-    ///
-    /// # Panics
-    ///
-    /// If a call was refused or the limiter does not hold `n` keys afterwards.
     pub fn populated(n: usize) -> Keyed<L> {
         assert!(n > 0, "a keyed benchmark needs keys");
         let limiter = L::admitting();

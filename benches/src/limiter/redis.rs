@@ -241,10 +241,6 @@ impl RedisPlan {
 
 /// keel against the raw loop at each of `tasks` on a fresh private server; `None` if no
 /// server could be started.
-///
-/// # Panics
-///
-/// If the runtime cannot be built or keel's limiter cannot be.
 pub fn measure(tasks: &[usize], plan: RedisPlan) -> Option<Vec<RedisFigure>> {
     let server = RedisServer::start()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

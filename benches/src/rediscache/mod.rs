@@ -23,10 +23,6 @@ pub fn url() -> String {
 }
 
 /// A client of `url` if the server answers `PING` within 1 s; otherwise why not.
-///
-/// # Errors
-///
-/// The reason, for the skip message.
 pub async fn reachable(url: &str) -> Result<redis::Client, String> {
     let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
     let ping = async {
@@ -51,10 +47,6 @@ pub fn unique(what: &str) -> String {
 
 /// Deletes every key starting with one of `prefixes` (`SCAN MATCH prefix*`, then `DEL`);
 /// the keys deleted.
-///
-/// # Errors
-///
-/// The first Redis error.
 pub async fn cleanup(client: &redis::Client, prefixes: &[String]) -> redis::RedisResult<usize> {
     let mut conn = client.get_multiplexed_async_connection().await?;
     let mut deleted = 0;
@@ -95,10 +87,6 @@ pub fn prefixes(name: &str) -> Vec<String> {
 /// (`Connection::single`: a `ConnectionManager`), values fresh for 1 h, ±5% jitter (the
 /// default), a local tier of `local_capacity` entries kept up to 1 h; no subscriber (no
 /// invalidation is measured).
-///
-/// # Errors
-///
-/// Why it could not be built.
 pub async fn keel(
     client: &redis::Client,
     name: &str,
@@ -117,10 +105,6 @@ pub async fn keel(
 /// A multi-tier-cache instance as its README builds one: `CacheManager::new` over its moka
 /// L1 (`MokaCache`, `max_capacity` entries, time to live and to idle 1 h) and its Redis L2
 /// (`RedisCache::with_url`: a `ConnectionManager` of its own), JSON values.
-///
-/// # Errors
-///
-/// Why it could not be built.
 pub async fn multi_tier(url: &str, max_capacity: u64) -> Result<Arc<CacheManager>, String> {
     let l1 = L1Cache::new(MokaCacheConfig {
         max_capacity,

@@ -103,10 +103,6 @@ where
 
 /// keel-rediscache: [`INSTANCES`] `RedisCache`s named `name` (see
 /// [`keel`](super::keel)), one cold key.
-///
-/// # Errors
-///
-/// Why the instances could not be built.
 pub async fn keel(client: &redis::Client, name: &str, key: &str) -> Result<Round, String> {
     let mut instances = Vec::new();
     for _ in 0..INSTANCES {
@@ -131,10 +127,6 @@ pub async fn keel(client: &redis::Client, name: &str, key: &str) -> Result<Round
 
 /// multi-tier-cache: [`INSTANCES`] managers (see [`multi_tier`](super::multi_tier)), the key
 /// `name:key`.
-///
-/// # Errors
-///
-/// Why the instances could not be built.
 pub async fn multi_tier(url: &str, name: &str, key: &str) -> Result<Round, String> {
     let mut instances = Vec::new();
     for _ in 0..INSTANCES {

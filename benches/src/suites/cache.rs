@@ -11,9 +11,7 @@ use keel_timex::CoarseClock;
 
 use crate::cache::memory;
 use crate::cache::zipf::{self, Trace, TraceKind};
-use crate::cache::{
-    CacheUnderTest, ENTRIES, Keel, KeelLru, KeelSecondChance, Loaded, LruMutex, MokaTtl, QuickCache,
-};
+use crate::cache::{CacheUnderTest, ENTRIES, Keel, KeelLru, Loaded, LruMutex, MokaTtl, QuickCache};
 use crate::figures::Figures;
 use crate::tally::Tally;
 use crate::threads::time_on_threads;
@@ -115,15 +113,7 @@ pub fn run(c: &mut Criterion) -> Figures {
         }
     }
     for kind in TraceKind::ALL {
-        let trace = Trace::of(kind);
-        for h in [
-            zipf::replay::<Keel>(&trace, ENTRIES),
-            zipf::replay::<KeelLru>(&trace, ENTRIES),
-            zipf::replay::<KeelSecondChance>(&trace, ENTRIES),
-            zipf::replay::<MokaTtl>(&trace, ENTRIES),
-            zipf::replay::<QuickCache>(&trace, ENTRIES),
-            zipf::replay::<LruMutex>(&trace, ENTRIES),
-        ] {
+        for h in zipf::replay_all(&Trace::of(kind)) {
             let group = format!("cache hit ratio {}", h.trace);
             f.add(group, h.name, 100.0 * h.ratio(), "%");
         }

@@ -63,43 +63,18 @@ pub fn run(c: &mut Criterion) -> Figures {
     let rt = runtime();
     let _in_runtime = rt.enter();
     let mut figures = Figures::default();
-    let f = &mut figures;
-    let mut keel = filled(Keel::NAME, Keel::new, f, keel_account);
-    drop(filled(
-        Keel::CAPACITY_NAME,
-        || Keel::with_capacity(FILL),
-        f,
-        keel_account,
-    ));
-    let mut peer = filled(DelayQueueTimers::NAME, DelayQueueTimers::new, f, no_account);
-    let reserved = || DelayQueueTimers::with_capacity(FILL);
-    drop(filled(
-        DelayQueueTimers::CAPACITY_NAME,
-        reserved,
-        f,
-        no_account,
-    ));
-    let mut keyed = filled(DelayQueueKeyed::NAME, DelayQueueKeyed::new, f, no_account);
-    let reserved = || DelayQueueKeyed::with_capacity(FILL);
-    drop(filled(
-        DelayQueueKeyed::CAPACITY_NAME,
-        reserved,
-        f,
-        no_account,
-    ));
+    // Each queue counted filled as the suite times it, then with its capacity reserved.
+    let mut keel = filled::<Keel>(&mut figures);
+    let mut peer = filled::<DelayQueueTimers>(&mut figures);
+    let mut keyed = filled::<DelayQueueKeyed>(&mut figures);
 
     let mut delays = Delays::draw(&mut Rng::new(DELAY_SEED));
 
-    let mut small_keel = Keel::new();
-    small_keel.set(u64::MAX, SMALL_HELD_DELAY);
-    let mut small_peer = DelayQueueTimers::new();
-    small_peer.set(u64::MAX, SMALL_HELD_DELAY);
-    let mut small_keyed = DelayQueueKeyed::new();
-    small_keyed.set(u64::MAX, SMALL_HELD_DELAY);
+    let (mut small_keel, mut small_peer, mut small_keyed) = (small(), small(), small());
     let mut g = op_group(c, SET_REMOVE_SMALL);
-    set_remove(&mut g, &mut small_keel, &mut delays);
-    set_remove(&mut g, &mut small_peer, &mut delays);
-    set_remove(&mut g, &mut small_keyed, &mut delays);
+    set_remove::<Keel>(&mut g, &mut small_keel, &mut delays);
+    set_remove::<DelayQueueTimers>(&mut g, &mut small_peer, &mut delays);
+    set_remove::<DelayQueueKeyed>(&mut g, &mut small_keyed, &mut delays);
     g.finish();
 
     let mut g = op_group(c, SET_REMOVE_FILLED);
@@ -135,31 +110,36 @@ pub fn run(c: &mut Criterion) -> Figures {
     figures
 }
 
-/// A queue built by `build` and filled with [`FILL`] timers; its heap per timer (and its
-/// own `account` of it) go into `figures`.
-fn filled<T: TimersUnderTest>(
-    name: &'static str,
-    build: impl FnOnce() -> T,
-    figures: &mut Figures,
-    account: fn(&T) -> Option<f64>,
-) -> Filled<T> {
-    let (filled, memory) = fill_counted(name, build, FILL, &mut Rng::new(FILL_SEED));
-    if let Some(m) = memory {
-        figures.add("timingwheel heap per timer", name, m.bytes_per_timer, "B");
-        figures.add("timingwheel live heap blocks", name, m.blocks as f64, "");
-        if let Some(r) = account(&filled.timers) {
-            figures.add("timingwheel allocated_bytes() per timer", name, r, "B");
+/// A `T` filled with [`FILL`] timers; its heap per timer (and its own account of it) go
+/// into `figures`, and those of one built with the capacity reserved.
+fn filled<T: TimersUnderTest>(figures: &mut Figures) -> Filled<T> {
+    let mut count = |name, build: &dyn Fn() -> T| {
+        let (filled, memory) = fill_counted(name, build, FILL, &mut Rng::new(FILL_SEED));
+        if let Some(m) = memory {
+            figures.add("timingwheel heap per timer", name, m.bytes_per_timer, "B");
+            figures.add("timingwheel live heap blocks", name, m.blocks as f64, "");
+            if let Some(r) = filled.timers.allocated_bytes() {
+                let per_timer = r as f64 / filled.timers.len() as f64;
+                figures.add(
+                    "timingwheel allocated_bytes() per timer",
+                    name,
+                    per_timer,
+                    "B",
+                );
+            }
         }
-    }
+        filled
+    };
+    let filled = count(T::NAME, &T::new);
+    drop(count(T::CAPACITY_NAME, &|| T::with_capacity(FILL)));
     filled
 }
 
-fn keel_account(keel: &Keel) -> Option<f64> {
-    Some(keel.wheel().allocated_bytes() as f64 / keel.len() as f64)
-}
-
-fn no_account<T>(_: &T) -> Option<f64> {
-    None
+/// A queue holding one timer, earlier than any set while timed.
+fn small<T: TimersUnderTest>() -> T {
+    let mut timers = T::new();
+    timers.set(u64::MAX, SMALL_HELD_DELAY);
+    timers
 }
 
 fn op_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
@@ -178,35 +158,19 @@ fn expiry_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, Wall
     g
 }
 
-/// One set of a new key and its removal per iteration; the queue holds as many timers
-/// afterwards as before. New keys count up from [`FILL`], clear of the held ones.
+/// One set of a new key and its removal per iteration. New keys count up from [`FILL`],
+/// clear of the held ones.
 fn set_remove<T: TimersUnderTest>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     timers: &mut T,
     delays: &mut Delays,
 ) {
-    let held = timers.len();
     let mut key = FILL as u64;
-    g.bench_function(T::NAME, |b| {
-        b.iter_custom(|iters| {
-            let mut removed = 0u64;
-            let start = Instant::now();
-            for _ in 0..iters {
-                let timer = timers.set(key, delays.next_delay());
-                key += 1;
-                removed += u64::from(timers.remove(&timer));
-            }
-            let elapsed = start.elapsed();
-            assert_eq!(removed, iters, "{}: timers removed", T::NAME);
-            elapsed
-        })
+    per_op(g, timers, "set+remove", |t| {
+        let timer = t.set(key, delays.next_delay());
+        key += 1;
+        t.remove(&timer)
     });
-    assert_eq!(
-        timers.len(),
-        held,
-        "{}: timers held after set+remove",
-        T::NAME
-    );
 }
 
 /// One move of a held timer per iteration.
@@ -215,26 +179,34 @@ fn reset<T: TimersUnderTest>(
     timers: &mut T,
     moves: &mut MoveOps<T::Handle>,
 ) {
+    per_op(g, timers, "moves", |t| {
+        let (timer, delay) = moves.next_move();
+        t.reset(&timer, delay)
+    });
+}
+
+/// `op` once per iteration, each coming back `true`; the queue holds as many timers
+/// afterwards as before.
+fn per_op<T: TimersUnderTest>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    timers: &mut T,
+    what: &str,
+    mut op: impl FnMut(&mut T) -> bool,
+) {
     let held = timers.len();
     g.bench_function(T::NAME, |b| {
         b.iter_custom(|iters| {
-            let mut moved = 0u64;
+            let mut done = 0u64;
             let start = Instant::now();
             for _ in 0..iters {
-                let (timer, delay) = moves.next_move();
-                moved += u64::from(timers.reset(&timer, delay));
+                done += u64::from(op(timers));
             }
             let elapsed = start.elapsed();
-            assert_eq!(moved, iters, "{}: timers moved", T::NAME);
+            assert_eq!(done, iters, "{}: {what}", T::NAME);
             elapsed
         })
     });
-    assert_eq!(
-        timers.len(),
-        held,
-        "{}: timers held after the moves",
-        T::NAME
-    );
+    assert_eq!(timers.len(), held, "{}: timers held after {what}", T::NAME);
 }
 
 /// Which part of an expiry batch a group times.

@@ -133,10 +133,6 @@ impl<C: CoalescerUnderTest> Batch<C> {
     /// Runs `iters` batches one after another inside one task spawned on `rt` (as a request
     /// handler would spawn them) and returns the sum of their times, each batch timed from
     /// its first spawn to its last join.
-    ///
-    /// # Panics
-    ///
-    /// If a task's value is wrong, or a batch ran other than one flight (none for the floor).
     pub fn time(self: &Arc<Self>, rt: &Runtime, iters: u64) -> Duration {
         let batch = Arc::clone(self);
         let driver = rt.spawn(async move {

@@ -40,10 +40,6 @@ pub const LIMIT_CAPACITY: usize = 1024;
 pub const POOL_SIZE: usize = 16;
 
 /// Polls `future` once with a no-op waker; it must be ready.
-///
-/// # Panics
-///
-/// If `future` is pending.
 #[inline]
 pub fn poll_ready<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);

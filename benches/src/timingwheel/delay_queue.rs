@@ -20,30 +20,18 @@ use super::{BatchTimes, ExpiryUnderTest, REAL_CLOCK_WAIT, TimersUnderTest, timed
 #[derive(Debug)]
 pub struct DelayQueueTimers(DelayQueue<u64>);
 
-impl DelayQueueTimers {
-    /// The benchmark id of [`DelayQueueTimers::with_capacity`] in the memory figures.
-    pub const CAPACITY_NAME: &'static str = "tokio-util DelayQueue (with_capacity(1M))";
+impl TimersUnderTest for DelayQueueTimers {
+    const NAME: &'static str = "tokio-util DelayQueue";
+    const CAPACITY_NAME: &'static str = "tokio-util DelayQueue (with_capacity(1M))";
+    type Handle = Key;
 
-    /// `DelayQueue::new()`.
-    pub fn new() -> DelayQueueTimers {
+    fn new() -> DelayQueueTimers {
         DelayQueueTimers(DelayQueue::new())
     }
 
-    /// `DelayQueue::with_capacity(timers)`.
-    pub fn with_capacity(timers: usize) -> DelayQueueTimers {
+    fn with_capacity(timers: usize) -> DelayQueueTimers {
         DelayQueueTimers(DelayQueue::with_capacity(timers))
     }
-}
-
-impl Default for DelayQueueTimers {
-    fn default() -> Self {
-        DelayQueueTimers::new()
-    }
-}
-
-impl TimersUnderTest for DelayQueueTimers {
-    const NAME: &'static str = "tokio-util DelayQueue";
-    type Handle = Key;
 
     #[inline]
     fn set(&mut self, key: u64, delay: Duration) -> Key {
@@ -82,37 +70,23 @@ pub struct DelayQueueKeyed {
     keys: KeyIndex,
 }
 
-impl DelayQueueKeyed {
-    /// The benchmark id of [`DelayQueueKeyed::with_capacity`] in the memory figures.
-    pub const CAPACITY_NAME: &'static str =
+impl TimersUnderTest for DelayQueueKeyed {
+    const NAME: &'static str = "tokio-util DelayQueue + HashMap<u64, Key> (ahash)";
+    const CAPACITY_NAME: &'static str =
         "tokio-util DelayQueue + HashMap<u64, Key> (ahash; both with_capacity(1M))";
+    type Handle = u64;
 
-    /// `DelayQueue::new()` and an empty index.
-    pub fn new() -> DelayQueueKeyed {
-        DelayQueueKeyed {
-            queue: DelayQueueTimers::new(),
-            keys: KeyIndex::default(),
-        }
+    fn new() -> DelayQueueKeyed {
+        DelayQueueKeyed::with_capacity(0)
     }
 
-    /// `DelayQueue::with_capacity(timers)` and an index with room for `timers`.
-    pub fn with_capacity(timers: usize) -> DelayQueueKeyed {
+    /// Room for `timers` in the queue and in the index.
+    fn with_capacity(timers: usize) -> DelayQueueKeyed {
         DelayQueueKeyed {
             queue: DelayQueueTimers::with_capacity(timers),
             keys: KeyIndex::with_capacity_and_hasher(timers, ahash::RandomState::new()),
         }
     }
-}
-
-impl Default for DelayQueueKeyed {
-    fn default() -> Self {
-        DelayQueueKeyed::new()
-    }
-}
-
-impl TimersUnderTest for DelayQueueKeyed {
-    const NAME: &'static str = "tokio-util DelayQueue + HashMap<u64, Key> (ahash)";
-    type Handle = u64;
 
     #[inline]
     fn set(&mut self, key: u64, delay: Duration) -> u64 {
@@ -178,21 +152,12 @@ impl Index for KeyIndex {
 #[derive(Debug)]
 pub struct DelayQueueExpiry(DelayQueue<u64>);
 
-impl DelayQueueExpiry {
-    /// An empty queue; call inside the suite's runtime.
-    pub fn new() -> DelayQueueExpiry {
-        DelayQueueExpiry(DelayQueue::new())
-    }
-}
-
-impl Default for DelayQueueExpiry {
-    fn default() -> Self {
-        DelayQueueExpiry::new()
-    }
-}
-
 impl ExpiryUnderTest for DelayQueueExpiry {
     const NAME: &'static str = "tokio-util DelayQueue (stream)";
+
+    fn new() -> DelayQueueExpiry {
+        DelayQueueExpiry(DelayQueue::new())
+    }
 
     fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes {
         batch(Self::NAME, &mut self.0, &mut (), rt, n)
@@ -208,24 +173,13 @@ pub struct DelayQueueKeyedExpiry {
     keys: KeyIndex,
 }
 
-impl DelayQueueKeyedExpiry {
-    /// An empty queue and index; call inside the suite's runtime.
-    pub fn new() -> DelayQueueKeyedExpiry {
-        DelayQueueKeyedExpiry {
-            queue: DelayQueue::new(),
-            keys: KeyIndex::default(),
-        }
-    }
-}
-
-impl Default for DelayQueueKeyedExpiry {
-    fn default() -> Self {
-        DelayQueueKeyedExpiry::new()
-    }
-}
-
 impl ExpiryUnderTest for DelayQueueKeyedExpiry {
     const NAME: &'static str = "tokio-util DelayQueue + HashMap<u64, Key> (ahash, stream)";
+
+    fn new() -> DelayQueueKeyedExpiry {
+        let (queue, keys) = (DelayQueue::new(), KeyIndex::default());
+        DelayQueueKeyedExpiry { queue, keys }
+    }
 
     fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes {
         let t = batch(Self::NAME, &mut self.queue, &mut self.keys, rt, n);

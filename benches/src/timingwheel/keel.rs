@@ -15,48 +15,28 @@ use super::{BatchTimes, ExpiryUnderTest, REAL_CLOCK_WAIT, TICK, TimersUnderTest,
 /// keel's wheel with no driver (`Builder::new(1 ms).build()`), on its default
 /// `MonotonicClock`: `set`, `remove`, `move_timer`. Nothing calls `advance` while it is
 /// timed, as nothing polls the peer.
+#[derive(Debug)]
 pub struct Keel(TimingWheel<u64, u64>);
-
-impl std::fmt::Debug for Keel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Keel").field(&self.0).finish()
-    }
-}
-
-impl Keel {
-    /// The benchmark id of [`Keel::with_capacity`] in the memory figures.
-    pub const CAPACITY_NAME: &'static str = "keel (.capacity(1M))";
-
-    /// The default wheel: 1 ms tick, 64 slots × 6 levels, no reserved capacity.
-    pub fn new() -> Keel {
-        Keel(Builder::new(TICK).build().expect("valid settings"))
-    }
-
-    /// The same with room for `timers` reserved up front (`Builder::capacity`).
-    pub fn with_capacity(timers: usize) -> Keel {
-        Keel(
-            Builder::new(TICK)
-                .capacity(timers)
-                .build()
-                .expect("valid settings"),
-        )
-    }
-
-    /// The wheel.
-    pub fn wheel(&self) -> &TimingWheel<u64, u64> {
-        &self.0
-    }
-}
-
-impl Default for Keel {
-    fn default() -> Self {
-        Keel::new()
-    }
-}
 
 impl TimersUnderTest for Keel {
     const NAME: &'static str = "keel";
+    const CAPACITY_NAME: &'static str = "keel (.capacity(1M))";
     type Handle = u64;
+
+    /// The default wheel: 1 ms tick, 64 slots × 6 levels, no reserved capacity.
+    fn new() -> Keel {
+        Keel(Builder::new(TICK).build().expect("valid settings"))
+    }
+
+    /// `Builder::capacity(timers)`.
+    fn with_capacity(timers: usize) -> Keel {
+        let builder = Builder::new(TICK).capacity(timers);
+        Keel(builder.build().expect("valid settings"))
+    }
+
+    fn allocated_bytes(&self) -> Option<usize> {
+        Some(self.0.allocated_bytes())
+    }
 
     #[inline]
     fn set(&mut self, key: u64, delay: Duration) -> u64 {
@@ -96,26 +76,16 @@ impl std::fmt::Debug for KeelManual {
     }
 }
 
-impl KeelManual {
-    /// A default wheel (1 ms tick) on a fresh `ManualClock`.
-    pub fn new() -> KeelManual {
-        let clock = ManualClock::new();
-        let wheel = Builder::new(TICK)
-            .clock(clock.clone())
-            .build()
-            .expect("valid settings");
-        KeelManual { wheel, clock }
-    }
-}
-
-impl Default for KeelManual {
-    fn default() -> Self {
-        KeelManual::new()
-    }
-}
-
 impl ExpiryUnderTest for KeelManual {
     const NAME: &'static str = "keel (advance, ManualClock)";
+
+    /// A default wheel (1 ms tick) on a fresh `ManualClock`.
+    fn new() -> KeelManual {
+        let clock = ManualClock::new();
+        let wheel = Builder::new(TICK).clock(clock.clone()).build();
+        let wheel = wheel.expect("valid settings");
+        KeelManual { wheel, clock }
+    }
 
     fn batch(&mut self, _rt: &Runtime, n: u64) -> BatchTimes {
         let wheel = &self.wheel;
@@ -153,22 +123,13 @@ impl std::fmt::Debug for KeelStream {
     }
 }
 
-impl KeelStream {
-    /// A default wheel and its stream; call inside the suite's runtime.
-    pub fn new() -> KeelStream {
+impl ExpiryUnderTest for KeelStream {
+    const NAME: &'static str = "keel (tokio stream)";
+
+    fn new() -> KeelStream {
         let (wheel, stream) = Builder::new(TICK).stream().expect("valid settings");
         KeelStream { wheel, stream }
     }
-}
-
-impl Default for KeelStream {
-    fn default() -> Self {
-        KeelStream::new()
-    }
-}
-
-impl ExpiryUnderTest for KeelStream {
-    const NAME: &'static str = "keel (tokio stream)";
 
     fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes {
         let wheel = &self.wheel;

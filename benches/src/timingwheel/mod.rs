@@ -106,9 +106,22 @@ impl Delays {
 pub trait TimersUnderTest {
     /// The benchmark id, and the name in the report.
     const NAME: &'static str;
+    /// The benchmark id of [`with_capacity`](Self::with_capacity) in the memory figures.
+    const CAPACITY_NAME: &'static str;
 
     /// What addresses one timer.
     type Handle: Copy;
+
+    /// An empty queue (the peers: inside the suite's runtime).
+    fn new() -> Self;
+
+    /// An empty queue with room for `timers` reserved up front.
+    fn with_capacity(timers: usize) -> Self;
+
+    /// The queue's own account of its heap, where it has one (keel's `allocated_bytes()`).
+    fn allocated_bytes(&self) -> Option<usize> {
+        None
+    }
 
     /// Sets a timer for `key` (with `key` as its value), due after `delay`. `key` has no
     /// timer in the queue.
@@ -140,10 +153,6 @@ pub struct Filled<T: TimersUnderTest> {
 
 impl<T: TimersUnderTest> Filled<T> {
     /// Sets `n` timers into `timers`, each with a fresh delay from `rng`.
-    ///
-    /// # Panics
-    ///
-    /// If the queue does not then hold `n` timers.
     pub fn fill(timers: T, n: usize, rng: &mut Rng) -> Filled<T> {
         let mut handles = Vec::with_capacity(n);
         let timers = set_all(timers, n, rng, &mut handles);
@@ -153,10 +162,6 @@ impl<T: TimersUnderTest> Filled<T> {
 
 /// Sets timers `0..n` into `timers` and pushes their handles into `handles`, which has room
 /// for them (so that nothing else is allocated while the memory figures count).
-///
-/// # Panics
-///
-/// If the queue does not then hold `n` timers.
 pub(crate) fn set_all<T: TimersUnderTest>(
     mut timers: T,
     n: usize,
@@ -214,13 +219,12 @@ pub trait ExpiryUnderTest {
     /// The benchmark id, and the name in the report.
     const NAME: &'static str;
 
+    /// An empty queue (inside the suite's runtime).
+    fn new() -> Self;
+
     /// Sets `n` timers (keys `0..n`, values the keys, delay zero: due on the next tick),
     /// waits untimed until all are due, fires them and takes them all out. Times the sets
     /// and the firing apart.
-    ///
-    /// # Panics
-    ///
-    /// If other than `n` timers fire, or their values do not add up.
     fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes;
 }
 
