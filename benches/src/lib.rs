@@ -20,6 +20,18 @@
 //! object, start together at a barrier, and the figure is the per-operation latency each
 //! thread sees (see [`threads::time_on_threads`]).
 
+/// `Debug` for types around a peer's that has none (the workspace lints want one).
+macro_rules! opaque_debug {
+    ($($t:ident),+) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t)).finish_non_exhaustive()
+            }
+        }
+    )+};
+}
+pub(crate) use opaque_debug;
+
 pub mod breaker;
 pub mod cache;
 pub mod clocks;

@@ -3,6 +3,7 @@
 //! and shedder suites.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 
@@ -66,6 +67,12 @@ impl<'c, 't> TalliedGroup<'c, 't> {
             threads,
             tallies,
         }
+    }
+
+    /// Sets the group's warm-up, whatever the profile.
+    pub fn warm_up_time(mut self, warm_up: Duration) -> Self {
+        self.group.warm_up_time(warm_up);
+        self
     }
 
     /// The one driver: `op` on the group's threads sharing `subject`; `op` returns `true`

@@ -1,6 +1,5 @@
 //! Peer: `rust_zero_core::CircuitBreaker` from crates.io, with its go-zero-style policy.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,9 +67,4 @@ impl BreakerUnderTest for RustZeroCore {
     }
 }
 
-// The peer type has no Debug implementation; the workspace lints want one on ours.
-impl fmt::Debug for RustZeroCore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RustZeroCore").finish_non_exhaustive()
-    }
-}
+crate::opaque_debug!(RustZeroCore);

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::thread;
 
-use crossbeam_channel::bounded;
+use crossbeam_channel::{Sender, bounded};
 use keel_mapreduce::{Cancel, Options, thread as mr};
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -61,37 +61,56 @@ impl ThreadImpl {
     }
 }
 
-/// What the thread rows share: rayon's pool, built once.
-#[derive(Debug)]
-pub struct Threads {
-    pool: ThreadPool,
+/// Rayon's pool of [`RUNTIME_THREADS`] threads, built once for the thread rows.
+pub fn pool() -> ThreadPool {
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(RUNTIME_THREADS)
+        .build();
+    pool.expect("a rayon pool")
 }
 
-impl Default for Threads {
-    fn default() -> Self {
-        Threads::new()
-    }
-}
-
-impl Threads {
-    /// Builds the rayon pool of [`RUNTIME_THREADS`] threads.
-    pub fn new() -> Self {
-        let pool = ThreadPoolBuilder::new()
-            .num_threads(RUNTIME_THREADS)
-            .build()
-            .expect("a rayon pool");
-        Threads { pool }
-    }
-
-    /// One whole call of `imp`; returns the sum.
-    pub fn call(&self, imp: ThreadImpl) -> u64 {
-        match imp {
+impl ThreadImpl {
+    /// One whole call; returns the sum.
+    pub fn call(self, pool: &ThreadPool) -> u64 {
+        match self {
             ThreadImpl::Keel { workers } => keel(workers),
-            ThreadImpl::Rayon => self
-                .pool
-                .install(|| (0..black_box(ITEMS)).into_par_iter().map(|x| 2 * x).sum()),
-            ThreadImpl::PipelinePerItem => pipeline_per_item(),
-            ThreadImpl::PipelineBatched => pipeline_batched(),
+            ThreadImpl::Rayon => {
+                pool.install(|| (0..black_box(ITEMS)).into_par_iter().map(|x| 2 * x).sum())
+            }
+            ThreadImpl::PipelinePerItem => pipeline(
+                PIPELINE_CAPACITY,
+                |items| {
+                    for x in 0..black_box(ITEMS) {
+                        items.send(x).expect("the workers outlive the producer");
+                    }
+                },
+                |x| 2 * x,
+                |x| x,
+            ),
+            ThreadImpl::PipelineBatched => pipeline(
+                PIPELINE_BATCHES,
+                |items| {
+                    let mut batch = Vec::with_capacity(PIPELINE_BATCH);
+                    for x in 0..black_box(ITEMS) {
+                        batch.push(x);
+                        if batch.len() == PIPELINE_BATCH {
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
+                            items.send(full).expect("the workers outlive the producer");
+                        }
+                    }
+                    if !batch.is_empty() {
+                        items.send(batch).expect("the workers outlive the producer");
+                    }
+                },
+                |mut batch: Vec<u64>| {
+                    for x in &mut batch {
+                        *x *= 2;
+                    }
+                    batch
+                },
+                |batch| batch.iter().sum(),
+            ),
         }
     }
 }
@@ -112,57 +131,27 @@ fn keel(workers: usize) -> u64 {
     .expect("the call is never stopped")
 }
 
-fn pipeline_per_item() -> u64 {
-    let (items, items_rx) = bounded::<u64>(PIPELINE_CAPACITY);
-    let (results, results_rx) = bounded::<u64>(PIPELINE_CAPACITY);
+/// `produce` on a thread → `work` on [`RUNTIME_THREADS`] threads → `total` on the calling
+/// thread, over `bounded(capacity)` channels of messages `M` (items, or batches of them).
+fn pipeline<M: Send>(
+    capacity: usize,
+    produce: impl FnOnce(&Sender<M>) + Send,
+    work: impl Fn(M) -> M + Sync,
+    total: impl Fn(M) -> u64,
+) -> u64 {
+    let (items, items_rx) = bounded::<M>(capacity);
+    let (results, results_rx) = bounded::<M>(capacity);
     thread::scope(|s| {
-        s.spawn(move || {
-            for x in 0..black_box(ITEMS) {
-                items.send(x).expect("the workers outlive the producer");
-            }
-        });
+        s.spawn(move || produce(&items));
         for _ in 0..RUNTIME_THREADS {
-            let (rx, tx) = (items_rx.clone(), results.clone());
+            let (rx, tx, work) = (items_rx.clone(), results.clone(), &work);
             s.spawn(move || {
-                for x in rx {
-                    tx.send(2 * x).expect("the consumer outlives the workers");
+                for m in rx {
+                    tx.send(work(m)).expect("the consumer outlives the workers");
                 }
             });
         }
         drop((items_rx, results));
-        results_rx.iter().sum()
-    })
-}
-
-fn pipeline_batched() -> u64 {
-    let (items, items_rx) = bounded::<Vec<u64>>(PIPELINE_BATCHES);
-    let (results, results_rx) = bounded::<Vec<u64>>(PIPELINE_BATCHES);
-    thread::scope(|s| {
-        s.spawn(move || {
-            let mut batch = Vec::with_capacity(PIPELINE_BATCH);
-            for x in 0..black_box(ITEMS) {
-                batch.push(x);
-                if batch.len() == PIPELINE_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
-                    items.send(full).expect("the workers outlive the producer");
-                }
-            }
-            if !batch.is_empty() {
-                items.send(batch).expect("the workers outlive the producer");
-            }
-        });
-        for _ in 0..RUNTIME_THREADS {
-            let (rx, tx) = (items_rx.clone(), results.clone());
-            s.spawn(move || {
-                for mut batch in rx {
-                    for x in &mut batch {
-                        *x *= 2;
-                    }
-                    tx.send(batch).expect("the consumer outlives the workers");
-                }
-            });
-        }
-        drop((items_rx, results));
-        results_rx.iter().map(|b| b.iter().sum::<u64>()).sum()
+        results_rx.iter().map(total).sum()
     })
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub use self::flavour_async::{AsyncImpl, Call, FanOutImpl, runtime};
 pub use self::flavour_thread::{
-    PIPELINE_BATCH, PIPELINE_BATCHES, PIPELINE_CAPACITY, ThreadImpl, Threads,
+    PIPELINE_BATCH, PIPELINE_BATCHES, PIPELINE_CAPACITY, ThreadImpl, pool,
 };
 
 /// Items per call.

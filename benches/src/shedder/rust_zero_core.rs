@@ -1,6 +1,5 @@
 //! Peer: `rust_zero_core::load::AdaptiveShedder` from crates.io, in its go-zero-style mode.
 
-use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -68,9 +67,4 @@ impl ShedderUnderTest for RustZeroCore {
     }
 }
 
-// The peer types have no Debug implementation; the workspace lints want one on ours.
-impl fmt::Debug for RustZeroCore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RustZeroCore").finish_non_exhaustive()
-    }
-}
+crate::opaque_debug!(RustZeroCore);

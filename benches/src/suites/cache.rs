@@ -1,20 +1,16 @@
-//! The `keel-collection` cache suite (issue 9; peer-figures.md, section 5): keel's expiring
-//! LRU cache against moka (sync, with a TTL), quick_cache and lru behind a
-//! `parking_lot::Mutex`, all holding [`ENTRIES`] `u64 -> u64` entries at a capacity of
-//! [`ENTRIES`], in one run.
+//! The `keel-collection` cache suite: keel's cache against moka (sync, with a TTL),
+//! quick_cache and lru behind a `parking_lot::Mutex`, all at [`ENTRIES`] `u64` entries.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use criterion::Criterion;
 use keel_timex::CoarseClock;
 
 use crate::cache::memory;
 use crate::cache::zipf::{self, Trace, TraceKind};
 use crate::cache::{CacheUnderTest, ENTRIES, Keel, KeelLru, Loaded, LruMutex, MokaTtl, QuickCache};
 use crate::figures::Figures;
-use crate::tally::Tally;
-use crate::threads::time_on_threads;
+use crate::tally::TalliedGroup;
 
 /// An insert overwriting a resident key, one thread.
 pub const OVERWRITE: &str = "cache overwrite 1t";
@@ -70,15 +66,17 @@ pub fn run(c: &mut Criterion) -> Figures {
 
     let mut calls = Vec::new();
     let mut each = |c: &mut Criterion, name: String, threads: usize, op: Op| {
-        let mut g = Group::new(c, name, threads, &mut calls);
-        g.bench(&keel, op);
+        // Every group warms up for WARM_UP whatever the profile (28 benchmarks at 1 s each
+        // would take the suite past 90 s).
+        let mut g = TalliedGroup::new(c, name, threads, &mut calls).warm_up_time(WARM_UP);
+        bench(&mut g, &keel, op);
         // Exact LRU where reads are timed; its inserts cost what the default's do.
         if op != Op::InsertNew {
-            g.bench(&keel_lru, op);
+            bench(&mut g, &keel_lru, op);
         }
-        g.bench(&moka, op);
-        g.bench(&quick, op);
-        g.bench(&lru, op);
+        bench(&mut g, &moka, op);
+        bench(&mut g, &quick, op);
+        bench(&mut g, &lru, op);
         g.finish();
     };
     for threads in [1, 2] {
@@ -131,70 +129,12 @@ enum Op {
     InsertNew,
 }
 
-/// A criterion group whose benchmarks run on `threads` threads and count their missed gets.
-struct Group<'c, 't> {
-    group: BenchmarkGroup<'c, WallTime>,
-    name: String,
-    threads: usize,
-    calls: &'t mut Vec<Tally>,
-}
-
-impl<'c, 't> Group<'c, 't> {
-    fn new(c: &'c mut Criterion, name: String, threads: usize, calls: &'t mut Vec<Tally>) -> Self {
-        let mut group = c.benchmark_group(&name);
-        // One iteration is one operation on each thread: criterion's elements/s is the
-        // aggregate.
-        group
-            .warm_up_time(WARM_UP)
-            .throughput(Throughput::Elements(threads as u64));
-        Group {
-            group,
-            name,
-            threads,
-            calls,
-        }
-    }
-
-    /// `op` on the group's threads sharing `loaded`.
-    fn bench<C: CacheUnderTest>(&mut self, loaded: &Loaded<C>, op: Op) {
-        match op {
-            Op::GetHit => self.bench_with(loaded, Loaded::<C>::get_next),
-            Op::Overwrite => self.bench_with(loaded, Loaded::<C>::overwrite_next),
-            Op::Mix => self.bench_with(loaded, Loaded::<C>::mix_next),
-            Op::InsertNew => self.bench_with(loaded, Loaded::<C>::insert_new),
-        }
-    }
-
-    /// The one driver: `op` on the group's threads sharing `loaded`, `op` returning `false`
-    /// for an operation that did not come back as expected (a get that missed), counted in
-    /// an atomic touched only then.
-    fn bench_with<C, F>(&mut self, loaded: &Loaded<C>, op: F)
-    where
-        C: CacheUnderTest,
-        F: Fn(&Loaded<C>) -> bool + Sync,
-    {
-        let threads = self.threads;
-        let missed = AtomicU64::new(0);
-        let mut calls = 0u64;
-        self.group.bench_function(C::NAME, |b| {
-            b.iter_custom(|iters| {
-                calls += iters * threads as u64;
-                time_on_threads(threads, iters, loaded, |l| {
-                    if !op(l) {
-                        missed.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            })
-        });
-        self.calls.push(Tally {
-            group: self.name.clone(),
-            bench: C::NAME,
-            calls,
-            unexpected: missed.into_inner(),
-        });
-    }
-
-    fn finish(self) {
-        self.group.finish();
+/// `op` on the group's threads sharing `loaded`.
+fn bench<C: CacheUnderTest>(g: &mut TalliedGroup<'_, '_>, loaded: &Loaded<C>, op: Op) {
+    match op {
+        Op::GetHit => g.bench(loaded, C::NAME, Loaded::<C>::get_next),
+        Op::Overwrite => g.bench(loaded, C::NAME, Loaded::<C>::overwrite_next),
+        Op::Mix => g.bench(loaded, C::NAME, Loaded::<C>::mix_next),
+        Op::InsertNew => g.bench(loaded, C::NAME, Loaded::<C>::insert_new),
     }
 }

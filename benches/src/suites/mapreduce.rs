@@ -9,7 +9,7 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement
 use tokio::runtime::Runtime;
 
 use crate::mapreduce::{
-    AsyncImpl, Call, FAN_OUT_ITEMS, FanOutImpl, ITEMS, SUM, ThreadImpl, Threads, runtime,
+    AsyncImpl, Call, FAN_OUT_ITEMS, FanOutImpl, ITEMS, SUM, ThreadImpl, pool, runtime,
 };
 
 /// The async group: [`AsyncImpl`] rows on the 2-worker runtime.
@@ -44,7 +44,7 @@ pub fn all(c: &mut Criterion) {
     }
     g.finish();
 
-    let threads = Threads::new();
+    let pool = pool();
     let mut g = group(c, THREADS, ITEMS);
     for imp in ThreadImpl::ALL {
         g.bench_function(imp.name(), |b| {
@@ -52,7 +52,7 @@ pub fn all(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    let sum = threads.call(imp);
+                    let sum = imp.call(&pool);
                     total += start.elapsed();
                     assert_eq!(sum, SUM, "{}", imp.name());
                 }

@@ -63,17 +63,13 @@ impl TimersUnderTest for Keel {
     }
 }
 
+crate::opaque_debug!(KeelManual, KeelStream);
+
 /// keel's manual driver on a `ManualClock`: `set` × n with a zero delay, the clock moved one
 /// tick (untimed), then one `advance()` returns them all.
 pub struct KeelManual {
     wheel: TimingWheel<u64, u64, ManualClock>,
     clock: ManualClock,
-}
-
-impl std::fmt::Debug for KeelManual {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeelManual").finish_non_exhaustive()
-    }
 }
 
 impl ExpiryUnderTest for KeelManual {
@@ -115,12 +111,6 @@ impl ExpiryUnderTest for KeelManual {
 pub struct KeelStream {
     wheel: TimingWheel<u64, u64>,
     stream: Expirations<u64, u64, MonotonicClock>,
-}
-
-impl std::fmt::Debug for KeelStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeelStream").finish_non_exhaustive()
-    }
 }
 
 impl ExpiryUnderTest for KeelStream {

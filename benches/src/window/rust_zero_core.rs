@@ -1,6 +1,5 @@
 //! Peer: `rust_zero_core::RollingWindow` from crates.io.
 
-use std::fmt;
 use std::time::Duration;
 
 use super::WindowUnderTest;
@@ -28,9 +27,4 @@ impl WindowUnderTest for RustZeroCore {
     }
 }
 
-// The peer type has no Debug implementation; the workspace lints want one on ours.
-impl fmt::Debug for RustZeroCore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RustZeroCore").finish_non_exhaustive()
-    }
-}
+crate::opaque_debug!(RustZeroCore);
