@@ -87,7 +87,7 @@ pub fn run(c: &mut Criterion) -> Figures {
 
 /// One uncontended flight per iteration, the same key each time.
 fn leader<L: LeaderUnderTest>(g: &mut BenchmarkGroup<'_, WallTime>) {
-    let subject = L::new();
+    let subject = L::default();
     g.bench_function(L::NAME, |b| {
         b.iter(|| subject.lead(black_box(KEY), black_box(7)))
     });
@@ -98,7 +98,7 @@ fn batch<C: CoalescerUnderTest>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     rt: &tokio::runtime::Runtime,
 ) {
-    let batch = Arc::new(Batch::<C>::new());
+    let batch = Arc::new(Batch::<C>::default());
     g.bench_function(C::NAME, |b| b.iter_custom(|iters| batch.time(rt, iters)));
 }
 

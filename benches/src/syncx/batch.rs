@@ -21,15 +21,12 @@ pub fn runtime() -> Runtime {
         .expect("a tokio runtime")
 }
 
-/// An async coalescer as the 100-task group sees it.
-pub trait CoalescerUnderTest: Send + Sync + 'static {
+/// An async coalescer as the 100-task group sees it (empty when `default`).
+pub trait CoalescerUnderTest: Send + Sync + Default + 'static {
     /// The benchmark id, and the name in the report.
     const NAME: &'static str;
     /// Flights each batch runs: 1 for a coalescer, 0 for the floor.
     const EXECUTIONS_PER_BATCH: u64 = 1;
-
-    /// An empty coalescer.
-    fn new() -> Self;
 
     /// One task's call: leads or joins the flight for [`KEY`] whose work is `work`, and
     /// resolves to the flight's value.
@@ -39,10 +36,6 @@ pub trait CoalescerUnderTest: Send + Sync + 'static {
 impl CoalescerUnderTest for KeelRunAsync {
     const NAME: &'static str = <KeelRunAsync as LeaderUnderTest>::NAME;
 
-    fn new() -> Self {
-        <KeelRunAsync as LeaderUnderTest>::new()
-    }
-
     fn call(&self, work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send {
         KeelRunAsync::call(self, KEY, work)
     }
@@ -50,10 +43,6 @@ impl CoalescerUnderTest for KeelRunAsync {
 
 impl CoalescerUnderTest for AsyncSingleflight {
     const NAME: &'static str = <AsyncSingleflight as LeaderUnderTest>::NAME;
-
-    fn new() -> Self {
-        <AsyncSingleflight as LeaderUnderTest>::new()
-    }
 
     fn call(&self, work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send {
         AsyncSingleflight::call(self, work)
@@ -65,18 +54,9 @@ impl CoalescerUnderTest for AsyncSingleflight {
 #[derive(Debug, Default)]
 pub struct SpawnOnly;
 
-impl SpawnOnly {
-    /// The benchmark id, and the name in the report.
-    pub const NAME: &'static str = "spawn only (floor)";
-}
-
 impl CoalescerUnderTest for SpawnOnly {
-    const NAME: &'static str = SpawnOnly::NAME;
+    const NAME: &'static str = "spawn only (floor)";
     const EXECUTIONS_PER_BATCH: u64 = 0;
-
-    fn new() -> Self {
-        SpawnOnly
-    }
 
     fn call(&self, _work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send {
         std::future::ready(VALUE)
@@ -84,7 +64,7 @@ impl CoalescerUnderTest for SpawnOnly {
 }
 
 /// What a batch's tasks share: the coalescer, and the work's release.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Batch<C> {
     subject: C,
     /// Tasks of the current batch that have made their first poll.
@@ -95,23 +75,7 @@ pub struct Batch<C> {
     executions: AtomicU64,
 }
 
-impl<C: CoalescerUnderTest> Default for Batch<C> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<C: CoalescerUnderTest> Batch<C> {
-    /// A new coalescer and its batch state.
-    pub fn new() -> Self {
-        Batch {
-            subject: C::new(),
-            arrived: AtomicUsize::new(0),
-            release: Notify::new(),
-            executions: AtomicU64::new(0),
-        }
-    }
-
     /// One task of a batch.
     async fn task(self: Arc<Self>) -> u64 {
         let work = async {

@@ -77,14 +77,6 @@ pub struct MutexCondvarLimit {
 pub struct MutexPermit<'a>(&'a MutexCondvarLimit);
 
 impl MutexCondvarLimit {
-    /// A limit of `capacity` permits.
-    pub fn new(capacity: usize) -> Self {
-        MutexCondvarLimit {
-            available: Mutex::new(capacity),
-            released: Condvar::new(),
-        }
-    }
-
     /// A permit if one is free.
     #[inline]
     pub fn try_acquire(&self) -> Option<MutexPermit<'_>> {
@@ -119,7 +111,10 @@ impl LimitUnderTest for MutexCondvarLimit {
     const NAME: &'static str = "mutex+condvar";
 
     fn with_capacity(capacity: usize) -> Self {
-        MutexCondvarLimit::new(capacity)
+        MutexCondvarLimit {
+            available: Mutex::new(capacity),
+            released: Condvar::new(),
+        }
     }
 
     #[inline]

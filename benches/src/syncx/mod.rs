@@ -60,7 +60,7 @@ mod tests {
     use super::*;
 
     fn leads<L: LeaderUnderTest>() {
-        let l = L::new();
+        let l = L::default();
         for i in 0..1000 {
             assert_eq!(l.lead(KEY, i), i, "{}", L::NAME);
         }
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn the_mutex_coalescer_shares_one_run() {
-        let c = MutexCoalescer::new();
+        let c = MutexCoalescer::default();
         let runs = std::sync::atomic::AtomicU64::new(0);
         let barrier = std::sync::Barrier::new(4);
         thread::scope(|s| {
@@ -101,12 +101,9 @@ mod tests {
     fn every_batch_coalesces_into_one_execution() {
         let rt = runtime();
         for _ in 0..2 {
-            let keel = Arc::new(Batch::<KeelRunAsync>::new());
-            keel.time(&rt, 20);
-            let peer = Arc::new(Batch::<AsyncSingleflight>::new());
-            peer.time(&rt, 20);
-            let floor = Arc::new(Batch::<SpawnOnly>::new());
-            floor.time(&rt, 20);
+            Arc::new(Batch::<KeelRunAsync>::default()).time(&rt, 20);
+            Arc::new(Batch::<AsyncSingleflight>::default()).time(&rt, 20);
+            Arc::new(Batch::<SpawnOnly>::default()).time(&rt, 20);
         }
     }
 
@@ -127,7 +124,7 @@ mod tests {
 
     #[test]
     fn the_mutex_limit_refuses_when_empty_and_wakes_a_waiter() {
-        let l = MutexCondvarLimit::new(1);
+        let l = MutexCondvarLimit::with_capacity(1);
         let held = l.try_acquire().expect("a permit");
         assert!(l.try_acquire().is_none());
         thread::scope(|s| {

@@ -61,7 +61,6 @@ impl PoolUnderTest for KeelPool {
 #[derive(Debug)]
 pub struct MutexVecPool {
     idle: Mutex<Vec<u64>>,
-    create: fn() -> u64,
 }
 
 /// An object of [`MutexVecPool`]; dropping it returns it.
@@ -72,28 +71,11 @@ pub struct MutexPooled<'a> {
 }
 
 impl MutexVecPool {
-    /// An empty pool whose objects `create` makes.
-    pub fn new(create: fn() -> u64) -> Self {
-        MutexVecPool {
-            idle: Mutex::new(Vec::new()),
-            create,
-        }
-    }
-
-    /// The most recently returned object, or a new one.
+    /// The most recently returned object, or a new one (`0`).
     #[inline]
     pub fn get(&self) -> MutexPooled<'_> {
-        let idle = self.idle.lock().pop();
-        let value = idle.unwrap_or_else(self.create);
+        let value = self.idle.lock().pop().unwrap_or(0);
         MutexPooled { value, pool: self }
-    }
-}
-
-impl std::ops::Deref for MutexPooled<'_> {
-    type Target = u64;
-
-    fn deref(&self) -> &u64 {
-        &self.value
     }
 }
 
@@ -108,12 +90,14 @@ impl PoolUnderTest for MutexVecPool {
     const NAME: &'static str = "mutex vec pool";
 
     fn with_max_size(_max_size: usize) -> Self {
-        MutexVecPool::new(|| 0)
+        MutexVecPool {
+            idle: Mutex::new(Vec::new()),
+        }
     }
 
     #[inline]
     fn get_put(&self) -> bool {
-        black_box(*self.get());
+        black_box(self.get().value);
         true
     }
 

@@ -14,14 +14,11 @@ use parking_lot::{Condvar, Mutex};
 
 use super::{STR_KEY, poll_ready};
 
-/// A coalescer as the leader group sees it: one call for `key` that nobody joins, whose
-/// work returns `value` at once.
-pub trait LeaderUnderTest: Sync {
+/// A coalescer as the leader group sees it (empty when `default`): one call for `key` that
+/// nobody joins, whose work returns `value` at once.
+pub trait LeaderUnderTest: Sync + Default {
     /// The benchmark id, and the name in the report.
     const NAME: &'static str;
-
-    /// An empty coalescer.
-    fn new() -> Self;
 
     /// Leads a flight for `key` whose work returns `value`; returns what the flight gave.
     fn lead(&self, key: u64, value: u64) -> u64;
@@ -41,10 +38,6 @@ pub struct KeelRun(pub SingleFlight<u64, u64, Infallible>);
 
 impl LeaderUnderTest for KeelRun {
     const NAME: &'static str = "keel run";
-
-    fn new() -> Self {
-        KeelRun(SingleFlight::new())
-    }
 
     #[inline]
     fn lead(&self, key: u64, value: u64) -> u64 {
@@ -66,10 +59,6 @@ impl KeelRunAsync {
 
 impl LeaderUnderTest for KeelRunAsync {
     const NAME: &'static str = "keel run_async";
-
-    fn new() -> Self {
-        KeelRunAsync(SingleFlight::new())
-    }
 
     #[inline]
     fn lead(&self, key: u64, value: u64) -> u64 {
@@ -94,10 +83,6 @@ impl AsyncSingleflight {
 
 impl LeaderUnderTest for AsyncSingleflight {
     const NAME: &'static str = "async_singleflight";
-
-    fn new() -> Self {
-        AsyncSingleflight(async_singleflight::Group::new())
-    }
 
     #[inline]
     fn lead(&self, _key: u64, value: u64) -> u64 {
@@ -124,11 +109,6 @@ struct Flight {
 }
 
 impl MutexCoalescer {
-    /// An empty coalescer.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Runs `f` for `key`, or waits for the flight in progress for `key` and returns its
     /// value.
     pub fn run(&self, key: u64, f: impl FnOnce() -> u64) -> u64 {
@@ -160,10 +140,6 @@ impl MutexCoalescer {
 
 impl LeaderUnderTest for MutexCoalescer {
     const NAME: &'static str = "mutex coalescer";
-
-    fn new() -> Self {
-        Self::default()
-    }
 
     #[inline]
     fn lead(&self, key: u64, value: u64) -> u64 {
