@@ -49,17 +49,6 @@ impl Keel {
             _held: Vec::new(),
         }
     }
-
-    #[inline]
-    fn request(&self) -> bool {
-        match self.shedder.allow() {
-            Ok(guard) => {
-                guard.pass();
-                true
-            }
-            Err(_) => false,
-        }
-    }
 }
 
 impl ShedderUnderTest for Keel {
@@ -86,13 +75,14 @@ impl ShedderUnderTest for Keel {
     }
 
     #[inline]
-    fn allow_pass(&self) -> bool {
-        self.request()
-    }
-
-    #[inline]
-    fn reject(&self) -> bool {
-        !self.request()
+    fn request(&self) -> bool {
+        match self.shedder.allow() {
+            Ok(guard) => {
+                guard.pass();
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -151,12 +141,7 @@ impl ShedderUnderTest for KeelHighLoad {
     }
 
     #[inline]
-    fn allow_pass(&self) -> bool {
+    fn request(&self) -> bool {
         self.keel.request()
-    }
-
-    #[inline]
-    fn reject(&self) -> bool {
-        !self.keel.request()
     }
 }

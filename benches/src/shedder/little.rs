@@ -38,7 +38,7 @@ impl LittleLoadShedder {
     /// One request: `true` if served, `false` if shed. A request that waits in the queue is
     /// polled until it is served if `wait`, else dropped (leaving the queue) and counted as
     /// not shed.
-    fn request(&self, wait: bool) -> bool {
+    fn request_waiting(&self, wait: bool) -> bool {
         self.stack.with(|stack| {
             let mut cx = noop_context();
             // Always ready: the queue decides in the response future.
@@ -90,14 +90,14 @@ impl ShedderUnderTest for LittleLoadShedder {
     }
 
     #[inline]
-    fn allow_pass(&self) -> bool {
-        self.request(true)
+    fn request(&self) -> bool {
+        self.request_waiting(true)
     }
 
     /// A request let through would stall in the service, so it is not waited for.
     #[inline]
     fn reject(&self) -> bool {
-        !self.request(false)
+        !self.request_waiting(false)
     }
 }
 

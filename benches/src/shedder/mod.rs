@@ -35,13 +35,21 @@ pub trait ShedderUnderTest: Send + Sync + 'static {
     /// keel, a full limit or queue for the peers), with requests held open in the setup.
     fn overloaded() -> Self;
 
-    /// One request that completes successfully: ask, then report a pass (or drop the
-    /// permit). `false` if it was refused.
-    fn allow_pass(&self) -> bool;
+    /// One request that completes at once: ask, then report a pass (or drop the permit).
+    /// `false` if it was refused.
+    fn request(&self) -> bool;
 
-    /// One request to an overloaded shedder: `true` if it was refused. A request let
-    /// through completes at once.
-    fn reject(&self) -> bool;
+    /// One request that completes successfully: `false` if it was refused.
+    #[inline]
+    fn allow_pass(&self) -> bool {
+        self.request()
+    }
+
+    /// One request to an overloaded shedder: `true` if it was refused.
+    #[inline]
+    fn reject(&self) -> bool {
+        !self.request()
+    }
 }
 
 #[cfg(test)]

@@ -56,14 +56,9 @@ impl ShedderUnderTest for RustZeroCore {
     }
 
     #[inline]
-    fn allow_pass(&self) -> bool {
+    fn request(&self) -> bool {
         // Dropping the permit records the completion.
         self.shedder.try_acquire().is_some()
-    }
-
-    #[inline]
-    fn reject(&self) -> bool {
-        self.shedder.try_acquire().is_none()
     }
 }
 

@@ -27,12 +27,7 @@ impl ShedderUnderTest for TokioSemaphore {
     }
 
     #[inline]
-    fn allow_pass(&self) -> bool {
+    fn request(&self) -> bool {
         self.0.try_acquire().is_ok()
-    }
-
-    #[inline]
-    fn reject(&self) -> bool {
-        self.0.try_acquire().is_err()
     }
 }

@@ -28,24 +28,6 @@ pub struct TowerLoadShed {
     _held: Option<OwnedSemaphorePermit>,
 }
 
-impl TowerLoadShed {
-    fn request(&self) -> bool {
-        self.stack.with(|stack| {
-            let mut cx = noop_context();
-            // Always ready: `LoadShed` only notes whether the limit had a permit.
-            let ready = stack.poll_ready(&mut cx);
-            debug_assert!(matches!(ready, Poll::Ready(Ok(()))));
-            let response = pin!(stack.call(()));
-            match response.poll(&mut cx) {
-                Poll::Ready(Ok(())) => true,
-                // `Overloaded`, the only error of this stack.
-                Poll::Ready(Err(_)) => false,
-                Poll::Pending => unreachable!("the trivial service answers at once"),
-            }
-        })
-    }
-}
-
 impl ShedderUnderTest for TowerLoadShed {
     const NAME: &'static str = "tower LoadShed+ConcurrencyLimit";
 
@@ -73,13 +55,19 @@ impl ShedderUnderTest for TowerLoadShed {
         }
     }
 
-    #[inline]
-    fn allow_pass(&self) -> bool {
-        self.request()
-    }
-
-    #[inline]
-    fn reject(&self) -> bool {
-        !self.request()
+    fn request(&self) -> bool {
+        self.stack.with(|stack| {
+            let mut cx = noop_context();
+            // Always ready: `LoadShed` only notes whether the limit had a permit.
+            let ready = stack.poll_ready(&mut cx);
+            debug_assert!(matches!(ready, Poll::Ready(Ok(()))));
+            let response = pin!(stack.call(()));
+            match response.poll(&mut cx) {
+                Poll::Ready(Ok(())) => true,
+                // `Overloaded`, the only error of this stack.
+                Poll::Ready(Err(_)) => false,
+                Poll::Pending => unreachable!("the trivial service answers at once"),
+            }
+        })
     }
 }
