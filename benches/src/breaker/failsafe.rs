@@ -36,25 +36,16 @@ impl BreakerUnderTest for Failsafe {
         self.0.call(|| Ok::<(), ()>(())).is_ok()
     }
 
-    /// Its permit API: `is_call_permitted()`, then `on_success()`.
+    /// Its permit API: `is_call_permitted()`, then `on_success()` or `on_error()` (half-open
+    /// after its back-off, the failed probe opens it again).
     #[inline]
-    fn allow_success(&self) -> bool {
-        if self.0.is_call_permitted() {
-            self.0.on_success();
-            true
-        } else {
-            false
+    fn permit(&self, success: bool) -> bool {
+        let permitted = self.0.is_call_permitted();
+        match (permitted, success) {
+            (true, true) => self.0.on_success(),
+            (true, false) => self.0.on_error(),
+            (false, _) => {}
         }
-    }
-
-    #[inline]
-    fn reject(&self) -> bool {
-        if self.0.is_call_permitted() {
-            // Half-open after its back-off: the probe fails and it opens again.
-            self.0.on_error();
-            false
-        } else {
-            true
-        }
+        permitted
     }
 }

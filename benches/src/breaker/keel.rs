@@ -39,25 +39,13 @@ impl BreakerUnderTest for Keel {
     }
 
     #[inline]
-    fn allow_success(&self) -> bool {
+    fn permit(&self, success: bool) -> bool {
         match self.0.allow() {
-            Ok(permit) => {
-                permit.success();
-                true
-            }
-            Err(_) => false,
+            Ok(permit) if success => permit.success(),
+            Ok(permit) => permit.failure(),
+            Err(_) => return false,
         }
-    }
-
-    #[inline]
-    fn reject(&self) -> bool {
-        match self.0.allow() {
-            Ok(permit) => {
-                permit.failure();
-                false
-            }
-            Err(_) => true,
-        }
+        true
     }
 }
 
@@ -85,12 +73,7 @@ impl BreakerUnderTest for KeelForcedOpen {
     }
 
     #[inline]
-    fn allow_success(&self) -> bool {
-        self.0.allow_success()
-    }
-
-    #[inline]
-    fn reject(&self) -> bool {
-        self.0.reject()
+    fn permit(&self, success: bool) -> bool {
+        self.0.permit(success)
     }
 }

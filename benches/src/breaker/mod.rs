@@ -31,14 +31,22 @@ pub trait BreakerUnderTest: Send + Sync + 'static {
     /// One protected call through the breaker's closure API, whose closure returns `Ok`.
     fn call_ok(&self) -> bool;
 
-    /// The permit API: ask, then report a success, with no closure in between. `false` if
-    /// the breaker refused.
-    fn allow_success(&self) -> bool;
+    /// The permit API: ask, then report `success` (else a failure), with no closure in
+    /// between. `false` if the breaker refused.
+    fn permit(&self, success: bool) -> bool;
 
-    /// Asks to call a dependency that is down, through the permit API: `true` if the breaker
-    /// refused. A call it lets through (a probe, a force-pass) reports a failure, so the
-    /// breaker stays open.
-    fn reject(&self) -> bool;
+    /// Ask, then report a success: `false` if the breaker refused.
+    #[inline]
+    fn allow_success(&self) -> bool {
+        self.permit(true)
+    }
+
+    /// Asks to call a dependency that is down: `true` if the breaker refused. A call it lets
+    /// through (a probe, a force-pass) reports a failure, so the breaker stays open.
+    #[inline]
+    fn reject(&self) -> bool {
+        !self.permit(false)
+    }
 }
 
 #[cfg(test)]

@@ -43,27 +43,13 @@ impl BreakerUnderTest for RustZeroCore {
         self.0.execute(|| Ok::<(), ()>(())).is_ok()
     }
 
-    /// Its permit API: `acquire()`, then `finish(true)`.
+    /// Its permit API: `acquire()`, then `finish(success)`.
     #[inline]
-    fn allow_success(&self) -> bool {
-        match self.0.acquire() {
-            Some(permit) => {
-                permit.finish(true);
-                true
-            }
-            None => false,
-        }
-    }
-
-    #[inline]
-    fn reject(&self) -> bool {
-        match self.0.acquire() {
-            Some(permit) => {
-                permit.finish(false);
-                false
-            }
-            None => true,
-        }
+    fn permit(&self, success: bool) -> bool {
+        self.0
+            .acquire()
+            .map(|permit| permit.finish(success))
+            .is_some()
     }
 }
 
