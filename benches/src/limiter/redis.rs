@@ -1,12 +1,6 @@
 //! Redis: keel's Redis-backed token bucket (`allow_key_n_async`) against a raw `EVALSHA`
 //! loop of an equivalent token-bucket script, on a private `redis-server` this module starts
 //! on a free loopback port and stops afterwards.
-//!
-//! Both sides share the same server, runtime (tokio, 2 workers) and kind of connection (one
-//! multiplexed connection each); each task has its own key. The raw loop prepares its
-//! script call once per task and sends it again and again, which is the least a client can
-//! do per decision: the difference is what keel adds (the key's name, the call's
-//! arguments, the health check, the connection lookup, decoding the reply, counting).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -171,10 +165,6 @@ pub struct LeaseFigure {
 
 /// keel's lease mode for each of `batches` on a fresh private server: one thread calling
 /// `allow_key` for `time`; `None` if no server could be started.
-///
-/// # Panics
-///
-/// If keel's limiter cannot be built.
 pub fn measure_lease(batches: &[u32], time: Duration) -> Option<Vec<LeaseFigure>> {
     let server = RedisServer::start()?;
     let figures = batches

@@ -89,18 +89,10 @@ pub fn run(c: &mut Criterion) -> Figures {
         }
         for (group, threads) in [(REJECTION, 1), (REJECTION_2T, 2)] {
             let mut g = Group::new(c, group.to_owned(), threads, &mut tallies);
-            g.bench(
-                &keel_forced,
-                KeelForcedOpen::REJECTION_NAME,
-                KeelForcedOpen::reject,
-            );
-            g.bench(&keel_open, Keel::REJECTION_NAME, Keel::reject);
-            g.bench(&failsafe_open, Failsafe::REJECTION_NAME, Failsafe::reject);
-            g.bench(
-                &rust_zero_open,
-                RustZeroCore::REJECTION_NAME,
-                RustZeroCore::reject,
-            );
+            rejects(&mut g, &keel_forced);
+            rejects(&mut g, &keel_open);
+            rejects(&mut g, &failsafe_open);
+            rejects(&mut g, &rust_zero_open);
             g.finish();
         }
 
@@ -113,4 +105,8 @@ pub fn run(c: &mut Criterion) -> Figures {
     figures.shares(&open, "breaker share rejected");
     figures.check_tallies(&healthy, "calls refused by a healthy breaker");
     figures
+}
+
+fn rejects<B: BreakerUnderTest>(g: &mut Group<'_, '_>, breaker: &B) {
+    g.bench(breaker, B::REJECTION_NAME, B::reject);
 }

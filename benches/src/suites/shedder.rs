@@ -1,13 +1,6 @@
 //! The `keel-shedder` suite: an admitted request (allow, then pass) on 1 and 2 threads,
 //! keel against tower, little-loadshedder, rust-zero-core and a bare tokio `Semaphore`; a
 //! refused request; and one sample of keel's CPU meter.
-//!
-//! Every shedder is built once for the whole suite. keel's high-load shedder needs a window
-//! of real traffic first: a background thread feeds it warm-up rounds (100 requests held
-//! 25 ms together, every 30 ms) from the start of the suite, and is paused while that
-//! shedder is measured; its first measurement waits until the warm-up has covered one
-//! window and a bucket (5.1 s with go-zero's defaults), which the benchmarks before it
-//! take anyway.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,21 +80,17 @@ pub fn run(c: &mut Criterion) -> Figures {
 
         for threads in [1, 2] {
             let mut g = Group::new(c, allow_pass_group(threads), threads, &mut tallies);
-            g.bench(&keel, Keel::NAME, Keel::allow_pass);
-            g.bench(&rust_zero, RustZeroCore::NAME, RustZeroCore::allow_pass);
-            g.bench(&tower, TowerLoadShed::NAME, TowerLoadShed::allow_pass);
-            g.bench(
-                &little,
-                LittleLoadShedder::NAME,
-                LittleLoadShedder::allow_pass,
-            );
-            g.bench(&semaphore, TokioSemaphore::NAME, TokioSemaphore::allow_pass);
+            admits(&mut g, &keel);
+            admits(&mut g, &rust_zero);
+            admits(&mut g, &tower);
+            admits(&mut g, &little);
+            admits(&mut g, &semaphore);
             // Last, so that in a full run the warm-up is long done.
             if let Some(rest) = (warm_since + fill()).checked_duration_since(Instant::now()) {
                 thread::sleep(rest);
             }
             let paused = high.pause();
-            g.bench(&high, KeelHighLoad::NAME, KeelHighLoad::allow_pass);
+            admits(&mut g, &high);
             drop(paused);
             g.finish();
         }
@@ -110,27 +99,11 @@ pub fn run(c: &mut Criterion) -> Figures {
         // Refusals on one and on two threads: under overload every thread refuses.
         for threads in [1, 2] {
             let mut g = Group::new(c, rejection_group(threads), threads, &mut tallies);
-            g.bench(&keel_over, Keel::REJECTION_NAME, Keel::reject);
-            g.bench(
-                &rust_zero_over,
-                RustZeroCore::REJECTION_NAME,
-                RustZeroCore::reject,
-            );
-            g.bench(
-                &tower_over,
-                TowerLoadShed::REJECTION_NAME,
-                TowerLoadShed::reject,
-            );
-            g.bench(
-                &little_over,
-                LittleLoadShedder::REJECTION_NAME,
-                LittleLoadShedder::reject,
-            );
-            g.bench(
-                &semaphore_over,
-                TokioSemaphore::REJECTION_NAME,
-                TokioSemaphore::reject,
-            );
+            refuses(&mut g, &keel_over);
+            refuses(&mut g, &rust_zero_over);
+            refuses(&mut g, &tower_over);
+            refuses(&mut g, &little_over);
+            refuses(&mut g, &semaphore_over);
             g.finish();
         }
     });
@@ -143,6 +116,14 @@ pub fn run(c: &mut Criterion) -> Figures {
     figures.shares(&refusing, "shedder share refused");
     figures.check_tallies(&admitting, "requests refused in an admitting group");
     figures
+}
+
+fn admits<S: ShedderUnderTest>(g: &mut Group<'_, '_>, shedder: &S) {
+    g.bench(shedder, S::NAME, S::allow_pass);
+}
+
+fn refuses<S: ShedderUnderTest>(g: &mut Group<'_, '_>, shedder: &S) {
+    g.bench(shedder, S::REJECTION_NAME, S::reject);
 }
 
 /// One sample of the CPU meter keel's default signal (`SystemCpu` over `CpuMode::Auto`)
