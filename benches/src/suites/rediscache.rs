@@ -70,20 +70,17 @@ impl<C: Clock> LocalGet<C> {
     }
 }
 
-struct Coarse(LocalGet<CoarseClock>);
-struct Unix(LocalGet<UnixClock>);
-
-impl Lookup for Coarse {
+impl Lookup for LocalGet<CoarseClock> {
     const NAME: &'static str = "keel-collection Cache get (CoarseClock)";
     async fn lookup(&self, i: usize) -> bool {
-        self.0.cache.get(&self.0.keys[i]) == Some(i as u64)
+        self.cache.get(&self.keys[i]) == Some(i as u64)
     }
 }
 
-impl Lookup for Unix {
+impl Lookup for LocalGet<UnixClock> {
     const NAME: &'static str = "keel-collection Cache get (UnixClock)";
     async fn lookup(&self, i: usize) -> bool {
-        self.0.cache.get(&self.0.keys[i]) == Some(i as u64)
+        self.cache.get(&self.keys[i]) == Some(i as u64)
     }
 }
 
@@ -217,8 +214,8 @@ impl<'c, 'r> Group<'c, 'r> {
 
 /// The caches of one run, filled.
 struct Setup {
-    coarse: Coarse,
-    unix: Unix,
+    coarse: LocalGet<CoarseClock>,
+    unix: LocalGet<UnixClock>,
     keel_l1: KeelTake,
     keel_l2: KeelTake,
     peer_l1: PeerTyped,
@@ -256,8 +253,8 @@ async fn setup(client: &redis::Client, url: &str, name: &str) -> Result<Setup, S
         .await
         .map_err(|e| format!("raw ConnectionManager: {e}"))?;
     Ok(Setup {
-        coarse: Coarse(LocalGet::new(CoarseClock::new(), &keys)),
-        unix: Unix(LocalGet::new(UnixClock::new(), &keys)),
+        coarse: LocalGet::new(CoarseClock::new(), &keys),
+        unix: LocalGet::new(UnixClock::new(), &keys),
         keel_l1: KeelTake {
             cache: keel_l1,
             keys: Arc::clone(&keys),

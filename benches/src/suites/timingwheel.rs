@@ -114,10 +114,10 @@ pub fn run(c: &mut Criterion) -> Figures {
 /// into `figures`, and those of one built with the capacity reserved.
 fn filled<T: TimersUnderTest>(figures: &mut Figures) -> Filled<T> {
     let mut count = |name, build: &dyn Fn() -> T| {
-        let (filled, memory) = fill_counted(name, build, FILL, &mut Rng::new(FILL_SEED));
-        if let Some(m) = memory {
-            figures.add("timingwheel heap per timer", name, m.bytes_per_timer, "B");
-            figures.add("timingwheel live heap blocks", name, m.blocks as f64, "");
+        let (filled, memory) = fill_counted(build, FILL, &mut Rng::new(FILL_SEED));
+        if let Some((bytes, blocks)) = memory {
+            figures.add("timingwheel heap per timer", name, bytes, "B");
+            figures.add("timingwheel live heap blocks", name, blocks as f64, "");
             if let Some(r) = filled.timers.allocated_bytes() {
                 let per_timer = r as f64 / filled.timers.len() as f64;
                 figures.add(
