@@ -3,18 +3,4 @@
 //! (see `keel_benches::suites::cache`); then the heap bytes per entry, counted by the
 //! allocator installed here, and the hit ratios on Zipf traces.
 
-use criterion::{criterion_group, criterion_main};
-use keel_benches::limiter::memory::CountingAlloc;
-use keel_benches::profile::Profile;
-use keel_benches::suites::cache;
-
-/// Counts only on the thread and for the span the memory figures ask for.
-#[global_allocator]
-static ALLOCATOR: CountingAlloc = CountingAlloc;
-
-criterion_group! {
-    name = suite;
-    config = Profile::Standard.criterion();
-    targets = cache::all
-}
-criterion_main!(suite);
+keel_benches::bench_main!(keel_benches::suites::cache::all, counting_alloc);

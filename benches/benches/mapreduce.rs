@@ -3,13 +3,4 @@
 //! of 8 × 1 ms (see `keel_benches::suites::mapreduce`). Figures are per call of 100 000
 //! items: divide by 100 000 for the time per item.
 
-use criterion::{criterion_group, criterion_main};
-use keel_benches::profile::Profile;
-use keel_benches::suites::mapreduce;
-
-criterion_group! {
-    name = suite;
-    config = Profile::Standard.criterion();
-    targets = mapreduce::all
-}
-criterion_main!(suite);
+keel_benches::bench_main!(keel_benches::suites::mapreduce::all);

@@ -5,13 +5,4 @@
 //! when it does not answer (see `keel_benches::suites::rediscache`). The cold-key stampede
 //! count: `cargo run -p keel-benches --release --bin stampede`.
 
-use criterion::{criterion_group, criterion_main};
-use keel_benches::profile::Profile;
-use keel_benches::suites::rediscache;
-
-criterion_group! {
-    name = suite;
-    config = Profile::Standard.criterion();
-    targets = rediscache::all
-}
-criterion_main!(suite);
+keel_benches::bench_main!(keel_benches::suites::rediscache::all);

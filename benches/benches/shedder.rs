@@ -2,13 +2,4 @@
 //! (see `keel_benches::suites::shedder`). keel's high-load shedder is warmed for one 5 s
 //! window before its first sample.
 
-use criterion::{criterion_group, criterion_main};
-use keel_benches::profile::Profile;
-use keel_benches::suites::shedder;
-
-criterion_group! {
-    name = suite;
-    config = Profile::Standard.criterion();
-    targets = shedder::all
-}
-criterion_main!(suite);
+keel_benches::bench_main!(keel_benches::suites::shedder::all);

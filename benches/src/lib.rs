@@ -32,6 +32,27 @@ macro_rules! opaque_debug {
 }
 pub(crate) use opaque_debug;
 
+/// A bench target's `main`: `$suite` under the standard profile; with `counting_alloc`,
+/// [`limiter::memory::CountingAlloc`] installed for the suite's heap figures (it counts
+/// only on the thread and for the span those figures ask for).
+#[macro_export]
+macro_rules! bench_main {
+    ($suite:path) => {
+        ::criterion::criterion_group! {
+            name = suite;
+            config = $crate::profile::Profile::Standard.criterion();
+            targets = $suite
+        }
+        ::criterion::criterion_main!(suite);
+    };
+    ($suite:path, counting_alloc) => {
+        #[global_allocator]
+        static ALLOCATOR: $crate::limiter::memory::CountingAlloc =
+            $crate::limiter::memory::CountingAlloc;
+        $crate::bench_main!($suite);
+    };
+}
+
 pub mod breaker;
 pub mod cache;
 pub mod clocks;

@@ -4,27 +4,9 @@ use std::fs;
 use std::path::Path;
 
 /// The crates whose versions the report names.
-const CRATES: [&str; 19] = [
-    "ahash",
-    "async_singleflight",
-    "criterion",
-    "dashmap",
-    "failsafe",
-    "governor",
-    "hashbrown",
-    "little-loadshedder",
-    "lru",
-    "moka",
-    "rust-zero-core",
-    "rs-zero",
-    "parking_lot",
-    "quanta",
-    "quick_cache",
-    "redis",
-    "tokio",
-    "tokio-util",
-    "tower",
-];
+const CRATES: &str = "ahash async_singleflight criterion dashmap failsafe governor hashbrown \
+                      little-loadshedder lru moka rust-zero-core rs-zero parking_lot quanta \
+                      quick_cache redis tokio tokio-util tower";
 
 /// `(crate, version)` for each of [`CRATES`] found in the lock file. A crate locked at
 /// several versions is listed once per version.
@@ -36,7 +18,7 @@ pub(crate) fn read(lock: &Path) -> Vec<(String, String)> {
         if let Some(n) = quoted(line, "name = ") {
             name = Some(n);
         } else if let (Some(n), Some(v)) = (name, quoted(line, "version = ")) {
-            if CRATES.contains(&n) {
+            if CRATES.split_whitespace().any(|c| c == n) {
                 found.push((n.to_owned(), v.to_owned()));
             }
             name = None;
