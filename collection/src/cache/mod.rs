@@ -336,11 +336,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Cache<K, V, C> {
         let hash = inner.hasher.hash_one(key);
         let now = inner.clock.now();
         let found = inner.lookup(hash, key, now);
-        inner.tally.add(match found {
-            Found::Live(_) => Count::Hit,
-            Found::Absent => Count::Miss,
-        });
-        inner.count_request(&found);
+        inner.count_lookup(&found);
         inner.after_operation(now);
         match found {
             Found::Live(value) => value,
@@ -511,11 +507,22 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Inner<K, V, C> {
     #[inline(always)]
     fn count_request(&self, found: &Found<V>) {
         if cfg!(feature = "metrics") {
-            self.tally.add(match found {
-                Found::Live(Some(_)) => Count::RequestHit,
-                Found::Live(None) => Count::RequestNotFound,
-                Found::Absent => Count::RequestMiss,
-            });
+            self.tally.add(request(found));
+        }
+    }
+
+    /// Counts a `get`'s hit or miss, and with feature `metrics` its request, in one visit
+    /// to the thread's stripe.
+    #[inline(always)]
+    fn count_lookup(&self, found: &Found<V>) {
+        let count = match found {
+            Found::Live(_) => Count::Hit,
+            Found::Absent => Count::Miss,
+        };
+        if cfg!(feature = "metrics") {
+            self.tally.add_each([count, request(found)]);
+        } else {
+            self.tally.add(count);
         }
     }
 
@@ -601,4 +608,14 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 #[inline(always)]
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write()
+}
+
+/// The `keel_cache_requests_total` result of a request whose lookup found `found`.
+#[inline(always)]
+fn request<V>(found: &Found<V>) -> Count {
+    match found {
+        Found::Live(Some(_)) => Count::RequestHit,
+        Found::Live(None) => Count::RequestNotFound,
+        Found::Absent => Count::RequestMiss,
+    }
 }

@@ -242,9 +242,13 @@ pub(super) struct Shard<K, V> {
 
 impl<K, V> Shard<K, V> {
     /// An empty shard whose wheel starts at `now`.
-    pub(super) fn new(config: ShardConfig, now: u64, metrics: ShardMetrics) -> Self {
+    pub(super) fn new(mut config: ShardConfig, now: u64, metrics: ShardMetrics) -> Self {
         let swept = now / config.tick;
-        let s3 = config.bounded && config.policy == Policy::S3Fifo;
+        if !config.bounded {
+            // Nothing is evicted: a read needs no more than the shared lock and its bit.
+            config.policy = Policy::SecondChance;
+        }
+        let s3 = config.policy == Policy::S3Fifo;
         Shard {
             entries: Vec::new(),
             index: HashTable::new(),
@@ -308,15 +312,10 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             return Some(Found::Absent);
         };
         let entry = self.entry(idx);
-        if entry.deadline() <= now {
+        if entry.deadline() <= now || self.config.policy == Policy::Lru {
             return None;
         }
-        if self.config.bounded {
-            if self.config.policy == Policy::Lru {
-                return None;
-            }
-            entry.visit();
-        }
+        entry.visit();
         Some(Found::Live(entry.value.clone()))
     }
 
@@ -338,12 +337,10 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             self.metrics.expired();
             return Found::Absent;
         }
-        if self.config.bounded {
-            if self.config.policy == Policy::Lru {
-                self.promote(idx);
-            } else {
-                self.entry(idx).visit();
-            }
+        if self.config.policy == Policy::Lru {
+            self.promote(idx);
+        } else {
+            self.entry(idx).visit();
         }
         Found::Live(self.entry(idx).value.clone())
     }

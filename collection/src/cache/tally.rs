@@ -51,15 +51,25 @@ impl Tally {
     /// Counts one `count` for the calling thread.
     #[inline(always)]
     pub(crate) fn add(&self, count: Count) {
+        self.add_each([count]);
+    }
+
+    /// Counts one of each of `counts` for the calling thread (the stripe is found once).
+    #[inline(always)]
+    pub(crate) fn add_each<const N: usize>(&self, counts: [Count; N]) {
         match keel_rollingwindow::thread_index().and_then(|i| self.stripes.get(i)) {
             Some(stripe) => {
                 // Only this thread writes its stripe (the index is handed on only after its
                 // owner exited, through a mutex): no read-modify-write needed.
-                let cell = &stripe[count as usize];
-                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                for count in counts {
+                    let cell = &stripe[count as usize];
+                    cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                }
             }
             None => {
-                self.shared[count as usize].fetch_add(1, Ordering::Relaxed);
+                for count in counts {
+                    self.shared[count as usize].fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
