@@ -1,24 +1,10 @@
 //! criterion suites that measure keel against peer crates, shared by the `cargo bench`
 //! targets and the `report` binary that writes `BENCHMARKS.md`.
 //!
-//! Every primitive is driven through a small adapter trait, in the style of parking_lot's
-//! `benchmark` crate: [`window::WindowUnderTest`] for rolling windows,
-//! [`breaker::BreakerUnderTest`] for circuit breakers,
-//! [`shedder::ShedderUnderTest`] for load shedders and [`clocks::ClockUnderTest`] for
-//! clocks. One generic driver per benchmark runs keel and
-//! every peer inside the same criterion group, so one run prints (and the report compares)
-//! both under identical conditions.
-//!
-//! ```text
-//! cargo bench -p keel-benches                                    # full criterion output
-//! cargo bench -p keel-benches --bench rollingwindow -- "add 2t"  # one group
-//! cargo bench -p keel-benches --bench breaker -- "call\(ok\) 1t"  # the filter is a regex
-//! cargo run -p keel-benches --release --bin report [-- --full]   # writes BENCHMARKS.md
-//! ```
-//!
-//! Multi-threaded benchmarks follow the method of the peer figures: the threads share one
-//! object, start together at a barrier, and the figure is the per-operation latency each
-//! thread sees (see [`threads::time_on_threads`]).
+//! Every primitive is driven through a small adapter trait (`...UnderTest`), so one
+//! generic driver per benchmark runs keel and every peer inside the same criterion group;
+//! threads share one object and the figure is the latency each sees
+//! ([`threads::time_on_threads`]). Commands: see `benches/README.md`.
 
 /// `Debug` for types around a peer's that has none (the workspace lints want one).
 macro_rules! opaque_debug {

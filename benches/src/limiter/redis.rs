@@ -14,6 +14,7 @@ use keel_limiter::redis::RedisStore;
 use keel_limiter::{FailurePolicy, Rate, TokenLimiter};
 
 use super::{ADMIT_BURST, ADMIT_RATE};
+use crate::figures::Figures;
 
 /// A `redis-server` of this process's own, on a free loopback port, with persistence off;
 /// killed when dropped.
@@ -128,83 +129,45 @@ fn raw_ttl_ms() -> u64 {
     2 * u64::from(ADMIT_BURST) * 1000 / u64::from(ADMIT_RATE) + 1
 }
 
-/// Decisions per second of keel and of the raw loop at one concurrency.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RedisFigure {
-    /// Concurrent tasks (each on its own key).
-    pub tasks: usize,
-    /// keel's decisions per second: the median over the rounds.
-    pub keel: f64,
-    /// The raw loop's decisions per second: the median over the rounds.
-    pub raw: f64,
-    /// keel's overhead: the median over the rounds of raw / keel − 1 (the two sides ran
-    /// back to back in each round, so a round's ratio sees one state of the machine).
-    pub overhead: f64,
-    /// Rounds run (each: both sides for the round's time).
-    pub rounds: usize,
-    /// Decisions that were not admitted by Redis, on either side (refused, failed, or
-    /// decided by keel's failure policy): none is expected.
-    pub unexpected: u64,
-}
-
-/// keel's lease mode on one thread: decisions per second with a batch of `batch` tokens
-/// per round trip.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LeaseFigure {
-    /// Tokens taken per round trip.
-    pub batch: u32,
-    /// Decisions per second on one thread (sync `allow_key`, one key).
-    pub per_second: f64,
-    /// Decisions made.
-    pub decisions: u64,
-    /// Round trips to Redis they cost.
-    pub round_trips: u64,
-    /// Decisions refused (none is expected: the bucket is large and fast).
-    pub refused: u64,
-}
-
-/// keel's lease mode for each of `batches` on a fresh private server: one thread calling
-/// `allow_key` for `time`; `None` if no server could be started.
-pub fn measure_lease(batches: &[u32], time: Duration) -> Option<Vec<LeaseFigure>> {
-    let server = RedisServer::start()?;
-    let figures = batches
-        .iter()
-        .map(|&batch| {
-            let store = RedisStore::open(&server.url()).expect("a valid URL");
-            let keel = TokenLimiter::builder(Rate::per_second(ADMIT_RATE), ADMIT_BURST)
-                .redis(store, format!("lease{batch}"))
-                .lease(batch, Duration::from_secs(1))
-                .failure_policy(FailurePolicy::FailClosed)
-                .build()
-                .expect("a valid limiter");
-            // Warm up: the connection and the script cache.
-            for _ in 0..u64::from(batch) * 2 {
-                keel.allow_key("client");
-            }
-            let before = keel.snapshot().redis.map_or(0, |r| r.decisions);
-            let (mut decisions, mut refused) = (0u64, 0u64);
-            let start = Instant::now();
-            while start.elapsed() < time {
-                for _ in 0..1000 {
-                    if !keel.allow_key("client") {
-                        refused += 1;
-                    }
+/// keel's lease mode for each of `batches` on a fresh private server, one thread calling
+/// `allow_key` on one key for `time`: its decisions per second and the round trips they
+/// cost, as `limiter redis lease batch {batch}` in `figures` (a warning for a refusal:
+/// none is expected). `false` if no server could be started.
+pub fn measure_lease(batches: &[u32], time: Duration, figures: &mut Figures) -> bool {
+    let Some(server) = RedisServer::start() else {
+        return false;
+    };
+    for &batch in batches {
+        let store = RedisStore::open(&server.url()).expect("a valid URL");
+        let keel = TokenLimiter::builder(Rate::per_second(ADMIT_RATE), ADMIT_BURST)
+            .redis(store, format!("lease{batch}"))
+            .lease(batch, Duration::from_secs(1))
+            .failure_policy(FailurePolicy::FailClosed)
+            .build()
+            .expect("a valid limiter");
+        // Warm up: the connection and the script cache.
+        for _ in 0..u64::from(batch) * 2 {
+            keel.allow_key("client");
+        }
+        let before = keel.snapshot().redis.map_or(0, |r| r.decisions);
+        let (mut decisions, mut refused) = (0u64, 0u64);
+        let start = Instant::now();
+        while start.elapsed() < time {
+            for _ in 0..1000 {
+                if !keel.allow_key("client") {
+                    refused += 1;
                 }
-                decisions += 1000;
             }
-            let elapsed = start.elapsed().as_secs_f64();
-            let after = keel.snapshot().redis.map_or(0, |r| r.decisions);
-            LeaseFigure {
-                batch,
-                per_second: decisions as f64 / elapsed,
-                decisions,
-                round_trips: after - before,
-                refused,
-            }
-        })
-        .collect();
-    drop(server);
-    Some(figures)
+            decisions += 1000;
+        }
+        let per_second = decisions as f64 / start.elapsed().as_secs_f64();
+        let round_trips = keel.snapshot().redis.map_or(0, |r| r.decisions) - before;
+        let group = format!("limiter redis lease batch {batch}");
+        figures.add(&group, "keel", per_second, "decisions/s");
+        figures.add(&group, "round trips", round_trips as f64, "");
+        figures.check(format_args!("{group}: refused"), refused, decisions);
+    }
+    true
 }
 
 /// How [`measure`] runs.
@@ -229,10 +192,16 @@ impl RedisPlan {
     };
 }
 
-/// keel against the raw loop at each of `tasks` on a fresh private server; `None` if no
-/// server could be started.
-pub fn measure(tasks: &[usize], plan: RedisPlan) -> Option<Vec<RedisFigure>> {
-    let server = RedisServer::start()?;
+/// keel against the raw loop at each of `tasks` on a fresh private server, as
+/// `limiter redis {tasks}t` in `figures`: the medians over the rounds of each side's
+/// decisions per second and of keel's overhead, raw / keel − 1 (the two sides run back to
+/// back in each round, so a round's ratio sees one state of the machine); a warning for
+/// decisions not admitted by Redis on either side (none is expected). `false` if no server
+/// could be started.
+pub fn measure(tasks: &[usize], plan: RedisPlan, figures: &mut Figures) -> bool {
+    let Some(server) = RedisServer::start() else {
+        return false;
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -245,26 +214,39 @@ pub fn measure(tasks: &[usize], plan: RedisPlan) -> Option<Vec<RedisFigure>> {
         .build()
         .expect("a valid limiter");
     let client = ::redis::Client::open(server.url()).expect("a valid URL");
-    let raw = runtime
-        .block_on(client.get_multiplexed_async_connection())
-        .map_err(|e| eprintln!("redis rows skipped: {e}"))
-        .ok()?;
-
-    let figures = tasks
-        .iter()
-        .map(|&n| runtime.block_on(compare(&keel, &raw, n, plan)))
-        .collect();
+    let raw = match runtime.block_on(client.get_multiplexed_async_connection()) {
+        Ok(raw) => raw,
+        Err(e) => {
+            eprintln!("redis rows skipped: {e}");
+            return false;
+        }
+    };
+    for &n in tasks {
+        let (keel, raw, overhead, unexpected) = runtime.block_on(compare(&keel, &raw, n, plan));
+        let group = format!("limiter redis {n}t");
+        figures.add(&group, "keel", keel, "decisions/s");
+        figures.add(&group, "raw EVALSHA loop", raw, "decisions/s");
+        let name = "keel overhead (median of paired rounds)";
+        figures.add(&group, name, 100.0 * overhead, "%");
+        if unexpected > 0 {
+            figures
+                .warnings
+                .push(format!("{group}: {unexpected} decisions not admitted"));
+        }
+    }
     drop(runtime);
     drop(server);
-    Some(figures)
+    true
 }
 
+/// The medians of keel's and the raw loop's decisions per second and of the overhead, and
+/// the decisions not admitted.
 async fn compare(
     keel: &TokenLimiter,
     raw: &MultiplexedConnection,
     tasks: usize,
     plan: RedisPlan,
-) -> RedisFigure {
+) -> (f64, f64, f64, u64) {
     let mut unexpected = 0;
     unexpected += run_keel(keel, tasks, plan.warm_up).await.1;
     unexpected += run_raw(raw, tasks, plan.warm_up).await.1;
@@ -284,14 +266,12 @@ async fn compare(
         raw_rates.push(r);
         ratios.push(r / k - 1.0);
     }
-    RedisFigure {
-        tasks,
-        keel: median(keel_rates),
-        raw: median(raw_rates),
-        overhead: median(ratios),
-        rounds: plan.rounds,
+    (
+        median(keel_rates),
+        median(raw_rates),
+        median(ratios),
         unexpected,
-    }
+    )
 }
 
 /// `tasks` tasks calling keel until `time` has passed: (decisions per second, decisions
@@ -384,13 +364,15 @@ mod tests {
             round: Duration::from_millis(50),
             warm_up: Duration::from_millis(50),
         };
-        let Some(figures) = measure(&[1, 4], plan) else {
+        let mut figures = Figures::default();
+        if !measure(&[1, 4], plan, &mut figures) {
             eprintln!("no redis-server: skipped");
             return;
-        };
-        for f in figures {
-            assert_eq!(f.unexpected, 0, "{f:?}");
-            assert!(f.keel > 100.0 && f.raw > 100.0, "{f:?}");
         }
+        assert!(figures.warnings.is_empty(), "{:?}", figures.warnings);
+        for m in figures.values.iter().filter(|m| m.unit == "decisions/s") {
+            assert!(m.value > 100.0, "{m:?}");
+        }
+        assert_eq!(figures.values.len(), 6);
     }
 }

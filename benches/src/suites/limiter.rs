@@ -101,31 +101,9 @@ pub fn run(c: &mut Criterion) -> Figures {
         &tallies,
         "calls that did not come back as the group expects",
     );
-    let redis = redis::measure(&REDIS_TASKS, RedisPlan::STANDARD).unwrap_or_default();
-    for f in redis {
-        let group = format!("limiter redis {}t", f.tasks);
-        figures.add(&group, "keel", f.keel, "decisions/s");
-        figures.add(&group, "raw EVALSHA loop", f.raw, "decisions/s");
-        figures.add(
-            &group,
-            "keel overhead (median of paired rounds)",
-            100.0 * f.overhead,
-            "%",
-        );
-        if f.unexpected > 0 {
-            let n = f.unexpected;
-            figures
-                .warnings
-                .push(format!("{group}: {n} decisions not admitted"));
-        }
-    }
-    let lease = redis::measure_lease(&LEASE_BATCHES, std::time::Duration::from_millis(500));
-    for f in lease.unwrap_or_default() {
-        let group = format!("limiter redis lease batch {}", f.batch);
-        figures.add(&group, "keel", f.per_second, "decisions/s");
-        figures.add(&group, "round trips", f.round_trips as f64, "");
-        figures.check(format_args!("{group}: refused"), f.refused, f.decisions);
-    }
+    redis::measure(&REDIS_TASKS, RedisPlan::STANDARD, &mut figures);
+    let lease_time = std::time::Duration::from_millis(500);
+    redis::measure_lease(&LEASE_BATCHES, lease_time, &mut figures);
     figures
 }
 

@@ -2,17 +2,9 @@
 //! (breaker allow+success, shedder allow+pass, token limiter allow, cache get-hit), one
 //! thread, the same paths as the instruction gate.
 //!
-//! The feature is chosen at build time, so the comparison is two builds of this suite:
-//!
-//! ```text
-//! cargo bench -p keel-benches --bench metrics                       # group "metrics off"
-//! cargo bench -p keel-benches --bench metrics --features metrics    # group "metrics on"
-//! ```
-//!
-//! (`benches/metrics-cost` runs both and prints the table.) With the feature on, a
-//! Prometheus recorder (metrics-exporter-prometheus) is installed before the primitives are
-//! built, as a service would: every call then records into the exporter's atomics. Without
-//! it, the recording calls compile to nothing.
+//! The feature is chosen at build time, so the comparison is two builds of this suite
+//! (groups "metrics off" and "metrics on"; `benches/metrics-cost` runs both). With it, a
+//! Prometheus recorder is installed before the primitives are built.
 
 use std::hint::black_box;
 use std::time::Duration;
