@@ -30,21 +30,12 @@ pub fn add_group(threads: usize) -> String {
     format!("rollingwindow add {threads}t")
 }
 
-/// Every group of this suite.
+/// Every group of this suite: `add` from one thread and from two sharing one window (the
+/// figure is the latency each thread sees), then the reduce.
 pub fn all(c: &mut Criterion) {
-    add_1t(c);
-    add_2t(c);
-    reduce(c);
-}
-
-/// `add` from one thread.
-pub fn add_1t(c: &mut Criterion) {
     add(c, 1);
-}
-
-/// `add` from two threads sharing one window; the figure is the latency each thread sees.
-pub fn add_2t(c: &mut Criterion) {
     add(c, 2);
+    reduce(c);
 }
 
 fn add(c: &mut Criterion, threads: usize) {

@@ -8,13 +8,8 @@ use crate::clocks::{ClockUnderTest, StdInstant};
 /// The one group of this suite.
 pub const CLOCK_NOW: &str = "clock now";
 
-/// Every suite of this module.
-pub fn all(c: &mut Criterion) {
-    clock_now(c);
-}
-
 /// `clock now`: one read of std's `Instant::now()` and of each keel clock.
-pub fn clock_now(c: &mut Criterion) {
+pub fn all(c: &mut Criterion) {
     let mut group = c.benchmark_group(CLOCK_NOW);
     group.throughput(Throughput::Elements(1));
     read::<StdInstant>(&mut group);
