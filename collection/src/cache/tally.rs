@@ -92,3 +92,35 @@ impl std::fmt::Debug for Tally {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    /// More live threads than stripes: the ones past the stripes share the atomic stripe,
+    /// and every count is kept.
+    #[test]
+    fn every_count_is_kept_past_the_stripes() {
+        let tally = Tally::new();
+        let threads = STRIPES + 8;
+        // All alive at once, so their thread indices are distinct and some exceed STRIPES.
+        let barrier = Barrier::new(threads);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    barrier.wait();
+                    for _ in 0..1_000 {
+                        tally.add_each([Count::Hit, Count::RequestHit]);
+                    }
+                    tally.add(Count::Miss);
+                    barrier.wait();
+                });
+            }
+        });
+        assert_eq!(tally.sum(Count::Hit), threads as u64 * 1_000);
+        assert_eq!(tally.sum(Count::RequestHit), threads as u64 * 1_000);
+        assert_eq!(tally.sum(Count::Miss), threads as u64);
+        assert!(tally.shared[Count::Hit as usize].load(Ordering::Relaxed) > 0);
+    }
+}
