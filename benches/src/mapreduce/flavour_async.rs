@@ -26,50 +26,51 @@ pub fn runtime() -> Runtime {
 /// A boxed call, so that the suite's driver takes any row.
 pub type Call = Pin<Box<dyn Future<Output = u64> + Send>>;
 
-/// One async map-reduce over `0..ITEMS`, x → 2x, summed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AsyncImpl {
-    /// `keel_mapreduce::tokio::map_reduce` with the default options (16 workers): every
-    /// mapper future is polled in the caller's task.
-    KeelInTask,
-    /// `keel_mapreduce::tokio::map_reduce_spawned`, 2 workers (the runtime's threads):
-    /// long-lived spawned tasks pull batches of items.
-    KeelSpawned,
-    /// `stream::iter(0..N).map(async).buffer_unordered(16).fold(..)`: no spawn.
-    BufferUnordered,
-    /// One `JoinSet::spawn` per item, then `join_next` until empty.
-    JoinSetPerItem,
-}
+/// The async rows, keel first: `(benchmark id, call)`, each one map-reduce over
+/// `0..ITEMS`, x → 2x, summed.
+pub const ASYNC_ROWS: [(&str, fn() -> Call); 4] = [
+    // `keel_mapreduce::tokio::map_reduce`, default options (16 workers): every mapper
+    // future is polled in the caller's task.
+    ("keel map_reduce (in the caller's task)", || {
+        Box::pin(keel(false))
+    }),
+    // `map_reduce_spawned`, 2 workers (the runtime's threads): long-lived spawned tasks
+    // pull batches of items.
+    ("keel map_reduce_spawned (2 workers)", || {
+        Box::pin(keel(true))
+    }),
+    // `stream::iter(0..N).map(async).buffer_unordered(16).fold(..)`: no spawn.
+    ("futures buffer_unordered(16)", || {
+        Box::pin(buffer_unordered())
+    }),
+    // One `JoinSet::spawn` per item, then `join_next` until empty.
+    ("tokio JoinSet (a task per item)", || Box::pin(join_set())),
+];
 
-impl AsyncImpl {
-    /// Every row, keel first.
-    pub const ALL: [AsyncImpl; 4] = [
-        AsyncImpl::KeelInTask,
-        AsyncImpl::KeelSpawned,
-        AsyncImpl::BufferUnordered,
-        AsyncImpl::JoinSetPerItem,
-    ];
-
-    /// The criterion benchmark id.
-    pub const fn name(self) -> &'static str {
-        match self {
-            AsyncImpl::KeelInTask => "keel map_reduce (in the caller's task)",
-            AsyncImpl::KeelSpawned => "keel map_reduce_spawned (2 workers)",
-            AsyncImpl::BufferUnordered => "futures buffer_unordered(16)",
-            AsyncImpl::JoinSetPerItem => "tokio JoinSet (a task per item)",
-        }
-    }
-
-    /// One whole call; resolves to the sum.
-    pub fn call(self) -> Call {
-        match self {
-            AsyncImpl::KeelInTask => Box::pin(keel(false)),
-            AsyncImpl::KeelSpawned => Box::pin(keel(true)),
-            AsyncImpl::BufferUnordered => Box::pin(buffer_unordered()),
-            AsyncImpl::JoinSetPerItem => Box::pin(join_set()),
-        }
-    }
-}
+/// The fan-out rows, keel first: `(benchmark id, items that run, call)`, the call
+/// resolving to the number of items that ran, each sleeping [`FAN_OUT_SLEEP`].
+pub const FAN_OUT_ROWS: [(&str, u64, fn() -> Call); 3] = [
+    // `map_reduce` over FAN_OUT_ITEMS items with as many workers: the sleeps overlap.
+    ("keel map_reduce (8 workers)", FAN_OUT_ITEMS, || {
+        Box::pin(fan_out_keel())
+    }),
+    // One sleep after another in a plain loop: the 8 ms baseline.
+    ("sequential loop", FAN_OUT_ITEMS, || {
+        Box::pin(async {
+            for _ in 0..FAN_OUT_ITEMS {
+                tokio::time::sleep(FAN_OUT_SLEEP).await;
+            }
+            FAN_OUT_ITEMS
+        })
+    }),
+    // One item alone: the floor the fan-out can reach on tokio's timer.
+    ("one sleep (floor)", 1, || {
+        Box::pin(async {
+            tokio::time::sleep(FAN_OUT_SLEEP).await;
+            1
+        })
+    }),
+];
 
 async fn generate(source: mr::Source<u64>) {
     for x in 0..black_box(ITEMS) {
@@ -119,54 +120,6 @@ async fn join_set() -> u64 {
         total += v.expect("the item task does not panic");
     }
     total
-}
-
-/// The fan-out: [`FAN_OUT_ITEMS`] items that each sleep [`FAN_OUT_SLEEP`]; resolves to how
-/// many items ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FanOutImpl {
-    /// `keel_mapreduce::tokio::map_reduce` with 8 workers: the sleeps overlap.
-    Keel,
-    /// One sleep after another in a plain loop: the 8 ms baseline.
-    Sequential,
-    /// One item alone: a single sleep, the floor the fan-out can reach on tokio's timer.
-    OneSleep,
-}
-
-impl FanOutImpl {
-    /// Both rows, keel first.
-    pub const ALL: [FanOutImpl; 3] = [
-        FanOutImpl::Keel,
-        FanOutImpl::Sequential,
-        FanOutImpl::OneSleep,
-    ];
-
-    /// The criterion benchmark id.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FanOutImpl::Keel => "keel map_reduce (8 workers)",
-            FanOutImpl::Sequential => "sequential loop",
-            FanOutImpl::OneSleep => "one sleep (floor)",
-        }
-    }
-
-    /// One whole call; resolves to the number of items that ran ([`FAN_OUT_ITEMS`], or 1
-    /// for [`FanOutImpl::OneSleep`]).
-    pub fn call(self) -> Call {
-        match self {
-            FanOutImpl::Keel => Box::pin(fan_out_keel()),
-            FanOutImpl::Sequential => Box::pin(async {
-                for _ in 0..FAN_OUT_ITEMS {
-                    tokio::time::sleep(FAN_OUT_SLEEP).await;
-                }
-                FAN_OUT_ITEMS
-            }),
-            FanOutImpl::OneSleep => Box::pin(async {
-                tokio::time::sleep(FAN_OUT_SLEEP).await;
-                1
-            }),
-        }
-    }
 }
 
 async fn fan_out_keel() -> u64 {

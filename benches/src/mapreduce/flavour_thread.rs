@@ -20,46 +20,27 @@ pub const PIPELINE_CAPACITY: usize = 1024;
 /// Capacity of the batched pipeline's channels, in batches: two per worker.
 pub const PIPELINE_BATCHES: usize = 2 * RUNTIME_THREADS;
 
-/// One map-reduce over `0..ITEMS`, x → 2x, summed, on OS threads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ThreadImpl {
-    /// `keel_mapreduce::thread::map_reduce` with `workers` worker threads (plus its generator
-    /// and reducer threads).
-    Keel {
-        /// `Options::workers`.
-        workers: usize,
-    },
-    /// `(0..N).into_par_iter().map(..).sum()` on a pool of [`RUNTIME_THREADS`] threads.
-    Rayon,
-    /// `thread::scope`: a producer thread → 2 worker threads → the calling thread, one item
-    /// per message over `bounded(1024)` channels.
-    PipelinePerItem,
-    /// The same pipeline moving `Vec`s of 1024 items over channels of 4 batches.
-    PipelineBatched,
-}
+/// A thread row: one whole call on the rows' rayon pool ([`pool`]), returning the sum.
+pub type ThreadCall = fn(&ThreadPool) -> u64;
 
-impl ThreadImpl {
-    /// Every row, keel first.
-    pub const ALL: [ThreadImpl; 5] = [
-        ThreadImpl::Keel { workers: 2 },
-        ThreadImpl::Keel { workers: 16 },
-        ThreadImpl::Rayon,
-        ThreadImpl::PipelinePerItem,
-        ThreadImpl::PipelineBatched,
-    ];
-
-    /// The criterion benchmark id.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ThreadImpl::Keel { workers: 2 } => "keel thread::map_reduce (2 workers)",
-            ThreadImpl::Keel { workers: 16 } => "keel thread::map_reduce (16 workers)",
-            ThreadImpl::Keel { .. } => "keel thread::map_reduce",
-            ThreadImpl::Rayon => "rayon into_par_iter (2 threads)",
-            ThreadImpl::PipelinePerItem => "crossbeam pipeline (per item)",
-            ThreadImpl::PipelineBatched => "crossbeam pipeline (1024-item batches)",
-        }
-    }
-}
+/// The OS-thread rows, keel first: `(benchmark id, call)`, each one map-reduce over
+/// `0..ITEMS`, x → 2x, summed.
+pub const THREAD_ROWS: [(&str, ThreadCall); 5] = [
+    // `keel_mapreduce::thread::map_reduce` with that many workers (plus its generator and
+    // reducer threads).
+    ("keel thread::map_reduce (2 workers)", |_| keel(2)),
+    ("keel thread::map_reduce (16 workers)", |_| keel(16)),
+    // `(0..N).into_par_iter().map(..).sum()` on a pool of RUNTIME_THREADS threads.
+    ("rayon into_par_iter (2 threads)", |pool| {
+        pool.install(|| (0..black_box(ITEMS)).into_par_iter().map(|x| 2 * x).sum())
+    }),
+    // A producer thread → 2 worker threads → the calling thread, one item per message over
+    // `bounded(1024)` channels, or `Vec`s of 1024 items over channels of 4 batches.
+    ("crossbeam pipeline (per item)", |_| pipeline_per_item()),
+    ("crossbeam pipeline (1024-item batches)", |_| {
+        pipeline_batched()
+    }),
+];
 
 /// Rayon's pool of [`RUNTIME_THREADS`] threads, built once for the thread rows.
 pub fn pool() -> ThreadPool {
@@ -69,50 +50,43 @@ pub fn pool() -> ThreadPool {
     pool.expect("a rayon pool")
 }
 
-impl ThreadImpl {
-    /// One whole call; returns the sum.
-    pub fn call(self, pool: &ThreadPool) -> u64 {
-        match self {
-            ThreadImpl::Keel { workers } => keel(workers),
-            ThreadImpl::Rayon => {
-                pool.install(|| (0..black_box(ITEMS)).into_par_iter().map(|x| 2 * x).sum())
+fn pipeline_per_item() -> u64 {
+    pipeline(
+        PIPELINE_CAPACITY,
+        |items| {
+            for x in 0..black_box(ITEMS) {
+                items.send(x).expect("the workers outlive the producer");
             }
-            ThreadImpl::PipelinePerItem => pipeline(
-                PIPELINE_CAPACITY,
-                |items| {
-                    for x in 0..black_box(ITEMS) {
-                        items.send(x).expect("the workers outlive the producer");
-                    }
-                },
-                |x| 2 * x,
-                |x| x,
-            ),
-            ThreadImpl::PipelineBatched => pipeline(
-                PIPELINE_BATCHES,
-                |items| {
-                    let mut batch = Vec::with_capacity(PIPELINE_BATCH);
-                    for x in 0..black_box(ITEMS) {
-                        batch.push(x);
-                        if batch.len() == PIPELINE_BATCH {
-                            let full =
-                                std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
-                            items.send(full).expect("the workers outlive the producer");
-                        }
-                    }
-                    if !batch.is_empty() {
-                        items.send(batch).expect("the workers outlive the producer");
-                    }
-                },
-                |mut batch: Vec<u64>| {
-                    for x in &mut batch {
-                        *x *= 2;
-                    }
-                    batch
-                },
-                |batch| batch.iter().sum(),
-            ),
-        }
-    }
+        },
+        |x| 2 * x,
+        |x| x,
+    )
+}
+
+fn pipeline_batched() -> u64 {
+    pipeline(
+        PIPELINE_BATCHES,
+        |items| {
+            let mut batch = Vec::with_capacity(PIPELINE_BATCH);
+            for x in 0..black_box(ITEMS) {
+                batch.push(x);
+                if batch.len() == PIPELINE_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
+                    items.send(full).expect("the workers outlive the producer");
+                }
+            }
+            if !batch.is_empty() {
+                items.send(batch).expect("the workers outlive the producer");
+            }
+        },
+        |mut batch: Vec<u64>| {
+            for x in &mut batch {
+                *x *= 2;
+            }
+            batch
+        },
+        |batch| batch.iter().sum(),
+    )
 }
 
 fn keel(workers: usize) -> u64 {

@@ -9,14 +9,14 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement
 use tokio::runtime::Runtime;
 
 use crate::mapreduce::{
-    AsyncImpl, Call, FAN_OUT_ITEMS, FanOutImpl, ITEMS, SUM, ThreadImpl, pool, runtime,
+    ASYNC_ROWS, Call, FAN_OUT_ITEMS, FAN_OUT_ROWS, ITEMS, SUM, THREAD_ROWS, pool, runtime,
 };
 
-/// The async group: [`AsyncImpl`] rows on the 2-worker runtime.
+/// The async group: [`ASYNC_ROWS`] on the 2-worker runtime.
 pub const ASYNC: &str = "mapreduce async 100k";
-/// The OS-thread group: [`ThreadImpl`] rows.
+/// The OS-thread group: [`THREAD_ROWS`].
 pub const THREADS: &str = "mapreduce threads 100k";
-/// The fan-out group: [`FanOutImpl`] rows (wall time of one call).
+/// The fan-out group: [`FAN_OUT_ROWS`] (wall time of one call).
 pub const FAN_OUT: &str = "mapreduce fan-out 8x1ms";
 
 /// Samples per benchmark (the peer figures' 10 flat samples).
@@ -37,24 +37,24 @@ pub fn all(c: &mut Criterion) {
     let rt = runtime();
 
     let mut g = group(c, ASYNC, ITEMS);
-    for imp in AsyncImpl::ALL {
-        g.bench_function(imp.name(), |b| {
-            b.iter_custom(|iters| time_in_task(&rt, iters, SUM, move || imp.call()))
+    for (name, call) in ASYNC_ROWS {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| time_in_task(&rt, iters, SUM, call))
         });
     }
     g.finish();
 
     let pool = pool();
     let mut g = group(c, THREADS, ITEMS);
-    for imp in ThreadImpl::ALL {
-        g.bench_function(imp.name(), |b| {
+    for (name, call) in THREAD_ROWS {
+        g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    let sum = imp.call(&pool);
+                    let sum = call(&pool);
                     total += start.elapsed();
-                    assert_eq!(sum, SUM, "{}", imp.name());
+                    assert_eq!(sum, SUM, "{name}");
                 }
                 total
             })
@@ -67,14 +67,9 @@ pub fn all(c: &mut Criterion) {
     // suite's share of the report near 35 s).
     g.warm_up_time(FAN_OUT_WARM_UP)
         .measurement_time(FAN_OUT_MEASUREMENT);
-    for imp in FanOutImpl::ALL {
-        let ran = if imp == FanOutImpl::OneSleep {
-            1
-        } else {
-            FAN_OUT_ITEMS
-        };
-        g.bench_function(imp.name(), |b| {
-            b.iter_custom(|iters| time_in_task(&rt, iters, ran, move || imp.call()))
+    for (name, ran, call) in FAN_OUT_ROWS {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| time_in_task(&rt, iters, ran, call))
         });
     }
     g.finish();
