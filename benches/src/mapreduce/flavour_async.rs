@@ -26,9 +26,12 @@ pub fn runtime() -> Runtime {
 /// A boxed call, so that the suite's driver takes any row.
 pub type Call = Pin<Box<dyn Future<Output = u64> + Send>>;
 
+/// What starts one whole call of a row.
+pub type NewCall = fn() -> Call;
+
 /// The async rows, keel first: `(benchmark id, call)`, each one map-reduce over
 /// `0..ITEMS`, x → 2x, summed.
-pub const ASYNC_ROWS: [(&str, fn() -> Call); 4] = [
+pub const ASYNC_ROWS: [(&str, NewCall); 4] = [
     // `keel_mapreduce::tokio::map_reduce`, default options (16 workers): every mapper
     // future is polled in the caller's task.
     ("keel map_reduce (in the caller's task)", || {
@@ -49,7 +52,7 @@ pub const ASYNC_ROWS: [(&str, fn() -> Call); 4] = [
 
 /// The fan-out rows, keel first: `(benchmark id, items that run, call)`, the call
 /// resolving to the number of items that ran, each sleeping [`FAN_OUT_SLEEP`].
-pub const FAN_OUT_ROWS: [(&str, u64, fn() -> Call); 3] = [
+pub const FAN_OUT_ROWS: [(&str, u64, NewCall); 3] = [
     // `map_reduce` over FAN_OUT_ITEMS items with as many workers: the sleeps overlap.
     ("keel map_reduce (8 workers)", FAN_OUT_ITEMS, || {
         Box::pin(fan_out_keel())

@@ -8,7 +8,7 @@ mod flavour_thread;
 
 use std::time::Duration;
 
-pub use self::flavour_async::{ASYNC_ROWS, Call, FAN_OUT_ROWS, runtime};
+pub use self::flavour_async::{ASYNC_ROWS, Call, FAN_OUT_ROWS, NewCall, runtime};
 pub use self::flavour_thread::{
     PIPELINE_BATCH, PIPELINE_BATCHES, PIPELINE_CAPACITY, THREAD_ROWS, ThreadCall, pool,
 };
