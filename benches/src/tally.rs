@@ -85,23 +85,39 @@ impl<'c, 't> TalliedGroup<'c, 't> {
         F: Fn(&S) -> bool + Sync,
     {
         let threads = self.threads;
-        let unexpected = AtomicU64::new(0);
-        let mut calls = 0u64;
+        self.bench_counted(id, |iters| {
+            let unexpected = AtomicU64::new(0);
+            let elapsed = time_on_threads(threads, iters, subject, |subject| {
+                if !op(subject) {
+                    unexpected.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            (elapsed, unexpected.into_inner())
+        });
+    }
+
+    /// A benchmark timed by `time(iters)`, for criterion's `iter_custom`: `iters` calls on
+    /// each of the group's threads, their time, and how many did not come back as expected.
+    pub fn bench_counted(
+        &mut self,
+        id: &'static str,
+        mut time: impl FnMut(u64) -> (Duration, u64),
+    ) {
+        let (mut calls, mut unexpected) = (0u64, 0u64);
+        let threads = self.threads as u64;
         self.group.bench_function(id, |b| {
             b.iter_custom(|iters| {
-                calls += iters * threads as u64;
-                time_on_threads(threads, iters, subject, |subject| {
-                    if !op(subject) {
-                        unexpected.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
+                let (elapsed, bad) = time(iters);
+                calls += iters * threads;
+                unexpected += bad;
+                elapsed
             })
         });
         self.tallies.push(Tally {
             group: self.name.clone(),
             bench: id,
             calls,
-            unexpected: unexpected.into_inner(),
+            unexpected,
         });
     }
 

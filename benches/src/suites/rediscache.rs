@@ -3,12 +3,11 @@
 //! run, on the shared Redis ([`rediscache::url`]; skipped with the reason printed when it
 //! does not answer).
 
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use criterion::Criterion;
 use keel_collection::cache::Cache;
 use keel_rediscache::{RedisCache, UnixClock};
 use keel_timex::{Clock, CoarseClock};
@@ -19,7 +18,7 @@ use tokio::runtime::Runtime;
 
 use crate::figures::Figures;
 use crate::rediscache;
-use crate::tally::Tally;
+use crate::tally::TalliedGroup;
 
 /// Keys every cache holds.
 pub const KEYS: usize = 10_000;
@@ -145,71 +144,29 @@ impl Lookup for RawGet {
     }
 }
 
-/// One criterion group on the suite's runtime, and where its tallies go.
-struct Group<'c, 'r> {
-    group: BenchmarkGroup<'c, WallTime>,
-    name: &'static str,
-    runtime: &'r Runtime,
-    calls: &'r mut Vec<Tally>,
-}
-
-impl<'c, 'r> Group<'c, 'r> {
-    fn new(
-        c: &'c mut Criterion,
-        name: &'static str,
-        runtime: &'r Runtime,
-        calls: &'r mut Vec<Tally>,
-    ) -> Self {
-        let mut group = c.benchmark_group(name);
-        group.throughput(Throughput::Elements(1));
-        Group {
-            group,
-            name,
-            runtime,
-            calls,
-        }
-    }
-
-    /// `iters` lookups walking the keys in order, continuing where the last sample ended.
-    fn bench<L: Lookup>(&mut self, subject: &L) {
-        let next = Cell::new(0usize);
-        let unexpected = Cell::new(0u64);
-        let mut calls = 0u64;
-        let runtime = self.runtime;
-        self.group.bench_function(L::NAME, |b| {
-            b.iter_custom(|iters| {
-                calls += iters;
-                runtime.block_on(async {
-                    let mut i = next.get();
-                    let mut bad = 0;
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        if !subject.lookup(i).await {
-                            bad += 1;
-                        }
-                        i += 1;
-                        if i == KEYS {
-                            i = 0;
-                        }
-                    }
-                    let elapsed = start.elapsed();
-                    next.set(i);
-                    unexpected.set(unexpected.get() + bad);
-                    elapsed
-                })
-            })
-        });
-        self.calls.push(Tally {
-            group: self.name.to_owned(),
-            bench: L::NAME,
-            calls,
-            unexpected: unexpected.get(),
-        });
-    }
-
-    fn finish(self) {
-        self.group.finish();
-    }
+/// `iters` lookups per sample walking the keys in order, continuing where the last sample
+/// ended.
+fn bench<L: Lookup>(g: &mut TalliedGroup<'_, '_>, runtime: &Runtime, subject: &L) {
+    let mut next = 0usize;
+    g.bench_counted(L::NAME, |iters| {
+        runtime.block_on(async {
+            let mut i = next;
+            let mut bad = 0;
+            let start = Instant::now();
+            for _ in 0..iters {
+                if !subject.lookup(i).await {
+                    bad += 1;
+                }
+                i += 1;
+                if i == KEYS {
+                    i = 0;
+                }
+            }
+            let elapsed = start.elapsed();
+            next = i;
+            (elapsed, bad)
+        })
+    });
 }
 
 /// The caches of one run, filled.
@@ -313,21 +270,22 @@ pub fn run(c: &mut Criterion) -> Figures {
         setup.peer_l2.manager.get_stats(),
     );
 
-    let mut g = Group::new(c, L1_GROUP, &runtime, &mut calls);
-    g.bench(&setup.coarse);
-    g.bench(&setup.unix);
-    g.bench(&setup.keel_l1);
-    g.bench(&setup.peer_l1);
+    let rt = &runtime;
+    let mut g = TalliedGroup::new(c, L1_GROUP.to_owned(), 1, &mut calls);
+    bench(&mut g, rt, &setup.coarse);
+    bench(&mut g, rt, &setup.unix);
+    bench(&mut g, rt, &setup.keel_l1);
+    bench(&mut g, rt, &setup.peer_l1);
     let peer_l1_bytes = PeerBytes(setup.peer_l1);
-    g.bench(&peer_l1_bytes);
+    bench(&mut g, rt, &peer_l1_bytes);
     g.finish();
 
-    let mut g = Group::new(c, L2_GROUP, &runtime, &mut calls);
-    g.bench(&setup.raw);
-    g.bench(&setup.keel_l2);
-    g.bench(&setup.peer_l2);
+    let mut g = TalliedGroup::new(c, L2_GROUP.to_owned(), 1, &mut calls);
+    bench(&mut g, rt, &setup.raw);
+    bench(&mut g, rt, &setup.keel_l2);
+    bench(&mut g, rt, &setup.peer_l2);
     let peer_l2_bytes = PeerBytes(setup.peer_l2);
-    g.bench(&peer_l2_bytes);
+    bench(&mut g, rt, &peer_l2_bytes);
     g.finish();
 
     // Lookups answered by the wrong tier, from the caches' own counts.
