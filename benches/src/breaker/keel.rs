@@ -4,12 +4,8 @@ use keel_breaker::{Breaker, Mode};
 
 use super::{BreakerUnderTest, TRIP_ATTEMPTS};
 
-/// keel's [`Breaker`] with go-zero's defaults (10 s in 40 buckets, K = 1.5, protection 5,
-/// force-pass every second) on the process-wide `CoarseClock`: what `Breaker::new` gives a
-/// user. Opened adaptively: [`TRIP_ATTEMPTS`] times `allow()` then `failure()`. Once the drop
-/// probability is positive most of those come back rejected (and count as drops), so the
-/// window holds a few failures, thousands of drops and no success: a drop probability of
-/// about 1, with one call a second let through by force-pass.
+/// keel's [`Breaker`] with go-zero's defaults on the `CoarseClock` (`Breaker::new`), opened
+/// adaptively by [`TRIP_ATTEMPTS`] failed calls (force-pass lets one a second through).
 #[derive(Debug)]
 pub struct Keel(Breaker);
 

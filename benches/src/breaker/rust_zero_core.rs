@@ -8,10 +8,7 @@ use rust_zero_core::{CircuitBreaker, CircuitBreakerConfig, RollingCircuitBreaker
 use super::{BreakerUnderTest, TRIP_ATTEMPTS};
 
 /// `rust-zero-core`'s breaker with its rolling (go-zero SRE) policy over go-zero's window of
-/// 10 s in 40 buckets (its own default is 5 s), everything else at its defaults (K = 1.5,
-/// 5 protected requests, every 100th call let through as a probe). A decision locks a
-/// `std::sync::Mutex`, reads `Instant::now()` and folds the `VecDeque` of buckets; an
-/// outcome locks it again. Its `acquire` needs an `Arc`, so the breaker lives in one.
+/// 10 s in 40 buckets; its `acquire` needs an `Arc`, so the breaker lives in one.
 pub struct RustZeroCore(Arc<CircuitBreaker>);
 
 impl RustZeroCore {

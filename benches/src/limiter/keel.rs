@@ -56,10 +56,8 @@ impl DirectUnderTest for Keel {
     }
 }
 
-/// keel's keyed [`TokenLimiter`] on the `CoarseClock`: `allow_key(&str)`. Each key is one
-/// `AtomicU64` in a sharded `HashMap<u64, AtomicU64>` keyed by the key's 64-bit hash,
-/// updated by compare-and-swap under the shard's read lock. No key cap (`max_keys`), which only
-/// matters when a key is added.
+/// keel's keyed [`TokenLimiter`] on the `CoarseClock`: `allow_key(&str)`, one `AtomicU64`
+/// per key hash in a sharded map; no key cap.
 #[derive(Debug)]
 pub struct KeelKeyed(TokenLimiter);
 
@@ -89,10 +87,8 @@ impl KeyedUnderTest for KeelKeyed {
 /// run, under the limiter's largest (2^24 − 2).
 const PERIOD_QUOTA: u32 = 16_000_000;
 
-/// keel's [`PeriodLimiter`] (go-zero's fixed window; window and count packed in one
-/// `AtomicU64` per key, in the same sharded map as the keyed token bucket), windows of an
-/// hour from each key's first request, on the `CoarseClock`: `take(&str)`, admitted when
-/// its state is `Allowed` or `HitQuota`. No peer: governor has no fixed window.
+/// keel's [`PeriodLimiter`] (go-zero's fixed window), windows of an hour, on the
+/// `CoarseClock`: `take(&str)`, admitted when `Allowed` or `HitQuota`. No peer.
 #[derive(Debug)]
 pub struct KeelPeriod(PeriodLimiter);
 

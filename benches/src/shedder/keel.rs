@@ -23,12 +23,8 @@ const WARM_IN_FLIGHT: usize = 100;
 /// How long each warm-up request takes.
 const WARM_LATENCY: Duration = Duration::from_millis(25);
 
-/// keel's [`Shedder`] with go-zero's defaults (5 s in 50 buckets, threshold 900, 1 s
-/// cool-off; its own default of timing 1 request in 8) on the process-wide `CoarseClock`,
-/// with the CPU signal injected through a [`ManualCpu`]. Admitting, the CPU reads 0: the
-/// fast path, a CPU load and the thread's in-flight stripe. Overloaded, it reads 1000 and
-/// `HELD` requests are held open, after as many more have finished so that the in-flight
-/// average is about as high.
+/// keel's [`Shedder`] with go-zero's defaults and an injected CPU signal ([`ManualCpu`]):
+/// admitting at CPU 0, overloaded at 1000 with [`HELD`] requests held open.
 #[derive(Debug)]
 pub struct Keel {
     shedder: Shedder,
@@ -86,10 +82,8 @@ impl ShedderUnderTest for Keel {
     }
 }
 
-/// [`Keel`] at [`HIGH_LOAD_CPU`]: over the threshold, so every decision also reads the
-/// cached max flight and the in-flight average, yet admits, since two benchmark threads
-/// keep far fewer requests in flight than the window shows the service sustains (go-zero's
-/// `BenchmarkAdaptiveShedder_Allow/high load`).
+/// [`Keel`] at [`HIGH_LOAD_CPU`]: over the threshold, so every decision also runs the
+/// in-flight check, yet admits (go-zero's `BenchmarkAdaptiveShedder_Allow/high load`).
 #[derive(Debug)]
 pub struct KeelHighLoad {
     keel: Keel,

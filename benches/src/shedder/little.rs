@@ -21,13 +21,8 @@ const TARGET: Duration = Duration::from_secs(2);
 type Response =
     Pin<Box<dyn Future<Output = Result<LoadShedResponse<()>, std::convert::Infallible>> + Send>>;
 
-/// `little_loadshedder::LoadShed::new(Trivial, 0.01, 2 s)` (the crate's example settings): a
-/// queue in front of a concurrency limit, both `tokio::sync::Semaphore`s, sized from EWMA
-/// latencies under a `std::sync::Mutex`. Every request boxes an async block, clones the
-/// configuration's three `Arc`s, locks the statistics on entry and on completion and reads
-/// `Instant::now()` twice. Its concurrency starts at 1 and adapts, so with two threads a
-/// request may wait in the queue; the benchmark then polls its response until it is ready
-/// (a no-op waker: no runtime). Each thread calls its own clone, as each connection would.
+/// `little_loadshedder::LoadShed::new(Trivial, 0.01, 2 s)` (the crate's example settings),
+/// each thread calling its own clone; a queued request is polled until it is served.
 pub struct LittleLoadShedder {
     stack: PerThread<LoadShed<Trivial>>,
     /// The rejecting setup's requests held open: one in the stalled service, one queued.

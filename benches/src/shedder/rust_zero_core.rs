@@ -8,14 +8,7 @@ use rust_zero_core::load::{AdaptiveShedder, LoadShedderConfig, ShedPermit};
 use super::{CAPACITY, ShedderUnderTest};
 
 /// `AdaptiveShedder::new(LoadShedderConfig::production(CAPACITY))` over go-zero's window of
-/// 5 s in 50 buckets (its own default is 1 s in 10), everything else at its defaults (CPU
-/// threshold 0.9, 1 s cool-down): its CPU- and throughput-aware mode, the one modelled on
-/// go-zero. Its CPU signal is its own process sampler (`getrusage` at most every 100 ms,
-/// behind a `std::sync::Mutex`), which cannot be replaced from outside the crate. An
-/// admission loads the in-flight count, reads `Instant::now()`, locks the state, rotates the
-/// `VecDeque` of buckets, folds it for the Little's-law limit, reads the CPU sampler, CASes
-/// the in-flight count and locks again for its EWMA; dropping the permit reads the clock
-/// twice and locks to record the completion.
+/// 5 s in 50 buckets, its CPU signal its own process sampler (not injectable).
 pub struct RustZeroCore {
     shedder: AdaptiveShedder,
     /// The rejecting setup's permits, held open.

@@ -15,12 +15,8 @@ use super::{CAPACITY, ShedderUnderTest};
 
 type Stack = LoadShed<ConcurrencyLimit<Trivial>>;
 
-/// `LoadShed::new(ConcurrencyLimit::new(Trivial, CAPACITY))` from tower 0.5: `poll_ready`
-/// takes a permit from the limit's `tokio::sync::Semaphore` (through tokio-util's
-/// `PollSemaphore`) or, when none is left, records "not ready" so that `call` answers
-/// `Overloaded` at once. One request is `poll_ready` + `call` + one poll of the response with
-/// a no-op waker; dropping the response returns the permit. Each thread calls its own clone
-/// of the stack, as each connection of a server would.
+/// `LoadShed::new(ConcurrencyLimit::new(Trivial, CAPACITY))` from tower 0.5: `poll_ready`,
+/// `call` and one poll of the response, on each thread's own clone of the stack.
 #[derive(Debug)]
 pub struct TowerLoadShed {
     stack: PerThread<Stack>,

@@ -91,11 +91,8 @@ impl LeaderUnderTest for AsyncSingleflight {
     }
 }
 
-/// The minimal correct synchronous singleflight, written here as the hand-made peer: a
-/// `parking_lot::Mutex` around a `HashMap<u64, Arc<Flight>>` (ahash). The leader inserts
-/// a new `Arc`'d flight, runs its work unlocked, publishes the value under the flight's own
-/// mutex and wakes its `Condvar`, then removes the key; a follower clones the `Arc` and
-/// waits on it. No panic safety (a panicking leader leaves its followers waiting).
+/// The minimal correct synchronous singleflight, the hand-made peer: a `parking_lot::Mutex`
+/// around a map of flights, each a value under its own mutex and a `Condvar`.
 #[derive(Debug, Default)]
 pub struct MutexCoalescer {
     flights: Mutex<HashMap<u64, Arc<Flight>, RandomState>>,
