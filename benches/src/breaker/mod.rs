@@ -1,13 +1,17 @@
 //! [`BreakerUnderTest`]: the adapter the breaker suite drives, and its implementations for
 //! keel and each peer.
 
-mod failsafe;
-mod keel;
-mod rust_zero_core;
+use std::sync::Arc;
+use std::time::Duration;
 
-pub use self::failsafe::Failsafe;
+use failsafe::backoff::EqualJittered;
+use failsafe::failure_policy::{ConsecutiveFailures, OrElse, SuccessRateOverTimeWindow};
+use failsafe::{CircuitBreaker as _, Config, StateMachine};
+use rust_zero_core::{CircuitBreaker, CircuitBreakerConfig, RollingCircuitBreakerConfig};
+
+mod keel;
+
 pub use self::keel::{Keel, KeelForcedOpen};
-pub use self::rust_zero_core::RustZeroCore;
 
 /// Calls to a failing dependency that open an adaptive breaker (keel, rust-zero-core) in
 /// [`BreakerUnderTest::tripped`].
@@ -48,6 +52,95 @@ pub trait BreakerUnderTest: Send + Sync + 'static {
         !self.permit(false)
     }
 }
+
+/// The policy `failsafe::Config::new()` builds: a success-rate EMA over 30 s, or else five
+/// consecutive failures, each backing off 10 s to 300 s (equal jitter).
+type DefaultPolicy =
+    OrElse<SuccessRateOverTimeWindow<EqualJittered>, ConsecutiveFailures<EqualJittered>>;
+
+/// `failsafe::Config::new().build()`, used as published: a closed/open/half-open state
+/// machine behind one `parking_lot::Mutex`, with `Instant::now()` reads in its policy.
+#[derive(Debug)]
+pub struct Failsafe(StateMachine<DefaultPolicy, ()>);
+
+impl BreakerUnderTest for Failsafe {
+    const NAME: &'static str = "failsafe";
+
+    fn healthy() -> Self {
+        Failsafe(Config::new().build())
+    }
+
+    fn tripped() -> Self {
+        let breaker = Config::new().build();
+        while breaker.is_call_permitted() {
+            let _ = breaker.call(|| Err::<(), ()>(()));
+        }
+        Failsafe(breaker)
+    }
+
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.0.call(|| Ok::<(), ()>(())).is_ok()
+    }
+
+    /// Its permit API: `is_call_permitted()`, then `on_success()` or `on_error()` (half-open
+    /// after its back-off, the failed probe opens it again).
+    #[inline]
+    fn permit(&self, success: bool) -> bool {
+        let permitted = self.0.is_call_permitted();
+        match (permitted, success) {
+            (true, true) => self.0.on_success(),
+            (true, false) => self.0.on_error(),
+            (false, _) => {}
+        }
+        permitted
+    }
+}
+
+/// `rust-zero-core`'s breaker with its rolling (go-zero SRE) policy over go-zero's window of
+/// 10 s in 40 buckets; its `acquire` needs an `Arc`, so the breaker lives in one.
+pub struct RustZeroCore(Arc<CircuitBreaker>);
+
+impl RustZeroCore {
+    fn new() -> Self {
+        let rolling = RollingCircuitBreakerConfig::new().with_window(Duration::from_secs(10), 40);
+        RustZeroCore(Arc::new(CircuitBreaker::new(
+            CircuitBreakerConfig::rolling(rolling),
+        )))
+    }
+}
+
+impl BreakerUnderTest for RustZeroCore {
+    const NAME: &'static str = "rust-zero-core (rolling)";
+
+    fn healthy() -> Self {
+        RustZeroCore::new()
+    }
+
+    fn tripped() -> Self {
+        let breaker = RustZeroCore::new();
+        for _ in 0..TRIP_ATTEMPTS {
+            breaker.reject();
+        }
+        breaker
+    }
+
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.0.execute(|| Ok::<(), ()>(())).is_ok()
+    }
+
+    /// Its permit API: `acquire()`, then `finish(success)`.
+    #[inline]
+    fn permit(&self, success: bool) -> bool {
+        self.0
+            .acquire()
+            .map(|permit| permit.finish(success))
+            .is_some()
+    }
+}
+
+crate::opaque_debug!(RustZeroCore);
 
 #[cfg(test)]
 mod tests {

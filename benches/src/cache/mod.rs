@@ -4,20 +4,18 @@
 //! per entry ([`memory`]).
 
 mod keel;
-mod lru_mutex;
 pub mod memory;
-mod moka;
-mod quick;
 pub mod zipf;
 
 use std::cell::Cell;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use lru::LruCache;
+use parking_lot::Mutex;
+
 pub use self::keel::{Keel, KeelCache, KeelLru, KeelSecondChance};
-pub use self::lru_mutex::LruMutex;
-pub use self::moka::MokaTtl;
-pub use self::quick::QuickCache;
 pub use crate::timingwheel::Rng;
 
 /// Entries of every cache: its capacity, and the keys prefilled before the timed groups.
@@ -255,6 +253,99 @@ impl<C: CacheUnderTest> Loaded<C> {
             self.cache.insert(k, k);
             true
         }
+    }
+}
+
+/// `quick_cache::sync::Cache::new(n)`: sharded S3-FIFO (CLOCK-like queues and ghost keys),
+/// no expiry; its default hasher (foldhash).
+#[derive(Debug)]
+pub struct QuickCache(quick_cache::sync::Cache<u64, u64>);
+
+impl CacheUnderTest for QuickCache {
+    const NAME: &'static str = "quick_cache (no TTL)";
+
+    fn with_capacity(capacity: usize) -> Self {
+        QuickCache(quick_cache::sync::Cache::new(capacity))
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u64> {
+        self.0.get(&key)
+    }
+
+    #[inline]
+    fn insert(&self, key: u64, value: u64) {
+        self.0.insert(key, value);
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// `parking_lot::Mutex<lru::LruCache<u64, u64>>` of `n` entries: one lock around a hash map
+/// (hashbrown, its default hasher) and an intrusive list of boxed nodes; no expiry. A get
+/// moves its entry to the front, so it takes the lock as a write does.
+#[derive(Debug)]
+pub struct LruMutex(Mutex<LruCache<u64, u64>>);
+
+impl CacheUnderTest for LruMutex {
+    const NAME: &'static str = "lru+Mutex (no TTL)";
+
+    fn with_capacity(capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).expect("a positive capacity");
+        LruMutex(Mutex::new(LruCache::new(capacity)))
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u64> {
+        self.0.lock().get(&key).copied()
+    }
+
+    #[inline]
+    fn insert(&self, key: u64, value: u64) {
+        self.0.lock().put(key, value);
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().len()
+    }
+}
+
+/// `moka::sync::Cache::builder().max_capacity(n).time_to_live(300 s).build()`: TinyLFU
+/// admission, LRU eviction, per-entry expiry. Its maintenance (applying buffered reads and
+/// writes, evicting) runs on the calling threads, every so many operations.
+#[derive(Debug)]
+pub struct MokaTtl(moka::sync::Cache<u64, u64>);
+
+impl CacheUnderTest for MokaTtl {
+    const NAME: &'static str = "moka (TTL)";
+
+    fn with_capacity(capacity: usize) -> Self {
+        MokaTtl(
+            moka::sync::Cache::builder()
+                .max_capacity(capacity as u64)
+                .time_to_live(TTL)
+                .build(),
+        )
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u64> {
+        self.0.get(&key)
+    }
+
+    #[inline]
+    fn insert(&self, key: u64, value: u64) {
+        self.0.insert(key, value);
+    }
+
+    fn settle(&self) {
+        self.0.run_pending_tasks();
+    }
+
+    fn len(&self) -> usize {
+        self.0.entry_count() as usize
     }
 }
 

@@ -1,17 +1,19 @@
 //! [`ShedderUnderTest`]: the adapter the load-shedder suite drives, and its implementations
 //! for keel and each peer.
 
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rust_zero_core::load::{AdaptiveShedder, LoadShedderConfig, ShedPermit};
+use tokio::sync::Semaphore;
+
 mod keel;
 mod little;
-mod rust_zero_core;
-mod semaphore;
 pub mod service;
 mod tower;
 
 pub use self::keel::{HIGH_LOAD_CPU, Keel, KeelHighLoad};
 pub use self::little::LittleLoadShedder;
-pub use self::rust_zero_core::RustZeroCore;
-pub use self::semaphore::TokioSemaphore;
 pub use self::tower::TowerLoadShed;
 
 /// The fixed in-flight limit of the peers that have one (tower's `ConcurrencyLimit`, the
@@ -51,6 +53,84 @@ pub trait ShedderUnderTest: Send + Sync + 'static {
         !self.request()
     }
 }
+
+/// `tokio::sync::Semaphore::new(CAPACITY)`: `try_acquire()`, then dropping the permit. No
+/// statistics, no clock: what a fixed concurrency limit costs.
+#[derive(Debug)]
+pub struct TokioSemaphore(Semaphore);
+
+impl ShedderUnderTest for TokioSemaphore {
+    const NAME: &'static str = "tokio Semaphore try_acquire";
+
+    fn admitting() -> Self {
+        TokioSemaphore(Semaphore::new(CAPACITY))
+    }
+
+    /// Every permit taken (and forgotten): `try_acquire` fails.
+    fn overloaded() -> Self {
+        let semaphore = Semaphore::new(CAPACITY);
+        semaphore
+            .try_acquire_many(CAPACITY as u32)
+            .expect("a new semaphore has all its permits")
+            .forget();
+        TokioSemaphore(semaphore)
+    }
+
+    #[inline]
+    fn request(&self) -> bool {
+        self.0.try_acquire().is_ok()
+    }
+}
+
+/// `AdaptiveShedder::new(LoadShedderConfig::production(CAPACITY))` over go-zero's window of
+/// 5 s in 50 buckets, its CPU signal its own process sampler (not injectable).
+pub struct RustZeroCore {
+    shedder: AdaptiveShedder,
+    /// The rejecting setup's permits, held open.
+    _held: Mutex<Vec<ShedPermit>>,
+}
+
+impl RustZeroCore {
+    fn build() -> AdaptiveShedder {
+        AdaptiveShedder::new(
+            LoadShedderConfig::production(CAPACITY)
+                .with_rolling_window(Duration::from_millis(100), 50),
+        )
+    }
+}
+
+impl ShedderUnderTest for RustZeroCore {
+    const NAME: &'static str = "rust-zero-core";
+
+    fn admitting() -> Self {
+        RustZeroCore {
+            shedder: RustZeroCore::build(),
+            _held: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Permits taken until it refuses one: at [`CAPACITY`] in flight (or earlier, if the
+    /// process is busy enough for its own CPU signal) and held open.
+    fn overloaded() -> Self {
+        let shedder = RustZeroCore::build();
+        let held: Vec<ShedPermit> = std::iter::from_fn(|| shedder.try_acquire())
+            .take(CAPACITY + 1)
+            .collect();
+        assert!(held.len() <= CAPACITY, "refused nothing at its capacity");
+        RustZeroCore {
+            shedder,
+            _held: Mutex::new(held),
+        }
+    }
+
+    #[inline]
+    fn request(&self) -> bool {
+        // Dropping the permit records the completion.
+        self.shedder.try_acquire().is_some()
+    }
+}
+
+crate::opaque_debug!(RustZeroCore);
 
 #[cfg(test)]
 mod tests {

@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-mod keel;
-mod mutex_window;
-mod rs_zero;
-mod rust_zero_core;
+use keel_rollingwindow::{RollingWindow, SumCount};
+use parking_lot::Mutex;
+use rs_zero::resil::{WindowConfig, WindowOutcome};
 
-pub use keel::Keel;
+mod mutex_window;
+
 pub use mutex_window::{MutexWindow, MutexWindowBucket};
-pub use rs_zero::RsZero;
-pub use rust_zero_core::RustZeroCore;
 
 /// A rolling window of `{sum, count}`-like buckets as the suite sees it: one generic driver
 /// runs every implementation, so each one only says how to build, add and reduce.
@@ -26,6 +24,82 @@ pub trait WindowUnderTest: Send + Sync + 'static {
     /// before each decision.
     fn count(&self) -> u64;
 }
+
+/// keel's [`RollingWindow`] of [`SumCount<i64>`] on the default, process-wide `CoarseClock`:
+/// exactly what `RollingWindow::new` gives a user.
+#[derive(Debug)]
+pub struct Keel(RollingWindow<SumCount<i64>>);
+
+impl WindowUnderTest for Keel {
+    const NAME: &'static str = "keel";
+
+    fn with_buckets(size: usize, interval: Duration) -> Self {
+        Keel(RollingWindow::new(size, interval).expect("the suite's window configuration is valid"))
+    }
+
+    #[inline]
+    fn add(&self, v: i64) {
+        self.0.add(v);
+    }
+
+    fn count(&self) -> u64 {
+        self.0.fold(0, |n, b| n + b.count)
+    }
+}
+
+/// `rs-zero`'s window: a ring of outcome buckets tagged with their generation, with an
+/// `Instant::now()` per record. It records through `&mut self`, so sharing it between
+/// threads takes a lock; a `parking_lot::Mutex` is the cheapest one a user would pick.
+#[derive(Debug)]
+pub struct RsZero(Mutex<rs_zero::resil::RollingWindow>);
+
+impl WindowUnderTest for RsZero {
+    const NAME: &'static str = "rs-zero (parking_lot Mutex)";
+
+    fn with_buckets(size: usize, interval: Duration) -> Self {
+        RsZero(Mutex::new(rs_zero::resil::RollingWindow::new(
+            WindowConfig {
+                buckets: size,
+                bucket_duration: interval,
+            },
+        )))
+    }
+
+    #[inline]
+    fn add(&self, _v: i64) {
+        // It counts outcomes rather than summing values; a success is the breaker's add.
+        self.0.lock().record(WindowOutcome::Success);
+    }
+
+    fn count(&self) -> u64 {
+        self.0.lock().snapshot().total()
+    }
+}
+
+/// `rust-zero-core`'s window: a `std::sync::Mutex` around a `VecDeque` of buckets (count,
+/// sum, min, max), with an `Instant::now()` per record. Used as published.
+pub struct RustZeroCore(rust_zero_core::RollingWindow);
+
+impl WindowUnderTest for RustZeroCore {
+    const NAME: &'static str = "rust-zero-core";
+
+    fn with_buckets(size: usize, interval: Duration) -> Self {
+        RustZeroCore(rust_zero_core::RollingWindow::new(size, interval))
+    }
+
+    #[inline]
+    fn add(&self, v: i64) {
+        // Its values are f64 (it asserts they are finite), so this conversion is part of
+        // what a user pays.
+        self.0.record(v as f64);
+    }
+
+    fn count(&self) -> u64 {
+        self.0.snapshot().count
+    }
+}
+
+crate::opaque_debug!(RustZeroCore);
 
 #[cfg(test)]
 mod tests {
