@@ -2,17 +2,20 @@
 //! their peers, each behind a small adapter trait.
 
 mod batch;
-mod limit;
-mod pool;
 mod singleflight;
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use keel_syncx::limit::Limit;
+use keel_syncx::pool::Pool;
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::Semaphore;
+
 pub use self::batch::{Batch, CoalescerUnderTest, SpawnOnly, runtime};
-pub use self::limit::{KeelLimit, LimitUnderTest, MutexCondvarLimit, MutexPermit, TokioSemaphore};
-pub use self::pool::{KeelPool, MutexPooled, MutexVecPool, PoolUnderTest};
 pub use self::singleflight::{
     AsyncSingleflight, KeelRun, KeelRunAsync, LeaderUnderTest, MutexCoalescer,
 };
@@ -49,6 +52,227 @@ pub fn poll_ready<F: Future>(future: F) -> F::Output {
     {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("an uncontended flight is ready at its first poll"),
+    }
+}
+
+/// A counting limit as the suite sees it.
+pub trait LimitUnderTest: Sync {
+    /// The benchmark id, and the name in the report.
+    const NAME: &'static str;
+
+    /// A limit of `capacity` permits.
+    fn with_capacity(capacity: usize) -> Self;
+
+    /// Takes a permit without waiting and returns it at once (RAII drop): `false` if none
+    /// was free.
+    fn try_acquire_release(&self) -> bool;
+
+    /// Permits free now.
+    fn available(&self) -> usize;
+}
+
+/// keel's `Limit`: `try_acquire()`, then dropping the `Permit`.
+#[derive(Debug)]
+pub struct KeelLimit(pub Limit);
+
+impl LimitUnderTest for KeelLimit {
+    const NAME: &'static str = "keel";
+
+    fn with_capacity(capacity: usize) -> Self {
+        KeelLimit(Limit::new(capacity).expect("a valid capacity"))
+    }
+
+    #[inline]
+    fn try_acquire_release(&self) -> bool {
+        self.0.try_acquire().is_some()
+    }
+
+    fn available(&self) -> usize {
+        self.0.available()
+    }
+}
+
+/// tokio's `Semaphore`: `try_acquire()`, then dropping the `SemaphorePermit`.
+#[derive(Debug)]
+pub struct TokioSemaphore(pub Semaphore);
+
+impl LimitUnderTest for TokioSemaphore {
+    const NAME: &'static str = "tokio Semaphore";
+
+    fn with_capacity(capacity: usize) -> Self {
+        TokioSemaphore(Semaphore::new(capacity))
+    }
+
+    #[inline]
+    fn try_acquire_release(&self) -> bool {
+        self.0.try_acquire().is_ok()
+    }
+
+    fn available(&self) -> usize {
+        self.0.available_permits()
+    }
+}
+
+/// The minimal blocking limit, written here as the hand-made peer: the free permits in a
+/// `parking_lot::Mutex<usize>`, and a `Condvar` that a release notifies (go-zero's `Limit`
+/// is a buffered channel, which is this in Go's runtime).
+#[derive(Debug)]
+pub struct MutexCondvarLimit {
+    available: Mutex<usize>,
+    released: Condvar,
+}
+
+/// A permit of [`MutexCondvarLimit`]; dropping it returns it and wakes one waiter.
+#[derive(Debug)]
+pub struct MutexPermit<'a>(&'a MutexCondvarLimit);
+
+impl MutexCondvarLimit {
+    /// A permit if one is free.
+    #[inline]
+    pub fn try_acquire(&self) -> Option<MutexPermit<'_>> {
+        let mut available = self.available.lock();
+        if *available == 0 {
+            return None;
+        }
+        *available -= 1;
+        Some(MutexPermit(self))
+    }
+
+    /// A permit, waiting for one to be released if none is free.
+    pub fn acquire(&self) -> MutexPermit<'_> {
+        let mut available = self.available.lock();
+        while *available == 0 {
+            self.released.wait(&mut available);
+        }
+        *available -= 1;
+        MutexPermit(self)
+    }
+}
+
+impl Drop for MutexPermit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        *self.0.available.lock() += 1;
+        self.0.released.notify_one();
+    }
+}
+
+impl LimitUnderTest for MutexCondvarLimit {
+    const NAME: &'static str = "mutex+condvar";
+
+    fn with_capacity(capacity: usize) -> Self {
+        MutexCondvarLimit {
+            available: Mutex::new(capacity),
+            released: Condvar::new(),
+        }
+    }
+
+    #[inline]
+    fn try_acquire_release(&self) -> bool {
+        self.try_acquire().is_some()
+    }
+
+    fn available(&self) -> usize {
+        *self.available.lock()
+    }
+}
+
+/// An object pool of `u64` as the suite sees it.
+pub trait PoolUnderTest: Sync {
+    /// The benchmark id, and the name in the report.
+    const NAME: &'static str;
+
+    /// An empty pool of at most `max_size` objects (the peer has no bound), creating `0`.
+    fn with_max_size(max_size: usize) -> Self;
+
+    /// Gets an object, reads it, and returns it to the pool (RAII drop): `false` if none
+    /// came.
+    fn get_put(&self) -> bool;
+
+    /// Objects idle in the pool now.
+    fn idle(&self) -> usize;
+}
+
+/// keel's `Pool::builder(max_size, || Ok(0u64)).build()` (no max age): `get()`, then
+/// dropping the `Pooled`.
+#[derive(Debug)]
+pub struct KeelPool(pub Pool<u64, Infallible>);
+
+impl PoolUnderTest for KeelPool {
+    const NAME: &'static str = "keel";
+
+    fn with_max_size(max_size: usize) -> Self {
+        KeelPool(
+            Pool::builder(max_size, || Ok(0u64))
+                .build()
+                .expect("a valid pool"),
+        )
+    }
+
+    #[inline]
+    fn get_put(&self) -> bool {
+        match self.0.get() {
+            Ok(object) => {
+                black_box(*object);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn idle(&self) -> usize {
+        self.0.idle()
+    }
+}
+
+/// The minimal pool, written here as the hand-made peer: idle objects in a
+/// `parking_lot::Mutex<Vec<u64>>`; `get` pops one or creates one, dropping the
+/// [`MutexPooled`] pushes it back. No bound, no waiting, no max age.
+#[derive(Debug)]
+pub struct MutexVecPool {
+    idle: Mutex<Vec<u64>>,
+}
+
+/// An object of [`MutexVecPool`]; dropping it returns it.
+#[derive(Debug)]
+pub struct MutexPooled<'a> {
+    value: u64,
+    pool: &'a MutexVecPool,
+}
+
+impl MutexVecPool {
+    /// The most recently returned object, or a new one (`0`).
+    #[inline]
+    pub fn get(&self) -> MutexPooled<'_> {
+        let value = self.idle.lock().pop().unwrap_or(0);
+        MutexPooled { value, pool: self }
+    }
+}
+
+impl Drop for MutexPooled<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.pool.idle.lock().push(self.value);
+    }
+}
+
+impl PoolUnderTest for MutexVecPool {
+    const NAME: &'static str = "mutex vec pool";
+
+    fn with_max_size(_max_size: usize) -> Self {
+        MutexVecPool {
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    #[inline]
+    fn get_put(&self) -> bool {
+        black_box(self.get().value);
+        true
+    }
+
+    fn idle(&self) -> usize {
+        self.idle.lock().len()
     }
 }
 
