@@ -12,11 +12,6 @@ pub const FETCH_ADD: &str = "AtomicU64 fetch_add";
 /// Benchmark id: lock a `parking_lot::Mutex<u64>`, increment, unlock.
 pub const LOCK: &str = "parking_lot Mutex lock+unlock";
 
-/// The group for `threads` threads, e.g. `baseline 2t`.
-pub fn group(threads: usize) -> String {
-    format!("baseline {threads}t")
-}
-
 /// Both figures on 1 and on 2 threads.
 pub fn all(c: &mut Criterion) {
     floor(c, 1);
@@ -24,7 +19,7 @@ pub fn all(c: &mut Criterion) {
 }
 
 fn floor(c: &mut Criterion, threads: usize) {
-    let mut group = c.benchmark_group(group(threads));
+    let mut group = c.benchmark_group(format!("baseline {threads}t"));
     group.throughput(Throughput::Elements(threads as u64));
     let counter = AtomicU64::new(0);
     group.bench_function(FETCH_ADD, |b| {

@@ -26,16 +26,6 @@ pub fn fill() -> Duration {
 /// How often the background thread calls each breaker: ten times per 250 ms bucket.
 pub const KEEP_EVERY: Duration = Duration::from_millis(25);
 
-/// The permit group for `threads` threads, e.g. `breaker allow+success 2t`.
-pub fn allow_success_group(threads: usize) -> String {
-    format!("breaker allow+success {threads}t")
-}
-
-/// The closure group for `threads` threads, e.g. `breaker call(ok) 1t`.
-pub fn call_ok_group(threads: usize) -> String {
-    format!("breaker call(ok) {threads}t")
-}
-
 /// Every group of this suite (for the bench target).
 pub fn all(c: &mut Criterion) {
     run(c).print();
@@ -74,14 +64,24 @@ pub fn run(c: &mut Criterion) -> Figures {
         thread::sleep(fill());
 
         for threads in [1, 2] {
-            let mut g = Group::new(c, allow_success_group(threads), threads, &mut tallies);
+            let mut g = Group::new(
+                c,
+                format!("breaker allow+success {threads}t"),
+                threads,
+                &mut tallies,
+            );
             g.bench(&keel, Keel::NAME, Keel::allow_success);
             g.bench(&failsafe, Failsafe::NAME, Failsafe::allow_success);
             g.bench(&rust_zero, RustZeroCore::NAME, RustZeroCore::allow_success);
             g.finish();
         }
         for threads in [1, 2] {
-            let mut g = Group::new(c, call_ok_group(threads), threads, &mut tallies);
+            let mut g = Group::new(
+                c,
+                format!("breaker call(ok) {threads}t"),
+                threads,
+                &mut tallies,
+            );
             g.bench(&keel, Keel::NAME, Keel::call_ok);
             g.bench(&failsafe, Failsafe::NAME, Failsafe::call_ok);
             g.bench(&rust_zero, RustZeroCore::NAME, RustZeroCore::call_ok);

@@ -21,21 +21,6 @@ pub const WARM_UP: Duration = Duration::from_millis(500);
 /// Seed of the walks (the same keys for every cache that holds them all).
 const WALK_SEED: u64 = 0xCAC4_E000;
 
-/// The get-hit group on `threads` threads.
-pub fn get_group(threads: usize) -> String {
-    format!("cache get-hit {threads}t")
-}
-
-/// The insert-new (evicting) group on `threads` threads.
-pub fn insert_group(threads: usize) -> String {
-    format!("cache insert-new {threads}t")
-}
-
-/// The 90/10 read/write group on `threads` threads.
-pub fn mix_group(threads: usize) -> String {
-    format!("cache mix 90-10 {threads}t")
-}
-
 /// Every group of this suite (for the bench target), then the other figures.
 pub fn all(c: &mut Criterion) {
     run(c).print();
@@ -80,14 +65,19 @@ pub fn run(c: &mut Criterion) -> Figures {
         g.finish();
     };
     for threads in [1, 2] {
-        each(c, get_group(threads), threads, Op::GetHit);
+        each(c, format!("cache get-hit {threads}t"), threads, Op::GetHit);
     }
     each(c, OVERWRITE.to_owned(), 1, Op::Overwrite);
     for threads in [1, 2] {
-        each(c, mix_group(threads), threads, Op::Mix);
+        each(c, format!("cache mix 90-10 {threads}t"), threads, Op::Mix);
     }
     for threads in [1, 2] {
-        each(c, insert_group(threads), threads, Op::InsertNew);
+        each(
+            c,
+            format!("cache insert-new {threads}t"),
+            threads,
+            Op::InsertNew,
+        );
     }
     drop((keel, keel_lru, moka, quick, lru));
 

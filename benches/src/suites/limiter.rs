@@ -27,16 +27,6 @@ pub const DENY: &str = "limiter deny 1t";
 /// The fixed-window group (one thread).
 pub const PERIOD: &str = "limiter period 1t";
 
-/// The unkeyed admission group for `threads` threads, e.g. `limiter allow 2t`.
-pub fn allow_group(threads: usize) -> String {
-    format!("limiter allow {threads}t")
-}
-
-/// The keyed admission group for `threads` threads, e.g. `limiter keyed 1t`.
-pub fn keyed_group(threads: usize) -> String {
-    format!("limiter keyed {threads}t")
-}
-
 /// The lease batches measured.
 pub const LEASE_BATCHES: [u32; 2] = [100, 1000];
 
@@ -63,7 +53,12 @@ pub fn run(c: &mut Criterion) -> Figures {
 
     let mut tallies = Vec::new();
     for threads in [1, 2] {
-        let mut g = Group::new(c, allow_group(threads), threads, &mut tallies);
+        let mut g = Group::new(
+            c,
+            format!("limiter allow {threads}t"),
+            threads,
+            &mut tallies,
+        );
         g.bench(&keel, Keel::NAME, Keel::allow);
         if threads == 1 {
             g.bench(&keel_precise, Keel::PRECISE_NAME, Keel::allow);
@@ -78,7 +73,12 @@ pub fn run(c: &mut Criterion) -> Figures {
     g.finish();
 
     for threads in [1, 2] {
-        let mut g = Group::new(c, keyed_group(threads), threads, &mut tallies);
+        let mut g = Group::new(
+            c,
+            format!("limiter keyed {threads}t"),
+            threads,
+            &mut tallies,
+        );
         g.bench(&keel_keyed, KeelKeyed::NAME, Keyed::allow_next);
         g.bench(&governor_keyed, GovernorKeyed::NAME, Keyed::allow_next);
         g.finish();

@@ -27,11 +27,6 @@ const FAN_OUT_WARM_UP: Duration = Duration::from_millis(500);
 /// Measurement time of the fan-out group, whatever the profile: 10 samples of a few calls.
 const FAN_OUT_MEASUREMENT: Duration = Duration::from_secs(1);
 
-/// A per-call figure (criterion's, in ns) as ns per item.
-pub fn per_item(ns_per_call: f64) -> f64 {
-    ns_per_call / ITEMS as f64
-}
-
 /// Every group of this suite.
 pub fn all(c: &mut Criterion) {
     let rt = runtime();

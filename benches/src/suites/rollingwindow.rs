@@ -25,11 +25,6 @@ const REDUCE_INTERVAL: Duration = Duration::from_millis(50);
 /// times per bucket, so no bucket of the window is ever empty.
 const FILL_EVERY: Duration = Duration::from_millis(10);
 
-/// The add group for `threads` threads, e.g. `rollingwindow add 2t`.
-pub fn add_group(threads: usize) -> String {
-    format!("rollingwindow add {threads}t")
-}
-
 /// Every group of this suite: `add` from one thread and from two sharing one window (the
 /// figure is the latency each thread sees), then the reduce.
 pub fn all(c: &mut Criterion) {
@@ -39,7 +34,7 @@ pub fn all(c: &mut Criterion) {
 }
 
 fn add(c: &mut Criterion, threads: usize) {
-    let mut group = c.benchmark_group(add_group(threads));
+    let mut group = c.benchmark_group(format!("rollingwindow add {threads}t"));
     // One iteration is one add on each thread, so criterion's elements/s is the aggregate.
     group.throughput(Throughput::Elements(threads as u64));
     add_on::<Keel>(&mut group, threads);

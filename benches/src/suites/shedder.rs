@@ -22,10 +22,6 @@ use crate::tally::TalliedGroup as Group;
 /// The rejection group (one thread).
 pub const REJECTION: &str = "shedder rejection 1t";
 
-/// The rejection group for `threads` threads ([`REJECTION`] for one).
-pub fn rejection_group(threads: usize) -> String {
-    format!("shedder rejection {threads}t")
-}
 /// The CPU-meter group.
 pub const CPU_SAMPLE: &str = "cpu sample";
 /// The benchmark id in [`CPU_SAMPLE`].
@@ -41,11 +37,6 @@ pub fn fill() -> Duration {
 /// The pause between two warm-up rounds, with no request in flight: lets the benchmark take
 /// the warm-up lock.
 const WARM_PAUSE: Duration = Duration::from_millis(5);
-
-/// The admission group for `threads` threads, e.g. `shedder allow+pass 2t`.
-pub fn allow_pass_group(threads: usize) -> String {
-    format!("shedder allow+pass {threads}t")
-}
 
 /// Every group of this suite (for the bench target).
 pub fn all(c: &mut Criterion) {
@@ -79,7 +70,12 @@ pub fn run(c: &mut Criterion) -> Figures {
         });
 
         for threads in [1, 2] {
-            let mut g = Group::new(c, allow_pass_group(threads), threads, &mut tallies);
+            let mut g = Group::new(
+                c,
+                format!("shedder allow+pass {threads}t"),
+                threads,
+                &mut tallies,
+            );
             admits(&mut g, &keel);
             admits(&mut g, &rust_zero);
             admits(&mut g, &tower);
@@ -98,7 +94,12 @@ pub fn run(c: &mut Criterion) -> Figures {
 
         // Refusals on one and on two threads: under overload every thread refuses.
         for threads in [1, 2] {
-            let mut g = Group::new(c, rejection_group(threads), threads, &mut tallies);
+            let mut g = Group::new(
+                c,
+                format!("shedder rejection {threads}t"),
+                threads,
+                &mut tallies,
+            );
             refuses(&mut g, &keel_over);
             refuses(&mut g, &rust_zero_over);
             refuses(&mut g, &tower_over);

@@ -25,21 +25,6 @@ const TASKS_WARM_UP: Duration = Duration::from_millis(500);
 /// Measurement time of the 100-task group, whatever the profile.
 const TASKS_MEASUREMENT: Duration = Duration::from_millis(1500);
 
-/// The limit group on `threads` threads.
-pub fn limit_group(threads: usize) -> String {
-    format!("syncx limit try_acquire+release {threads}t")
-}
-
-/// The pool group on `threads` threads.
-pub fn pool_group(threads: usize) -> String {
-    format!("syncx pool get+put {threads}t")
-}
-
-/// A per-batch figure of [`TASKS_ON_ONE_KEY`] (criterion's, in ns) as ns per task.
-pub fn per_task(ns_per_batch: f64) -> f64 {
-    ns_per_batch / TASKS as f64
-}
-
 /// Every group of this suite (for the bench target).
 pub fn all(c: &mut Criterion) {
     run(c).print();
@@ -68,14 +53,24 @@ pub fn run(c: &mut Criterion) -> Figures {
 
     let mut calls = Vec::new();
     for threads in [1, 2] {
-        let mut g = TalliedGroup::new(c, limit_group(threads), threads, &mut calls);
+        let mut g = TalliedGroup::new(
+            c,
+            format!("syncx limit try_acquire+release {threads}t"),
+            threads,
+            &mut calls,
+        );
         limit::<KeelLimit>(&mut g);
         limit::<TokioSemaphore>(&mut g);
         limit::<MutexCondvarLimit>(&mut g);
         g.finish();
     }
     for threads in [1, 2] {
-        let mut g = TalliedGroup::new(c, pool_group(threads), threads, &mut calls);
+        let mut g = TalliedGroup::new(
+            c,
+            format!("syncx pool get+put {threads}t"),
+            threads,
+            &mut calls,
+        );
         pool::<KeelPool>(&mut g);
         pool::<MutexVecPool>(&mut g);
         g.finish();

@@ -46,11 +46,6 @@ const DELAY_SEED: u64 = 0xDE1A_7500;
 /// Seed of the moves (the same timers and delays for keel and the peers).
 const MOVE_SEED: u64 = 0x30FE_0001;
 
-/// A per-batch figure of the expiry groups (criterion's, in ns) as ns per timer.
-pub fn per_entry(ns_per_batch: f64) -> f64 {
-    ns_per_batch / EXPIRE_BATCH as f64
-}
-
 /// Every group of this suite (for the bench target), then the memory figures. The expiry
 /// groups' figures are per batch of [`EXPIRE_BATCH`] timers.
 pub fn all(c: &mut Criterion) {
