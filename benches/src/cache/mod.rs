@@ -1,7 +1,5 @@
-//! [`CacheUnderTest`]: the adapter the cache suite drives, its implementations for
-//! keel-collection's `Cache` and its peers (peer-figures.md, section 5), the key walks of
-//! the timed benchmarks, the Zipf trace of the hit-ratio figures ([`zipf`]) and the heap
-//! per entry ([`memory`]).
+//! [`CacheUnderTest`]: the adapter the cache suite drives, its implementations for keel and
+//! its peers, and the key walks of the timed benchmarks.
 
 mod keel;
 pub mod memory;

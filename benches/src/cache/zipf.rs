@@ -1,9 +1,5 @@
-//! Hit ratio on seeded, deterministic traces of requests over [`ZIPF_KEYS`] keys replayed
-//! against each cache at [`ENTRIES`](super::ENTRIES) capacity, a get per request and, on a
-//! miss, an insert of the key (a read-through cache). [`TraceKind`] lists the traces: Zipf
-//! at two exponents, and three on a Zipf base that each defeat one policy or another: scans
-//! mixed in (LRU's weakness), a hot set that moves (frequency-based admission's), one-hit
-//! wonders (a cache that admits every key).
+//! Hit ratios: seeded traces over [`ZIPF_KEYS`] keys ([`TraceKind`]) replayed read-through
+//! against each cache at [`ENTRIES`](super::ENTRIES) capacity.
 
 use super::{CacheUnderTest, Rng, resident_key};
 

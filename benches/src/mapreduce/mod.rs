@@ -1,7 +1,5 @@
-//! The map-reduce implementations the `mapreduce` suite times: keel-mapreduce's two flavours
-//! and their peers, each running one whole call over
-//! [`ITEMS`] trivial items (x → 2x, summed) and returning the sum, plus the fan-out of
-//! [`FAN_OUT_ITEMS`] items that each sleep [`FAN_OUT_SLEEP`].
+//! The map-reduce rows the `mapreduce` suite times: keel-mapreduce's two flavours and their
+//! peers over [`ITEMS`] items (x → 2x, summed), and the fan-out of [`FAN_OUT_ITEMS`] sleeps.
 
 mod flavour_async;
 mod flavour_thread;

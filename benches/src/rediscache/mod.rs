@@ -1,7 +1,5 @@
-//! The rediscache suite's setups: the shared Redis (reached or skipped), unique
-//! key names and their cleanup, keel-rediscache's `RedisCache` and the peer
-//! multi-tier-cache (moka L1 + Redis L2) built the same way, and the cold-key stampede
-//! count ([`stampede`]).
+//! The rediscache suite's setups: the shared Redis, unique key names and their cleanup, and
+//! keel-rediscache's and multi-tier-cache's caches built the same way.
 
 pub mod stampede;
 

@@ -1,7 +1,5 @@
-//! The cold-key stampede count: [`REQUESTS`] concurrent requests for one key no cache
-//! holds, spread round-robin over [`INSTANCES`] instances (each its own local tier and its
-//! own Redis connection), all released at once by a barrier; how many times the "database"
-//! was queried.
+//! The cold-key stampede count: [`REQUESTS`] concurrent requests for one cold key over
+//! [`INSTANCES`] instances, released by a barrier; how often the "database" was queried.
 
 use std::convert::Infallible;
 use std::sync::Arc;

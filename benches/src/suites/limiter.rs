@@ -1,8 +1,5 @@
-//! The `keel-limiter` suite: an unkeyed token bucket admitting (1 and 2 threads) and
-//! refusing, a keyed one admitting at [`KEYS`] keys (1 and 2 threads), keel against
-//! governor; keel's fixed-window limiter at [`KEYS`] keys; the heap bytes per key at
-//! [`MEMORY_KEYS`] keys; and keel's Redis token bucket against a raw `EVALSHA` loop at
-//! [`REDIS_TASKS`] concurrent tasks, on a private `redis-server` (skipped without one).
+//! The `keel-limiter` suite: keel's token buckets (unkeyed, keyed) against governor, keel's
+//! fixed window, the heap per key, and keel's Redis bucket against a raw `EVALSHA` loop.
 
 use criterion::Criterion;
 

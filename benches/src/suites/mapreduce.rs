@@ -1,7 +1,5 @@
-//! The `keel-mapreduce` suite: one call over
-//! [`ITEMS`] trivial items (x → 2x, summed) per iteration, keel's
-//! tokio and thread flavours against futures' `buffer_unordered`, a tokio `JoinSet`, rayon
-//! and crossbeam pipelines; and a fan-out of 8 items that each sleep 1 ms.
+//! The `keel-mapreduce` suite: keel's tokio and thread flavours against their peers over
+//! [`ITEMS`] trivial items per call, and a fan-out of sleeping items.
 
 use std::time::{Duration, Instant};
 

@@ -1,10 +1,5 @@
-//! The `metrics` suite: what recording metrics costs on the hot paths the issue names
-//! (breaker allow+success, shedder allow+pass, token limiter allow, cache get-hit), one
-//! thread, the same paths as the instruction gate.
-//!
-//! The feature is chosen at build time, so the comparison is two builds of this suite
-//! (groups "metrics off" and "metrics on"; `benches/metrics-cost` runs both). With it, a
-//! Prometheus recorder is installed before the primitives are built.
+//! The `metrics` suite: what recording metrics costs on the gate's hot paths, one thread;
+//! two builds ("metrics off"/"metrics on"), which `benches/metrics-cost` runs both.
 
 use std::hint::black_box;
 use std::time::Duration;

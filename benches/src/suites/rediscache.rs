@@ -1,7 +1,5 @@
-//! The `keel-rediscache` suite: keel's two-tier `RedisCache<u64>` against the
-//! peer multi-tier-cache 0.6 (moka L1 + Redis L2) and the floors under each tier, in one
-//! run, on the shared Redis ([`rediscache::url`]; skipped with the reason printed when it
-//! does not answer).
+//! The `keel-rediscache` suite: keel's two-tier `RedisCache<u64>` against multi-tier-cache and
+//! the floors under each tier, on the shared Redis ([`rediscache::url`]; skipped without it).
 
 use std::convert::Infallible;
 use std::future::Future;

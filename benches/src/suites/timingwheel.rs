@@ -1,8 +1,5 @@
-//! The `keel-timingwheel` suite: keel's keyed timing
-//! wheel against tokio-util's `DelayQueue`, `u64` keys and values, 1 ms ticks, one thread.
-//! Every group has two peer rows: the plain `DelayQueue`, addressed by the `Key`s it hands
-//! back (the floor), and the like-for-like one keyed by the user's `u64`, `DelayQueue` with
-//! a `HashMap<u64, Key>` (ahash) kept beside it ([`crate::timingwheel::KeyIndex`]).
+//! The `keel-timingwheel` suite: keel's keyed timing wheel against tokio-util's `DelayQueue`,
+//! plain and keyed by a `HashMap<u64, Key>` beside it; `u64` keys, 1 ms ticks, one thread.
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,5 @@
-//! tokio-util's `DelayQueue` as the suite drives it (`u64` values): addressed by its own
-//! `Key`s ([`DelayQueueTimers`], [`DelayQueueExpiry`]), and keyed by the user's `u64` through
-//! a [`KeyIndex`] beside it ([`DelayQueueKeyed`], [`DelayQueueKeyedExpiry`]), which is what
-//! keel's wheel offers.
+//! tokio-util's `DelayQueue` as the suite drives it: by its own `Key`s, and keyed by the
+//! user's `u64` through a [`KeyIndex`] beside it, as keel's wheel is.
 
 use std::collections::HashMap;
 use std::future::poll_fn;

@@ -1,7 +1,5 @@
-//! The timer queues the `timingwheel` suite drives: keel-timingwheel's `TimingWheel` and
-//! tokio-util's `DelayQueue`, `u64` keys and values.
-//! The peer comes twice: plain, addressed by the `Key`s it hands back, and keyed by the
-//! user's `u64` (as keel is) through a `HashMap<u64, Key>` beside it ([`KeyIndex`]).
+//! The timer queues the `timingwheel` suite drives: keel's `TimingWheel` and tokio-util's
+//! `DelayQueue`, plain and keyed by the user's `u64` ([`KeyIndex`]).
 
 mod delay_queue;
 mod keel;
