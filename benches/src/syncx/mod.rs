@@ -1,24 +1,24 @@
 //! The primitives the `syncx` suite drives: keel-syncx's singleflight, limit and pool, and
 //! their peers, each behind a small adapter trait.
 
-mod batch;
-mod singleflight;
-
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
+use ahash::RandomState;
 use keel_syncx::limit::Limit;
 use keel_syncx::pool::Pool;
+use keel_syncx::singleflight::{FlightError, SingleFlight};
 use parking_lot::{Condvar, Mutex};
-use tokio::sync::Semaphore;
-
-pub use self::batch::{Batch, CoalescerUnderTest, SpawnOnly, runtime};
-pub use self::singleflight::{
-    AsyncSingleflight, KeelRun, KeelRunAsync, LeaderUnderTest, MutexCoalescer,
-};
+use tokio::runtime::Runtime;
+use tokio::sync::{Notify, Semaphore};
 
 /// The key of every flight: the same each iteration (a flight frees its key when it ends).
 pub const KEY: u64 = 42;
@@ -273,6 +273,252 @@ impl PoolUnderTest for MutexVecPool {
 
     fn idle(&self) -> usize {
         self.idle.lock().len()
+    }
+}
+
+/// A coalescer as the leader group sees it (empty when `default`): one call for `key` that
+/// nobody joins, whose work returns `value` at once.
+pub trait LeaderUnderTest: Sync + Default {
+    /// The benchmark id, and the name in the report.
+    const NAME: &'static str;
+
+    /// Leads a flight for `key` whose work returns `value`; returns what the flight gave.
+    fn lead(&self, key: u64, value: u64) -> u64;
+}
+
+/// What keel's `run` gave: the value (the work never fails and never panics here).
+fn keel_value(result: Result<u64, FlightError<Infallible>>) -> u64 {
+    match result {
+        Ok(value) => value,
+        Err(e) => panic!("a flight that cannot fail failed: {e}"),
+    }
+}
+
+/// keel's `SingleFlight<u64, u64, Infallible>`, called with the synchronous `run`.
+#[derive(Debug, Default)]
+pub struct KeelRun(pub SingleFlight<u64, u64, Infallible>);
+
+impl LeaderUnderTest for KeelRun {
+    const NAME: &'static str = "keel run";
+
+    #[inline]
+    fn lead(&self, key: u64, value: u64) -> u64 {
+        keel_value(self.0.run(key, || Ok(value)))
+    }
+}
+
+/// keel's `SingleFlight<u64, u64, Infallible>`, called with `run_async` (polled once with
+/// a no-op waker in the leader group, spawned in the 100-task group).
+#[derive(Debug, Default)]
+pub struct KeelRunAsync(pub SingleFlight<u64, u64, Infallible>);
+
+impl KeelRunAsync {
+    /// `run_async` for `key`, whose work is `work`.
+    pub async fn call(&self, key: u64, work: impl Future<Output = u64>) -> u64 {
+        keel_value(self.0.run_async(key, || async { Ok(work.await) }).await)
+    }
+}
+
+impl LeaderUnderTest for KeelRunAsync {
+    const NAME: &'static str = "keel run_async";
+
+    #[inline]
+    fn lead(&self, key: u64, value: u64) -> u64 {
+        keel_value(poll_ready(
+            self.0.run_async(key, || async move { Ok(value) }),
+        ))
+    }
+}
+
+/// async_singleflight 0.5's `Group<u64, Infallible>`: `work(&str, future)`. Its keys are
+/// `&str` (stored as a `String` per flight), so every flight uses [`STR_KEY`].
+#[derive(Debug, Default)]
+pub struct AsyncSingleflight(pub async_singleflight::Group<u64, Infallible>);
+
+impl AsyncSingleflight {
+    /// `work` for [`STR_KEY`], whose future is `work`.
+    pub async fn call(&self, work: impl Future<Output = u64>) -> u64 {
+        let (value, _, _) = self.0.work(STR_KEY, async { Ok(work.await) }).await;
+        value.expect("a flight that cannot fail gives a value")
+    }
+}
+
+impl LeaderUnderTest for AsyncSingleflight {
+    const NAME: &'static str = "async_singleflight";
+
+    #[inline]
+    fn lead(&self, _key: u64, value: u64) -> u64 {
+        let (value, _, _) = poll_ready(self.0.work(STR_KEY, async move { Ok(value) }));
+        value.expect("a flight that cannot fail gives a value")
+    }
+}
+
+/// The minimal correct synchronous singleflight, the hand-made peer: a `parking_lot::Mutex`
+/// around a map of flights, each a value under its own mutex and a `Condvar`.
+#[derive(Debug, Default)]
+pub struct MutexCoalescer {
+    flights: Mutex<HashMap<u64, Arc<Flight>, RandomState>>,
+}
+
+/// One flight of [`MutexCoalescer`]: its value once published.
+#[derive(Debug, Default)]
+struct Flight {
+    value: Mutex<Option<u64>>,
+    done: Condvar,
+}
+
+impl MutexCoalescer {
+    /// Runs `f` for `key`, or waits for the flight in progress for `key` and returns its
+    /// value.
+    pub fn run(&self, key: u64, f: impl FnOnce() -> u64) -> u64 {
+        let (flight, leader) = match self.flights.lock().entry(key) {
+            Entry::Occupied(e) => (Arc::clone(e.get()), false),
+            Entry::Vacant(e) => (Arc::clone(e.insert(Arc::new(Flight::default()))), true),
+        };
+        if !leader {
+            let mut value = flight.value.lock();
+            loop {
+                if let Some(v) = *value {
+                    return v;
+                }
+                flight.done.wait(&mut value);
+            }
+        }
+        let v = f();
+        *flight.value.lock() = Some(v);
+        flight.done.notify_all();
+        self.flights.lock().remove(&key);
+        v
+    }
+
+    /// Whether no flight is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.flights.lock().is_empty()
+    }
+}
+
+impl LeaderUnderTest for MutexCoalescer {
+    const NAME: &'static str = "mutex coalescer";
+
+    #[inline]
+    fn lead(&self, key: u64, value: u64) -> u64 {
+        self.run(key, || value)
+    }
+}
+
+/// The 100-task group's runtime: multi-thread, [`RUNTIME_THREADS`] workers, no timer.
+pub fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(RUNTIME_THREADS)
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// An async coalescer as the 100-task group sees it (empty when `default`).
+pub trait CoalescerUnderTest: Send + Sync + Default + 'static {
+    /// The benchmark id, and the name in the report.
+    const NAME: &'static str;
+    /// Flights each batch runs: 1 for a coalescer, 0 for the floor.
+    const EXECUTIONS_PER_BATCH: u64 = 1;
+
+    /// One task's call: leads or joins the flight for [`KEY`] whose work is `work`, and
+    /// resolves to the flight's value.
+    fn call(&self, work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send;
+}
+
+impl CoalescerUnderTest for KeelRunAsync {
+    const NAME: &'static str = <KeelRunAsync as LeaderUnderTest>::NAME;
+
+    fn call(&self, work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send {
+        KeelRunAsync::call(self, KEY, work)
+    }
+}
+
+impl CoalescerUnderTest for AsyncSingleflight {
+    const NAME: &'static str = <AsyncSingleflight as LeaderUnderTest>::NAME;
+
+    fn call(&self, work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send {
+        AsyncSingleflight::call(self, work)
+    }
+}
+
+/// The floor: the same tasks, spawned and joined, each counting itself and returning
+/// [`VALUE`] without a flight.
+#[derive(Debug, Default)]
+pub struct SpawnOnly;
+
+impl CoalescerUnderTest for SpawnOnly {
+    const NAME: &'static str = "spawn only (floor)";
+    const EXECUTIONS_PER_BATCH: u64 = 0;
+
+    fn call(&self, _work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send {
+        std::future::ready(VALUE)
+    }
+}
+
+/// What a batch's tasks share: the coalescer, and the work's release.
+#[derive(Debug, Default)]
+pub struct Batch<C> {
+    subject: C,
+    /// Tasks of the current batch that have made their first poll.
+    arrived: AtomicUsize,
+    /// Released by the last task to arrive; the work waits on it.
+    release: Notify,
+    /// Times the work ran, over every batch.
+    executions: AtomicU64,
+}
+
+impl<C: CoalescerUnderTest> Batch<C> {
+    /// One task of a batch.
+    async fn task(self: Arc<Self>) -> u64 {
+        let work = async {
+            self.release.notified().await;
+            self.executions.fetch_add(1, Ordering::Relaxed);
+            VALUE
+        };
+        let mut call = pin!(self.subject.call(work));
+        let first = poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == TASKS && C::EXECUTIONS_PER_BATCH > 0 {
+            self.release.notify_one();
+        }
+        match first {
+            Poll::Ready(value) => value,
+            Poll::Pending => call.await,
+        }
+    }
+
+    /// Runs `iters` batches one after another inside one task spawned on `rt` (as a request
+    /// handler would spawn them) and returns the sum of their times, each batch timed from
+    /// its first spawn to its last join.
+    pub fn time(self: &Arc<Self>, rt: &Runtime, iters: u64) -> Duration {
+        let batch = Arc::clone(self);
+        let driver = rt.spawn(async move {
+            let ran = batch.executions.load(Ordering::Relaxed);
+            let mut handles = Vec::with_capacity(TASKS);
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                batch.arrived.store(0, Ordering::Relaxed);
+                let start = Instant::now();
+                for _ in 0..TASKS {
+                    handles.push(tokio::spawn(Arc::clone(&batch).task()));
+                }
+                let mut sum = 0;
+                for handle in handles.drain(..) {
+                    sum += handle.await.expect("a batch task does not panic");
+                }
+                total += start.elapsed();
+                assert_eq!(sum, VALUE * TASKS as u64, "{}: values", C::NAME);
+            }
+            let ran = batch.executions.load(Ordering::Relaxed) - ran;
+            assert_eq!(
+                ran,
+                iters * C::EXECUTIONS_PER_BATCH,
+                "{}: flights run in {iters} batches",
+                C::NAME
+            );
+            total
+        });
+        rt.block_on(driver).expect("the timing task does not panic")
     }
 }
 

@@ -1,18 +1,20 @@
 //! The timer queues the `timingwheel` suite drives: keel's `TimingWheel` and tokio-util's
 //! `DelayQueue`, plain and keyed by the user's `u64` ([`KeyIndex`]).
 
-mod delay_queue;
-mod keel;
 pub mod memory;
 
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use futures::Stream;
+use keel_timex::{ManualClock, MonotonicClock};
+use keel_timingwheel::{Builder, Expirations, TimingWheel};
 use tokio::runtime::Runtime;
-
-pub use self::delay_queue::{
-    DelayQueueExpiry, DelayQueueKeyed, DelayQueueKeyedExpiry, DelayQueueTimers, KeyIndex,
-};
-pub use self::keel::{Keel, KeelManual, KeelStream};
+use tokio_util::time::DelayQueue;
+use tokio_util::time::delay_queue::Key;
 
 /// The wheels' tick (keel's resolution; `DelayQueue`'s is fixed at 1 ms).
 pub const TICK: Duration = Duration::from_millis(1);
@@ -238,6 +240,372 @@ pub(crate) fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
     let start = Instant::now();
     let r = f();
     (r, start.elapsed())
+}
+
+/// keel's wheel with no driver (`Builder::new(1 ms).build()`), on its default
+/// `MonotonicClock`: `set`, `remove`, `move_timer`. Nothing calls `advance` while it is
+/// timed, as nothing polls the peer.
+#[derive(Debug)]
+pub struct Keel(TimingWheel<u64, u64>);
+
+impl TimersUnderTest for Keel {
+    const NAME: &'static str = "keel";
+    const CAPACITY_NAME: &'static str = "keel (.capacity(1M))";
+    type Handle = u64;
+
+    /// The default wheel: 1 ms tick, 64 slots × 6 levels, no reserved capacity.
+    fn new() -> Keel {
+        Keel(Builder::new(TICK).build().expect("valid settings"))
+    }
+
+    /// `Builder::capacity(timers)`.
+    fn with_capacity(timers: usize) -> Keel {
+        let builder = Builder::new(TICK).capacity(timers);
+        Keel(builder.build().expect("valid settings"))
+    }
+
+    fn allocated_bytes(&self) -> Option<usize> {
+        Some(self.0.allocated_bytes())
+    }
+
+    #[inline]
+    fn set(&mut self, key: u64, delay: Duration) -> u64 {
+        let old = self
+            .0
+            .set(key, key, delay)
+            .expect("an open wheel, in range");
+        debug_assert!(old.is_none());
+        key
+    }
+
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        matches!(self.0.remove(key), Ok(Some(_)))
+    }
+
+    #[inline]
+    fn reset(&mut self, key: &u64, delay: Duration) -> bool {
+        matches!(self.0.move_timer(key, delay), Ok(true))
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+crate::opaque_debug!(KeelManual, KeelStream);
+
+/// keel's manual driver on a `ManualClock`: `set` × n with a zero delay, the clock moved one
+/// tick (untimed), then one `advance()` returns them all.
+pub struct KeelManual {
+    wheel: TimingWheel<u64, u64, ManualClock>,
+    clock: ManualClock,
+}
+
+impl ExpiryUnderTest for KeelManual {
+    const NAME: &'static str = "keel (advance, ManualClock)";
+
+    /// A default wheel (1 ms tick) on a fresh `ManualClock`.
+    fn new() -> KeelManual {
+        let clock = ManualClock::new();
+        let wheel = Builder::new(TICK).clock(clock.clone()).build();
+        let wheel = wheel.expect("valid settings");
+        KeelManual { wheel, clock }
+    }
+
+    fn batch(&mut self, _rt: &Runtime, n: u64) -> BatchTimes {
+        let wheel = &self.wheel;
+        let ((), set) = timed(|| {
+            for k in 0..n {
+                wheel.set(k, k, Duration::ZERO).expect("an open wheel");
+            }
+        });
+        self.clock.advance(TICK);
+        let ((fired, sum), expire) = timed(|| {
+            let mut sum = 0u64;
+            let mut fired = 0u64;
+            for (_, v) in wheel.advance() {
+                sum += v;
+                fired += 1;
+            }
+            (fired, sum)
+        });
+        check_fired(Self::NAME, n, fired, sum);
+        BatchTimes { set, expire }
+    }
+}
+
+/// keel's tokio driver (`Builder::new(1 ms).stream()`, on the default `MonotonicClock`):
+/// `set` × n with a zero delay, a 2 ms wait (untimed), then the `Expirations` stream polled
+/// until it has yielded them all, in `block_on` on the suite's runtime.
+pub struct KeelStream {
+    wheel: TimingWheel<u64, u64>,
+    stream: Expirations<u64, u64, MonotonicClock>,
+}
+
+impl ExpiryUnderTest for KeelStream {
+    const NAME: &'static str = "keel (tokio stream)";
+
+    fn new() -> KeelStream {
+        let (wheel, stream) = Builder::new(TICK).stream().expect("valid settings");
+        KeelStream { wheel, stream }
+    }
+
+    fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes {
+        let wheel = &self.wheel;
+        let ((), set) = timed(|| {
+            for k in 0..n {
+                wheel.set(k, k, Duration::ZERO).expect("an open wheel");
+            }
+        });
+        std::thread::sleep(REAL_CLOCK_WAIT);
+        let stream = &mut self.stream;
+        let ((fired, sum), expire) = timed(|| rt.block_on(take(stream, n)));
+        check_fired(Self::NAME, n, fired, sum);
+        BatchTimes { set, expire }
+    }
+}
+
+/// Polls `stream` until it has yielded `n` items: how many, and the sum of their values.
+async fn take<S>(stream: &mut S, n: u64) -> (u64, u64)
+where
+    S: Stream<Item = (u64, u64)> + Unpin,
+{
+    let (mut fired, mut sum) = (0u64, 0u64);
+    poll_fn(|cx| {
+        while fired < n {
+            match Pin::new(&mut *stream).poll_next(cx) {
+                Poll::Ready(Some((_, v))) => {
+                    sum += v;
+                    fired += 1;
+                }
+                Poll::Ready(None) => panic!("the expirations stream ended"),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    })
+    .await;
+    (fired, sum)
+}
+
+/// `DelayQueue<u64>::new()`: `insert(value, delay)` (which returns its `Key`),
+/// `remove(&key)`, `reset(&key, delay)`. Never polled while it is timed. Every call needs a
+/// tokio runtime (its one `Sleep`): use it inside the suite's.
+#[derive(Debug)]
+pub struct DelayQueueTimers(DelayQueue<u64>);
+
+impl TimersUnderTest for DelayQueueTimers {
+    const NAME: &'static str = "tokio-util DelayQueue";
+    const CAPACITY_NAME: &'static str = "tokio-util DelayQueue (with_capacity(1M))";
+    type Handle = Key;
+
+    fn new() -> DelayQueueTimers {
+        DelayQueueTimers(DelayQueue::new())
+    }
+
+    fn with_capacity(timers: usize) -> DelayQueueTimers {
+        DelayQueueTimers(DelayQueue::with_capacity(timers))
+    }
+
+    #[inline]
+    fn set(&mut self, key: u64, delay: Duration) -> Key {
+        self.0.insert(key, delay)
+    }
+
+    /// `remove` panics on a key it does not hold, so a `false` never comes back.
+    #[inline]
+    fn remove(&mut self, key: &Key) -> bool {
+        self.0.remove(key);
+        true
+    }
+
+    /// As for [`remove`](Self::remove).
+    #[inline]
+    fn reset(&mut self, key: &Key, delay: Duration) -> bool {
+        self.0.reset(key, delay);
+        true
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The user's key → the `Key` the queue returned for its timer: std's `HashMap` with ahash's
+/// `RandomState` (a faster hasher than the default SipHash).
+pub type KeyIndex = HashMap<u64, Key, ahash::RandomState>;
+
+/// [`DelayQueueTimers`] keyed by the user's `u64`, as keel's wheel is: every `set` also
+/// inserts `key → Key` into a [`KeyIndex`], every `remove` takes the `Key` out of it and
+/// every `reset` looks it up. Its handle is the user's key.
+#[derive(Debug)]
+pub struct DelayQueueKeyed {
+    queue: DelayQueueTimers,
+    keys: KeyIndex,
+}
+
+impl TimersUnderTest for DelayQueueKeyed {
+    const NAME: &'static str = "tokio-util DelayQueue + HashMap<u64, Key> (ahash)";
+    const CAPACITY_NAME: &'static str =
+        "tokio-util DelayQueue + HashMap<u64, Key> (ahash; both with_capacity(1M))";
+    type Handle = u64;
+
+    fn new() -> DelayQueueKeyed {
+        DelayQueueKeyed::with_capacity(0)
+    }
+
+    /// Room for `timers` in the queue and in the index.
+    fn with_capacity(timers: usize) -> DelayQueueKeyed {
+        DelayQueueKeyed {
+            queue: DelayQueueTimers::with_capacity(timers),
+            keys: KeyIndex::with_capacity_and_hasher(timers, ahash::RandomState::new()),
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, key: u64, delay: Duration) -> u64 {
+        let timer = self.queue.set(key, delay);
+        self.keys.inserted(key, timer);
+        key
+    }
+
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.keys
+            .remove(key)
+            .is_some_and(|timer| self.queue.remove(&timer))
+    }
+
+    #[inline]
+    fn reset(&mut self, key: &u64, delay: Duration) -> bool {
+        self.keys
+            .get(key)
+            .is_some_and(|timer| self.queue.reset(timer, delay))
+    }
+
+    fn len(&self) -> usize {
+        debug_assert_eq!(self.keys.len(), self.queue.len());
+        self.queue.len()
+    }
+}
+
+/// What is kept beside a `DelayQueue`: nothing (`()`), or a [`KeyIndex`].
+trait Index {
+    /// The timer of `key` was inserted as `timer`.
+    fn inserted(&mut self, key: u64, timer: Key);
+
+    /// The timer of `key` fired.
+    fn expired(&mut self, key: u64);
+}
+
+impl Index for () {
+    #[inline]
+    fn inserted(&mut self, _key: u64, _timer: Key) {}
+
+    #[inline]
+    fn expired(&mut self, _key: u64) {}
+}
+
+impl Index for KeyIndex {
+    #[inline]
+    fn inserted(&mut self, key: u64, timer: Key) {
+        let old = self.insert(key, timer);
+        debug_assert!(old.is_none());
+    }
+
+    #[inline]
+    fn expired(&mut self, key: u64) {
+        let timer = self.remove(&key);
+        debug_assert!(timer.is_some());
+    }
+}
+
+/// `DelayQueue<u64>::new()` with zero-delay timers: `insert` × n, a 2 ms wait (untimed),
+/// then `poll_expired` (its `Stream`) until it has yielded them all, in `block_on` on the
+/// suite's runtime.
+#[derive(Debug)]
+pub struct DelayQueueExpiry(DelayQueue<u64>);
+
+impl ExpiryUnderTest for DelayQueueExpiry {
+    const NAME: &'static str = "tokio-util DelayQueue (stream)";
+
+    fn new() -> DelayQueueExpiry {
+        DelayQueueExpiry(DelayQueue::new())
+    }
+
+    fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes {
+        batch(Self::NAME, &mut self.0, &mut (), rt, n)
+    }
+}
+
+/// [`DelayQueueExpiry`] keyed by the user's `u64`: each `insert` also inserts `key → Key`
+/// into a [`KeyIndex`], and each timer the stream yields is removed from it (by its value,
+/// the key).
+#[derive(Debug)]
+pub struct DelayQueueKeyedExpiry {
+    queue: DelayQueue<u64>,
+    keys: KeyIndex,
+}
+
+impl ExpiryUnderTest for DelayQueueKeyedExpiry {
+    const NAME: &'static str = "tokio-util DelayQueue + HashMap<u64, Key> (ahash, stream)";
+
+    fn new() -> DelayQueueKeyedExpiry {
+        let (queue, keys) = (DelayQueue::new(), KeyIndex::default());
+        DelayQueueKeyedExpiry { queue, keys }
+    }
+
+    fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes {
+        let t = batch(Self::NAME, &mut self.queue, &mut self.keys, rt, n);
+        assert!(
+            self.keys.is_empty(),
+            "{}: keys left after the batch",
+            Self::NAME
+        );
+        t
+    }
+}
+
+/// One batch of [`DelayQueueExpiry`] (keys `0..n`), telling `index` of every insert and
+/// every timer fired.
+fn batch(
+    name: &str,
+    queue: &mut DelayQueue<u64>,
+    index: &mut impl Index,
+    rt: &Runtime,
+    n: u64,
+) -> BatchTimes {
+    let ((), set) = timed(|| {
+        for k in 0..n {
+            index.inserted(k, queue.insert(k, Duration::ZERO));
+        }
+    });
+    std::thread::sleep(REAL_CLOCK_WAIT);
+    let ((fired, sum), expire) = timed(|| {
+        rt.block_on(async {
+            let (mut fired, mut sum) = (0u64, 0u64);
+            poll_fn(|cx| {
+                while fired < n {
+                    match queue.poll_expired(cx) {
+                        Poll::Ready(Some(expired)) => {
+                            let key = expired.into_inner();
+                            index.expired(key);
+                            sum += key;
+                            fired += 1;
+                        }
+                        Poll::Ready(None) => panic!("the queue emptied early"),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Poll::Ready(())
+            })
+            .await;
+            (fired, sum)
+        })
+    });
+    check_fired(name, n, fired, sum);
+    BatchTimes { set, expire }
 }
 
 #[cfg(test)]
