@@ -10,12 +10,9 @@ use keel_shedder::{OwnedGuard, Shedder, Snapshot};
 use rust_zero_core::load::{AdaptiveShedder, LoadShedderConfig, ShedPermit};
 use tokio::sync::Semaphore;
 
-mod little;
 pub mod service;
-mod tower;
 
-pub use self::little::LittleLoadShedder;
-pub use self::tower::TowerLoadShed;
+pub use self::service::{LittleLoadShedder, TowerLoadShed};
 
 /// The fixed in-flight limit of the peers that have one (tower's `ConcurrencyLimit`, the
 /// tokio `Semaphore`, rust-zero-core's `max_concurrency`): far above what two benchmark

@@ -1,17 +1,25 @@
-//! Driving a tower [`Service`] from a benchmark loop with no async runtime: a trivial inner
-//! service, one poll with a no-op waker, and a per-thread clone of a shared service.
+//! The tower middlewares (tower's `LoadShed`, little-loadshedder) and how a benchmark loop
+//! drives a tower [`Service`] with no runtime: a trivial inner service, one poll with a
+//! no-op waker, and a per-thread clone of a shared service.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::Mutex;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
+use little_loadshedder::LoadShedResponse;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::Service;
+use tower::limit::ConcurrencyLimit;
+use tower::load_shed::LoadShed;
+
+use super::{CAPACITY, ShedderUnderTest};
 
 /// The service behind each tower middleware: answers `()` at once, or (`stalled`) never, to
 /// hold a request in flight for the rejection setups.
@@ -122,6 +130,157 @@ impl<S> fmt::Debug for PerThread<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PerThread")
             .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+type Stack = LoadShed<ConcurrencyLimit<Trivial>>;
+
+/// `LoadShed::new(ConcurrencyLimit::new(Trivial, CAPACITY))` from tower 0.5: `poll_ready`,
+/// `call` and one poll of the response, on each thread's own clone of the stack.
+#[derive(Debug)]
+pub struct TowerLoadShed {
+    stack: PerThread<Stack>,
+    /// The limit's permits, all taken, in the rejecting setup.
+    _held: Option<OwnedSemaphorePermit>,
+}
+
+impl ShedderUnderTest for TowerLoadShed {
+    const NAME: &'static str = "tower LoadShed+ConcurrencyLimit";
+
+    fn admitting() -> Self {
+        TowerLoadShed {
+            stack: PerThread::new(LoadShed::new(ConcurrencyLimit::new(
+                Trivial::ready(),
+                CAPACITY,
+            ))),
+            _held: None,
+        }
+    }
+
+    fn overloaded() -> Self {
+        let semaphore = Arc::new(Semaphore::new(CAPACITY));
+        let held = Arc::clone(&semaphore)
+            .try_acquire_many_owned(CAPACITY as u32)
+            .expect("a new semaphore has all its permits");
+        TowerLoadShed {
+            stack: PerThread::new(LoadShed::new(ConcurrencyLimit::with_semaphore(
+                Trivial::ready(),
+                semaphore,
+            ))),
+            _held: Some(held),
+        }
+    }
+
+    fn request(&self) -> bool {
+        self.stack.with(|stack| {
+            let mut cx = noop_context();
+            // Always ready: `LoadShed` only notes whether the limit had a permit.
+            let ready = stack.poll_ready(&mut cx);
+            debug_assert!(matches!(ready, Poll::Ready(Ok(()))));
+            let response = pin!(stack.call(()));
+            match response.poll(&mut cx) {
+                Poll::Ready(Ok(())) => true,
+                // `Overloaded`, the only error of this stack.
+                Poll::Ready(Err(_)) => false,
+                Poll::Pending => unreachable!("the trivial service answers at once"),
+            }
+        })
+    }
+}
+
+/// The EWMA weight of a new latency, as in the crate's example server.
+const EWMA: f64 = 0.01;
+/// The target average latency, as in the crate's example server.
+const TARGET: Duration = Duration::from_secs(2);
+
+type Response =
+    Pin<Box<dyn Future<Output = Result<LoadShedResponse<()>, std::convert::Infallible>> + Send>>;
+
+/// `little_loadshedder::LoadShed::new(Trivial, 0.01, 2 s)` (the crate's example settings),
+/// each thread calling its own clone; a queued request is polled until it is served.
+pub struct LittleLoadShedder {
+    stack: PerThread<little_loadshedder::LoadShed<Trivial>>,
+    /// The rejecting setup's requests held open: one in the stalled service, one queued.
+    _held: Mutex<Vec<Response>>,
+}
+
+impl LittleLoadShedder {
+    /// One request: `true` if served, `false` if shed. A request that waits in the queue is
+    /// polled until it is served if `wait`, else dropped (leaving the queue) and counted as
+    /// not shed.
+    fn request_waiting(&self, wait: bool) -> bool {
+        self.stack.with(|stack| {
+            let mut cx = noop_context();
+            // Always ready: the queue decides in the response future.
+            let _ = stack.poll_ready(&mut cx);
+            let mut response = stack.call(());
+            loop {
+                match response.as_mut().poll(&mut cx) {
+                    Poll::Ready(Ok(LoadShedResponse::Inner(()))) => return true,
+                    Poll::Ready(Ok(LoadShedResponse::Overload)) => return false,
+                    // Queued behind another thread's request.
+                    Poll::Pending if wait => std::hint::spin_loop(),
+                    Poll::Pending => return true,
+                }
+            }
+        })
+    }
+}
+
+impl ShedderUnderTest for LittleLoadShedder {
+    const NAME: &'static str = "little-loadshedder";
+
+    fn admitting() -> Self {
+        LittleLoadShedder {
+            stack: PerThread::new(little_loadshedder::LoadShed::new(
+                Trivial::ready(),
+                EWMA,
+                TARGET,
+            )),
+            _held: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Over a service that never answers: the first request takes the only concurrency
+    /// permit and stalls, the second waits in the one-place queue (its size while no request
+    /// has completed), so every later one finds the queue full.
+    fn overloaded() -> Self {
+        let mut stack = little_loadshedder::LoadShed::new(Trivial::stalled(), EWMA, TARGET);
+        let mut cx = noop_context();
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let _ = stack.poll_ready(&mut cx);
+            let mut response = stack.call(());
+            assert!(
+                response.as_mut().poll(&mut cx).is_pending(),
+                "the setup requests are admitted and held"
+            );
+            held.push(response);
+        }
+        LittleLoadShedder {
+            stack: PerThread::new(stack),
+            _held: Mutex::new(held),
+        }
+    }
+
+    #[inline]
+    fn request(&self) -> bool {
+        self.request_waiting(true)
+    }
+
+    /// A request let through would stall in the service, so it is not waited for.
+    #[inline]
+    fn reject(&self) -> bool {
+        !self.request_waiting(false)
+    }
+}
+
+// The held responses are boxed futures, which have no Debug implementation.
+impl fmt::Debug for LittleLoadShedder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LittleLoadShedder")
+            .field("stack", &self.stack)
             .finish_non_exhaustive()
     }
 }
