@@ -6,9 +6,7 @@ use keel_timex::{Clock, CoarseClock, ManualClock, MonotonicClock, Nanos};
 
 /// A clock as the `clock now` benchmark sees it: made once, then read in a loop.
 pub trait ClockUnderTest {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
-    /// What one read returns; criterion's `iter` black-boxes it.
     type Reading;
     /// A ready-to-read clock (for [`CoarseClock`], with its upkeep thread running).
     fn create() -> Self;

@@ -17,12 +17,10 @@ pub struct Measurement {
 #[derive(Clone, Debug, Default)]
 pub struct Figures {
     pub values: Vec<Measurement>,
-    /// Reasons to distrust a figure (calls that came back unexpected, gets that missed).
     pub warnings: Vec<String>,
 }
 
 impl Figures {
-    /// Records `value` in `unit` as `(group, name)`.
     pub fn add(
         &mut self,
         group: impl Into<String>,
@@ -38,14 +36,12 @@ impl Figures {
         });
     }
 
-    /// Warns when `failed` of `of` were not as expected (`what`: "gets missed", ...).
     pub fn check(&mut self, what: impl std::fmt::Display, failed: u64, of: u64) {
         if failed > 0 {
             self.warnings.push(format!("{what}: {failed} of {of}"));
         }
     }
 
-    /// A warning per tally with unexpected calls (`what`: how they came back).
     pub fn check_tallies(&mut self, tallies: &[Tally], what: &str) {
         for t in tallies {
             self.check(
@@ -56,8 +52,6 @@ impl Figures {
         }
     }
 
-    /// Each tally's share of calls that came back as expected, in %, named as its benchmark
-    /// under `group` (e.g. the share an open breaker rejected).
     pub fn shares(&mut self, tallies: &[Tally], group: &str) {
         for t in tallies {
             let name = format!("{} ({})", t.bench, t.group);
@@ -65,13 +59,11 @@ impl Figures {
         }
     }
 
-    /// Appends `other`'s figures and warnings.
     pub fn extend(&mut self, other: Figures) {
         self.values.extend(other.values);
         self.warnings.extend(other.warnings);
     }
 
-    /// Prints every figure and warning (the bench targets' output).
     pub fn print(&self) {
         for m in &self.values {
             println!("{}/{}: {:.4} {}", m.group, m.name, m.value, m.unit);

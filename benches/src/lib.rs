@@ -18,9 +18,7 @@ macro_rules! opaque_debug {
 }
 pub(crate) use opaque_debug;
 
-/// A bench target's `main`: `$suite` under the standard profile; with `counting_alloc`,
-/// [`limiter::memory::CountingAlloc`] installed for the suite's heap figures (it counts
-/// only on the thread and for the span those figures ask for).
+/// A bench target's `main`: `$suite` under the standard profile (`counting_alloc`: heap figures).
 #[macro_export]
 macro_rules! bench_main {
     ($suite:path) => {

@@ -7,15 +7,11 @@ use criterion::Criterion;
 /// A criterion configuration with a name the report can print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
-    /// 20 samples, 1 s warm-up, 2 s measurement.
     Standard,
-    /// 50 samples, 2 s warm-up, 5 s measurement, for a steadier report (about 5 minutes).
     Full,
 }
 
 impl Profile {
-    /// The criterion runner for this profile. The bench targets still let command-line flags
-    /// (`--measurement-time` ...) override it; the report does not parse them.
     pub fn criterion(self) -> Criterion {
         let (samples, warm_up, measurement, resamples) = self.settings();
         Criterion::default()
@@ -28,7 +24,6 @@ impl Profile {
             .nresamples(resamples)
     }
 
-    /// One line for the report's method section.
     pub fn describe(self) -> String {
         let (samples, warm_up, measurement, resamples) = self.settings();
         format!(

@@ -12,19 +12,13 @@ use crate::threads::time_on_threads;
 /// What one benchmark's calls came back as, over its warm-up and its samples.
 #[derive(Clone, Debug)]
 pub struct Tally {
-    /// The criterion group.
     pub group: String,
-    /// The benchmark id.
     pub bench: &'static str,
-    /// Calls made on all threads.
     pub calls: u64,
-    /// Calls that did not come back as the group expects: a refusal in a healthy group, a
-    /// call let through in the rejection group.
     pub unexpected: u64,
 }
 
 impl Tally {
-    /// The share of calls that came back as the group expects (admitted, or rejected).
     pub fn expected_fraction(&self) -> f64 {
         if self.calls == 0 {
             return 0.0;
@@ -51,7 +45,6 @@ impl std::fmt::Debug for TalliedGroup<'_, '_> {
 }
 
 impl<'c, 't> TalliedGroup<'c, 't> {
-    /// A group named `name` whose benchmarks run on `threads` threads.
     pub fn new(
         c: &'c mut Criterion,
         name: String,
@@ -69,16 +62,11 @@ impl<'c, 't> TalliedGroup<'c, 't> {
         }
     }
 
-    /// Sets the group's warm-up, whatever the profile.
     pub fn warm_up_time(mut self, warm_up: Duration) -> Self {
         self.group.warm_up_time(warm_up);
         self
     }
 
-    /// The one driver: `op` on the group's threads sharing `subject`; `op` returns `true`
-    /// when a call came back as the group expects. The calls that did not are counted in an
-    /// atomic touched only by them, which are rare (or none), so the count costs the loop
-    /// one predictable branch.
     pub fn bench<S, F>(&mut self, subject: &S, id: &'static str, op: F)
     where
         S: Sync,
@@ -96,8 +84,6 @@ impl<'c, 't> TalliedGroup<'c, 't> {
         });
     }
 
-    /// A benchmark timed by `time(iters)`, for criterion's `iter_custom`: `iters` calls on
-    /// each of the group's threads, their time, and how many did not come back as expected.
     pub fn bench_counted(
         &mut self,
         id: &'static str,
@@ -121,7 +107,6 @@ impl<'c, 't> TalliedGroup<'c, 't> {
         });
     }
 
-    /// Ends the group.
     pub fn finish(self) {
         self.group.finish();
     }

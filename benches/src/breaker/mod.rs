@@ -10,30 +10,23 @@ use failsafe::{CircuitBreaker as _, Config, StateMachine};
 use keel_breaker::{Breaker, Mode};
 use rust_zero_core::{CircuitBreaker, CircuitBreakerConfig, RollingCircuitBreakerConfig};
 
-/// Calls to a failing dependency that open an adaptive breaker (keel, rust-zero-core) in
-/// [`BreakerUnderTest::tripped`].
 pub const TRIP_ATTEMPTS: u32 = 10_000;
 
-/// A circuit breaker as the suite sees it: one generic driver runs every implementation, so
-/// each one only says how to build it, how to make one protected call, and how to open it.
+/// A circuit breaker as the suite sees it: one generic driver runs every implementation.
 pub trait BreakerUnderTest: Send + Sync + 'static {
-    /// The benchmark id in the healthy groups, and the name in the report.
     const NAME: &'static str;
-    /// The benchmark id in the rejection group.
     const REJECTION_NAME: &'static str = Self::NAME;
 
     /// A new, closed breaker.
     fn healthy() -> Self;
 
-    /// A breaker that rejects: a new one, opened the way its design opens (failures, or an
-    /// operator's override for [`KeelForcedOpen`]).
+    /// A breaker that rejects: a new one.
     fn tripped() -> Self;
 
     /// One protected call through the breaker's closure API, whose closure returns `Ok`.
     fn call_ok(&self) -> bool;
 
-    /// The permit API: ask, then report `success` (else a failure), with no closure in
-    /// between. `false` if the breaker refused.
+    /// The permit API: ask, then report `success` (else a failure), with no closure in between.
     fn permit(&self, success: bool) -> bool;
 
     /// Ask, then report a success: `false` if the breaker refused.
@@ -42,21 +35,18 @@ pub trait BreakerUnderTest: Send + Sync + 'static {
         self.permit(true)
     }
 
-    /// Asks to call a dependency that is down: `true` if the breaker refused. A call it lets
-    /// through (a probe, a force-pass) reports a failure, so the breaker stays open.
+    /// Asks to call a dependency that is down: `true` if the breaker refused.
     #[inline]
     fn reject(&self) -> bool {
         !self.permit(false)
     }
 }
 
-/// The policy `failsafe::Config::new()` builds: a success-rate EMA over 30 s, or else five
-/// consecutive failures, each backing off 10 s to 300 s (equal jitter).
+/// The policy `failsafe::Config::new()` builds: a success-rate EMA over 30 s.
 type DefaultPolicy =
     OrElse<SuccessRateOverTimeWindow<EqualJittered>, ConsecutiveFailures<EqualJittered>>;
 
-/// `failsafe::Config::new().build()`, used as published: a closed/open/half-open state
-/// machine behind one `parking_lot::Mutex`, with `Instant::now()` reads in its policy.
+/// `failsafe::Config::new().build()`, used as published.
 #[derive(Debug)]
 pub struct Failsafe(StateMachine<DefaultPolicy, ()>);
 
@@ -80,8 +70,6 @@ impl BreakerUnderTest for Failsafe {
         self.0.call(|| Ok::<(), ()>(())).is_ok()
     }
 
-    /// Its permit API: `is_call_permitted()`, then `on_success()` or `on_error()` (half-open
-    /// after its back-off, the failed probe opens it again).
     #[inline]
     fn permit(&self, success: bool) -> bool {
         let permitted = self.0.is_call_permitted();
@@ -127,7 +115,6 @@ impl BreakerUnderTest for RustZeroCore {
         self.0.execute(|| Ok::<(), ()>(())).is_ok()
     }
 
-    /// Its permit API: `acquire()`, then `finish(success)`.
     #[inline]
     fn permit(&self, success: bool) -> bool {
         self.0
@@ -139,8 +126,7 @@ impl BreakerUnderTest for RustZeroCore {
 
 crate::opaque_debug!(RustZeroCore);
 
-/// keel's [`Breaker`] with go-zero's defaults on the `CoarseClock` (`Breaker::new`), opened
-/// adaptively by [`TRIP_ATTEMPTS`] failed calls (force-pass lets one a second through).
+/// keel's [`Breaker`] with go-zero's defaults on the `CoarseClock` (`Breaker::new`).
 #[derive(Debug)]
 pub struct Keel(Breaker);
 
@@ -180,8 +166,7 @@ impl BreakerUnderTest for Keel {
     }
 }
 
-/// The same breaker switched to [`Mode::ForcedOpen`] by an operator: the cheapest rejection,
-/// a mode load and nothing else.
+/// The same breaker switched to [`Mode::ForcedOpen`] by an operator: the cheapest rejection.
 #[derive(Debug)]
 pub struct KeelForcedOpen(Keel);
 
@@ -213,8 +198,6 @@ impl BreakerUnderTest for KeelForcedOpen {
 mod tests {
     use super::*;
 
-    /// Guards the wiring of each adapter: a benchmark whose call never reached the breaker,
-    /// or whose "rejection" was in fact an admitted call, would measure the wrong thing.
     fn reaches_the_breaker<B: BreakerUnderTest>() {
         let healthy = B::healthy();
         for _ in 0..100 {

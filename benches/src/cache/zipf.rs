@@ -3,17 +3,11 @@
 
 use super::{CacheUnderTest, Rng, resident_key};
 
-/// Distinct keys of the traces.
 pub const ZIPF_KEYS: usize = 1_000_000;
-/// Requests per trace.
 pub const ZIPF_REQUESTS: usize = 1_500_000;
-/// The first requests of a trace, which fill the cache: replayed, not counted.
 pub const ZIPF_WARM_UP: usize = 500_000;
-/// The exponents measured: YCSB's 0.99, and a flatter 0.8 under which the choice of victim
-/// matters more.
 pub const ZIPF_EXPONENTS: [f64; 2] = [0.8, 0.99];
 
-/// The seed of every trace (the same requests for every cache).
 const SEED: u64 = 0x21BF_0099;
 
 /// A Zipf sampler over `n` ranks by inversion of a tabulated CDF.
@@ -23,7 +17,6 @@ pub struct Zipf {
 }
 
 impl Zipf {
-    /// Ranks `0..n` with `P(r) ∝ 1 / (r + 1)^s`.
     pub fn new(n: usize, s: f64) -> Zipf {
         assert!(n > 0 && s.is_finite() && s >= 0.0, "Zipf({n}, {s})");
         let mut cdf = Vec::with_capacity(n);
@@ -38,7 +31,6 @@ impl Zipf {
         Zipf { cdf }
     }
 
-    /// One rank, from 53 random bits of `rng`.
     pub fn sample(&self, rng: &mut Rng) -> usize {
         let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
         self.cdf
@@ -50,29 +42,18 @@ impl Zipf {
 /// The traces of the hit-ratio figures.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TraceKind {
-    /// Zipf with exponent `s`.
     Zipf(f64),
-    /// Zipf 0.99 with scans: every [`SCAN_EVERY`] requests, [`SCAN_LEN`] keys read once each
-    /// in a row (a report, a backfill, a crawler): a fifth of the requests.
     Scans,
-    /// Zipf 0.99 whose hot set moves: each of six phases maps the ranks onto keys
-    /// [`SHIFT`] ranks further, so the keys hot in one phase are cold in the next.
     ShiftingHotSet,
-    /// Zipf 0.99 with a third of the requests for keys never requested again.
     OneHitWonders,
 }
 
-/// Requests between the starts of two scans.
 pub const SCAN_EVERY: usize = 100_000;
-/// Keys per scan.
 pub const SCAN_LEN: usize = 20_000;
-/// How far the hot set moves per phase, in ranks.
 pub const SHIFT: usize = 50_000;
-/// Phases of the shifting trace.
 const PHASES: usize = 6;
 
 impl TraceKind {
-    /// Every trace the suite replays, in report order.
     pub const ALL: [TraceKind; 5] = [
         TraceKind::Zipf(ZIPF_EXPONENTS[0]),
         TraceKind::Zipf(ZIPF_EXPONENTS[1]),
@@ -81,7 +62,6 @@ impl TraceKind {
         TraceKind::OneHitWonders,
     ];
 
-    /// The trace's name in the report.
     pub fn name(self) -> String {
         match self {
             TraceKind::Zipf(s) => format!("zipf s={s}"),
@@ -100,17 +80,12 @@ fn unique_key(i: usize) -> u64 {
 /// A trace of keys.
 #[derive(Debug, Clone)]
 pub struct Trace {
-    /// The trace's name ([`TraceKind::name`]).
     pub name: String,
-    /// The keys, in request order.
     pub keys: Vec<u64>,
-    /// The leading requests not counted.
     pub warm_up: usize,
 }
 
 impl Trace {
-    /// `requests` requests over `n` keys with exponent `s`, the first `warm_up` uncounted;
-    /// the same seed always draws the same trace.
     pub fn draw(n: usize, s: f64, requests: usize, warm_up: usize) -> Trace {
         assert!(warm_up < requests, "a trace needs counted requests");
         let zipf = Zipf::new(n, s);
@@ -124,12 +99,10 @@ impl Trace {
         }
     }
 
-    /// The suite's trace for exponent `s`.
     pub fn standard(s: f64) -> Trace {
         Trace::draw(ZIPF_KEYS, s, ZIPF_REQUESTS, ZIPF_WARM_UP)
     }
 
-    /// The suite's trace of `kind`.
     pub fn of(kind: TraceKind) -> Trace {
         let zipf = Zipf::new(ZIPF_KEYS, 0.99);
         let mut rng = Rng::new(SEED);
@@ -172,7 +145,6 @@ impl Trace {
         }
     }
 
-    /// Requests counted.
     pub fn counted(&self) -> usize {
         self.keys.len() - self.warm_up
     }
@@ -181,23 +153,15 @@ impl Trace {
 /// What one cache's replay of one trace found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HitRatio {
-    /// The cache.
     pub name: &'static str,
-    /// The trace ([`TraceKind::name`]).
     pub trace: String,
-    /// Hits among the counted requests.
     pub hits: u64,
-    /// Requests counted (after the warm-up).
     pub requests: u64,
-    /// Entries held at the end of the trace.
     pub len: usize,
-    /// The cache's own hit and miss counts over the whole trace, warm-up included, where it
-    /// keeps them (keel), and the hits counted here over the same requests.
     pub reported: Option<((u64, u64), u64)>,
 }
 
 impl HitRatio {
-    /// Hits / requests counted.
     pub fn ratio(&self) -> f64 {
         if self.requests == 0 {
             return 0.0;
@@ -206,8 +170,7 @@ impl HitRatio {
     }
 }
 
-/// Replays `trace` against a new `C` of `capacity` entries: a get per request, an insert
-/// of the key (its own value) on a miss.
+/// Replays `trace` against a new `C` of `capacity` entries: a get per request.
 pub fn replay<C: CacheUnderTest>(trace: &Trace, capacity: usize) -> HitRatio {
     let cache = C::with_capacity(capacity);
     let mut all_hits = 0u64;
@@ -280,8 +243,6 @@ mod tests {
         );
     }
 
-    /// The hit-ratio table of the suite, without the timed groups:
-    /// `cargo test --release -p keel-benches --lib hit_ratio_table -- --ignored --nocapture`.
     #[test]
     #[ignore = "a measurement: replays 1.5 M requests per trace and cache"]
     fn hit_ratio_table() {

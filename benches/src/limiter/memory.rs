@@ -8,8 +8,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::{KEYED_BURST, KeyedUnderTest, SLOW_PERIOD};
 
-/// The system allocator, counting the live heap of the threads that ask (see the module
-/// docs). Install it with `#[global_allocator]`.
+/// The system allocator, counting the live heap of the threads that ask (see the module docs).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CountingAlloc;
 
@@ -21,8 +20,6 @@ struct Count {
 }
 
 thread_local! {
-    /// This thread's count. `const`, without a destructor: reading it never allocates,
-    /// which an allocator needs.
     static COUNT: Cell<Count> = const {
         Cell::new(Count {
             on: false,
@@ -127,31 +124,20 @@ pub fn installed() -> bool {
 /// What holding `keys` keys costs one keyed limiter on the heap.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Memory {
-    /// The limiter.
     pub name: &'static str,
-    /// Keys added.
     pub keys: usize,
-    /// Heap bytes the limiter holds for them, per key: what adding them allocated, less
-    /// what it freed (tables outgrown).
     pub bytes_per_key: f64,
-    /// Of which the limiter's copies of the keys' characters: the key strings' own bytes
-    /// (all of them inline for an integer key).
     pub key_bytes_per_key: f64,
-    /// Heap blocks held per key (a copied key is a block of its own).
     pub blocks_per_key: f64,
 }
 
 impl Memory {
-    /// Bytes per key apart from the key's characters: the state, the key's handle (pointer
-    /// and length), and the map's slots, control bytes and spare capacity.
     pub fn state_per_key(&self) -> f64 {
         self.bytes_per_key - self.key_bytes_per_key
     }
 }
 
-/// [`Memory`] of `L` holding `n` keys, each added by one admitted call with a key of
-/// [`keys`](super::keys) (built before counting). Only the keys are counted, not the empty
-/// limiter. `None` without [`CountingAlloc`].
+/// [`Memory`] of `L` holding `n` keys.
 pub fn keyed<L: KeyedUnderTest>(n: usize) -> Option<Memory> {
     let keys = super::keys(n);
     let key_bytes: usize = if L::COPIES_KEYS {
@@ -169,7 +155,6 @@ pub fn keyed<L: KeyedUnderTest>(n: usize) -> Option<Memory> {
     Some(per_key(L::NAME, n, bytes, key_bytes, blocks))
 }
 
-/// The name of [`governor_u64_keys`]' figure.
 pub const GOVERNOR_U64: &str = "governor (u64 keys)";
 
 /// [`Memory`] of governor's keyed limiter (as [`GovernorKeyed`](super::GovernorKeyed))

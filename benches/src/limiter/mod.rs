@@ -13,34 +13,20 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use keel_limiter::{PeriodLimiter, Rate, TokenLimiter};
 
-/// Tokens per second of the admitting unkeyed buckets: one token per nanosecond, so a call
-/// (several ns) always finds its token back.
 pub const ADMIT_RATE: u32 = 1_000_000_000;
-/// Burst of the admitting unkeyed buckets: about 2.1 s of refill at [`ADMIT_RATE`], far over
-/// keel's 2 ms threshold, so keel reads its coarse clock.
 pub const ADMIT_BURST: u32 = u32::MAX / 2;
-/// Burst of keel's admitting bucket on the precise clock: 1 ms of refill at [`ADMIT_RATE`],
-/// under the 2 ms a bucket must hold to be decided on the coarse clock.
 pub const PRECISE_BURST: u32 = 1_000_000;
-/// The refill period of the exhausted buckets and of the keyed limiters: one token an hour,
-/// so an exhausted bucket stays so for the whole run, and a key is never idle (a full
-/// bucket, which keel may evict) while the suite runs.
 pub const SLOW_PERIOD: Duration = Duration::from_secs(3600);
-/// Burst of the keyed limiters: more calls than any one key gets in a run (about 10 000
-/// per key per 10 000 keys at 20 ns a call).
 pub const KEYED_BURST: u32 = 1_000_000;
 
 /// An unkeyed rate limiter as the suite sees it.
 pub trait DirectUnderTest: Send + Sync + 'static {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
 
-    /// A bucket that admits every call of the benchmarks: [`ADMIT_RATE`] tokens per second,
-    /// bursts of [`ADMIT_BURST`].
+    /// A bucket that admits every call of the benchmarks: [`ADMIT_RATE`] tokens per second.
     fn admitting() -> Self;
 
-    /// An empty bucket that refills one token per [`SLOW_PERIOD`] (burst 1, its one token
-    /// taken): it refuses every call of the benchmarks.
+    /// An empty bucket that refills one token per [`SLOW_PERIOD`] (burst 1, its one token taken).
     fn exhausted() -> Self;
 
     /// One call for one token: `true` if it was admitted.
@@ -49,18 +35,14 @@ pub trait DirectUnderTest: Send + Sync + 'static {
 
 /// A rate limiter with one state per key, as the suite sees it.
 pub trait KeyedUnderTest: Send + Sync + 'static {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
 
-    /// Whether the limiter keeps a copy of each key's characters (governor's map does;
-    /// keel's keeps a 64-bit keyed hash instead).
     const COPIES_KEYS: bool;
 
     /// A keyed limiter on which no key runs out during a run (one token per
     /// [`SLOW_PERIOD`], bursts of [`KEYED_BURST`]), and whose keys are never idle.
     fn admitting() -> Self;
 
-    /// One call for one token of `key`: `true` if it was admitted.
     #[expect(
         clippy::ptr_arg,
         reason = "governor's keyed limiter takes `&K`, and its keys are `String`s"
@@ -71,8 +53,7 @@ pub trait KeyedUnderTest: Send + Sync + 'static {
     fn keys(&self) -> usize;
 }
 
-/// The `i`-th key of the benchmarks: an IPv4 address in 10.0.0.0/8 (a client address is
-/// the most common rate-limiting key), 8 to 11 bytes.
+/// The `i`-th key of the benchmarks.
 pub fn key(i: usize) -> String {
     format!("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)
 }
@@ -83,19 +64,14 @@ pub fn keys(n: usize) -> Vec<String> {
 }
 
 thread_local! {
-    /// The position of this thread's walk over the keys of a [`Keyed`] (`usize::MAX`: not
-    /// started). A `const` cell without a destructor: reading it is one thread-relative load.
     static CURSOR: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-/// Where threads start their walks: each new thread one stride further, so two benchmark
-/// threads walk far apart and do not ask for the same key at the same moment.
+/// Where threads start their walks: each new thread one stride further.
 static STARTS: AtomicUsize = AtomicUsize::new(0);
-/// The distance between two threads' starting points (a prime, about a third of 10 000).
 const START_STRIDE: usize = 3_331;
 
-/// A keyed limiter holding `keys`, each called once when it was built: the benchmark cycles
-/// every thread through all of them, in the same order from its own starting point.
+/// A keyed limiter holding `keys`, each called once when it was built.
 #[derive(Debug)]
 pub struct Keyed<L> {
     limiter: L,
@@ -103,7 +79,6 @@ pub struct Keyed<L> {
 }
 
 impl<L: KeyedUnderTest> Keyed<L> {
-    /// `L::admitting()` with `n` keys (one call each).
     pub fn populated(n: usize) -> Keyed<L> {
         assert!(n > 0, "a keyed benchmark needs keys");
         let limiter = L::admitting();
@@ -115,14 +90,11 @@ impl<L: KeyedUnderTest> Keyed<L> {
         Keyed { limiter, keys }
     }
 
-    /// One call for the next key of the calling thread's walk: `true` if admitted.
     #[inline]
     pub fn allow_next(&self) -> bool {
         self.limiter.allow_key(self.next_key())
     }
 
-    /// The calling thread's next key: one thread-local load and store, a compare and an
-    /// index.
     #[inline]
     fn next_key(&self) -> &String {
         let n = self.keys.len();
@@ -141,7 +113,6 @@ impl<L: KeyedUnderTest> Keyed<L> {
         &self.keys[next]
     }
 
-    /// The limiter.
     pub fn limiter(&self) -> &L {
         &self.limiter
     }
@@ -157,9 +128,7 @@ fn slow_quota(burst: u32) -> Quota {
         .allow_burst(nonzero(burst))
 }
 
-/// `RateLimiter::direct(Quota::per_second(..).allow_burst(..))`: governor's
-/// `DefaultDirectRateLimiter`, a GCRA on one `AtomicU64` (compare-and-swap) reading its
-/// default clock, quanta's `Clock::now()` (the TSC, scaled), on every call. `check()`.
+/// `RateLimiter::direct(Quota::per_second(..).allow_burst(..))`.
 #[derive(Debug)]
 pub struct Governor(DefaultDirectRateLimiter);
 
@@ -184,9 +153,7 @@ impl DirectUnderTest for Governor {
     }
 }
 
-/// `RateLimiter::keyed(quota)`: governor's `DefaultKeyedRateLimiter<String>`, a
-/// `DashMap<String, InMemoryState>` with std's `RandomState` (SipHash-1-3), its default
-/// store and hasher; quanta's clock on every call. `check_key(&key)`.
+/// `RateLimiter::keyed(quota)`: governor's `DefaultKeyedRateLimiter<String>`.
 #[derive(Debug)]
 pub struct GovernorKeyed(DefaultKeyedRateLimiter<String>);
 
@@ -208,19 +175,13 @@ impl KeyedUnderTest for GovernorKeyed {
     }
 }
 
-/// keel's unkeyed [`TokenLimiter`] (GCRA: one compare-and-swap on the bucket's word),
-/// built with `build()`, so on the process-wide `CoarseClock`: its buckets hold at least
-/// 2 ms of refill, and a decision reads the cached tick (one atomic load). `allow()`.
+/// keel's unkeyed [`TokenLimiter`] (GCRA: one compare-and-swap on the bucket's word).
 #[derive(Debug)]
 pub struct Keel(TokenLimiter);
 
 impl Keel {
-    /// The id of [`Keel::admitting_precise`] in the allow group.
     pub const PRECISE_NAME: &'static str = "keel (precise clock)";
 
-    /// An admitting bucket that holds only 1 ms of refill ([`PRECISE_BURST`] tokens at
-    /// [`ADMIT_RATE`]), so keel decides it on the precise clock (`Instant::now()`), as it
-    /// does every bucket under 2 ms: the same clock cost as governor's quanta reading.
     pub fn admitting_precise() -> Keel {
         Keel(
             TokenLimiter::builder(Rate::per_second(ADMIT_RATE), PRECISE_BURST)
@@ -255,8 +216,7 @@ impl DirectUnderTest for Keel {
     }
 }
 
-/// keel's keyed [`TokenLimiter`] on the `CoarseClock`: `allow_key(&str)`, one `AtomicU64`
-/// per key hash in a sharded map; no key cap.
+/// keel's keyed [`TokenLimiter`] on the `CoarseClock`: `allow_key(&str)`.
 #[derive(Debug)]
 pub struct KeelKeyed(TokenLimiter);
 
@@ -282,12 +242,9 @@ impl KeyedUnderTest for KeelKeyed {
     }
 }
 
-/// The largest quota [`KeelPeriod`] is built with: far more calls than a key gets in a
-/// run, under the limiter's largest (2^24 − 2).
 const PERIOD_QUOTA: u32 = 16_000_000;
 
-/// keel's [`PeriodLimiter`] (go-zero's fixed window), windows of an hour, on the
-/// `CoarseClock`: `take(&str)`, admitted when `Allowed` or `HitQuota`. No peer.
+/// keel's [`PeriodLimiter`] (go-zero's fixed window), windows of an hour, on the `CoarseClock`.
 #[derive(Debug)]
 pub struct KeelPeriod(PeriodLimiter);
 
@@ -317,8 +274,6 @@ impl KeyedUnderTest for KeelPeriod {
 mod tests {
     use super::*;
 
-    /// A benchmark whose "admitted" calls were refused (or whose refusals were admitted)
-    /// would measure the wrong path.
     fn direct_reaches_its_bucket<L: DirectUnderTest>() {
         let admitting = L::admitting();
         for _ in 0..100_000 {
@@ -340,7 +295,6 @@ mod tests {
         }
     }
 
-    /// The walk visits every key, admits each, and adds or drops none.
     fn keyed_walk_stays_on_its_keys<L: KeyedUnderTest>() {
         let keyed = Keyed::<L>::populated(1000);
         for _ in 0..5 * 1000 {

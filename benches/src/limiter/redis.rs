@@ -16,20 +16,16 @@ use keel_limiter::{FailurePolicy, Rate, TokenLimiter};
 use super::{ADMIT_BURST, ADMIT_RATE};
 use crate::figures::Figures;
 
-/// A `redis-server` of this process's own, on a free loopback port, with persistence off;
-/// killed when dropped.
+/// A `redis-server` of this process's own, on a free loopback port, with persistence off.
 #[derive(Debug)]
 pub struct RedisServer {
     child: Child,
     port: u16,
 }
 
-/// How long a new server may take to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl RedisServer {
-    /// Starts `redis-server` from `PATH`, or `None` (with the reason on stderr) if there is
-    /// none or it does not answer within 5 s.
     pub fn start() -> Option<RedisServer> {
         let port = match free_port() {
             Ok(port) => port,
@@ -70,7 +66,6 @@ impl RedisServer {
         None
     }
 
-    /// `redis://127.0.0.1:<port>/`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
@@ -97,8 +92,7 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// The raw side's token bucket, equivalent to keel's: the same commands (`TIME`, `HMGET`,
-/// and when admitted `HSET` + `PEXPIRE`) on a hash of tokens and a timestamp.
+/// The raw side's token bucket, equivalent to keel's.
 static TOKEN_BUCKET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -123,16 +117,12 @@ return {1, 0}
     )
 });
 
-/// The buckets' TTL on the raw side: twice the time an empty bucket takes to fill, as
-/// keel sets it.
+/// The buckets' TTL on the raw side: twice the time an empty bucket takes to fill, as keel sets it.
 fn raw_ttl_ms() -> u64 {
     2 * u64::from(ADMIT_BURST) * 1000 / u64::from(ADMIT_RATE) + 1
 }
 
-/// keel's lease mode for each of `batches` on a fresh private server, one thread calling
-/// `allow_key` on one key for `time`: its decisions per second and the round trips they
-/// cost, as `limiter redis lease batch {batch}` in `figures` (a warning for a refusal:
-/// none is expected). `false` if no server could be started.
+/// keel's lease mode for each of `batches` on a fresh private server.
 pub fn measure_lease(batches: &[u32], time: Duration, figures: &mut Figures) -> bool {
     let Some(server) = RedisServer::start() else {
         return false;
@@ -173,18 +163,12 @@ pub fn measure_lease(batches: &[u32], time: Duration, figures: &mut Figures) -> 
 /// How [`measure`] runs.
 #[derive(Clone, Copy, Debug)]
 pub struct RedisPlan {
-    /// Timed rounds per concurrency (each runs both sides, in alternating order).
     pub rounds: usize,
-    /// How long each side runs per round.
     pub round: Duration,
-    /// An untimed run of each side per concurrency first (connections, script cache).
     pub warm_up: Duration,
 }
 
 impl RedisPlan {
-    /// 8 rounds of 0.2 s per side, 0.2 s of warm-up: about 3.6 s per concurrency. Many
-    /// short rounds rather than a few long ones: a single task's round trips swing with
-    /// how fast an idle vCPU wakes up, and the median of many pairs evens that out.
     pub const STANDARD: RedisPlan = RedisPlan {
         rounds: 8,
         round: Duration::from_millis(200),
@@ -192,12 +176,7 @@ impl RedisPlan {
     };
 }
 
-/// keel against the raw loop at each of `tasks` on a fresh private server, as
-/// `limiter redis {tasks}t` in `figures`: the medians over the rounds of each side's
-/// decisions per second and of keel's overhead, raw / keel − 1 (the two sides run back to
-/// back in each round, so a round's ratio sees one state of the machine); a warning for
-/// decisions not admitted by Redis on either side (none is expected). `false` if no server
-/// could be started.
+/// keel against the raw loop at each of `tasks` on a fresh private server.
 pub fn measure(tasks: &[usize], plan: RedisPlan, figures: &mut Figures) -> bool {
     let Some(server) = RedisServer::start() else {
         return false;
@@ -239,8 +218,7 @@ pub fn measure(tasks: &[usize], plan: RedisPlan, figures: &mut Figures) -> bool 
     true
 }
 
-/// The medians of keel's and the raw loop's decisions per second and of the overhead, and
-/// the decisions not admitted.
+/// The medians of keel's and the raw loop's decisions per second and of the overhead.
 async fn compare(
     keel: &TokenLimiter,
     raw: &MultiplexedConnection,
@@ -274,8 +252,7 @@ async fn compare(
     )
 }
 
-/// `tasks` tasks calling keel until `time` has passed: (decisions per second, decisions
-/// not admitted).
+/// `tasks` tasks calling keel until `time` has passed.
 async fn run_keel(keel: &TokenLimiter, tasks: usize, time: Duration) -> (f64, u64) {
     let start = Instant::now();
     let until = start + time;
@@ -298,8 +275,7 @@ async fn run_keel(keel: &TokenLimiter, tasks: usize, time: Duration) -> (f64, u6
     finish(start, handles).await
 }
 
-/// `tasks` tasks sending the raw script until `time` has passed: (decisions per second,
-/// decisions not admitted).
+/// `tasks` tasks sending the raw script until `time` has passed.
 async fn run_raw(raw: &MultiplexedConnection, tasks: usize, time: Duration) -> (f64, u64) {
     let start = Instant::now();
     let until = start + time;
@@ -356,7 +332,6 @@ mod tests {
         assert!(median(Vec::new()).is_nan());
     }
 
-    /// Runs only where `redis-server` is installed; skips (passes) elsewhere.
     #[test]
     fn both_sides_are_admitted_by_a_private_server() {
         let plan = RedisPlan {

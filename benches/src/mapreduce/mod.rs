@@ -17,19 +17,14 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
-/// Items per call.
 pub const ITEMS: u64 = 100_000;
 
-/// What every call over `0..ITEMS` returns: the sum of `2x`.
 pub const SUM: u64 = ITEMS * (ITEMS - 1);
 
-/// Worker threads of the tokio runtime and of rayon's pool: the peer figures' 2.
 pub const RUNTIME_THREADS: usize = 2;
 
-/// Items of the fan-out call.
 pub const FAN_OUT_ITEMS: u64 = 8;
 
-/// What each fan-out item awaits (`tokio::time::sleep`).
 pub const FAN_OUT_SLEEP: Duration = Duration::from_millis(1);
 
 /// The runtime of the async rows: multi-thread, [`RUNTIME_THREADS`] workers, timers on.
@@ -47,8 +42,6 @@ pub type Call = Pin<Box<dyn Future<Output = u64> + Send>>;
 /// What starts one whole call of a row.
 pub type NewCall = fn() -> Call;
 
-/// The async rows, keel first: `(benchmark id, call)`, each one map-reduce over
-/// `0..ITEMS`, x → 2x, summed.
 pub const ASYNC_ROWS: [(&str, NewCall); 4] = [
     // `keel_mapreduce::tokio::map_reduce`, default options (16 workers): every mapper
     // future is polled in the caller's task.
@@ -68,8 +61,6 @@ pub const ASYNC_ROWS: [(&str, NewCall); 4] = [
     ("tokio JoinSet (a task per item)", || Box::pin(join_set())),
 ];
 
-/// The fan-out rows, keel first: `(benchmark id, items that run, call)`, the call
-/// resolving to the number of items that ran, each sleeping [`FAN_OUT_SLEEP`].
 pub const FAN_OUT_ROWS: [(&str, u64, NewCall); 3] = [
     // `map_reduce` over FAN_OUT_ITEMS items with as many workers: the sleeps overlap.
     ("keel map_reduce (8 workers)", FAN_OUT_ITEMS, || {
@@ -163,20 +154,15 @@ async fn fan_out_keel() -> u64 {
     result.expect("the call is never stopped")
 }
 
-/// Items per batch of the batched crossbeam pipeline.
 pub const PIPELINE_BATCH: usize = 1024;
 
-/// Capacity of the per-item pipeline's channels, in items.
 pub const PIPELINE_CAPACITY: usize = 1024;
 
-/// Capacity of the batched pipeline's channels, in batches: two per worker.
 pub const PIPELINE_BATCHES: usize = 2 * RUNTIME_THREADS;
 
 /// A thread row: one whole call on the rows' rayon pool ([`pool`]), returning the sum.
 pub type ThreadCall = fn(&ThreadPool) -> u64;
 
-/// The OS-thread rows, keel first: `(benchmark id, call)`, each one map-reduce over
-/// `0..ITEMS`, x → 2x, summed.
 pub const THREAD_ROWS: [(&str, ThreadCall); 5] = [
     // `keel_mapreduce::thread::map_reduce` with that many workers (plus its generator and
     // reducer threads).
@@ -257,8 +243,7 @@ fn keel_threads(workers: usize) -> u64 {
     .expect("the call is never stopped")
 }
 
-/// `produce` on a thread → `work` on [`RUNTIME_THREADS`] threads → `total` on the calling
-/// thread, over `bounded(capacity)` channels of messages `M` (items, or batches of them).
+/// `produce` on a thread → `work` on [`RUNTIME_THREADS`] threads → `total` on the calling thread.
 fn pipeline<M: Send>(
     capacity: usize,
     produce: impl FnOnce(&Sender<M>) + Send,

@@ -9,10 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use keel_rediscache::{Connection, RedisCache};
 use multi_tier_cache::{CacheManager, CacheStrategy, L1Cache, L2Cache, MokaCacheConfig};
 
-/// The shared Redis.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/";
 
-/// Overrides [`DEFAULT_URL`].
 pub const URL_ENV: &str = "KEEL_BENCH_REDIS_URL";
 
 /// The Redis the suite and the stampede count use.
@@ -34,8 +32,7 @@ pub async fn reachable(url: &str) -> Result<redis::Client, String> {
     }
 }
 
-/// A name no other run uses: `keel-bench-<what>-<pid>-<ns since the epoch>` (letters,
-/// digits and `-` only, so it is a plain prefix in a `SCAN MATCH` pattern).
+/// A name no other run uses.
 pub fn unique(what: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -43,8 +40,7 @@ pub fn unique(what: &str) -> String {
     format!("keel-bench-{what}-{}-{nanos}", std::process::id())
 }
 
-/// Deletes every key starting with one of `prefixes` (`SCAN MATCH prefix*`, then `DEL`);
-/// the keys deleted.
+/// Deletes every key starting with one of `prefixes` (`SCAN MATCH prefix*`, then `DEL`).
 pub async fn cleanup(client: &redis::Client, prefixes: &[String]) -> redis::RedisResult<usize> {
     let mut conn = client.get_multiplexed_async_connection().await?;
     let mut deleted = 0;
@@ -75,8 +71,7 @@ pub async fn cleanup(client: &redis::Client, prefixes: &[String]) -> redis::Redi
     Ok(deleted)
 }
 
-/// The prefixes of every key a cache named `name` writes: keel's `{name:key}` and
-/// `{name:key}:lease`, and the peer's keys, which the suite names `name:key`.
+/// The prefixes of every key a cache named `name` writes.
 pub fn prefixes(name: &str) -> Vec<String> {
     vec![format!("{{{name}"), name.to_owned()]
 }
@@ -100,9 +95,7 @@ pub async fn keel(
         .map_err(|e| format!("keel build: {e}"))
 }
 
-/// A multi-tier-cache instance as its README builds one: `CacheManager::new` over its moka
-/// L1 (`MokaCache`, `max_capacity` entries, time to live and to idle 1 h) and its Redis L2
-/// (`RedisCache::with_url`: a `ConnectionManager` of its own), JSON values.
+/// A multi-tier-cache instance as its README builds one.
 pub async fn multi_tier(url: &str, max_capacity: u64) -> Result<Arc<CacheManager>, String> {
     let l1 = L1Cache::new(MokaCacheConfig {
         max_capacity,
@@ -119,5 +112,4 @@ pub async fn multi_tier(url: &str, max_capacity: u64) -> Result<Arc<CacheManager
         .map_err(|e| format!("multi-tier-cache manager: {e}"))
 }
 
-/// The peer's time to live for what the suite writes: 1 h, as keel's.
 pub const PEER_STRATEGY: CacheStrategy = CacheStrategy::Custom(Duration::from_secs(3_600));

@@ -8,33 +8,23 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Barrier;
 
-/// Concurrent requests per round.
 pub const REQUESTS: usize = 1_000;
 
-/// Instances the requests are spread over.
 pub const INSTANCES: usize = 4;
 
-/// How long one simulated database query sleeps.
 pub const QUERY: Duration = Duration::from_millis(5);
 
-/// Rounds per implementation, each on a fresh cold key (and fresh instances).
 pub const ROUNDS: usize = 5;
 
-/// The value the database returns.
 const VALUE: u64 = 42;
 
 /// One round of one implementation.
 #[derive(Clone, Debug)]
 pub struct Round {
-    /// The implementation.
     pub name: &'static str,
-    /// Requests made.
     pub requests: usize,
-    /// Calls of the loader (simulated database queries).
     pub queries: u64,
-    /// Requests that failed or returned another value.
     pub errors: u64,
-    /// From the barrier's release to the last answer.
     pub elapsed: Duration,
 }
 
@@ -45,8 +35,7 @@ async fn query(calls: &AtomicU64) -> u64 {
     VALUE
 }
 
-/// Runs `take(instance, key, calls)` [`REQUESTS`] times concurrently, instance `i %
-/// INSTANCES`, released together.
+/// Runs `take(instance, key, calls)` [`REQUESTS`] times concurrently, instance `i % INSTANCES`.
 async fn round<T, F, Fut>(name: &'static str, instances: Vec<T>, key: String, take: F) -> Round
 where
     T: Clone + Send + Sync + 'static,
@@ -99,8 +88,7 @@ where
     }
 }
 
-/// keel-rediscache: [`INSTANCES`] `RedisCache`s named `name` (see
-/// [`keel`](super::keel)), one cold key.
+/// keel-rediscache: [`INSTANCES`] `RedisCache`s named `name` (see [`keel`](super::keel)).
 pub async fn keel(client: &redis::Client, name: &str, key: &str) -> Result<Round, String> {
     let mut instances = Vec::new();
     for _ in 0..INSTANCES {
@@ -123,8 +111,7 @@ pub async fn keel(client: &redis::Client, name: &str, key: &str) -> Result<Round
     .await)
 }
 
-/// multi-tier-cache: [`INSTANCES`] managers (see [`multi_tier`](super::multi_tier)), the key
-/// `name:key`.
+/// multi-tier-cache: [`INSTANCES`] managers (see [`multi_tier`](super::multi_tier)).
 pub async fn multi_tier(url: &str, name: &str, key: &str) -> Result<Round, String> {
     let mut instances = Vec::new();
     for _ in 0..INSTANCES {
@@ -146,8 +133,7 @@ pub async fn multi_tier(url: &str, name: &str, key: &str) -> Result<Round, Strin
     .await)
 }
 
-/// moka: [`INSTANCES`] `moka::future::Cache`s of 10 000 entries, time to live 1 h, no
-/// Redis.
+/// moka: [`INSTANCES`] `moka::future::Cache`s of 10 000 entries, time to live 1 h, no Redis.
 pub async fn moka(key: &str) -> Round {
     let instances: Vec<moka::future::Cache<String, u64>> = (0..INSTANCES)
         .map(|_| {

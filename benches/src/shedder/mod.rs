@@ -14,29 +14,20 @@ pub mod service;
 
 pub use self::service::{LittleLoadShedder, TowerLoadShed};
 
-/// The fixed in-flight limit of the peers that have one (tower's `ConcurrencyLimit`, the
-/// tokio `Semaphore`, rust-zero-core's `max_concurrency`): far above what two benchmark
-/// threads reach, so only their rejecting setups, which hold it all, ever hit it.
 pub const CAPACITY: usize = 1024;
 
-/// A load shedder as the suite sees it: one generic driver runs every implementation, so
-/// each one only says how to build it in an admitting and in a rejecting state and how to
-/// make one request.
+/// A load shedder as the suite sees it: one generic driver runs every implementation.
 pub trait ShedderUnderTest: Send + Sync + 'static {
-    /// The benchmark id in the admitting groups, and the name in the report.
     const NAME: &'static str;
-    /// The benchmark id in the rejection group.
     const REJECTION_NAME: &'static str = Self::NAME;
 
     /// A shedder that admits every request of the benchmark threads.
     fn admitting() -> Self;
 
-    /// A shedder that refuses: overloaded the way its design sheds (CPU and in-flight for
-    /// keel, a full limit or queue for the peers), with requests held open in the setup.
+    /// A shedder that refuses.
     fn overloaded() -> Self;
 
     /// One request that completes at once: ask, then report a pass (or drop the permit).
-    /// `false` if it was refused.
     fn request(&self) -> bool;
 
     /// One request that completes successfully: `false` if it was refused.
@@ -52,8 +43,7 @@ pub trait ShedderUnderTest: Send + Sync + 'static {
     }
 }
 
-/// `tokio::sync::Semaphore::new(CAPACITY)`: `try_acquire()`, then dropping the permit. No
-/// statistics, no clock: what a fixed concurrency limit costs.
+/// `tokio::sync::Semaphore::new(CAPACITY)`: `try_acquire()`, then dropping the permit.
 #[derive(Debug)]
 pub struct TokioSemaphore(Semaphore);
 
@@ -64,7 +54,6 @@ impl ShedderUnderTest for TokioSemaphore {
         TokioSemaphore(Semaphore::new(CAPACITY))
     }
 
-    /// Every permit taken (and forgotten): `try_acquire` fails.
     fn overloaded() -> Self {
         let semaphore = Semaphore::new(CAPACITY);
         semaphore
@@ -84,7 +73,6 @@ impl ShedderUnderTest for TokioSemaphore {
 /// 5 s in 50 buckets, its CPU signal its own process sampler (not injectable).
 pub struct RustZeroCore {
     shedder: AdaptiveShedder,
-    /// The rejecting setup's permits, held open.
     _held: Mutex<Vec<ShedPermit>>,
 }
 
@@ -107,8 +95,6 @@ impl ShedderUnderTest for RustZeroCore {
         }
     }
 
-    /// Permits taken until it refuses one: at [`CAPACITY`] in flight (or earlier, if the
-    /// process is busy enough for its own CPU signal) and held open.
     fn overloaded() -> Self {
         let shedder = RustZeroCore::build();
         let held: Vec<ShedPermit> = std::iter::from_fn(|| shedder.try_acquire())
@@ -130,22 +116,14 @@ impl ShedderUnderTest for RustZeroCore {
 
 crate::opaque_debug!(RustZeroCore);
 
-/// The injected CPU usage of the high-load shedder while it is measured (millis): over
-/// go-zero's threshold of 900, so every decision runs the in-flight check, with an overload
-/// factor of 0.5.
 pub const HIGH_LOAD_CPU: u32 = 950;
 
-/// Requests held open by [`Keel::overloaded`]: far over its limit at 100% CPU
-/// (`max(1, max_pass × min_rt × 0.01) × 0.1`, 1 on a fresh window).
 const HELD: usize = 1000;
 
-/// Requests one warm-up round of [`KeelHighLoad`] keeps in flight together.
 const WARM_IN_FLIGHT: usize = 100;
-/// How long each warm-up request takes.
 const WARM_LATENCY: Duration = Duration::from_millis(25);
 
-/// keel's [`Shedder`] with go-zero's defaults and an injected CPU signal ([`ManualCpu`]):
-/// admitting at CPU 0, overloaded at 1000 with [`HELD`] requests held open.
+/// keel's [`Shedder`] with go-zero's defaults and an injected CPU signal ([`ManualCpu`]).
 #[derive(Debug)]
 pub struct Keel {
     shedder: Shedder,
@@ -203,17 +181,14 @@ impl ShedderUnderTest for Keel {
     }
 }
 
-/// [`Keel`] at [`HIGH_LOAD_CPU`]: over the threshold, so every decision also runs the
-/// in-flight check, yet admits (go-zero's `BenchmarkAdaptiveShedder_Allow/high load`).
+/// [`Keel`] at [`HIGH_LOAD_CPU`]: over the threshold.
 #[derive(Debug)]
 pub struct KeelHighLoad {
     keel: Keel,
-    /// Held by a warm-up round, or by the benchmark to keep warm-up rounds out.
     warm: Mutex<()>,
 }
 
 impl KeelHighLoad {
-    /// One warm-up round (about 25 ms), unless the shedder is being measured: it waits.
     pub fn warm_round(&self) {
         let _round = self.warm.lock().expect("never poisoned");
         self.keel.cpu.set(0);
@@ -227,12 +202,10 @@ impl KeelHighLoad {
         self.keel.cpu.set(HIGH_LOAD_CPU);
     }
 
-    /// Keeps warm-up rounds out (none has a request in flight) while the guard lives.
     pub fn pause(&self) -> MutexGuard<'_, ()> {
         self.warm.lock().expect("never poisoned")
     }
 
-    /// The shedder's state, for the report.
     pub fn snapshot(&self) -> Snapshot {
         self.keel.shedder.snapshot()
     }
@@ -265,8 +238,6 @@ impl ShedderUnderTest for KeelHighLoad {
 mod tests {
     use super::*;
 
-    /// Guards the wiring of each adapter: a benchmark whose request never reached the
-    /// shedder, or whose "rejection" was in fact an admission, would measure the wrong thing.
     fn reaches_the_shedder<S: ShedderUnderTest>() {
         let admitting = S::admitting();
         for _ in 0..1000 {
@@ -292,8 +263,6 @@ mod tests {
         reaches_the_shedder::<TokioSemaphore>();
     }
 
-    /// The high-load shedder is measured on its checked path (CPU over the threshold) with
-    /// a window whose limit two benchmark threads stay far below.
     #[test]
     fn the_high_load_shedder_runs_the_in_flight_check_and_admits() {
         let high = KeelHighLoad::admitting();

@@ -21,20 +21,17 @@ use tower::load_shed::LoadShed;
 
 use super::{CAPACITY, ShedderUnderTest};
 
-/// The service behind each tower middleware: answers `()` at once, or (`stalled`) never, to
-/// hold a request in flight for the rejection setups.
+/// The service behind each tower middleware: answers `()` at once, or (`stalled`) never.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Trivial {
     stalled: bool,
 }
 
 impl Trivial {
-    /// A service whose every response is ready on the first poll.
     pub fn ready() -> Self {
         Trivial { stalled: false }
     }
 
-    /// A service whose responses never complete.
     pub fn stalled() -> Self {
         Trivial { stalled: true }
     }
@@ -82,11 +79,9 @@ pub(crate) fn noop_context() -> Context<'static> {
     Context::from_waker(Waker::noop())
 }
 
-/// One shared service, cloned once for each thread that uses it, as a server gives each
-/// connection its own clone of a tower stack (`Service::call` takes `&mut self`).
+/// One shared service, cloned once for each thread that uses it.
 pub(crate) struct PerThread<S> {
     id: u64,
-    /// Locked only to make a thread's clone, so `S` need not be `Sync`.
     prototype: Mutex<S>,
 }
 
@@ -104,7 +99,6 @@ impl<S: Clone + Send + 'static> PerThread<S> {
         }
     }
 
-    /// Runs `f` on this thread's clone, making it on first use.
     #[inline]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
         CLONES.with(|clones| {
@@ -136,12 +130,10 @@ impl<S> fmt::Debug for PerThread<S> {
 
 type Stack = LoadShed<ConcurrencyLimit<Trivial>>;
 
-/// `LoadShed::new(ConcurrencyLimit::new(Trivial, CAPACITY))` from tower 0.5: `poll_ready`,
-/// `call` and one poll of the response, on each thread's own clone of the stack.
+/// `LoadShed::new(ConcurrencyLimit::new(Trivial, CAPACITY))` from tower 0.5: `poll_ready`.
 #[derive(Debug)]
 pub struct TowerLoadShed {
     stack: PerThread<Stack>,
-    /// The limit's permits, all taken, in the rejecting setup.
     _held: Option<OwnedSemaphorePermit>,
 }
 
@@ -189,26 +181,19 @@ impl ShedderUnderTest for TowerLoadShed {
     }
 }
 
-/// The EWMA weight of a new latency, as in the crate's example server.
 const EWMA: f64 = 0.01;
-/// The target average latency, as in the crate's example server.
 const TARGET: Duration = Duration::from_secs(2);
 
 type Response =
     Pin<Box<dyn Future<Output = Result<LoadShedResponse<()>, std::convert::Infallible>> + Send>>;
 
-/// `little_loadshedder::LoadShed::new(Trivial, 0.01, 2 s)` (the crate's example settings),
-/// each thread calling its own clone; a queued request is polled until it is served.
+/// `little_loadshedder::LoadShed::new(Trivial, 0.01, 2 s)` (the crate's example settings).
 pub struct LittleLoadShedder {
     stack: PerThread<little_loadshedder::LoadShed<Trivial>>,
-    /// The rejecting setup's requests held open: one in the stalled service, one queued.
     _held: Mutex<Vec<Response>>,
 }
 
 impl LittleLoadShedder {
-    /// One request: `true` if served, `false` if shed. A request that waits in the queue is
-    /// polled until it is served if `wait`, else dropped (leaving the queue) and counted as
-    /// not shed.
     fn request_waiting(&self, wait: bool) -> bool {
         self.stack.with(|stack| {
             let mut cx = noop_context();
@@ -242,9 +227,6 @@ impl ShedderUnderTest for LittleLoadShedder {
         }
     }
 
-    /// Over a service that never answers: the first request takes the only concurrency
-    /// permit and stalls, the second waits in the one-place queue (its size while no request
-    /// has completed), so every later one finds the queue full.
     fn overloaded() -> Self {
         let mut stack = little_loadshedder::LoadShed::new(Trivial::stalled(), EWMA, TARGET);
         let mut cx = noop_context();
@@ -269,7 +251,6 @@ impl ShedderUnderTest for LittleLoadShedder {
         self.request_waiting(true)
     }
 
-    /// A request let through would stall in the service, so it is not waited for.
     #[inline]
     fn reject(&self) -> bool {
         !self.request_waiting(false)

@@ -7,9 +7,7 @@ use parking_lot::Mutex;
 
 use crate::threads::time_on_threads;
 
-/// Benchmark id: `AtomicU64::fetch_add(1, Relaxed)`, all threads on one cache line.
 pub const FETCH_ADD: &str = "AtomicU64 fetch_add";
-/// Benchmark id: lock a `parking_lot::Mutex<u64>`, increment, unlock.
 pub const LOCK: &str = "parking_lot Mutex lock+unlock";
 
 /// Both figures on 1 and on 2 threads.

@@ -12,18 +12,14 @@ use crate::breaker::{BreakerUnderTest, Failsafe, Keel, KeelForcedOpen, RustZeroC
 use crate::figures::Figures;
 use crate::tally::TalliedGroup as Group;
 
-/// The rejection group (one thread).
 pub const REJECTION: &str = "breaker rejection";
-/// The rejection group on two threads.
 pub const REJECTION_2T: &str = "breaker rejection 2t";
 
-/// How long the breakers are exercised before the first sample: one window and one bucket
-/// (10.25 s with go-zero's defaults).
+/// How long the breakers are exercised before the first sample.
 pub fn fill() -> Duration {
     DEFAULT_WINDOW + DEFAULT_WINDOW / DEFAULT_BUCKETS
 }
 
-/// How often the background thread calls each breaker: ten times per 250 ms bucket.
 pub const KEEP_EVERY: Duration = Duration::from_millis(25);
 
 /// Every group of this suite (for the bench target).
@@ -31,8 +27,7 @@ pub fn all(c: &mut Criterion) {
     run(c).print();
 }
 
-/// Every group of this suite; the share of calls each open breaker rejected, and a warning
-/// for any call a healthy breaker refused.
+/// Every group of this suite; the share of calls each open breaker rejected.
 pub fn run(c: &mut Criterion) -> Figures {
     let keel = Keel::healthy();
     let failsafe = Failsafe::healthy();

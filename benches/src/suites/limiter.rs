@@ -11,20 +11,14 @@ use crate::limiter::{
 };
 use crate::tally::TalliedGroup as Group;
 
-/// Keys held by the keyed limiters while they are timed.
 pub const KEYS: usize = 10_000;
-/// Keys held by the keyed limiters when their memory is counted.
 pub const MEMORY_KEYS: usize = 100_000;
 
-/// Concurrent tokio tasks of the Redis rows.
 pub const REDIS_TASKS: [usize; 2] = [1, 64];
 
-/// The refusal group (one thread).
 pub const DENY: &str = "limiter deny 1t";
-/// The fixed-window group (one thread).
 pub const PERIOD: &str = "limiter period 1t";
 
-/// The lease batches measured.
 pub const LEASE_BATCHES: [u32; 2] = [100, 1000];
 
 /// Every group of this suite (for the bench target), then the other figures.
@@ -32,9 +26,7 @@ pub fn all(c: &mut Criterion) {
     run(c).print();
 }
 
-/// Every group of this suite, with what the calls of each benchmark came back as, the
-/// memory figures (counted first, before the suite's own limiters exist) and the Redis
-/// rows (last, with a private server that is stopped before this returns).
+/// Every group of this suite, with what the calls of each benchmark came back as.
 pub fn run(c: &mut Criterion) -> Figures {
     let mut figures = Figures::default();
     memory_per_key(MEMORY_KEYS, &mut figures);
@@ -104,9 +96,7 @@ pub fn run(c: &mut Criterion) -> Figures {
     figures
 }
 
-/// Heap bytes per key at `n` keys (none without the counting allocator): keel's keyed
-/// token bucket, governor's keyed limiter with the same `String` keys, and governor with
-/// `u64` keys (the peer figure's configuration).
+/// Heap bytes per key at `n` keys (none without the counting allocator): keel's keyed token bucket.
 pub fn memory_per_key(n: usize, figures: &mut Figures) {
     let all = [
         memory::keyed::<KeelKeyed>(n),

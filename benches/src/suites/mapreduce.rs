@@ -10,19 +10,13 @@ use crate::mapreduce::{
     ASYNC_ROWS, Call, FAN_OUT_ITEMS, FAN_OUT_ROWS, ITEMS, SUM, THREAD_ROWS, pool, runtime,
 };
 
-/// The async group: [`ASYNC_ROWS`] on the 2-worker runtime.
 pub const ASYNC: &str = "mapreduce async 100k";
-/// The OS-thread group: [`THREAD_ROWS`].
 pub const THREADS: &str = "mapreduce threads 100k";
-/// The fan-out group: [`FAN_OUT_ROWS`] (wall time of one call).
 pub const FAN_OUT: &str = "mapreduce fan-out 8x1ms";
 
-/// Samples per benchmark (the peer figures' 10 flat samples).
 const SAMPLES: usize = 10;
 
-/// Warm-up of the fan-out group, whatever the profile.
 const FAN_OUT_WARM_UP: Duration = Duration::from_millis(500);
-/// Measurement time of the fan-out group, whatever the profile: 10 samples of a few calls.
 const FAN_OUT_MEASUREMENT: Duration = Duration::from_secs(1);
 
 /// Every group of this suite.
@@ -76,9 +70,7 @@ fn group<'c>(c: &'c mut Criterion, name: &str, items: u64) -> BenchmarkGroup<'c,
     g
 }
 
-/// Runs `iters` calls one after another inside one task spawned on `rt`, and returns the
-/// sum of their times (each call timed as a whole, from inside the task); every call must
-/// resolve to `expected`.
+/// Runs `iters` calls one after another inside one task spawned on `rt`.
 fn time_in_task<F>(rt: &Runtime, iters: u64, expected: u64, call: F) -> Duration
 where
     F: Fn() -> Call + Send + 'static,

@@ -12,14 +12,12 @@ use keel_shedder::Shedder;
 use keel_shedder::cpu::ManualCpu;
 use keel_timex::ManualClock;
 
-/// The group's name: which build this is.
 pub const GROUP: &str = if cfg!(feature = "metrics") {
     "metrics on"
 } else {
     "metrics off"
 };
 
-/// The benchmarks of the group, in table order.
 pub const PATHS: [&str; 4] = [
     "breaker allow+success",
     "shedder allow+pass",

@@ -18,13 +18,10 @@ use crate::figures::Figures;
 use crate::rediscache;
 use crate::tally::TalliedGroup;
 
-/// Keys every cache holds.
 pub const KEYS: usize = 10_000;
 
-/// The local-tier hit group.
 pub const L1_GROUP: &str = "rediscache l1-hit";
 
-/// The Redis hit group.
 pub const L2_GROUP: &str = "rediscache l2-hit";
 
 /// Every group of this suite (for the bench target), then the tallies' warnings.
@@ -142,8 +139,7 @@ impl Lookup for RawGet {
     }
 }
 
-/// `iters` lookups per sample walking the keys in order, continuing where the last sample
-/// ended.
+/// `iters` lookups per sample walking the keys in order, continuing where the last sample ended.
 fn bench<L: Lookup>(g: &mut TalliedGroup<'_, '_>, runtime: &Runtime, subject: &L) {
     let mut next = 0usize;
     g.bench_counted(L::NAME, |iters| {
@@ -233,8 +229,7 @@ async fn setup(client: &redis::Client, url: &str, name: &str) -> Result<Setup, S
     })
 }
 
-/// Every group of this suite, the caches' own counts and the cleanup printed; the reason
-/// if it was skipped.
+/// Every group of this suite, the caches' own counts and the cleanup printed.
 pub fn run(c: &mut Criterion) -> Figures {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

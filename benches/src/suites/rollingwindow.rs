@@ -10,23 +10,14 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use crate::threads::time_on_threads;
 use crate::window::{Keel, MutexWindow, RsZero, RustZeroCore, WindowUnderTest};
 
-/// Buckets per window: go-zero's breaker keeps 40 buckets of 250 ms (a 10 s window).
 pub const SIZE: usize = 40;
-/// Width of one bucket.
 pub const INTERVAL: Duration = Duration::from_millis(250);
-/// The reduce group.
 pub const REDUCE: &str = "rollingwindow reduce 40 buckets";
 
-/// Bucket width of the reduce group's windows. No implementation's reduce cost depends on
-/// it (each walks all live buckets whatever their width); it only sets how long filling the
-/// window takes, and 40 × 50 ms keeps that to 2 s.
 const REDUCE_INTERVAL: Duration = Duration::from_millis(50);
-/// How often the background writer adds to each window during the reduce group: several
-/// times per bucket, so no bucket of the window is ever empty.
 const FILL_EVERY: Duration = Duration::from_millis(10);
 
-/// Every group of this suite: `add` from one thread and from two sharing one window (the
-/// figure is the latency each thread sees), then the reduce.
+/// Every group of this suite.
 pub fn all(c: &mut Criterion) {
     add(c, 1);
     add(c, 2);

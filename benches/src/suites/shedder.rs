@@ -19,23 +19,16 @@ use crate::shedder::{
 };
 use crate::tally::TalliedGroup as Group;
 
-/// The rejection group (one thread).
 pub const REJECTION: &str = "shedder rejection 1t";
 
-/// The CPU-meter group.
 pub const CPU_SAMPLE: &str = "cpu sample";
-/// The benchmark id in [`CPU_SAMPLE`].
 pub const CPU_METER: &str = "keel CpuMode::Auto meter";
 
-/// How long the high-load shedder is warmed before its first sample: one window and a
-/// bucket (5.1 s with go-zero's defaults), so that every bucket the decision reads has seen
-/// the warm-up traffic.
+/// How long the high-load shedder is warmed before its first sample.
 pub fn fill() -> Duration {
     DEFAULT_WINDOW + DEFAULT_WINDOW / DEFAULT_BUCKETS
 }
 
-/// The pause between two warm-up rounds, with no request in flight: lets the benchmark take
-/// the warm-up lock.
 const WARM_PAUSE: Duration = Duration::from_millis(5);
 
 /// Every group of this suite (for the bench target).
@@ -43,8 +36,7 @@ pub fn all(c: &mut Criterion) {
     run(c).print();
 }
 
-/// Every group of this suite; the share of requests each overloaded shedder refused, and a
-/// warning for any request refused in an admitting group.
+/// Every group of this suite; the share of requests each overloaded shedder refused.
 pub fn run(c: &mut Criterion) -> Figures {
     let keel = Keel::admitting();
     let high = KeelHighLoad::admitting();

@@ -15,14 +15,10 @@ use crate::syncx::{
 };
 use crate::tally::TalliedGroup;
 
-/// One uncontended flight per iteration.
 pub const LEADER: &str = "syncx singleflight leader";
-/// [`TASKS`] tasks on one key per iteration.
 pub const TASKS_ON_ONE_KEY: &str = "syncx singleflight 100 tasks";
 
-/// Warm-up of the 100-task group, whatever the profile.
 const TASKS_WARM_UP: Duration = Duration::from_millis(500);
-/// Measurement time of the 100-task group, whatever the profile.
 const TASKS_MEASUREMENT: Duration = Duration::from_millis(1500);
 
 /// Every group of this suite (for the bench target).

@@ -5,7 +5,6 @@ use keel_timex::{CoarseClock, ManualClock, MonotonicClock};
 
 use crate::clocks::{ClockUnderTest, StdInstant};
 
-/// The one group of this suite.
 pub const CLOCK_NOW: &str = "clock now";
 
 /// `clock now`: one read of std's `Instant::now()` and of each keel clock.

@@ -20,26 +20,18 @@ use parking_lot::{Condvar, Mutex};
 use tokio::runtime::Runtime;
 use tokio::sync::{Notify, Semaphore};
 
-/// The key of every flight: the same each iteration (a flight frees its key when it ends).
 pub const KEY: u64 = 42;
 
-/// async_singleflight's key: it takes `&str` keys only (and stores them as `String`s).
 pub const STR_KEY: &str = "42";
 
-/// What every flight's work returns.
 pub const VALUE: u64 = 7;
 
-/// Tasks per batch of the 100-task group: 1 leader and 99 followers of one key.
 pub const TASKS: usize = 100;
 
-/// Worker threads of the 100-task group's multi-thread runtime.
 pub const RUNTIME_THREADS: usize = 2;
 
-/// Permits of every limit: far above what two benchmark threads hold, so `try_acquire`
-/// never fails.
 pub const LIMIT_CAPACITY: usize = 1024;
 
-/// Max size of every pool: above the two benchmark threads, so `get` never waits.
 pub const POOL_SIZE: usize = 16;
 
 /// Polls `future` once with a no-op waker; it must be ready.
@@ -57,14 +49,12 @@ pub fn poll_ready<F: Future>(future: F) -> F::Output {
 
 /// A counting limit as the suite sees it.
 pub trait LimitUnderTest: Sync {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
 
     /// A limit of `capacity` permits.
     fn with_capacity(capacity: usize) -> Self;
 
-    /// Takes a permit without waiting and returns it at once (RAII drop): `false` if none
-    /// was free.
+    /// Takes a permit without waiting and returns it at once (RAII drop): `false` if none was free.
     fn try_acquire_release(&self) -> bool;
 
     /// Permits free now.
@@ -113,9 +103,7 @@ impl LimitUnderTest for TokioSemaphore {
     }
 }
 
-/// The minimal blocking limit, written here as the hand-made peer: the free permits in a
-/// `parking_lot::Mutex<usize>`, and a `Condvar` that a release notifies (go-zero's `Limit`
-/// is a buffered channel, which is this in Go's runtime).
+/// The minimal blocking limit, written here as the hand-made peer.
 #[derive(Debug)]
 pub struct MutexCondvarLimit {
     available: Mutex<usize>,
@@ -127,7 +115,6 @@ pub struct MutexCondvarLimit {
 pub struct MutexPermit<'a>(&'a MutexCondvarLimit);
 
 impl MutexCondvarLimit {
-    /// A permit if one is free.
     #[inline]
     pub fn try_acquire(&self) -> Option<MutexPermit<'_>> {
         let mut available = self.available.lock();
@@ -138,7 +125,6 @@ impl MutexCondvarLimit {
         Some(MutexPermit(self))
     }
 
-    /// A permit, waiting for one to be released if none is free.
     pub fn acquire(&self) -> MutexPermit<'_> {
         let mut available = self.available.lock();
         while *available == 0 {
@@ -179,22 +165,19 @@ impl LimitUnderTest for MutexCondvarLimit {
 
 /// An object pool of `u64` as the suite sees it.
 pub trait PoolUnderTest: Sync {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
 
     /// An empty pool of at most `max_size` objects (the peer has no bound), creating `0`.
     fn with_max_size(max_size: usize) -> Self;
 
-    /// Gets an object, reads it, and returns it to the pool (RAII drop): `false` if none
-    /// came.
+    /// Gets an object, reads it, and returns it to the pool (RAII drop): `false` if none came.
     fn get_put(&self) -> bool;
 
     /// Objects idle in the pool now.
     fn idle(&self) -> usize;
 }
 
-/// keel's `Pool::builder(max_size, || Ok(0u64)).build()` (no max age): `get()`, then
-/// dropping the `Pooled`.
+/// keel's `Pool::builder(max_size, || Ok(0u64)).build()` (no max age): `get()`.
 #[derive(Debug)]
 pub struct KeelPool(pub Pool<u64, Infallible>);
 
@@ -225,9 +208,7 @@ impl PoolUnderTest for KeelPool {
     }
 }
 
-/// The minimal pool, written here as the hand-made peer: idle objects in a
-/// `parking_lot::Mutex<Vec<u64>>`; `get` pops one or creates one, dropping the
-/// [`MutexPooled`] pushes it back. No bound, no waiting, no max age.
+/// The minimal pool, written here as the hand-made peer.
 #[derive(Debug)]
 pub struct MutexVecPool {
     idle: Mutex<Vec<u64>>,
@@ -241,7 +222,6 @@ pub struct MutexPooled<'a> {
 }
 
 impl MutexVecPool {
-    /// The most recently returned object, or a new one (`0`).
     #[inline]
     pub fn get(&self) -> MutexPooled<'_> {
         let value = self.idle.lock().pop().unwrap_or(0);
@@ -276,10 +256,8 @@ impl PoolUnderTest for MutexVecPool {
     }
 }
 
-/// A coalescer as the leader group sees it (empty when `default`): one call for `key` that
-/// nobody joins, whose work returns `value` at once.
+/// A coalescer as the leader group sees it (empty when `default`).
 pub trait LeaderUnderTest: Sync + Default {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
 
     /// Leads a flight for `key` whose work returns `value`; returns what the flight gave.
@@ -307,13 +285,11 @@ impl LeaderUnderTest for KeelRun {
     }
 }
 
-/// keel's `SingleFlight<u64, u64, Infallible>`, called with `run_async` (polled once with
-/// a no-op waker in the leader group, spawned in the 100-task group).
+/// keel's `SingleFlight<u64, u64, Infallible>`.
 #[derive(Debug, Default)]
 pub struct KeelRunAsync(pub SingleFlight<u64, u64, Infallible>);
 
 impl KeelRunAsync {
-    /// `run_async` for `key`, whose work is `work`.
     pub async fn call(&self, key: u64, work: impl Future<Output = u64>) -> u64 {
         keel_value(self.0.run_async(key, || async { Ok(work.await) }).await)
     }
@@ -330,13 +306,11 @@ impl LeaderUnderTest for KeelRunAsync {
     }
 }
 
-/// async_singleflight 0.5's `Group<u64, Infallible>`: `work(&str, future)`. Its keys are
-/// `&str` (stored as a `String` per flight), so every flight uses [`STR_KEY`].
+/// async_singleflight 0.5's `Group<u64, Infallible>`: `work(&str, future)`.
 #[derive(Debug, Default)]
 pub struct AsyncSingleflight(pub async_singleflight::Group<u64, Infallible>);
 
 impl AsyncSingleflight {
-    /// `work` for [`STR_KEY`], whose future is `work`.
     pub async fn call(&self, work: impl Future<Output = u64>) -> u64 {
         let (value, _, _) = self.0.work(STR_KEY, async { Ok(work.await) }).await;
         value.expect("a flight that cannot fail gives a value")
@@ -353,8 +327,7 @@ impl LeaderUnderTest for AsyncSingleflight {
     }
 }
 
-/// The minimal correct synchronous singleflight, the hand-made peer: a `parking_lot::Mutex`
-/// around a map of flights, each a value under its own mutex and a `Condvar`.
+/// The minimal correct synchronous singleflight, the hand-made peer.
 #[derive(Debug, Default)]
 pub struct MutexCoalescer {
     flights: Mutex<HashMap<u64, Arc<Flight>, RandomState>>,
@@ -368,8 +341,6 @@ struct Flight {
 }
 
 impl MutexCoalescer {
-    /// Runs `f` for `key`, or waits for the flight in progress for `key` and returns its
-    /// value.
     pub fn run(&self, key: u64, f: impl FnOnce() -> u64) -> u64 {
         let (flight, leader) = match self.flights.lock().entry(key) {
             Entry::Occupied(e) => (Arc::clone(e.get()), false),
@@ -391,7 +362,6 @@ impl MutexCoalescer {
         v
     }
 
-    /// Whether no flight is in progress.
     pub fn is_empty(&self) -> bool {
         self.flights.lock().is_empty()
     }
@@ -416,13 +386,10 @@ pub fn runtime() -> Runtime {
 
 /// An async coalescer as the 100-task group sees it (empty when `default`).
 pub trait CoalescerUnderTest: Send + Sync + Default + 'static {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
-    /// Flights each batch runs: 1 for a coalescer, 0 for the floor.
     const EXECUTIONS_PER_BATCH: u64 = 1;
 
-    /// One task's call: leads or joins the flight for [`KEY`] whose work is `work`, and
-    /// resolves to the flight's value.
+    /// One task's call: leads or joins the flight for [`KEY`] whose work is `work`.
     fn call(&self, work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send;
 }
 
@@ -442,8 +409,7 @@ impl CoalescerUnderTest for AsyncSingleflight {
     }
 }
 
-/// The floor: the same tasks, spawned and joined, each counting itself and returning
-/// [`VALUE`] without a flight.
+/// The floor: the same tasks, spawned and joined.
 #[derive(Debug, Default)]
 pub struct SpawnOnly;
 
@@ -460,16 +426,12 @@ impl CoalescerUnderTest for SpawnOnly {
 #[derive(Debug, Default)]
 pub struct Batch<C> {
     subject: C,
-    /// Tasks of the current batch that have made their first poll.
     arrived: AtomicUsize,
-    /// Released by the last task to arrive; the work waits on it.
     release: Notify,
-    /// Times the work ran, over every batch.
     executions: AtomicU64,
 }
 
 impl<C: CoalescerUnderTest> Batch<C> {
-    /// One task of a batch.
     async fn task(self: Arc<Self>) -> u64 {
         let work = async {
             self.release.notified().await;
@@ -487,9 +449,6 @@ impl<C: CoalescerUnderTest> Batch<C> {
         }
     }
 
-    /// Runs `iters` batches one after another inside one task spawned on `rt` (as a request
-    /// handler would spawn them) and returns the sum of their times, each batch timed from
-    /// its first spawn to its last join.
     pub fn time(self: &Arc<Self>, rt: &Runtime, iters: u64) -> Duration {
         let batch = Arc::clone(self);
         let driver = rt.spawn(async move {

@@ -11,22 +11,18 @@ mod mutex_window;
 
 pub use mutex_window::{MutexWindow, MutexWindowBucket};
 
-/// A rolling window of `{sum, count}`-like buckets as the suite sees it: one generic driver
-/// runs every implementation, so each one only says how to build, add and reduce.
+/// A rolling window of `{sum, count}`-like buckets as the suite sees it.
 pub trait WindowUnderTest: Send + Sync + 'static {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
     /// A window of `size` buckets covering `interval` each.
     fn with_buckets(size: usize, interval: Duration) -> Self;
     /// Records one event of value `v` (peers that only count events ignore `v`).
     fn add(&self, v: i64);
-    /// Reduces the whole window to its number of events, as a breaker reads its statistics
-    /// before each decision.
+    /// Reduces the whole window to its number of events.
     fn count(&self) -> u64;
 }
 
-/// keel's [`RollingWindow`] of [`SumCount<i64>`] on the default, process-wide `CoarseClock`:
-/// exactly what `RollingWindow::new` gives a user.
+/// keel's [`RollingWindow`] of [`SumCount<i64>`] on the default, process-wide `CoarseClock`.
 #[derive(Debug)]
 pub struct Keel(RollingWindow<SumCount<i64>>);
 
@@ -47,9 +43,7 @@ impl WindowUnderTest for Keel {
     }
 }
 
-/// `rs-zero`'s window: a ring of outcome buckets tagged with their generation, with an
-/// `Instant::now()` per record. It records through `&mut self`, so sharing it between
-/// threads takes a lock; a `parking_lot::Mutex` is the cheapest one a user would pick.
+/// `rs-zero`'s window: a ring of outcome buckets tagged with their generation.
 #[derive(Debug)]
 pub struct RsZero(Mutex<rs_zero::resil::RollingWindow>);
 
@@ -76,8 +70,7 @@ impl WindowUnderTest for RsZero {
     }
 }
 
-/// `rust-zero-core`'s window: a `std::sync::Mutex` around a `VecDeque` of buckets (count,
-/// sum, min, max), with an `Instant::now()` per record. Used as published.
+/// `rust-zero-core`'s window.
 pub struct RustZeroCore(rust_zero_core::RollingWindow);
 
 impl WindowUnderTest for RustZeroCore {
@@ -105,8 +98,6 @@ crate::opaque_debug!(RustZeroCore);
 mod tests {
     use super::*;
 
-    /// Guards the wiring of each adapter: a benchmark of an adapter whose `add` went nowhere
-    /// would look fast for the wrong reason.
     fn counts_every_add<W: WindowUnderTest>() {
         let w = W::with_buckets(40, Duration::from_secs(60));
         for _ in 0..10 {

@@ -7,37 +7,29 @@ use parking_lot::Mutex;
 
 use super::WindowUnderTest;
 
-/// go-zero's rolling window (`core/collection/rollingwindow.go`) ported as directly as
-/// possible: one lock around a ring of `{sum, count}` buckets, advanced with go-zero's
-/// `offset`/`lastTime` logic on every add.
+/// go-zero's rolling window (`core/collection/rollingwindow.go`) ported as directly as possible.
 #[derive(Debug)]
 pub struct MutexWindow<C: Clock = CoarseClock> {
     ring: Mutex<Ring>,
     clock: C,
-    /// Bucket width in nanoseconds, at least 1.
     interval: u64,
 }
 
 /// One bucket of a [`MutexWindow`], as go-zero's `Bucket{Sum, Count}`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MutexWindowBucket {
-    /// Sum of the values added in this bucket's slice.
     pub sum: i64,
-    /// Number of values added.
     pub count: u64,
 }
 
 #[derive(Debug)]
 struct Ring {
     buckets: Box<[MutexWindowBucket]>,
-    /// Index of the bucket being filled.
     offset: usize,
-    /// Start of that bucket's slice, in clock nanoseconds (go-zero's `lastTime`).
     last_time: u64,
 }
 
 impl<C: Clock> MutexWindow<C> {
-    /// A window of `size` buckets of `interval`, reading `clock`.
     pub fn with_clock(size: usize, interval: Duration, clock: C) -> MutexWindow<C> {
         assert!(size > 0, "size must be positive");
         let interval = u64::try_from(interval.as_nanos())
@@ -54,7 +46,6 @@ impl<C: Clock> MutexWindow<C> {
         }
     }
 
-    /// go-zero's `Add`: advance to the current bucket, then add `v` to it.
     #[inline]
     pub fn add(&self, v: i64) {
         let now = self.clock.now().as_nanos();
@@ -66,7 +57,6 @@ impl<C: Clock> MutexWindow<C> {
         bucket.count += 1;
     }
 
-    /// go-zero's `Reduce`: calls `f` with each bucket still in the window, oldest first.
     pub fn reduce(&self, mut f: impl FnMut(&MutexWindowBucket)) {
         let now = self.clock.now().as_nanos();
         let ring = self.ring.lock();
@@ -78,14 +68,11 @@ impl<C: Clock> MutexWindow<C> {
         }
     }
 
-    /// How many whole buckets have passed since the current one started, capped at `size`.
     fn span(&self, ring: &Ring, now: u64) -> usize {
         let passed = now.saturating_sub(ring.last_time) / self.interval;
         usize::try_from(passed).map_or(ring.buckets.len(), |p| p.min(ring.buckets.len()))
     }
 
-    /// go-zero's `updateOffset`: reset the buckets that expired and move to the current one,
-    /// aligning `last_time` to the bucket grid.
     fn update_offset(&self, ring: &mut Ring, now: u64) {
         let span = self.span(ring, now);
         if span == 0 {
@@ -125,7 +112,6 @@ mod tests {
 
     use super::*;
 
-    /// go-zero's `TestRollingWindowAdd`, on a manual clock instead of sleeps.
     #[test]
     fn behaves_like_go_zero() {
         let clock = ManualClock::new();

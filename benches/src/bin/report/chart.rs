@@ -7,7 +7,6 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// Ratios beyond these are drawn at the edge (their figure is in the tables).
 const CLIP: (f64, f64) = (0.05, 50.0);
 const AHEAD: RGBColor = RGBColor(44, 160, 44);
 const BEHIND: RGBColor = RGBColor(214, 39, 40);

@@ -8,7 +8,6 @@ use std::thread;
 #[derive(Debug)]
 pub(crate) struct Machine {
     pub(crate) cpu: String,
-    /// Logical CPUs this process may run on.
     pub(crate) cores: usize,
     pub(crate) kernel: String,
     pub(crate) rustc: String,

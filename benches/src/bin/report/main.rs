@@ -26,9 +26,7 @@ use keel_benches::limiter::memory::CountingAlloc;
 use keel_benches::profile::Profile;
 use keel_benches::suites;
 
-/// For the limiters' heap per key, the timing wheels' heap per timer and the caches' heap
-/// per entry: it counts only on the thread and for the span those figures ask for;
-/// elsewhere it costs an allocation one thread-local load.
+/// Counts the heap figures' spans (limiters, timing wheels, caches); elsewhere one TLS load.
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
 

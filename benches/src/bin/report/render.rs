@@ -26,7 +26,6 @@ pub(crate) struct Primitive {
     #[serde(rename = "crate")]
     pub(crate) krate: String,
     pub(crate) note: Option<String>,
-    /// Defaults of its rows' `peers` and `baseline`.
     #[serde(default)]
     pub(crate) peers: Vec<String>,
     pub(crate) baseline: Option<String>,
@@ -40,7 +39,6 @@ pub(crate) struct Row {
     pub(crate) group: String,
     #[serde(default = "keel")]
     pub(crate) keel: String,
-    /// `None`: the primitive's; `[]` and `""`: none.
     pub(crate) peers: Option<Vec<String>>,
     pub(crate) baseline: Option<String>,
     #[serde(default = "ns")]
@@ -70,7 +68,6 @@ fn one() -> f64 {
 
 pub(crate) const SPEC: &str = include_str!("../../../report/rows.toml");
 const METHOD: &str = include_str!("../../../report/method.md");
-/// Where the chart goes, relative to the workspace root (and linked from there).
 pub(crate) const CHART: &str = "benches/report/ratios.svg";
 
 /// The rows of `rows.toml`, each with its primitive's defaults filled in.
@@ -109,7 +106,6 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    /// A figure by `(group, name)`: criterion's median, else a suite's measurement.
     fn get(&self, group: &str, name: &str) -> Option<Median> {
         self.results.get(group, name).or_else(|| {
             let m = self
@@ -121,7 +117,6 @@ impl Report {
         })
     }
 
-    /// A row's figure for `name`, less its floor, divided by its `per`.
     fn cell(&self, row: &Row, name: &str) -> Option<Median> {
         let m = self.get(&row.group, name)?;
         let floor = match &row.minus {
@@ -143,17 +138,14 @@ pub(crate) struct Eval<'r> {
     pub(crate) keel: Option<Median>,
     pub(crate) best: Option<(&'r str, Median)>,
     pub(crate) baseline: Option<Median>,
-    /// Each goal, and whether it was met (`None`: not measured).
     pub(crate) goals: Vec<(&'r str, Option<bool>)>,
 }
 
 impl Eval<'_> {
-    /// How many times better keel is than `other` (above 1: keel is better).
     pub(crate) fn ratio(&self, row: &Row, other: Option<Median>) -> Option<f64> {
         ratio(row.higher, self.keel?.ns, other?.ns)
     }
 
-    /// Behind the best peer, or a goal missed.
     fn behind(&self, row: &Row) -> bool {
         self.ratio(row, self.best.map(|b| b.1))
             .is_some_and(|r| r < 1.0)
@@ -477,8 +469,6 @@ mod tests {
         }
     }
 
-    /// Every name a row reads is in the committed BENCHMARKS.md's "All figures" tables: a
-    /// renamed benchmark or a typo fails here (rerun the report after adding a benchmark).
     #[test]
     fn every_row_names_a_figure_of_the_last_report() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md");

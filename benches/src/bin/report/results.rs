@@ -16,7 +16,6 @@ pub(crate) struct Median {
 }
 
 impl Median {
-    /// A figure of exactly `ns` with no spread (a suite's own measurement).
     pub(crate) fn exact(ns: f64) -> Median {
         Median {
             ns,
@@ -45,9 +44,7 @@ impl Results {
     }
 }
 
-/// Every benchmark under `dir`: each one's `new/benchmark.json` names it (criterion mangles
-/// names into directory names, so the directories are not used as ids) and its
-/// `new/estimates.json` holds the median.
+/// Every benchmark under `dir`.
 pub(crate) fn load(dir: &Path) -> io::Result<Results> {
     let mut results = Results::default();
     visit(dir, &mut results)?;

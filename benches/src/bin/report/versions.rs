@@ -3,13 +3,11 @@
 use std::fs;
 use std::path::Path;
 
-/// The crates whose versions the report names.
 const CRATES: &str = "ahash async_singleflight criterion dashmap failsafe governor hashbrown \
                       little-loadshedder lru moka rust-zero-core rs-zero parking_lot quanta \
                       quick_cache redis tokio tokio-util tower";
 
-/// `(crate, version)` for each of [`CRATES`] found in the lock file. A crate locked at
-/// several versions is listed once per version.
+/// `(crate, version)` for each of [`CRATES`] found in the lock file.
 pub(crate) fn read(lock: &Path) -> Vec<(String, String)> {
     let text = fs::read_to_string(lock).unwrap_or_default();
     let mut found = Vec::new();
