@@ -1,7 +1,6 @@
 //! [`CacheUnderTest`]: the adapter the cache suite drives, its implementations for keel and
 //! its peers, and the key walks of the timed benchmarks.
 
-pub mod memory;
 pub mod zipf;
 
 use std::cell::Cell;
@@ -13,38 +12,30 @@ use keel_collection::cache::{Cache, Eviction};
 use lru::LruCache;
 use parking_lot::Mutex;
 
+use crate::limiter::memory::held_by;
+
 pub use crate::timingwheel::Rng;
 
-/// Entries of every cache: its capacity, and the keys prefilled before the timed groups.
 pub const ENTRIES: usize = 100_000;
 
-/// The time to live of keel's and moka's entries: far longer than the suite runs.
 pub const TTL: Duration = Duration::from_secs(300);
 
-/// Entries of a [`Walk`]'s table: 2^20, so a walk reads fresh keys for about a million
-/// operations before it wraps.
 pub const DRAWS: usize = 1 << 20;
 
-/// The share of writes in the read/write mix: one in [`MIX_WRITE_ONE_IN`].
 pub const MIX_WRITE_ONE_IN: u64 = 10;
 
-/// Marks a key as new (never resident) in [`new_key`]; in a mix [`Walk`], marks a write.
 const TOP_BIT: u64 = 1 << 63;
 
-/// An odd multiplier: `i * SPREAD` mod 2^63 is a bijection, so [`resident_key`]s are
-/// distinct and spread over 63 bits.
 const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A cache of `u64` keys and values as the suite sees it.
 pub trait CacheUnderTest: Send + Sync + Sized {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
 
     /// An empty cache bounded to `capacity` entries (keel and moka with [`TTL`]).
     fn with_capacity(capacity: usize) -> Self;
 
-    /// The value of `key`, if the cache holds it (a hit also counts as a use: LRU order,
-    /// frequency, ...).
+    /// The value of `key`.
     fn get(&self, key: u64) -> Option<u64>;
 
     /// Sets `key` to `value`, evicting another entry if the cache is full.
@@ -72,32 +63,25 @@ pub trait CacheUnderTest: Send + Sync + Sized {
     }
 }
 
-/// The `i`-th resident key: `i * SPREAD` mod 2^63 (top bit clear, distinct for distinct
-/// `i < 2^63`).
+/// The `i`-th resident key.
 #[inline]
 pub fn resident_key(i: usize) -> u64 {
     (i as u64).wrapping_mul(SPREAD) & !TOP_BIT
 }
 
 thread_local! {
-    /// The position of this thread's walk (`usize::MAX`: not started). A `const` cell
-    /// without a destructor: reading it is one thread-relative load.
     static CURSOR: Cell<usize> = const { Cell::new(usize::MAX) };
-    /// This thread's next new key (0: not started).
     static NEXT_NEW: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Where threads start their walks: each new thread one stride further, so two benchmark
-/// threads walk far apart and do not ask for the same key at the same moment.
+/// Where threads start their walks: each new thread one stride further.
 static STARTS: AtomicUsize = AtomicUsize::new(0);
-/// The distance between two threads' starting points (a prime, about a third of [`DRAWS`]).
 const START_STRIDE: usize = 349_529;
 
 /// Threads that have asked for a new key: each gets its own range of 2^40 keys.
 static NEW_KEY_THREADS: AtomicU64 = AtomicU64::new(0);
 
-/// A key no cache has held: the top bit set, this thread's number in bits 40..63 and a
-/// count in the low 40 bits. One thread-local load and store.
+/// A key no cache has held: the top bit set.
 #[inline]
 pub fn new_key() -> u64 {
     let next = NEXT_NEW.get();
@@ -111,16 +95,13 @@ pub fn new_key() -> u64 {
     key
 }
 
-/// [`DRAWS`] keys drawn before timing, walked in a cycle by every thread from its own
-/// starting point. In a mix walk, a key with its top bit set is a write of the key without
-/// it.
+/// [`DRAWS`] keys drawn before timing.
 #[derive(Debug)]
 pub struct Walk {
     keys: Box<[u64]>,
 }
 
 impl Walk {
-    /// Keys drawn uniformly from `keys`.
     pub fn uniform(keys: &[u64], rng: &mut Rng) -> Walk {
         assert!(!keys.is_empty(), "a walk needs keys");
         Walk {
@@ -130,8 +111,6 @@ impl Walk {
         }
     }
 
-    /// Keys drawn uniformly from `keys`, one in [`MIX_WRITE_ONE_IN`] (at random) marked as
-    /// a write.
     pub fn mix(keys: &[u64], rng: &mut Rng) -> Walk {
         let mut walk = Walk::uniform(keys, rng);
         for k in walk.keys.iter_mut() {
@@ -142,13 +121,10 @@ impl Walk {
         walk
     }
 
-    /// Writes in the table.
     pub fn writes(&self) -> usize {
         self.keys.iter().filter(|&&k| k & TOP_BIT != 0).count()
     }
 
-    /// The calling thread's next entry: one thread-local load and store, a compare and an
-    /// index.
     #[inline]
     fn next(&self) -> u64 {
         let at = CURSOR.get();
@@ -171,17 +147,12 @@ impl Walk {
 #[derive(Debug)]
 pub struct Loaded<C> {
     cache: C,
-    /// The resident keys the cache holds after the prefill.
     held: usize,
     reads: Walk,
     mix: Walk,
 }
 
 impl<C: CacheUnderTest> Loaded<C> {
-    /// `C::with_capacity(n)` with the resident keys `0..n` inserted (each key its own value),
-    /// settled, and walks drawn from those it then holds (all of them, unless the cache
-    /// evicted some on the way: a sharded bound can fill one shard before the whole). The
-    /// same seed for every cache.
     pub fn prefilled(n: usize, seed: u64) -> Loaded<C> {
         let cache = C::with_capacity(n);
         for i in 0..n {
@@ -205,24 +176,20 @@ impl<C: CacheUnderTest> Loaded<C> {
         }
     }
 
-    /// The cache.
     pub fn cache(&self) -> &C {
         &self.cache
     }
 
-    /// Resident keys held after the prefill.
     pub fn held(&self) -> usize {
         self.held
     }
 
-    /// A get of the next key of the thread's walk: `true` on a hit with the key's value.
     #[inline]
     pub fn get_next(&self) -> bool {
         let k = self.reads.next();
         self.cache.get(k) == Some(k)
     }
 
-    /// An insert overwriting the next key of the thread's walk (with the same value).
     #[inline]
     pub fn overwrite_next(&self) -> bool {
         let k = self.reads.next();
@@ -230,7 +197,6 @@ impl<C: CacheUnderTest> Loaded<C> {
         true
     }
 
-    /// An insert of a key the cache has never held: it evicts one.
     #[inline]
     pub fn insert_new(&self) -> bool {
         let k = new_key();
@@ -238,8 +204,6 @@ impl<C: CacheUnderTest> Loaded<C> {
         true
     }
 
-    /// The next operation of the thread's mix walk: a get (`true` on a hit) or, one in
-    /// [`MIX_WRITE_ONE_IN`], an overwrite.
     #[inline]
     pub fn mix_next(&self) -> bool {
         let k = self.mix.next();
@@ -253,8 +217,7 @@ impl<C: CacheUnderTest> Loaded<C> {
     }
 }
 
-/// `quick_cache::sync::Cache::new(n)`: sharded S3-FIFO (CLOCK-like queues and ghost keys),
-/// no expiry; its default hasher (foldhash).
+/// `quick_cache::sync::Cache::new(n)`: sharded S3-FIFO (CLOCK-like queues and ghost keys).
 #[derive(Debug)]
 pub struct QuickCache(quick_cache::sync::Cache<u64, u64>);
 
@@ -280,9 +243,7 @@ impl CacheUnderTest for QuickCache {
     }
 }
 
-/// `parking_lot::Mutex<lru::LruCache<u64, u64>>` of `n` entries: one lock around a hash map
-/// (hashbrown, its default hasher) and an intrusive list of boxed nodes; no expiry. A get
-/// moves its entry to the front, so it takes the lock as a write does.
+/// `parking_lot::Mutex<lru::LruCache<u64, u64>>` of `n` entries.
 #[derive(Debug)]
 pub struct LruMutex(Mutex<LruCache<u64, u64>>);
 
@@ -309,9 +270,7 @@ impl CacheUnderTest for LruMutex {
     }
 }
 
-/// `moka::sync::Cache::builder().max_capacity(n).time_to_live(300 s).build()`: TinyLFU
-/// admission, LRU eviction, per-entry expiry. Its maintenance (applying buffered reads and
-/// writes, evicting) runs on the calling threads, every so many operations.
+/// `moka::sync::Cache::builder().max_capacity(n).time_to_live(300 s).build()`: TinyLFU admission.
 #[derive(Debug)]
 pub struct MokaTtl(moka::sync::Cache<u64, u64>);
 
@@ -346,9 +305,7 @@ impl CacheUnderTest for MokaTtl {
     }
 }
 
-/// `Cache::builder(300 s).capacity(n).build()`, with `.eviction(..)` for the policies other
-/// than the default: every entry with a TTL of 300 s and the default ±5% jitter, a sharded
-/// bound of `n`, expiry read from the default `CoarseClock` (a cached tick).
+/// `Cache::builder(300 s).capacity(n).build()`.
 #[derive(Debug)]
 pub struct KeelCache<const POLICY: u8>(Cache<u64, u64>);
 
@@ -366,7 +323,6 @@ const LRU: u8 = 1;
 const SECOND_CHANCE: u8 = 2;
 
 impl<const POLICY: u8> KeelCache<POLICY> {
-    /// The cache.
     pub fn cache(&self) -> &Cache<u64, u64> {
         &self.0
     }
@@ -413,12 +369,75 @@ impl<const POLICY: u8> CacheUnderTest for KeelCache<POLICY> {
     }
 }
 
+/// What holding `entries` entries costs one cache on the heap.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheMemory {
+    pub name: &'static str,
+    pub entries: usize,
+    pub held: usize,
+    pub bytes_per_entry: f64,
+    pub blocks: i64,
+    pub reported_per_entry: Option<f64>,
+}
+
+impl CacheMemory {
+    pub fn blocks_per_entry(&self) -> f64 {
+        self.blocks as f64 / self.entries as f64
+    }
+}
+
+/// The heap per entry of a `C` filled to capacity `n` (`None` without the counting allocator).
+pub fn per_entry<C: CacheUnderTest>(n: usize) -> Option<CacheMemory> {
+    let fill = || {
+        let cache = C::with_capacity(n);
+        for i in 0..n {
+            let k = resident_key(i);
+            cache.insert(k, k);
+        }
+        cache.settle();
+        cache
+    };
+    let (cache, bytes, blocks) = held_by(fill)?;
+    let held = cache.len();
+    let reported_per_entry = cache.allocated_bytes().map(|b| b as f64 / n as f64);
+    Some(CacheMemory {
+        name: C::NAME,
+        entries: n,
+        held,
+        bytes_per_entry: bytes as f64 / n as f64,
+        blocks,
+        reported_per_entry,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A benchmark of an adapter whose insert went nowhere would look fast for the wrong
-    /// reason; one whose bound does not hold would not evict.
+    #[test]
+    fn counts_what_each_cache_holds() {
+        let n = 10_000;
+        let lru = per_entry::<LruMutex>(n).expect("the unit tests install the allocator");
+        assert_eq!((lru.name, lru.entries, lru.held), (LruMutex::NAME, n, n));
+        // A boxed node per entry (two keys' worth of payload and two links: 32 B at least)
+        // and a table slot pointing at it.
+        assert!(lru.blocks >= n as i64, "{lru:?}");
+        assert!((40.0..200.0).contains(&lru.bytes_per_entry), "{lru:?}");
+        assert_eq!(lru.reported_per_entry, None);
+        let moka = per_entry::<MokaTtl>(n).expect("installed");
+        assert!(moka.blocks_per_entry() >= 1.0, "{moka:?}");
+        let quick = per_entry::<QuickCache>(n).expect("installed");
+        assert!(quick.blocks_per_entry() < 0.1, "{quick:?}");
+        assert!(quick.bytes_per_entry >= 16.0, "{quick:?}");
+        let keel = per_entry::<Keel>(n).expect("installed");
+        let account = keel.reported_per_entry.expect("keel's allocated_bytes");
+        assert!(keel.bytes_per_entry >= 16.0, "{keel:?}");
+        assert!(
+            account > 0.0 && account <= keel.bytes_per_entry + 1.0,
+            "{keel:?}"
+        );
+    }
+
     fn holds_and_bounds<C: CacheUnderTest>() {
         let n = 2_000;
         let c = C::with_capacity(n);

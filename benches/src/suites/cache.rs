@@ -6,19 +6,17 @@ use std::time::Duration;
 use criterion::Criterion;
 use keel_timex::CoarseClock;
 
-use crate::cache::memory;
 use crate::cache::zipf::{self, Trace, TraceKind};
-use crate::cache::{CacheUnderTest, ENTRIES, Keel, KeelLru, Loaded, LruMutex, MokaTtl, QuickCache};
+use crate::cache::{
+    CacheUnderTest, ENTRIES, Keel, KeelLru, Loaded, LruMutex, MokaTtl, QuickCache, per_entry,
+};
 use crate::figures::Figures;
 use crate::tally::TalliedGroup;
 
-/// An insert overwriting a resident key, one thread.
 pub const OVERWRITE: &str = "cache overwrite 1t";
 
-/// Warm-up of every group of the suite, whatever the profile.
 pub const WARM_UP: Duration = Duration::from_millis(500);
 
-/// Seed of the walks (the same keys for every cache that holds them all).
 const WALK_SEED: u64 = 0xCAC4_E000;
 
 /// Every group of this suite (for the bench target), then the other figures.
@@ -26,9 +24,7 @@ pub fn all(c: &mut Criterion) {
     run(c).print();
 }
 
-/// Every group of this suite, then the memory figures and the hit ratios, after the timed
-/// caches are dropped: the timed caches are built on a heap that the counts' caches (some
-/// 800 000 blocks, built and freed) have not churned first.
+/// Every group of this suite, then the memory figures and the hit ratios.
 pub fn run(c: &mut Criterion) -> Figures {
     // keel's default clock: its one upkeep thread is started here, not inside a count.
     let clock = CoarseClock::new();
@@ -83,10 +79,10 @@ pub fn run(c: &mut Criterion) -> Figures {
 
     f.check_tallies(&calls, "gets that missed");
     let memory = [
-        memory::per_entry::<Keel>(ENTRIES),
-        memory::per_entry::<MokaTtl>(ENTRIES),
-        memory::per_entry::<QuickCache>(ENTRIES),
-        memory::per_entry::<LruMutex>(ENTRIES),
+        per_entry::<Keel>(ENTRIES),
+        per_entry::<MokaTtl>(ENTRIES),
+        per_entry::<QuickCache>(ENTRIES),
+        per_entry::<LruMutex>(ENTRIES),
     ];
     for m in memory.into_iter().flatten() {
         f.add("cache heap per entry", m.name, m.bytes_per_entry, "B");

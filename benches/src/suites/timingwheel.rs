@@ -7,50 +7,35 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement
 use tokio::runtime::Runtime;
 
 use crate::figures::Figures;
-use crate::timingwheel::memory::fill_counted;
+
 use crate::timingwheel::{
     DelayQueueExpiry, DelayQueueKeyed, DelayQueueKeyedExpiry, DelayQueueTimers, Delays,
     EXPIRE_BATCH, ExpiryUnderTest, FILL, Filled, Keel, KeelManual, KeelStream, MoveOps, Rng,
-    TimersUnderTest, runtime,
+    TimersUnderTest, fill_counted, runtime,
 };
 
-/// set+remove in a queue holding one earlier timer.
 pub const SET_REMOVE_SMALL: &str = "timingwheel set+remove small";
-/// set+remove in a queue holding [`FILL`] timers.
 pub const SET_REMOVE_FILLED: &str = "timingwheel set+remove 1M";
-/// Moving a random one of [`FILL`] held timers.
 pub const MOVE_FILLED: &str = "timingwheel move 1M";
-/// [`EXPIRE_BATCH`] timers set and fired, per iteration.
 pub const SET_EXPIRE: &str = "timingwheel set+expire 100k";
-/// The firing alone of [`EXPIRE_BATCH`] timers, per iteration.
 pub const EXPIRE: &str = "timingwheel expire 100k";
 
-/// The delay of the one timer the small queues hold: earlier than any set while timed.
 pub const SMALL_HELD_DELAY: Duration = Duration::from_secs(1);
 
-/// Samples per expiry benchmark (each is one or more batches, in flat sampling mode).
 const EXPIRY_SAMPLES: usize = 10;
-/// Warm-up of the expiry groups, whatever the profile.
 const EXPIRY_WARM_UP: Duration = Duration::from_millis(500);
-/// Measurement time of the expiry groups, whatever the profile: the untimed half of each
-/// batch (and the 2 ms wait of the real-clock rows) roughly doubles their wall time.
 const EXPIRY_MEASUREMENT: Duration = Duration::from_millis(1500);
 
-/// Seed of the filled queues' delays (the same for keel and the peers).
 const FILL_SEED: u64 = 0x7157_1E5E;
-/// Seed of the delays set while timed.
 const DELAY_SEED: u64 = 0xDE1A_7500;
-/// Seed of the moves (the same timers and delays for keel and the peers).
 const MOVE_SEED: u64 = 0x30FE_0001;
 
-/// Every group of this suite (for the bench target), then the memory figures. The expiry
-/// groups' figures are per batch of [`EXPIRE_BATCH`] timers.
+/// Every group of this suite (for the bench target), then the memory figures.
 pub fn all(c: &mut Criterion) {
     run(c).print();
 }
 
-/// Every group of this suite, and the memory figures (counted as the filled queues are
-/// built, before the first sample).
+/// Every group of this suite.
 pub fn run(c: &mut Criterion) -> Figures {
     let rt = runtime();
     let _in_runtime = rt.enter();
@@ -102,8 +87,7 @@ pub fn run(c: &mut Criterion) -> Figures {
     figures
 }
 
-/// A `T` filled with [`FILL`] timers; its heap per timer (and its own account of it) go
-/// into `figures`, and those of one built with the capacity reserved.
+/// A `T` filled with [`FILL`] timers.
 fn filled<T: TimersUnderTest>(figures: &mut Figures) -> Filled<T> {
     let mut count = |name, build: &dyn Fn() -> T| {
         let (filled, memory) = fill_counted(build, FILL, &mut Rng::new(FILL_SEED));
@@ -150,8 +134,7 @@ fn expiry_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, Wall
     g
 }
 
-/// One set of a new key and its removal per iteration. New keys count up from [`FILL`],
-/// clear of the held ones.
+/// One set of a new key and its removal per iteration.
 fn set_remove<T: TimersUnderTest>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     timers: &mut T,
@@ -177,8 +160,7 @@ fn reset<T: TimersUnderTest>(
     });
 }
 
-/// `op` once per iteration, each coming back `true`; the queue holds as many timers
-/// afterwards as before.
+/// `op` once per iteration, each coming back `true`.
 fn per_op<T: TimersUnderTest>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     timers: &mut T,

@@ -1,8 +1,6 @@
 //! The timer queues the `timingwheel` suite drives: keel's `TimingWheel` and tokio-util's
 //! `DelayQueue`, plain and keyed by the user's `u64` ([`KeyIndex`]).
 
-pub mod memory;
-
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -16,30 +14,22 @@ use tokio::runtime::Runtime;
 use tokio_util::time::DelayQueue;
 use tokio_util::time::delay_queue::Key;
 
-/// The wheels' tick (keel's resolution; `DelayQueue`'s is fixed at 1 ms).
+use crate::limiter::memory::{held_by, installed};
+
 pub const TICK: Duration = Duration::from_millis(1);
 
-/// Timers held while the "1M" groups run, and when the heap per timer is counted.
 pub const FILL: usize = 1_000_000;
 
-/// Timers set and then fired per iteration of the expiry groups.
 pub const EXPIRE_BATCH: u64 = 100_000;
 
-/// Shortest delay of the timers held (and of those set and moved among them): 30 s.
 pub const DELAY_MIN_MS: u32 = 30_000;
-/// Longest delay (exclusive): 1 h.
 pub const DELAY_MAX_MS: u32 = 3_600_000;
 
-/// Entries of the pre-drawn tables: 2^20, so a walk over them reads fresh values for about a
-/// million operations before it wraps.
 pub const DRAWS: usize = 1 << 20;
 
-/// What an expiry batch waits, untimed, between the last set and the firing on the real
-/// clock, so that every zero-delay timer is due (1 ms ticks, rounded up): 2 ms.
 pub const REAL_CLOCK_WAIT: Duration = Duration::from_millis(2);
 
-/// The runtime of the `DelayQueue` and keel-stream rows: one thread (the bench thread, in
-/// `block_on`), timers on.
+/// The runtime of the `DelayQueue` and keel-stream rows.
 pub fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -52,12 +42,10 @@ pub fn runtime() -> Runtime {
 pub struct Rng(u64);
 
 impl Rng {
-    /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
 
-    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -66,12 +54,10 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// Uniform in `0..n` (`n` > 0; the modulo bias is below 2^-40 here).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
 
-    /// A delay in [`DELAY_MIN_MS`]`..`[`DELAY_MAX_MS`], in milliseconds.
     pub fn delay_ms(&mut self) -> u32 {
         DELAY_MIN_MS + self.below(u64::from(DELAY_MAX_MS - DELAY_MIN_MS)) as u32
     }
@@ -85,7 +71,6 @@ pub struct Delays {
 }
 
 impl Delays {
-    /// Draws the table.
     pub fn draw(rng: &mut Rng) -> Delays {
         Delays {
             ms: (0..DRAWS).map(|_| rng.delay_ms()).collect(),
@@ -93,7 +78,6 @@ impl Delays {
         }
     }
 
-    /// The next delay of the cycle: a load, an increment and a mask.
     #[inline]
     pub fn next_delay(&mut self) -> Duration {
         let ms = self.ms[self.at];
@@ -104,12 +88,9 @@ impl Delays {
 
 /// A queue of `u64` timers as the suite sees it: keel's wheel or the peer's `DelayQueue`.
 pub trait TimersUnderTest {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
-    /// The benchmark id of [`with_capacity`](Self::with_capacity) in the memory figures.
     const CAPACITY_NAME: &'static str;
 
-    /// What addresses one timer.
     type Handle: Copy;
 
     /// An empty queue (the peers: inside the suite's runtime).
@@ -123,8 +104,7 @@ pub trait TimersUnderTest {
         None
     }
 
-    /// Sets a timer for `key` (with `key` as its value), due after `delay`. `key` has no
-    /// timer in the queue.
+    /// Sets a timer for `key` (with `key` as its value), due after `delay`.
     fn set(&mut self, key: u64, delay: Duration) -> Self::Handle;
 
     /// Cancels a timer: `true` if it was there.
@@ -145,14 +125,11 @@ pub trait TimersUnderTest {
 /// A queue holding `n` timers (keys `0..n`, delays of 30 s..1 h), with their handles.
 #[derive(Debug)]
 pub struct Filled<T: TimersUnderTest> {
-    /// The queue.
     pub timers: T,
-    /// Timer `k`'s handle, at `k`.
     pub handles: Vec<T::Handle>,
 }
 
 impl<T: TimersUnderTest> Filled<T> {
-    /// Sets `n` timers into `timers`, each with a fresh delay from `rng`.
     pub fn fill(timers: T, n: usize, rng: &mut Rng) -> Filled<T> {
         let mut handles = Vec::with_capacity(n);
         let timers = set_all(timers, n, rng, &mut handles);
@@ -160,8 +137,7 @@ impl<T: TimersUnderTest> Filled<T> {
     }
 }
 
-/// Sets timers `0..n` into `timers` and pushes their handles into `handles`, which has room
-/// for them (so that nothing else is allocated while the memory figures count).
+/// Sets timers `0..n` into `timers` and pushes their handles into `handles`.
 pub(crate) fn set_all<T: TimersUnderTest>(
     mut timers: T,
     n: usize,
@@ -176,8 +152,7 @@ pub(crate) fn set_all<T: TimersUnderTest>(
     timers
 }
 
-/// [`DRAWS`] moves of random held timers to random delays of 30 s..1 h, the handles looked
-/// up before timing, read in a cycle.
+/// [`DRAWS`] moves of random held timers to random delays of 30 s..1 h.
 #[derive(Debug)]
 pub struct MoveOps<H> {
     ops: Vec<(H, u32)>,
@@ -185,8 +160,6 @@ pub struct MoveOps<H> {
 }
 
 impl<H: Copy> MoveOps<H> {
-    /// Draws the moves over `handles`. Two queues given the same `rng` state move the same
-    /// timers (by key) to the same delays.
     pub fn draw(handles: &[H], rng: &mut Rng) -> MoveOps<H> {
         let n = handles.len() as u64;
         let ops = (0..DRAWS)
@@ -195,7 +168,6 @@ impl<H: Copy> MoveOps<H> {
         MoveOps { ops, at: 0 }
     }
 
-    /// The next move of the cycle.
     #[inline]
     pub fn next_move(&mut self) -> (H, Duration) {
         let (h, ms) = self.ops[self.at];
@@ -207,24 +179,18 @@ impl<H: Copy> MoveOps<H> {
 /// How long one expiry batch took: its sets, and the firing of all of them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BatchTimes {
-    /// Setting [`EXPIRE_BATCH`] timers.
     pub set: Duration,
-    /// Firing them all and taking every `(key, value)` out (the wait for them to come due
-    /// on a real clock is not included).
     pub expire: Duration,
 }
 
 /// A timer queue that sets a batch of zero-delay timers and then fires them all.
 pub trait ExpiryUnderTest {
-    /// The benchmark id, and the name in the report.
     const NAME: &'static str;
 
     /// An empty queue (inside the suite's runtime).
     fn new() -> Self;
 
-    /// Sets `n` timers (keys `0..n`, values the keys, delay zero: due on the next tick),
-    /// waits untimed until all are due, fires them and takes them all out. Times the sets
-    /// and the firing apart.
+    /// Sets `n` timers (keys `0..n`, values the keys, delay zero: due on the next tick).
     fn batch(&mut self, rt: &Runtime, n: u64) -> BatchTimes;
 }
 
@@ -242,9 +208,7 @@ pub(crate) fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
     (r, start.elapsed())
 }
 
-/// keel's wheel with no driver (`Builder::new(1 ms).build()`), on its default
-/// `MonotonicClock`: `set`, `remove`, `move_timer`. Nothing calls `advance` while it is
-/// timed, as nothing polls the peer.
+/// keel's wheel with no driver (`Builder::new(1 ms).build()`), on its default `MonotonicClock`.
 #[derive(Debug)]
 pub struct Keel(TimingWheel<u64, u64>);
 
@@ -253,12 +217,10 @@ impl TimersUnderTest for Keel {
     const CAPACITY_NAME: &'static str = "keel (.capacity(1M))";
     type Handle = u64;
 
-    /// The default wheel: 1 ms tick, 64 slots × 6 levels, no reserved capacity.
     fn new() -> Keel {
         Keel(Builder::new(TICK).build().expect("valid settings"))
     }
 
-    /// `Builder::capacity(timers)`.
     fn with_capacity(timers: usize) -> Keel {
         let builder = Builder::new(TICK).capacity(timers);
         Keel(builder.build().expect("valid settings"))
@@ -295,8 +257,7 @@ impl TimersUnderTest for Keel {
 
 crate::opaque_debug!(KeelManual, KeelStream);
 
-/// keel's manual driver on a `ManualClock`: `set` × n with a zero delay, the clock moved one
-/// tick (untimed), then one `advance()` returns them all.
+/// keel's manual driver on a `ManualClock`: `set` × n with a zero delay.
 pub struct KeelManual {
     wheel: TimingWheel<u64, u64, ManualClock>,
     clock: ManualClock,
@@ -305,7 +266,6 @@ pub struct KeelManual {
 impl ExpiryUnderTest for KeelManual {
     const NAME: &'static str = "keel (advance, ManualClock)";
 
-    /// A default wheel (1 ms tick) on a fresh `ManualClock`.
     fn new() -> KeelManual {
         let clock = ManualClock::new();
         let wheel = Builder::new(TICK).clock(clock.clone()).build();
@@ -335,9 +295,7 @@ impl ExpiryUnderTest for KeelManual {
     }
 }
 
-/// keel's tokio driver (`Builder::new(1 ms).stream()`, on the default `MonotonicClock`):
-/// `set` × n with a zero delay, a 2 ms wait (untimed), then the `Expirations` stream polled
-/// until it has yielded them all, in `block_on` on the suite's runtime.
+/// keel's tokio driver (`Builder::new(1 ms).stream()`, on the default `MonotonicClock`).
 pub struct KeelStream {
     wheel: TimingWheel<u64, u64>,
     stream: Expirations<u64, u64, MonotonicClock>,
@@ -389,9 +347,7 @@ where
     (fired, sum)
 }
 
-/// `DelayQueue<u64>::new()`: `insert(value, delay)` (which returns its `Key`),
-/// `remove(&key)`, `reset(&key, delay)`. Never polled while it is timed. Every call needs a
-/// tokio runtime (its one `Sleep`): use it inside the suite's.
+/// `DelayQueue<u64>::new()`: `insert(value, delay)` (which returns its `Key`), `remove(&key)`.
 #[derive(Debug)]
 pub struct DelayQueueTimers(DelayQueue<u64>);
 
@@ -413,14 +369,12 @@ impl TimersUnderTest for DelayQueueTimers {
         self.0.insert(key, delay)
     }
 
-    /// `remove` panics on a key it does not hold, so a `false` never comes back.
     #[inline]
     fn remove(&mut self, key: &Key) -> bool {
         self.0.remove(key);
         true
     }
 
-    /// As for [`remove`](Self::remove).
     #[inline]
     fn reset(&mut self, key: &Key, delay: Duration) -> bool {
         self.0.reset(key, delay);
@@ -432,13 +386,10 @@ impl TimersUnderTest for DelayQueueTimers {
     }
 }
 
-/// The user's key → the `Key` the queue returned for its timer: std's `HashMap` with ahash's
-/// `RandomState` (a faster hasher than the default SipHash).
+/// The user's key → the `Key` the queue returned for its timer.
 pub type KeyIndex = HashMap<u64, Key, ahash::RandomState>;
 
-/// [`DelayQueueTimers`] keyed by the user's `u64`, as keel's wheel is: every `set` also
-/// inserts `key → Key` into a [`KeyIndex`], every `remove` takes the `Key` out of it and
-/// every `reset` looks it up. Its handle is the user's key.
+/// [`DelayQueueTimers`] keyed by the user's `u64`, as keel's wheel is.
 #[derive(Debug)]
 pub struct DelayQueueKeyed {
     queue: DelayQueueTimers,
@@ -455,7 +406,6 @@ impl TimersUnderTest for DelayQueueKeyed {
         DelayQueueKeyed::with_capacity(0)
     }
 
-    /// Room for `timers` in the queue and in the index.
     fn with_capacity(timers: usize) -> DelayQueueKeyed {
         DelayQueueKeyed {
             queue: DelayQueueTimers::with_capacity(timers),
@@ -521,9 +471,7 @@ impl Index for KeyIndex {
     }
 }
 
-/// `DelayQueue<u64>::new()` with zero-delay timers: `insert` × n, a 2 ms wait (untimed),
-/// then `poll_expired` (its `Stream`) until it has yielded them all, in `block_on` on the
-/// suite's runtime.
+/// `DelayQueue<u64>::new()` with zero-delay timers: `insert` × n, a 2 ms wait (untimed).
 #[derive(Debug)]
 pub struct DelayQueueExpiry(DelayQueue<u64>);
 
@@ -539,9 +487,7 @@ impl ExpiryUnderTest for DelayQueueExpiry {
     }
 }
 
-/// [`DelayQueueExpiry`] keyed by the user's `u64`: each `insert` also inserts `key → Key`
-/// into a [`KeyIndex`], and each timer the stream yields is removed from it (by its value,
-/// the key).
+/// [`DelayQueueExpiry`] keyed by the user's `u64`.
 #[derive(Debug)]
 pub struct DelayQueueKeyedExpiry {
     queue: DelayQueue<u64>,
@@ -567,8 +513,7 @@ impl ExpiryUnderTest for DelayQueueKeyedExpiry {
     }
 }
 
-/// One batch of [`DelayQueueExpiry`] (keys `0..n`), telling `index` of every insert and
-/// every timer fired.
+/// One batch of [`DelayQueueExpiry`] (keys `0..n`).
 fn batch(
     name: &str,
     queue: &mut DelayQueue<u64>,
@@ -608,9 +553,59 @@ fn batch(
     BatchTimes { set, expire }
 }
 
+/// Builds a queue with `build` and sets `n` timers into it, as [`Filled::fill`] does.
+pub fn fill_counted<T: TimersUnderTest>(
+    build: impl FnOnce() -> T,
+    n: usize,
+    rng: &mut Rng,
+) -> (Filled<T>, Option<(f64, i64)>) {
+    let mut handles = Vec::with_capacity(n);
+    let handles_ref = &mut handles;
+    let fill = move || set_all(build(), n, rng, handles_ref);
+    let (timers, memory) = if installed() {
+        let (timers, bytes, blocks) = held_by(fill).expect("the counting allocator");
+        (timers, Some((bytes as f64 / n as f64, blocks)))
+    } else {
+        (fill(), None)
+    };
+    (Filled { timers, handles }, memory)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_the_queues_and_not_the_handles() {
+        let rt = runtime();
+        let _in_runtime = rt.enter();
+        let n = 10_000;
+        let (keel, m) = fill_counted(Keel::new, n, &mut Rng::new(1));
+        let (bytes, _) = m.expect("the unit tests install the counting allocator");
+        assert_eq!(keel.handles.len(), n);
+        // A 32-byte entry and a 4-byte index slot at least; the 80 KB of handles not counted.
+        let account = keel.timers.allocated_bytes().expect("keel's account") as f64 / n as f64;
+        assert!(
+            (36.0..64.0).contains(&bytes) && bytes >= account,
+            "{bytes}, allocated_bytes()/len {account}"
+        );
+        let (peer, m) = fill_counted(DelayQueueTimers::new, n, &mut Rng::new(1));
+        let (peer_bytes, blocks) = m.expect("installed");
+        assert_eq!(peer.handles.len(), n);
+        // Its slab of ~56-byte entries grown by doubling: 16 384 slots for 10 000 timers.
+        assert!((40.0..120.0).contains(&peer_bytes), "{m:?}");
+        assert!(blocks < 10, "{m:?}");
+        let (keyed, m) = fill_counted(DelayQueueKeyed::new, n, &mut Rng::new(1));
+        let (bytes, blocks) = m.expect("installed");
+        assert_eq!(keyed.handles.len(), n);
+        // The same slab, and a table of 16-byte `(u64, Key)` pairs and control bytes, at most
+        // 7/8 full: 16 384 buckets for 10 000 keys.
+        assert!(
+            (peer_bytes + 17.0..peer_bytes + 60.0).contains(&bytes),
+            "{m:?}, the plain peer {peer_bytes}"
+        );
+        assert!(blocks < 12, "{m:?}");
+    }
 
     #[test]
     fn draws_stay_in_range_and_cycle() {
