@@ -17,15 +17,10 @@ use crate::limiter::memory::held_by;
 pub use crate::timingwheel::Rng;
 
 pub const ENTRIES: usize = 100_000;
-
 pub const TTL: Duration = Duration::from_secs(300);
-
 pub const DRAWS: usize = 1 << 20;
-
 pub const MIX_WRITE_ONE_IN: u64 = 10;
-
 const TOP_BIT: u64 = 1 << 63;
-
 const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A cache of `u64` keys and values as the suite sees it.
@@ -317,7 +312,6 @@ pub type KeelLru = KeelCache<LRU>;
 
 /// Second chance (CLOCK).
 pub type KeelSecondChance = KeelCache<SECOND_CHANCE>;
-
 const DEFAULT: u8 = 0;
 const LRU: u8 = 1;
 const SECOND_CHANCE: u8 = 2;

@@ -7,7 +7,6 @@ pub const ZIPF_KEYS: usize = 1_000_000;
 pub const ZIPF_REQUESTS: usize = 1_500_000;
 pub const ZIPF_WARM_UP: usize = 500_000;
 pub const ZIPF_EXPONENTS: [f64; 2] = [0.8, 0.99];
-
 const SEED: u64 = 0x21BF_0099;
 
 /// A Zipf sampler over `n` ranks by inversion of a tabulated CDF.

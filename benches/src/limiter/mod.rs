@@ -36,7 +36,6 @@ pub trait DirectUnderTest: Send + Sync + 'static {
 /// A rate limiter with one state per key, as the suite sees it.
 pub trait KeyedUnderTest: Send + Sync + 'static {
     const NAME: &'static str;
-
     const COPIES_KEYS: bool;
 
     /// A keyed limiter on which no key runs out during a run (one token per

@@ -18,13 +18,9 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
 pub const ITEMS: u64 = 100_000;
-
 pub const SUM: u64 = ITEMS * (ITEMS - 1);
-
 pub const RUNTIME_THREADS: usize = 2;
-
 pub const FAN_OUT_ITEMS: u64 = 8;
-
 pub const FAN_OUT_SLEEP: Duration = Duration::from_millis(1);
 
 /// The runtime of the async rows: multi-thread, [`RUNTIME_THREADS`] workers, timers on.
@@ -41,7 +37,6 @@ pub type Call = Pin<Box<dyn Future<Output = u64> + Send>>;
 
 /// What starts one whole call of a row.
 pub type NewCall = fn() -> Call;
-
 pub const ASYNC_ROWS: [(&str, NewCall); 4] = [
     // `keel_mapreduce::tokio::map_reduce`, default options (16 workers): every mapper
     // future is polled in the caller's task.
@@ -155,14 +150,11 @@ async fn fan_out_keel() -> u64 {
 }
 
 pub const PIPELINE_BATCH: usize = 1024;
-
 pub const PIPELINE_CAPACITY: usize = 1024;
-
 pub const PIPELINE_BATCHES: usize = 2 * RUNTIME_THREADS;
 
 /// A thread row: one whole call on the rows' rayon pool ([`pool`]), returning the sum.
 pub type ThreadCall = fn(&ThreadPool) -> u64;
-
 pub const THREAD_ROWS: [(&str, ThreadCall); 5] = [
     // `keel_mapreduce::thread::map_reduce` with that many workers (plus its generator and
     // reducer threads).

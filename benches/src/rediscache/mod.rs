@@ -10,7 +10,6 @@ use keel_rediscache::{Connection, RedisCache};
 use multi_tier_cache::{CacheManager, CacheStrategy, L1Cache, L2Cache, MokaCacheConfig};
 
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/";
-
 pub const URL_ENV: &str = "KEEL_BENCH_REDIS_URL";
 
 /// The Redis the suite and the stampede count use.

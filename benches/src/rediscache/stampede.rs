@@ -9,13 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
 
 pub const REQUESTS: usize = 1_000;
-
 pub const INSTANCES: usize = 4;
-
 pub const QUERY: Duration = Duration::from_millis(5);
-
 pub const ROUNDS: usize = 5;
-
 const VALUE: u64 = 42;
 
 /// One round of one implementation.

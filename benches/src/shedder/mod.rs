@@ -117,9 +117,7 @@ impl ShedderUnderTest for RustZeroCore {
 crate::opaque_debug!(RustZeroCore);
 
 pub const HIGH_LOAD_CPU: u32 = 950;
-
 const HELD: usize = 1000;
-
 const WARM_IN_FLIGHT: usize = 100;
 const WARM_LATENCY: Duration = Duration::from_millis(25);
 

@@ -183,7 +183,6 @@ impl ShedderUnderTest for TowerLoadShed {
 
 const EWMA: f64 = 0.01;
 const TARGET: Duration = Duration::from_secs(2);
-
 type Response =
     Pin<Box<dyn Future<Output = Result<LoadShedResponse<()>, std::convert::Infallible>> + Send>>;
 

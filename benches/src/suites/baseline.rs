@@ -7,9 +7,6 @@ use parking_lot::Mutex;
 
 use crate::threads::time_on_threads;
 
-pub const FETCH_ADD: &str = "AtomicU64 fetch_add";
-pub const LOCK: &str = "parking_lot Mutex lock+unlock";
-
 /// Both figures on 1 and on 2 threads.
 pub fn all(c: &mut Criterion) {
     floor(c, 1);
@@ -20,7 +17,7 @@ fn floor(c: &mut Criterion, threads: usize) {
     let mut group = c.benchmark_group(format!("baseline {threads}t"));
     group.throughput(Throughput::Elements(threads as u64));
     let counter = AtomicU64::new(0);
-    group.bench_function(FETCH_ADD, |b| {
+    group.bench_function("AtomicU64 fetch_add", |b| {
         b.iter_custom(|iters| {
             time_on_threads(threads, iters, &counter, |a| {
                 a.fetch_add(1, Ordering::Relaxed);
@@ -28,7 +25,7 @@ fn floor(c: &mut Criterion, threads: usize) {
         })
     });
     let lock = Mutex::new(0u64);
-    group.bench_function(LOCK, |b| {
+    group.bench_function("parking_lot Mutex lock+unlock", |b| {
         b.iter_custom(|iters| time_on_threads(threads, iters, &lock, |m| *m.lock() += 1))
     });
     group.finish();

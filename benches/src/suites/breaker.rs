@@ -13,7 +13,6 @@ use crate::figures::Figures;
 use crate::tally::TalliedGroup as Group;
 
 pub const REJECTION: &str = "breaker rejection";
-pub const REJECTION_2T: &str = "breaker rejection 2t";
 
 /// How long the breakers are exercised before the first sample.
 pub fn fill() -> Duration {
@@ -82,7 +81,7 @@ pub fn run(c: &mut Criterion) -> Figures {
             g.bench(&rust_zero, RustZeroCore::NAME, RustZeroCore::call_ok);
             g.finish();
         }
-        for (group, threads) in [(REJECTION, 1), (REJECTION_2T, 2)] {
+        for (group, threads) in [(REJECTION, 1), ("breaker rejection 2t", 2)] {
             let mut g = Group::new(c, group.to_owned(), threads, &mut tallies);
             rejects(&mut g, &keel_forced);
             rejects(&mut g, &keel_open);

@@ -13,10 +13,7 @@ use crate::cache::{
 use crate::figures::Figures;
 use crate::tally::TalliedGroup;
 
-pub const OVERWRITE: &str = "cache overwrite 1t";
-
 pub const WARM_UP: Duration = Duration::from_millis(500);
-
 const WALK_SEED: u64 = 0xCAC4_E000;
 
 /// Every group of this suite (for the bench target), then the other figures.
@@ -63,7 +60,7 @@ pub fn run(c: &mut Criterion) -> Figures {
     for threads in [1, 2] {
         each(c, format!("cache get-hit {threads}t"), threads, Op::GetHit);
     }
-    each(c, OVERWRITE.to_owned(), 1, Op::Overwrite);
+    each(c, "cache overwrite 1t".to_owned(), 1, Op::Overwrite);
     for threads in [1, 2] {
         each(c, format!("cache mix 90-10 {threads}t"), threads, Op::Mix);
     }

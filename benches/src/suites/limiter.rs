@@ -13,12 +13,7 @@ use crate::tally::TalliedGroup as Group;
 
 pub const KEYS: usize = 10_000;
 pub const MEMORY_KEYS: usize = 100_000;
-
 pub const REDIS_TASKS: [usize; 2] = [1, 64];
-
-pub const DENY: &str = "limiter deny 1t";
-pub const PERIOD: &str = "limiter period 1t";
-
 pub const LEASE_BATCHES: [u32; 2] = [100, 1000];
 
 /// Every group of this suite (for the bench target), then the other figures.
@@ -56,7 +51,7 @@ pub fn run(c: &mut Criterion) -> Figures {
         g.finish();
     }
 
-    let mut g = Group::new(c, DENY.to_owned(), 1, &mut tallies);
+    let mut g = Group::new(c, "limiter deny 1t".to_owned(), 1, &mut tallies);
     g.bench(&keel_empty, Keel::NAME, |l| !l.allow());
     g.bench(&governor_empty, Governor::NAME, |l| !l.allow());
     g.finish();
@@ -73,7 +68,7 @@ pub fn run(c: &mut Criterion) -> Figures {
         g.finish();
     }
 
-    let mut g = Group::new(c, PERIOD.to_owned(), 1, &mut tallies);
+    let mut g = Group::new(c, "limiter period 1t".to_owned(), 1, &mut tallies);
     g.bench(&keel_period, KeelPeriod::NAME, Keyed::allow_next);
     g.finish();
 

@@ -10,12 +10,7 @@ use crate::mapreduce::{
     ASYNC_ROWS, Call, FAN_OUT_ITEMS, FAN_OUT_ROWS, ITEMS, SUM, THREAD_ROWS, pool, runtime,
 };
 
-pub const ASYNC: &str = "mapreduce async 100k";
-pub const THREADS: &str = "mapreduce threads 100k";
-pub const FAN_OUT: &str = "mapreduce fan-out 8x1ms";
-
 const SAMPLES: usize = 10;
-
 const FAN_OUT_WARM_UP: Duration = Duration::from_millis(500);
 const FAN_OUT_MEASUREMENT: Duration = Duration::from_secs(1);
 
@@ -23,7 +18,7 @@ const FAN_OUT_MEASUREMENT: Duration = Duration::from_secs(1);
 pub fn all(c: &mut Criterion) {
     let rt = runtime();
 
-    let mut g = group(c, ASYNC, ITEMS);
+    let mut g = group(c, "mapreduce async 100k", ITEMS);
     for (name, call) in ASYNC_ROWS {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| time_in_task(&rt, iters, SUM, call))
@@ -32,7 +27,7 @@ pub fn all(c: &mut Criterion) {
     g.finish();
 
     let pool = pool();
-    let mut g = group(c, THREADS, ITEMS);
+    let mut g = group(c, "mapreduce threads 100k", ITEMS);
     for (name, call) in THREAD_ROWS {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -49,7 +44,7 @@ pub fn all(c: &mut Criterion) {
     }
     g.finish();
 
-    let mut g = group(c, FAN_OUT, FAN_OUT_ITEMS);
+    let mut g = group(c, "mapreduce fan-out 8x1ms", FAN_OUT_ITEMS);
     // Sleep-bound: the spread is the timer's, so a short run is enough (and keeps the
     // suite's share of the report near 35 s).
     g.warm_up_time(FAN_OUT_WARM_UP)

@@ -20,10 +20,6 @@ use crate::tally::TalliedGroup;
 
 pub const KEYS: usize = 10_000;
 
-pub const L1_GROUP: &str = "rediscache l1-hit";
-
-pub const L2_GROUP: &str = "rediscache l2-hit";
-
 /// Every group of this suite (for the bench target), then the tallies' warnings.
 pub fn all(c: &mut Criterion) {
     run(c).print();
@@ -264,7 +260,7 @@ pub fn run(c: &mut Criterion) -> Figures {
     );
 
     let rt = &runtime;
-    let mut g = TalliedGroup::new(c, L1_GROUP.to_owned(), 1, &mut calls);
+    let mut g = TalliedGroup::new(c, "rediscache l1-hit".to_owned(), 1, &mut calls);
     bench(&mut g, rt, &setup.coarse);
     bench(&mut g, rt, &setup.unix);
     bench(&mut g, rt, &setup.keel_l1);
@@ -273,7 +269,7 @@ pub fn run(c: &mut Criterion) -> Figures {
     bench(&mut g, rt, &peer_l1_bytes);
     g.finish();
 
-    let mut g = TalliedGroup::new(c, L2_GROUP.to_owned(), 1, &mut calls);
+    let mut g = TalliedGroup::new(c, "rediscache l2-hit".to_owned(), 1, &mut calls);
     bench(&mut g, rt, &setup.raw);
     bench(&mut g, rt, &setup.keel_l2);
     bench(&mut g, rt, &setup.peer_l2);

@@ -12,8 +12,6 @@ use crate::window::{Keel, MutexWindow, RsZero, RustZeroCore, WindowUnderTest};
 
 pub const SIZE: usize = 40;
 pub const INTERVAL: Duration = Duration::from_millis(250);
-pub const REDUCE: &str = "rollingwindow reduce 40 buckets";
-
 const REDUCE_INTERVAL: Duration = Duration::from_millis(50);
 const FILL_EVERY: Duration = Duration::from_millis(10);
 
@@ -64,7 +62,7 @@ pub fn reduce(c: &mut Criterion) {
         });
         thread::sleep(REDUCE_INTERVAL * (SIZE as u32 + 1));
 
-        let mut group = c.benchmark_group(REDUCE);
+        let mut group = c.benchmark_group("rollingwindow reduce 40 buckets");
         group.throughput(Throughput::Elements(1));
         reduce_on(&mut group, &keel);
         reduce_on(&mut group, &mutex);

@@ -21,9 +21,6 @@ use crate::tally::TalliedGroup as Group;
 
 pub const REJECTION: &str = "shedder rejection 1t";
 
-pub const CPU_SAMPLE: &str = "cpu sample";
-pub const CPU_METER: &str = "keel CpuMode::Auto meter";
-
 /// How long the high-load shedder is warmed before its first sample.
 pub fn fill() -> Duration {
     DEFAULT_WINDOW + DEFAULT_WINDOW / DEFAULT_BUCKETS
@@ -126,8 +123,8 @@ pub fn cpu_sample(c: &mut Criterion) {
         return;
     };
     let clock = MonotonicClock::new();
-    let mut g = c.benchmark_group(CPU_SAMPLE);
-    g.bench_function(CPU_METER, |b| {
+    let mut g = c.benchmark_group("cpu sample");
+    g.bench_function("keel CpuMode::Auto meter", |b| {
         b.iter(|| black_box(meter.sample(clock.now())))
     });
     g.finish();

@@ -15,9 +15,6 @@ use crate::syncx::{
 };
 use crate::tally::TalliedGroup;
 
-pub const LEADER: &str = "syncx singleflight leader";
-pub const TASKS_ON_ONE_KEY: &str = "syncx singleflight 100 tasks";
-
 const TASKS_WARM_UP: Duration = Duration::from_millis(500);
 const TASKS_MEASUREMENT: Duration = Duration::from_millis(1500);
 
@@ -28,7 +25,7 @@ pub fn all(c: &mut Criterion) {
 
 /// Every group of this suite; a warning for an empty `try_acquire` or a failed `get`.
 pub fn run(c: &mut Criterion) -> Figures {
-    let mut g = c.benchmark_group(LEADER);
+    let mut g = c.benchmark_group("syncx singleflight leader");
     g.throughput(Throughput::Elements(1));
     leader::<KeelRun>(&mut g);
     leader::<KeelRunAsync>(&mut g);
@@ -37,7 +34,7 @@ pub fn run(c: &mut Criterion) -> Figures {
     g.finish();
 
     let rt = runtime();
-    let mut g = c.benchmark_group(TASKS_ON_ONE_KEY);
+    let mut g = c.benchmark_group("syncx singleflight 100 tasks");
     g.warm_up_time(TASKS_WARM_UP)
         .measurement_time(TASKS_MEASUREMENT)
         .throughput(Throughput::Elements(TASKS as u64));

@@ -5,11 +5,9 @@ use keel_timex::{CoarseClock, ManualClock, MonotonicClock};
 
 use crate::clocks::{ClockUnderTest, StdInstant};
 
-pub const CLOCK_NOW: &str = "clock now";
-
 /// `clock now`: one read of std's `Instant::now()` and of each keel clock.
 pub fn all(c: &mut Criterion) {
-    let mut group = c.benchmark_group(CLOCK_NOW);
+    let mut group = c.benchmark_group("clock now");
     group.throughput(Throughput::Elements(1));
     read::<StdInstant>(&mut group);
     read::<MonotonicClock>(&mut group);

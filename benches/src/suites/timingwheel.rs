@@ -14,18 +14,10 @@ use crate::timingwheel::{
     TimersUnderTest, fill_counted, runtime,
 };
 
-pub const SET_REMOVE_SMALL: &str = "timingwheel set+remove small";
-pub const SET_REMOVE_FILLED: &str = "timingwheel set+remove 1M";
-pub const MOVE_FILLED: &str = "timingwheel move 1M";
-pub const SET_EXPIRE: &str = "timingwheel set+expire 100k";
-pub const EXPIRE: &str = "timingwheel expire 100k";
-
 pub const SMALL_HELD_DELAY: Duration = Duration::from_secs(1);
-
 const EXPIRY_SAMPLES: usize = 10;
 const EXPIRY_WARM_UP: Duration = Duration::from_millis(500);
 const EXPIRY_MEASUREMENT: Duration = Duration::from_millis(1500);
-
 const FILL_SEED: u64 = 0x7157_1E5E;
 const DELAY_SEED: u64 = 0xDE1A_7500;
 const MOVE_SEED: u64 = 0x30FE_0001;
@@ -48,13 +40,13 @@ pub fn run(c: &mut Criterion) -> Figures {
     let mut delays = Delays::draw(&mut Rng::new(DELAY_SEED));
 
     let (mut small_keel, mut small_peer, mut small_keyed) = (small(), small(), small());
-    let mut g = op_group(c, SET_REMOVE_SMALL);
+    let mut g = op_group(c, "timingwheel set+remove small");
     set_remove::<Keel>(&mut g, &mut small_keel, &mut delays);
     set_remove::<DelayQueueTimers>(&mut g, &mut small_peer, &mut delays);
     set_remove::<DelayQueueKeyed>(&mut g, &mut small_keyed, &mut delays);
     g.finish();
 
-    let mut g = op_group(c, SET_REMOVE_FILLED);
+    let mut g = op_group(c, "timingwheel set+remove 1M");
     set_remove(&mut g, &mut keel.timers, &mut delays);
     set_remove(&mut g, &mut peer.timers, &mut delays);
     set_remove(&mut g, &mut keyed.timers, &mut delays);
@@ -63,7 +55,7 @@ pub fn run(c: &mut Criterion) -> Figures {
     let mut keel_moves = MoveOps::draw(&keel.handles, &mut Rng::new(MOVE_SEED));
     let mut peer_moves = MoveOps::draw(&peer.handles, &mut Rng::new(MOVE_SEED));
     let mut keyed_moves = MoveOps::draw(&keyed.handles, &mut Rng::new(MOVE_SEED));
-    let mut g = op_group(c, MOVE_FILLED);
+    let mut g = op_group(c, "timingwheel move 1M");
     reset(&mut g, &mut keel.timers, &mut keel_moves);
     reset(&mut g, &mut peer.timers, &mut peer_moves);
     reset(&mut g, &mut keyed.timers, &mut keyed_moves);
@@ -75,7 +67,10 @@ pub fn run(c: &mut Criterion) -> Figures {
     let mut stream = KeelStream::new();
     let mut queue = DelayQueueExpiry::new();
     let mut keyed_queue = DelayQueueKeyedExpiry::new();
-    for (name, part) in [(SET_EXPIRE, Part::SetAndExpire), (EXPIRE, Part::Expire)] {
+    for (name, part) in [
+        ("timingwheel set+expire 100k", Part::SetAndExpire),
+        ("timingwheel expire 100k", Part::Expire),
+    ] {
         let mut g = expiry_group(c, name);
         expiry(&mut g, &rt, &mut manual, part);
         expiry(&mut g, &rt, &mut stream, part);

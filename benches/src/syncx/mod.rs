@@ -21,17 +21,11 @@ use tokio::runtime::Runtime;
 use tokio::sync::{Notify, Semaphore};
 
 pub const KEY: u64 = 42;
-
 pub const STR_KEY: &str = "42";
-
 pub const VALUE: u64 = 7;
-
 pub const TASKS: usize = 100;
-
 pub const RUNTIME_THREADS: usize = 2;
-
 pub const LIMIT_CAPACITY: usize = 1024;
-
 pub const POOL_SIZE: usize = 16;
 
 /// Polls `future` once with a no-op waker; it must be ready.

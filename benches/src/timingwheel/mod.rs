@@ -17,16 +17,11 @@ use tokio_util::time::delay_queue::Key;
 use crate::limiter::memory::{held_by, installed};
 
 pub const TICK: Duration = Duration::from_millis(1);
-
 pub const FILL: usize = 1_000_000;
-
 pub const EXPIRE_BATCH: u64 = 100_000;
-
 pub const DELAY_MIN_MS: u32 = 30_000;
 pub const DELAY_MAX_MS: u32 = 3_600_000;
-
 pub const DRAWS: usize = 1 << 20;
-
 pub const REAL_CLOCK_WAIT: Duration = Duration::from_millis(2);
 
 /// The runtime of the `DelayQueue` and keel-stream rows.
@@ -90,7 +85,6 @@ impl Delays {
 pub trait TimersUnderTest {
     const NAME: &'static str;
     const CAPACITY_NAME: &'static str;
-
     type Handle: Copy;
 
     /// An empty queue (the peers: inside the suite's runtime).

@@ -29,7 +29,6 @@ use keel_benches::suites;
 /// Counts the heap figures' spans (limiters, timing wheels, caches); elsewhere one TLS load.
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
-
 const COMMAND: &str = "cargo run -p keel-benches --release --bin report";
 const USAGE: &str = "usage: report [--full]\n\n  --full  longer criterion runs \
                      (50 samples, 2 s warm-up, 5 s measurement; about 9 minutes)";
