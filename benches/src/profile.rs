@@ -18,9 +18,7 @@ impl Profile {
             .sample_size(samples)
             .warm_up_time(warm_up)
             .measurement_time(measurement)
-            // The report reads point estimates, which do not depend on the bootstrap: fewer
-            // resamples only make the confidence intervals coarser, and they shorten the
-            // single-threaded analysis after each benchmark (criterion's rayon is off).
+            // Point estimates do not depend on the bootstrap; fewer resamples shorten the analysis.
             .nresamples(resamples)
     }
 

@@ -5,8 +5,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Runs `op(shared)` `iters` times on each of `threads` threads and returns the slowest
-/// thread's wall time, for criterion's `iter_custom`.
+/// The slowest thread's wall time for `iters` calls of `op(shared)` on each of `threads` threads.
 pub fn time_on_threads<T, F>(threads: usize, iters: u64, shared: &T, op: F) -> Duration
 where
     T: Sync + ?Sized,
@@ -18,8 +17,7 @@ where
         barrier.wait();
         let start = Instant::now();
         for _ in 0..iters {
-            // black_box: stop the compiler from hoisting loads out of the loop or merging
-            // iterations, which would measure less than one operation per iteration.
+            // black_box: no loads hoisted out of the loop, no iterations merged.
             op(black_box(shared));
         }
         start.elapsed()

@@ -82,8 +82,7 @@ impl BreakerUnderTest for Failsafe {
     }
 }
 
-/// `rust-zero-core`'s breaker with its rolling (go-zero SRE) policy over go-zero's window of
-/// 10 s in 40 buckets; its `acquire` needs an `Arc`, so the breaker lives in one.
+/// `rust-zero-core`'s SRE breaker over 10 s in 40 buckets, in the `Arc` its `acquire` needs.
 pub struct RustZeroCore(Arc<CircuitBreaker>);
 
 impl RustZeroCore {
@@ -139,8 +138,7 @@ impl BreakerUnderTest for Keel {
     }
 
     fn tripped() -> Self {
-        // Unseeded, as users build it: a seeded breaker draws from one shared sequence
-        // (for reproducible tests), which two rejecting threads would contend on.
+        // Unseeded, as users build it: a seeded one draws from one shared, contended sequence.
         let breaker = Breaker::new();
         for _ in 0..TRIP_ATTEMPTS {
             if let Ok(permit) = breaker.allow() {
@@ -210,9 +208,7 @@ mod tests {
         }
         let tripped = B::tripped();
         let refused = (0..1000).filter(|_| tripped.reject()).count();
-        // rust-zero-core lets every 100th call through as a probe, and its rejections do not
-        // count in its window, so its drop ratio stays a little below 1 (about 97% refused);
-        // force-pass (keel) and half-open (failsafe) let far fewer through.
+        // rust-zero-core lets every 100th call through as a probe (about 97% refused).
         assert!(
             refused >= 900,
             "{}: refused {refused} of 1000",

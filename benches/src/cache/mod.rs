@@ -413,8 +413,7 @@ mod tests {
         let n = 10_000;
         let lru = per_entry::<LruMutex>(n).expect("the unit tests install the allocator");
         assert_eq!((lru.name, lru.entries, lru.held), (LruMutex::NAME, n, n));
-        // A boxed node per entry (two keys' worth of payload and two links: 32 B at least)
-        // and a table slot pointing at it.
+        // A boxed node per entry (32 B at least) and a table slot pointing at it.
         assert!(lru.blocks >= n as i64, "{lru:?}");
         assert!((40.0..200.0).contains(&lru.bytes_per_entry), "{lru:?}");
         assert_eq!(lru.reported_per_entry, None);

@@ -91,9 +91,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
 
-/// Runs `f` and returns its result with the heap bytes and blocks it left allocated on the
-/// calling thread (allocated, less freed; a block freed by another thread is not seen), or
-/// `None` when [`CountingAlloc`] is not the global allocator.
+/// `f`'s result, with the heap bytes and blocks it left on this thread (`None`: not installed).
 pub fn held_by<R>(f: impl FnOnce() -> R) -> Option<(R, i64, i64)> {
     if !installed() {
         return None;
@@ -157,9 +155,7 @@ pub fn keyed<L: KeyedUnderTest>(n: usize) -> Option<Memory> {
 
 pub const GOVERNOR_U64: &str = "governor (u64 keys)";
 
-/// [`Memory`] of governor's keyed limiter (as [`GovernorKeyed`](super::GovernorKeyed))
-/// with `u64` keys `0..n`: the configuration of the peer figure (22.3 B per key), to check
-/// this method against it.
+/// [`Memory`] of governor's keyed limiter with `u64` keys `0..n`, to check the peer figure.
 pub fn governor_u64_keys(n: usize) -> Option<Memory> {
     let quota = Quota::with_period(SLOW_PERIOD)
         .expect("a positive period")

@@ -38,8 +38,7 @@ pub trait KeyedUnderTest: Send + Sync + 'static {
     const NAME: &'static str;
     const COPIES_KEYS: bool;
 
-    /// A keyed limiter on which no key runs out during a run (one token per
-    /// [`SLOW_PERIOD`], bursts of [`KEYED_BURST`]), and whose keys are never idle.
+    /// A keyed limiter on which no key runs out or goes idle during a run.
     fn admitting() -> Self;
 
     #[expect(

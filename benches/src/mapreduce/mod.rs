@@ -38,13 +38,11 @@ pub type Call = Pin<Box<dyn Future<Output = u64> + Send>>;
 /// What starts one whole call of a row.
 pub type NewCall = fn() -> Call;
 pub const ASYNC_ROWS: [(&str, NewCall); 4] = [
-    // `keel_mapreduce::tokio::map_reduce`, default options (16 workers): every mapper
-    // future is polled in the caller's task.
+    // `keel_mapreduce::tokio::map_reduce`, 16 workers: mappers polled in the caller's task.
     ("keel map_reduce (in the caller's task)", || {
         Box::pin(keel(false))
     }),
-    // `map_reduce_spawned`, 2 workers (the runtime's threads): long-lived spawned tasks
-    // pull batches of items.
+    // `map_reduce_spawned`, 2 workers: long-lived spawned tasks pull batches of items.
     ("keel map_reduce_spawned (2 workers)", || {
         Box::pin(keel(true))
     }),
@@ -156,16 +154,14 @@ pub const PIPELINE_BATCHES: usize = 2 * RUNTIME_THREADS;
 /// A thread row: one whole call on the rows' rayon pool ([`pool`]), returning the sum.
 pub type ThreadCall = fn(&ThreadPool) -> u64;
 pub const THREAD_ROWS: [(&str, ThreadCall); 5] = [
-    // `keel_mapreduce::thread::map_reduce` with that many workers (plus its generator and
-    // reducer threads).
+    // `keel_mapreduce::thread::map_reduce` with that many workers.
     ("keel thread::map_reduce (2 workers)", |_| keel_threads(2)),
     ("keel thread::map_reduce (16 workers)", |_| keel_threads(16)),
     // `(0..N).into_par_iter().map(..).sum()` on a pool of RUNTIME_THREADS threads.
     ("rayon into_par_iter (2 threads)", |pool| {
         pool.install(|| (0..black_box(ITEMS)).into_par_iter().map(|x| 2 * x).sum())
     }),
-    // A producer thread → 2 worker threads → the calling thread, one item per message over
-    // `bounded(1024)` channels, or `Vec`s of 1024 items over channels of 4 batches.
+    // Producer → 2 workers → caller over `bounded(1024)` channels, by item or by 1024-item `Vec`.
     ("crossbeam pipeline (per item)", |_| pipeline_per_item()),
     ("crossbeam pipeline (1024-item batches)", |_| {
         pipeline_batched()

@@ -75,10 +75,7 @@ pub fn prefixes(name: &str) -> Vec<String> {
     vec![format!("{{{name}"), name.to_owned()]
 }
 
-/// A keel-rediscache instance of the cache `name` on a connection of its own
-/// (`Connection::single`: a `ConnectionManager`), values fresh for 1 h, ±5% jitter (the
-/// default), a local tier of `local_capacity` entries kept up to 1 h; no subscriber (no
-/// invalidation is measured).
+/// keel-rediscache's cache `name` on its own `ConnectionManager`, local tier `local_capacity`.
 pub async fn keel(
     client: &redis::Client,
     name: &str,

@@ -69,8 +69,7 @@ impl ShedderUnderTest for TokioSemaphore {
     }
 }
 
-/// `AdaptiveShedder::new(LoadShedderConfig::production(CAPACITY))` over go-zero's window of
-/// 5 s in 50 buckets, its CPU signal its own process sampler (not injectable).
+/// `AdaptiveShedder::new(LoadShedderConfig::production(CAPACITY))`: 5 s in 50 buckets.
 pub struct RustZeroCore {
     shedder: AdaptiveShedder,
     _held: Mutex<Vec<ShedPermit>>,
@@ -157,8 +156,7 @@ impl ShedderUnderTest for Keel {
         let mut held: Vec<OwnedGuard> = (0..2 * HELD)
             .map(|_| keel.shedder.allow_owned().expect("the CPU is idle"))
             .collect();
-        // The in-flight average moves only as (timed) requests finish: finish half of them
-        // while the count is between 2 × HELD and HELD.
+        // The in-flight average moves as requests finish: half finish between 2 × HELD and HELD.
         for guard in held.drain(HELD..).rev() {
             guard.pass();
         }

@@ -44,8 +44,7 @@ pub fn run(c: &mut Criterion) -> Figures {
 
     let mut calls = Vec::new();
     let mut each = |c: &mut Criterion, name: String, threads: usize, op: Op| {
-        // Every group warms up for WARM_UP whatever the profile (28 benchmarks at 1 s each
-        // would take the suite past 90 s).
+        // WARM_UP whatever the profile (28 benchmarks at 1 s each: past 90 s).
         let mut g = TalliedGroup::new(c, name, threads, &mut calls).warm_up_time(WARM_UP);
         bench(&mut g, &keel, op);
         // Exact LRU where reads are timed; its inserts cost what the default's do.

@@ -45,8 +45,7 @@ pub fn all(c: &mut Criterion) {
     g.finish();
 
     let mut g = group(c, "mapreduce fan-out 8x1ms", FAN_OUT_ITEMS);
-    // Sleep-bound: the spread is the timer's, so a short run is enough (and keeps the
-    // suite's share of the report near 35 s).
+    // Sleep-bound: the spread is the timer's, so a short run is enough.
     g.warm_up_time(FAN_OUT_WARM_UP)
         .measurement_time(FAN_OUT_MEASUREMENT);
     for (name, ran, call) in FAN_OUT_ROWS {

@@ -116,8 +116,7 @@ impl Lookup for PeerBytes {
     }
 }
 
-/// A raw `GET` of keel's entry keys on a `ConnectionManager` (cloned per call, as any
-/// shared `&self` user of one does).
+/// A raw `GET` of keel's entry keys on a `ConnectionManager` (cloned per call).
 struct RawGet {
     conn: ConnectionManager,
     keys: Arc<Vec<String>>,

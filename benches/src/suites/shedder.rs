@@ -116,8 +116,7 @@ fn refuses<S: ShedderUnderTest>(g: &mut Group<'_, '_>, shedder: &S) {
     g.bench(shedder, S::REJECTION_NAME, S::reject);
 }
 
-/// One sample of the CPU meter keel's default signal (`SystemCpu` over `CpuMode::Auto`)
-/// reads every 250 ms: a read of the cgroup's `cpu.stat` (or `/proc/stat`) and a division.
+/// One sample of keel's default CPU meter (`SystemCpu` over `CpuMode::Auto`), read every 250 ms.
 pub fn cpu_sample(c: &mut Criterion) {
     let Ok(mut meter) = CpuMode::Auto.detect() else {
         return;

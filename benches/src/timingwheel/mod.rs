@@ -592,8 +592,7 @@ mod tests {
         let (keyed, m) = fill_counted(DelayQueueKeyed::new, n, &mut Rng::new(1));
         let (bytes, blocks) = m.expect("installed");
         assert_eq!(keyed.handles.len(), n);
-        // The same slab, and a table of 16-byte `(u64, Key)` pairs and control bytes, at most
-        // 7/8 full: 16 384 buckets for 10 000 keys.
+        // The same slab, and a table of 16-byte pairs at most 7/8 full: 16 384 buckets.
         assert!(
             (peer_bytes + 17.0..peer_bytes + 60.0).contains(&bytes),
             "{m:?}, the plain peer {peer_bytes}"

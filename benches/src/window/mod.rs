@@ -82,8 +82,7 @@ impl WindowUnderTest for RustZeroCore {
 
     #[inline]
     fn add(&self, v: i64) {
-        // Its values are f64 (it asserts they are finite), so this conversion is part of
-        // what a user pays.
+        // Its values are f64 (asserted finite): the conversion is part of what a user pays.
         self.0.record(v as f64);
     }
 

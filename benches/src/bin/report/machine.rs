@@ -37,8 +37,7 @@ pub(crate) fn describe() -> Machine {
             .map(|s| s.trim().to_owned())
             .or_else(|_| output_of("uname", &["-r"]))
             .unwrap_or_else(|_| "unknown".to_owned()),
-        // The rustc on PATH: under `cargo run` that is the toolchain that built this binary
-        // unless a rustup override points elsewhere.
+        // The rustc on PATH: under `cargo run`, the one that built this binary (bar overrides).
         rustc: output_of("rustc", &["-V"]).unwrap_or_else(|_| "unknown".to_owned()),
         date: crate::date::utc_now(),
     }

@@ -74,9 +74,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Profile>, Str
 fn run(profile: Profile) -> io::Result<PathBuf> {
     let started = Instant::now();
     let root = workspace_root();
-    // A directory of its own, so that these short runs neither read nor overwrite the
-    // baselines `cargo bench` keeps in target/criterion, and so that a benchmark that
-    // failed to run cannot leave last time's figure behind: it is emptied first.
+    // A directory of its own, emptied first: no stale figure, no clash with `cargo bench`'s.
     let out = target_dir(&root).join("criterion-report");
     match fs::remove_dir_all(&out) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
