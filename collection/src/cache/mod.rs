@@ -122,7 +122,9 @@ pub const MAX_SHARDS: usize = 1024;
 /// in flight live behind one `Arc`, as the state of keel's `Breaker`, `Shedder` and limiters
 /// does. Hand a clone to each thread, task or request handler (an axum state, a tower
 /// layer) instead of wrapping the cache in an `Arc` of your own. Values are returned by
-/// clone, so large values are best stored as `Arc<T>`.
+/// clone, so large values are best stored as `Arc<T>`. Hits are served to several threads
+/// at once under a shard's shared lock, so the cache is `Sync` when its keys and values are
+/// `Send + Sync` (as moka and quick_cache require).
 ///
 /// ```
 /// use keel_collection::cache::Cache;
