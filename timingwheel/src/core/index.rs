@@ -57,6 +57,20 @@ impl Group {
     fn overflow(&self) -> u8 {
         self.ctrl[OVERFLOW]
     }
+
+    /// The slot of this group whose tag is `tag` and whose slab index `eq` accepts.
+    #[inline(always)]
+    fn find(&self, tag: u8, eq: &mut impl FnMut(u32) -> bool) -> Option<usize> {
+        let mut m = self.matching(tag);
+        while m != 0 {
+            let slot = slot_of(m);
+            if eq(self.slots[slot]) {
+                return Some(slot);
+            }
+            m &= m - 1;
+        }
+        None
+    }
 }
 
 /// Matching the control bytes of a group: SSE2 on x86_64 (one compare and a byte mask),
@@ -225,18 +239,13 @@ impl Index {
         let mut g = home;
         loop {
             let group = &self.groups[g];
-            let mut m = group.matching(tag);
-            while m != 0 {
-                let slot = slot_of(m);
-                if eq(group.slots[slot]) {
-                    return Some(Position {
-                        group: g,
-                        slot,
-                        home,
-                        tag,
-                    });
-                }
-                m &= m - 1;
+            if let Some(slot) = group.find(tag, &mut eq) {
+                return Some(Position {
+                    group: g,
+                    slot,
+                    home,
+                    tag,
+                });
             }
             if group.overflow() == 0 {
                 return None;
@@ -270,13 +279,8 @@ impl Index {
         let mut vacancy = None;
         loop {
             let group = &self.groups[g];
-            let mut m = group.matching(tag);
-            while m != 0 {
-                let slot = slot_of(m);
-                if eq(group.slots[slot]) {
-                    return Ok(group.slots[slot]);
-                }
-                m &= m - 1;
+            if let Some(slot) = group.find(tag, &mut eq) {
+                return Ok(group.slots[slot]);
             }
             if vacancy.is_none() {
                 let empty = group.empty();
