@@ -739,8 +739,8 @@ fn floor(shards: usize) -> usize {
     churn_cache(None, shards).0.allocated_bytes()
 }
 
-/// Bytes per held entry allowed: about 60 are measured for `u64 -> u64` (the 48-byte slab
-/// slot, the free list, the hash index at its load factor); this leaves room for a slab that
+/// Bytes per held entry allowed: about 60 are measured for `u64 -> u64` (the 32-byte slab
+/// slot and its 16 bytes of links, the hash index at its load factor); this leaves room for a slab that
 /// regrows by doubling after a compaction.
 const BYTES_PER_ENTRY: usize = 192;
 

@@ -219,8 +219,9 @@ impl<K, V, C: Clock> Builder<K, V, C> {
         self
     }
 
-    /// Seeds the key hasher, which places keys in shards and picks each key's jitter. Default:
-    /// a random seed per cache, so that nobody can choose keys that all land in one shard.
+    /// Seeds the key hasher (foldhash's fast hash, hashbrown's own default), which places keys
+    /// in shards and picks each key's jitter. Default: a random seed per cache, so that where
+    /// keys land cannot be known in advance.
     /// A fixed seed makes a run repeatable (simulations, benchmarks): the same operations then
     /// give the same evictions, deadlines and statistics.
     pub fn seed(mut self, seed: u64) -> Self {

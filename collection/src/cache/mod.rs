@@ -68,9 +68,11 @@
 //!   shards, each with its own eviction queues and expiry wheel, driven by the operations themselves:
 //!   dropping the cache frees everything. [`purge_expired`](Cache::purge_expired) reclaims
 //!   memory of an idle cache on demand.
-//! - **No allocation per entry.** Entries live in one dense slab per shard (48 bytes for
-//!   `u64 -> u64`), linked into the eviction queues and the expiry wheel by 32-bit indices,
-//!   with a hashbrown index into the slab. The slab gives memory back after mass expiry.
+//! - **No allocation per entry.** Entries live in one dense slab per shard (32 bytes for
+//!   `u64 -> u64`: key, value and deadline, two entries to a cache line, which is all a hit
+//!   reads), linked into the eviction queues and the expiry wheel by 32-bit indices kept in
+//!   a vector beside the slab (16 bytes per entry, touched only by writes), with a hashbrown
+//!   index into the slab. Both give memory back after mass expiry.
 //! - **Hits do not take turns.** A hit takes its shard's lock shared and counts itself in
 //!   its thread's own counters; statistics and metrics add no shared write to it.
 //! - **Negative caching** ([`Builder::negative_ttl`] with [`take_optional`](Cache::take_optional)),
@@ -92,10 +94,9 @@ pub(crate) mod tally;
 
 use std::borrow::Borrow;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
-use ahash::RandomState;
 use crossbeam_utils::CachePadded;
 use keel_syncx::singleflight::SingleFlight;
 use keel_timex::{Clock, CoarseClock, Nanos};
@@ -108,7 +109,8 @@ pub use stats::CacheStats;
 
 use crate::metrics::CacheMetrics;
 use error::Failure;
-use shard::{Found, Shard, ShardConfig};
+use foldhash::SharedSeed;
+use shard::{Found, KeyHasher, Shard, ShardConfig};
 use stats::Reporter;
 use tally::{Count, Tally};
 
@@ -167,7 +169,7 @@ struct Inner<K, V, C> {
     shards: Shards<K, V>,
     /// `shards.len() - 1`: the shard of a key is `(hash >> SHARD_SHIFT) & mask`.
     mask: usize,
-    hasher: RandomState,
+    hasher: KeyHasher,
     clock: C,
     ttl: Duration,
     jitter: f64,
@@ -234,10 +236,8 @@ impl<K, V, C: Clock> Cache<K, V, C> {
             mask: shards.len() - 1,
             shards,
             hasher: match parts.seed {
-                Some(seed) => {
-                    RandomState::with_seeds(seed, seed.rotate_left(17), !seed, 0x6b65_656c)
-                }
-                None => RandomState::new(),
+                Some(seed) => KeyHasher::with_seed(seed, SharedSeed::global_fixed()),
+                None => KeyHasher::random(),
             },
             ttl: parts.ttl,
             jitter: parts.jitter,

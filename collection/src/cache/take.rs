@@ -1,7 +1,7 @@
 //! `take`: read through the cache, loading a miss once for all its concurrent callers.
 
 use std::future::{Future, poll_fn};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::Arc;
