@@ -13,9 +13,10 @@
 
 #[cfg(feature = "metrics")]
 mod imp {
-    use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicU8, Ordering};
     use std::sync::{Arc, Mutex};
 
+    use keel_rollingwindow::PerThreadCounters;
     use metrics::{Counter, Gauge};
 
     use crate::stats::Outcome;
@@ -31,23 +32,16 @@ mod imp {
     const REJECTED: usize = 2;
     const CANCELLED: usize = 3;
 
-    /// Per-thread stripes of call counts: 32 live threads count without a
-    /// read-modify-write (the rest share [`Calls::shared`]).
-    const STRIPES: usize = 32;
-
     /// `keel_breaker_calls_total`, counted per thread and published in batches.
     ///
     /// A recorder call per call would cost more than the breaker's decision (the
     /// Prometheus exporter: a dynamic call and two atomic read-modify-writes on a line
-    /// every thread shares). Each live thread owns a stripe (keel-rollingwindow's
-    /// `thread_index` is distinct among live threads and handed on only after its owner
-    /// exited, through the registry's lock), so the owner adds with a relaxed load and
-    /// store. The sums reach the recorder as deltas at least once a second (keel-timex's
+    /// every thread shares). Each live thread counts on a line of its own with a relaxed
+    /// load and store (keel-rollingwindow's `PerThreadCounters`). The sums reach the recorder as deltas at least once a second (keel-timex's
     /// periodic thread holds a `Weak` of this), at every `snapshot()` and
     /// `publish_metrics()`, and when the breaker is dropped.
     struct Calls {
-        stripes: Box<[crossbeam_utils::CachePadded<[AtomicU64; 4]>]>,
-        shared: [AtomicU64; 4],
+        counts: PerThreadCounters<4>,
         handles: [Counter; 4],
         /// What the recorder was given of each outcome; only publishes take it.
         published: Mutex<[u64; 4]>,
@@ -56,32 +50,13 @@ mod imp {
     impl Calls {
         #[inline]
         fn add(&self, outcome: usize) {
-            match keel_rollingwindow::thread_index().and_then(|i| self.stripes.get(i)) {
-                // Only this thread writes its stripe while it lives.
-                Some(mine) => {
-                    let cell = &mine[outcome];
-                    cell.store(
-                        cell.load(Ordering::Relaxed).wrapping_add(1),
-                        Ordering::Relaxed,
-                    );
-                }
-                None => {
-                    self.shared[outcome].fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            self.counts.add(outcome);
         }
 
         fn publish(&self) {
             let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
             for (outcome, done) in published.iter_mut().enumerate() {
-                let total = self
-                    .stripes
-                    .iter()
-                    .map(|s| s[outcome].load(Ordering::Relaxed))
-                    .fold(
-                        self.shared[outcome].load(Ordering::Relaxed),
-                        u64::wrapping_add,
-                    );
+                let total = self.counts.sum(outcome);
                 if total > *done {
                     self.handles[outcome].increment(total - *done);
                     *done = total;
@@ -123,8 +98,7 @@ mod imp {
                 )
             };
             let calls = Arc::new(Calls {
-                stripes: (0..STRIPES).map(|_| Default::default()).collect(),
-                shared: Default::default(),
+                counts: PerThreadCounters::new(),
                 handles: [
                     calls("success"),
                     calls("failure"),

@@ -153,7 +153,6 @@ mod metrics;
 mod policy;
 mod retry;
 mod stats;
-mod striped;
 mod take;
 
 pub use cache::RedisCache;

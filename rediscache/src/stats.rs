@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::striped::PerThreadCount;
+use keel_rollingwindow::PerThreadCounters;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident,)*) => {
@@ -20,14 +20,15 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub(crate) struct Counters {
             $(pub(crate) $name: AtomicU64,)*
-            /// Local hits, counted per thread (the hottest path; added to `l1_hits`).
-            pub(crate) local_hits: PerThreadCount,
+            /// Local hits, counted per thread with no read-modify-write (the hottest path;
+            /// added to `l1_hits`).
+            pub(crate) local_hits: PerThreadCounters<1>,
         }
 
         impl Counters {
             pub(crate) fn snapshot(&self) -> Stats {
                 let mut stats = Stats { $($name: self.$name.load(Ordering::Relaxed),)* };
-                stats.l1_hits = stats.l1_hits.wrapping_add(self.local_hits.sum());
+                stats.l1_hits = stats.l1_hits.wrapping_add(self.local_hits.sum(0));
                 stats
             }
         }

@@ -202,7 +202,7 @@ impl<V: Clone + Send + Sync + 'static, C: Clock> Inner<V, C> {
     #[inline(always)]
     fn local_hit(&self, key: &str) -> Option<Option<V>> {
         let value = self.local.get(key)?;
-        self.stats.local_hits.add();
+        self.stats.local_hits.add(0);
         if value.is_none() {
             Counters::add(&self.stats.placeholder_hits);
             self.link.metrics.request(Request::NotFound);

@@ -76,6 +76,7 @@ mod bucket;
 mod builder;
 mod error;
 mod field;
+mod per_thread;
 mod stripe;
 mod stripes;
 mod sync;
@@ -86,6 +87,7 @@ pub use bucket::{Bucket, SumCount, SumCountSnapshot};
 pub use builder::Builder;
 pub use error::ConfigError;
 pub use field::{Field, Value};
+pub use per_thread::{PER_THREAD_STRIPES, PerThreadCounters};
 pub use window::RollingWindow;
 
 /// The most buckets a window may have (2^16). Each thread that adds holds its own copy of

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
+use keel_rollingwindow::PerThreadCounters;
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -21,13 +22,10 @@ struct Stripe {
     completed: AtomicU64,
 }
 
-/// A thread's counts of the requests it refused, on a line of their own: under overload
-/// each thread writes its own refusals while every refusal reads the others' `completed`
-/// (see `last_refusal`), which must not make those lines bounce between cores.
+/// A stripe's count of the shadow mode's admissions that would have been refused (also
+/// counted in `admitted`), on a line of its own.
 #[derive(Debug, Default)]
 struct Refusals {
-    dropped: AtomicU64,
-    /// Shadow mode: admissions that would have been refused (also counted in `admitted`).
     would_drop: AtomicU64,
 }
 
@@ -49,6 +47,11 @@ pub(crate) struct Inflight {
     stripes: Arc<[CachePadded<Stripe>]>,
     /// One per stripe, same indexes.
     refusals: Arc<[CachePadded<Refusals>]>,
+    /// Refused requests, per thread with no read-modify-write: under overload the refusal
+    /// is what runs millions of times, and a locked add was most of its cost. Each thread
+    /// writes its own line while every refusal reads the others' `completed` (see
+    /// `last_refusal`), which must not make those lines bounce between cores.
+    dropped: Arc<PerThreadCounters<1>>,
     mask: usize,
 }
 
@@ -63,6 +66,7 @@ impl Inflight {
             refusals: (0..n)
                 .map(|_| CachePadded::new(Refusals::default()))
                 .collect(),
+            dropped: Arc::new(PerThreadCounters::new()),
             mask: n - 1,
         }
     }
@@ -105,10 +109,10 @@ impl Inflight {
         self.stripe(index).admitted.fetch_add(1, Ordering::Release);
     }
 
-    /// A request was refused.
+    /// A request was refused (counted on the calling thread's own line).
     #[inline]
-    pub(crate) fn drop_one(&self, index: usize) {
-        self.refusals(index).dropped.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn drop_one(&self) {
+        self.dropped.add(0);
     }
 
     /// Requests admitted and not yet finished. Never negative: completions are read first
@@ -161,8 +165,8 @@ impl Inflight {
             t.would_drop = t
                 .would_drop
                 .wrapping_add(r.would_drop.load(Ordering::Relaxed));
-            t.dropped = t.dropped.wrapping_add(r.dropped.load(Ordering::Relaxed));
         }
+        t.dropped = self.dropped.sum(0);
         t
     }
 
@@ -187,7 +191,7 @@ mod tests {
         f.complete(2);
         f.complete(3);
         assert_eq!(f.in_flight(), 1);
-        f.drop_one(0);
+        f.drop_one();
         f.complete(0);
         assert_eq!(f.in_flight(), 0);
         f.admit_shadow(5);

@@ -262,7 +262,7 @@ impl<C: Clock> Inner<C> {
     /// Counts a refusal.
     #[inline]
     fn refused(&self, refusal: Overloaded) -> Overloaded {
-        self.inflight.drop_one(local::stripe());
+        self.inflight.drop_one();
         self.metrics.cpu(refusal.cpu);
         refusal
     }
