@@ -39,7 +39,10 @@ impl Wake {
 }
 
 /// Waiters in arrival order, keyed by an id that only grows (so the first key is the oldest).
+/// `repr(C)`: the map (whose length a pool's put reads) first, the next id (read only by
+/// waiters) last.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct WaitQueue {
     waiting: BTreeMap<u64, Wake>,
     next_id: u64,

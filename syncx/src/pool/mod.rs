@@ -78,6 +78,7 @@ pub use error::{ConfigError, PoolError};
 pub use get::Get;
 pub use pooled::Pooled;
 
+use crossbeam_utils::CachePadded;
 use keel_timex::{Clock, MonotonicClock, Nanos};
 use pooled::Recycle;
 
@@ -135,13 +136,18 @@ struct Inner<T, E, C> {
     create: Create<T, E>,
     destroy: Option<Destroy<T>>,
     clock: C,
-    state: Mutex<State<T>>,
+    /// On lines of its own, laid out so that a get or a put touches one line of it (the
+    /// lock, the idle objects' vector, the size and the queue's length): on two threads
+    /// that line is what moves between cores with the lock.
+    state: CachePadded<Mutex<State<T>>>,
     name: Box<str>,
     /// The gauges are set under `state`'s lock, so they end on the pool's last state.
     metrics: PoolMetrics,
 }
 
-/// The pool's state under its lock.
+/// The pool's state under its lock. `repr(C)`: the fields a get or a put reads come first,
+/// on the lock's line (see [`Inner::state`]).
+#[repr(C)]
 struct State<T> {
     /// Idle objects, the most recently returned last.
     idle: Vec<Idle<T>>,
@@ -214,11 +220,11 @@ where
             clock,
             metrics: PoolMetrics::new(&name),
             name,
-            state: Mutex::new(State {
+            state: CachePadded::new(Mutex::new(State {
                 idle: Vec::new(),
                 size: 0,
                 queue: WaitQueue::default(),
-            }),
+            })),
         });
         Pool {
             recycler: inner.clone(),
@@ -348,9 +354,28 @@ where
     }
 
     /// The blocking `get`, with an optional deadline.
+    #[inline]
     fn get_until(&self, deadline: Option<Instant>) -> Result<Pooled<'_, T>, PoolError<E>> {
         let inner = &*self.inner;
         let mut expired = Expired::new();
+        // The usual case first, in a short function: an object idle or a slot free.
+        let step = inner.step(&mut lock(&inner.state), &mut expired);
+        match step {
+            Step::Wait => self.wait_until(deadline, expired),
+            step => self.finish(step, expired),
+        }
+    }
+
+    /// [`get_until`](Pool::get_until) when nothing was idle and there was no room: looks
+    /// again under the lock, then queues and waits.
+    #[cold]
+    #[inline(never)]
+    fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        mut expired: Expired<T>,
+    ) -> Result<Pooled<'_, T>, PoolError<E>> {
+        let inner = &*self.inner;
         let mut state = lock(&inner.state);
         let mut ticket = None;
         // Set when this call first waits.
@@ -392,6 +417,7 @@ where
 
     /// Outside the lock: hands out the object, or creates one in the reserved slot, and
     /// destroys what expired.
+    #[inline]
     fn finish(&self, step: Step<T>, expired: Expired<T>) -> Result<Pooled<'_, T>, PoolError<E>> {
         let inner = &*self.inner;
         match step {
@@ -399,9 +425,23 @@ where
                 inner.metrics.reused();
                 // Built before destroying, so a panicking destroy returns it to the pool.
                 let pooled = Pooled::new(value, self.recycler());
-                inner.destroy_expired(expired);
+                if !expired.is_empty() {
+                    inner.destroy_expired(expired);
+                }
                 Ok(pooled)
             }
+            step => self.create(step, expired),
+        }
+    }
+
+    /// [`finish`](Pool::finish) with a reserved slot: runs the factory (out of line: the
+    /// reuse above is the path that runs millions of times).
+    #[cold]
+    #[inline(never)]
+    fn create(&self, step: Step<T>, expired: Expired<T>) -> Result<Pooled<'_, T>, PoolError<E>> {
+        let inner = &*self.inner;
+        match step {
+            Step::Reuse(_) => unreachable!("create is only called with a slot"),
             Step::Create => {
                 let slot = SlotGuard::new(inner, 1);
                 inner.destroy_expired(expired);
@@ -454,6 +494,7 @@ fn wait_until_woken<'a, T, E>(
 impl<T, E, C: Clock> Inner<T, E, C> {
     /// Under the lock: what a `get` can do now. Expired idle objects met on the way go into
     /// `expired`; a new object may take over the slot of one of them.
+    #[inline]
     fn step(&self, state: &mut State<T>, expired: &mut Expired<T>) -> Step<T> {
         let step = self.decide(state, expired);
         self.publish(state);
@@ -461,6 +502,7 @@ impl<T, E, C: Clock> Inner<T, E, C> {
     }
 
     /// [`step`](Inner::step) without the gauges.
+    #[inline]
     fn decide(&self, state: &mut State<T>, expired: &mut Expired<T>) -> Step<T> {
         let now = self.now();
         while let Some(idle) = state.idle.pop() {
@@ -507,6 +549,7 @@ impl<T, E, C: Clock> Inner<T, E, C> {
     }
 
     /// go-zero's test: expired once `returned_at + max_age < now`.
+    #[inline]
     fn is_expired(&self, idle: &Idle<T>, now: Nanos) -> bool {
         self.max_age
             .is_some_and(|max_age| now.duration_since(idle.returned_at) > max_age)
@@ -562,7 +605,11 @@ where
             let mut state = lock(&self.state);
             state.idle.push(Idle { value, returned_at });
             self.publish(&state);
-            state.queue.pop_first()
+            if state.queue.is_empty() {
+                None
+            } else {
+                state.queue.pop_first()
+            }
         };
         if let Some(wake) = wake {
             wake.wake();
@@ -633,6 +680,12 @@ impl<T> Expired<T> {
             values: Vec::new(),
             slots: 0,
         }
+    }
+
+    /// Nothing to destroy and no slot to free (the usual case: a get skips the call).
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.slots == 0
     }
 }
 
