@@ -218,10 +218,10 @@ impl<'a, K, V: Clone, E> Follower<'a, K, V, E> {
 
     /// Blocks until the flight ends or this follower has to lead it.
     pub(super) fn wait(mut self) -> Wait<'a, K, V, E> {
-        let call = Arc::clone(&self.call);
+        let (call, mut end) = self.parts();
         let mut state = lock(&call.state);
         loop {
-            if let Some(wait) = self.try_end(&mut state) {
+            if let Some(wait) = end.try_end(&mut state) {
                 return wait;
             }
             state = wait(&call.changed, state);
@@ -230,38 +230,65 @@ impl<'a, K, V: Clone, E> Follower<'a, K, V, E> {
 
     /// Polls for the end of the flight or a leadership handover.
     pub(super) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Wait<'a, K, V, E>> {
-        let call = Arc::clone(&self.call);
+        let (call, mut end) = self.parts();
         let mut state = lock(&call.state);
-        if let Some(wait) = self.try_end(&mut state) {
+        if let Some(wait) = end.try_end(&mut state) {
             return Poll::Ready(wait);
         }
-        match self.waker {
+        match *end.waker {
             Some(index) => match &mut state.wakers[index] {
                 Some(waker) => waker.clone_from(cx.waker()),
                 none => *none = Some(cx.waker().clone()),
             },
             None => {
-                self.waker = Some(state.wakers.len());
+                *end.waker = Some(state.wakers.len());
                 state.wakers.push(Some(cx.waker().clone()));
             }
         }
         Poll::Pending
     }
 
+    /// The call, and the rest of the follower apart from it: borrowing the call's state
+    /// and updating the follower at once needs no `Arc` clone (two atomic operations per
+    /// poll).
+    fn parts(&mut self) -> (&Call<V, E>, Ending<'_, 'a, K, V, E>) {
+        (
+            &self.call,
+            Ending {
+                shards: self.shards,
+                hash: self.hash,
+                id: self.id,
+                waker: &mut self.waker,
+                registered: &mut self.registered,
+            },
+        )
+    }
+}
+
+/// A follower's fields but its call (see [`Follower::parts`]).
+struct Ending<'f, 'a, K, V, E> {
+    shards: &'a Shards<K, V, E>,
+    hash: u64,
+    id: u64,
+    waker: &'f mut Option<usize>,
+    registered: &'f mut bool,
+}
+
+impl<'a, K, V: Clone, E> Ending<'_, 'a, K, V, E> {
     /// The outcome or the leadership, if either is there; unregisters then.
     fn try_end(&mut self, state: &mut State<V, E>) -> Option<Wait<'a, K, V, E>> {
-        debug_assert!(self.registered);
+        debug_assert!(*self.registered);
         if let Some(outcome) = &state.outcome {
-            self.registered = false;
+            *self.registered = false;
             return Some(Wait::Done(outcome.to_result()));
         }
         if state.leaderless {
             state.leaderless = false;
             state.waiters -= 1;
-            if let Some(index) = self.waker {
+            if let Some(index) = *self.waker {
                 state.wakers[index] = None;
             }
-            self.registered = false;
+            *self.registered = false;
             return Some(Wait::Lead(Leader::new(self.shards, self.hash, self.id)));
         }
         None
