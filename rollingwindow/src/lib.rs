@@ -57,6 +57,12 @@
 //! Statistics windows do not need more, and go-zero's lock gives no better guarantee to a
 //! reader that runs just before an add.
 //!
+//! # Per-thread counters
+//!
+//! [`PerThreadCounters`] applies the same idea to plain counts on a hot path (keel's cache
+//! hits, shedder refusals, breaker calls): each live thread owns a cache line and adds with a
+//! relaxed load and store, no read-modify-write; a sum adds the lines up.
+//!
 //! # NaN
 //!
 //! `f64` sums follow IEEE arithmetic, as in go-zero: a NaN (or an infinity) added to a bucket
