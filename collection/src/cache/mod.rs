@@ -560,7 +560,12 @@ impl<K: Hash + Eq, V: Clone, C: Clock> Inner<K, V, C> {
         }
         let ttl = u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX);
         let ttl = if self.jitter > 0.0 {
-            let unit = ((hash >> 16) & 0xFF_FFFF) as f64 / (1u64 << 24) as f64;
+            // Re-mixed first: foldhash's integer hash is one folded multiply, whose middle
+            // bits keep a lattice pattern over sequential keys (1 000 keys set together
+            // spread over half the steps they should); the top bits of a second
+            // multiplicative hash are uniform.
+            let mixed = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let unit = (mixed >> 40) as f64 / (1u64 << 24) as f64;
             // Uniform over (1 - j, 1 + j]; the float-to-int cast saturates.
             let factor = 1.0 + self.jitter - 2.0 * self.jitter * unit;
             (ttl as f64 * factor) as u64
