@@ -305,13 +305,13 @@ impl Builder {
         if self.timeout.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::ZeroTimeout);
         }
-        Ok(Params {
-            k: self.k,
-            protection: f64::from(self.protection),
-            buckets: f64::from(self.buckets),
+        Ok(Params::new(
+            self.k,
+            f64::from(self.protection),
+            self.buckets,
             // Decisions compare it in nanoseconds: longer than that is never anyway.
-            force_pass: self.force_pass.min(Builder::MAX_WINDOW),
-        })
+            self.force_pass.min(Builder::MAX_WINDOW),
+        ))
     }
 
     pub(crate) fn name_or_default(&self) -> String {

@@ -18,16 +18,17 @@ mod imp {
     }
 
     impl Events {
-        /// A request was dropped at `now` with drop probability `ratio`.
+        /// A request was dropped at `now` with drop probability `ratio()` (computed only for
+        /// an event that is emitted).
         #[inline]
-        pub(crate) fn dropped(&self, name: &str, now: u64, ratio: f64) {
+        pub(crate) fn dropped(&self, name: &str, now: u64, ratio: impl FnOnce() -> f64) {
             if !self.dropping.load(Ordering::Relaxed)
                 && !self.dropping.swap(true, Ordering::Relaxed)
                 && let Some(suppressed) = self.may_emit(now)
             {
                 tracing::warn!(
                     breaker = name,
-                    drop_ratio = ratio,
+                    drop_ratio = ratio(),
                     suppressed,
                     "breaker started dropping requests"
                 );
@@ -72,7 +73,7 @@ mod imp {
 
     impl Events {
         #[inline(always)]
-        pub(crate) fn dropped(&self, _name: &str, _now: u64, _ratio: f64) {}
+        pub(crate) fn dropped(&self, _name: &str, _now: u64, _ratio: impl FnOnce() -> f64) {}
         #[inline(always)]
         pub(crate) fn healthy(&self, _name: &str, _now: u64) {}
     }

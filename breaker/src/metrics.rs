@@ -165,6 +165,10 @@ mod imp {
             }
         }
 
+        /// Whether [`Metrics::pressure`] records: a decision then computes the drop
+        /// probability itself rather than only comparing against it.
+        pub(crate) const RECORDS_PRESSURE: bool = true;
+
         /// A decision under pressure computed the drop probability `p`.
         #[inline]
         pub(crate) fn pressure(&self, p: f64) {
@@ -216,6 +220,7 @@ mod imp {
         pub(crate) fn forced_open(&self) {}
         #[inline(always)]
         pub(crate) fn healthy(&self) {}
+        pub(crate) const RECORDS_PRESSURE: bool = false;
         #[inline(always)]
         pub(crate) fn pressure(&self, _p: f64) {}
         #[inline(always)]
