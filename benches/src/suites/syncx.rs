@@ -11,7 +11,7 @@ use crate::figures::Figures;
 use crate::syncx::{
     AsyncSingleflight, Batch, CoalescerUnderTest, KEY, KeelLimit, KeelPool, KeelRun, KeelRunAsync,
     LIMIT_CAPACITY, LeaderUnderTest, LimitUnderTest, MutexCoalescer, MutexCondvarLimit,
-    MutexVecPool, POOL_SIZE, PoolUnderTest, SpawnOnly, TASKS, TokioSemaphore, runtime,
+    MutexVecPool, POOL_SIZE, PoolUnderTest, SpawnOnly, TASKS, TokioSemaphore, WakeFloor, runtime,
 };
 use crate::tally::TalliedGroup;
 
@@ -40,6 +40,7 @@ pub fn run(c: &mut Criterion) -> Figures {
         .throughput(Throughput::Elements(TASKS as u64));
     batch::<KeelRunAsync>(&mut g, &rt);
     batch::<AsyncSingleflight>(&mut g, &rt);
+    batch::<WakeFloor>(&mut g, &rt);
     batch::<SpawnOnly>(&mut g, &rt);
     g.finish();
     drop(rt);

@@ -8,7 +8,7 @@ use std::future::{Future, poll_fn};
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -416,6 +416,43 @@ impl CoalescerUnderTest for SpawnOnly {
     }
 }
 
+/// The floor of any coalescer whose followers wait: the first caller of a batch runs the work
+/// and then wakes every other caller, who each suspended on one `tokio::sync::Notify`. No key,
+/// no map, no value hand-over, no cancellation: what is left is the runtime's cost of a
+/// follower (a suspended first poll, a wake-up, a second poll), which every waiting follower
+/// pays whatever the coalescer.
+#[derive(Debug, Default)]
+pub struct WakeFloor {
+    led: AtomicBool,
+    done: Notify,
+}
+
+impl WakeFloor {
+    async fn lead_or_wait(&self, work: impl Future<Output = u64>) -> u64 {
+        // `notify_waiters` wakes every `Notified` created before it, polled or not, and
+        // each caller creates its own before the election: no follower misses the wake.
+        let done = self.done.notified();
+        if self.led.swap(true, Ordering::AcqRel) {
+            done.await;
+            VALUE
+        } else {
+            drop(done);
+            let value = work.await;
+            self.led.store(false, Ordering::Release);
+            self.done.notify_waiters();
+            value
+        }
+    }
+}
+
+impl CoalescerUnderTest for WakeFloor {
+    const NAME: &'static str = "leader + Notify (wake floor)";
+
+    fn call(&self, work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send {
+        self.lead_or_wait(work)
+    }
+}
+
 /// What a batch's tasks share: the coalescer, and the work's release.
 #[derive(Debug, Default)]
 pub struct Batch<C> {
@@ -526,6 +563,7 @@ mod tests {
         for _ in 0..2 {
             Arc::new(Batch::<KeelRunAsync>::default()).time(&rt, 20);
             Arc::new(Batch::<AsyncSingleflight>::default()).time(&rt, 20);
+            Arc::new(Batch::<WakeFloor>::default()).time(&rt, 20);
             Arc::new(Batch::<SpawnOnly>::default()).time(&rt, 20);
         }
     }

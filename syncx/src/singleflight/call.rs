@@ -9,15 +9,20 @@
 //!   outcome, promoted to leader or gone. It changes under the call lock, and (except for a
 //!   promotion) under the shard lock too, so a leader that is leaving and holds the shard lock
 //!   sees an exact count.
-//! - `outcome` is written once, by the leader, after it removed the slot. Followers read it
-//!   under the call lock; the wakers of async followers are taken under the same lock, so a
-//!   follower either sees the outcome or has its waker taken: no lost wake-up.
+//! - `outcome` is written once, by the leader, after it removed the slot, and before it takes
+//!   the wakers of async followers under the call lock. A follower reads it without a lock
+//!   first (the common case once the flight ended: the followers a leader wakes all read it
+//!   at once), and again under the call lock before it stores its waker, so a follower either
+//!   sees the outcome or has its waker taken: no lost wake-up.
 //! - `leaderless` is set when an async leader is dropped mid-flight with followers waiting.
 //!   The first follower to see it (under the call lock) clears it and leads; the slot stays in
 //!   the table throughout, so newcomers keep joining the same flight.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
+
+use crossbeam_utils::CachePadded;
 
 use super::FlightError;
 use super::shards::Shards;
@@ -25,13 +30,16 @@ use crate::sync::{Arc, Condvar, Mutex, lock, wait};
 
 /// The state followers of one flight share.
 pub(super) struct Call<V, E> {
-    state: Mutex<State<V, E>>,
+    state: Mutex<State>,
     /// Signalled when `outcome` is set or the flight becomes leaderless (sync followers).
     changed: Condvar,
+    /// The leader's outcome, set once. On a line of its own: the followers woken together
+    /// read it while they drop their handles to the call (its reference count shares the
+    /// lock's line), and a read needs no lock.
+    outcome: CachePadded<OnceLock<Outcome<V, E>>>,
 }
 
-struct State<V, E> {
-    outcome: Option<Outcome<V, E>>,
+struct State {
     leaderless: bool,
     waiters: usize,
     /// One entry per async follower that polled, by index; `None` once it left or was woken
@@ -62,12 +70,12 @@ impl<V, E> Call<V, E> {
     pub(super) fn new() -> Self {
         Self {
             state: Mutex::new(State {
-                outcome: None,
                 leaderless: false,
                 waiters: 0,
                 wakers: Vec::new(),
             }),
             changed: Condvar::new(),
+            outcome: CachePadded::new(OnceLock::new()),
         }
     }
 
@@ -83,10 +91,13 @@ impl<V, E> Call<V, E> {
 
     /// Stores the outcome and wakes every follower.
     fn publish(&self, outcome: Outcome<V, E>) {
+        let first = self.outcome.set(outcome).is_ok();
+        debug_assert!(first, "a flight has one outcome");
+        // Taken under the lock after the outcome is set: a follower that found no outcome
+        // under the lock has stored its waker by now.
         let wakers = {
             let mut state = lock(&self.state);
-            debug_assert!(state.outcome.is_none() && !state.leaderless);
-            state.outcome = Some(outcome);
+            debug_assert!(!state.leaderless);
             std::mem::take(&mut state.wakers)
         };
         self.changed.notify_all();
@@ -221,7 +232,7 @@ impl<'a, K, V: Clone, E> Follower<'a, K, V, E> {
         let (call, mut end) = self.parts();
         let mut state = lock(&call.state);
         loop {
-            if let Some(wait) = end.try_end(&mut state) {
+            if let Some(wait) = end.try_end(call, &mut state) {
                 return wait;
             }
             state = wait(&call.changed, state);
@@ -231,8 +242,12 @@ impl<'a, K, V: Clone, E> Follower<'a, K, V, E> {
     /// Polls for the end of the flight or a leadership handover.
     pub(super) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Wait<'a, K, V, E>> {
         let (call, mut end) = self.parts();
+        if let Some(outcome) = call.outcome.get() {
+            *end.registered = false;
+            return Poll::Ready(Wait::Done(outcome.to_result()));
+        }
         let mut state = lock(&call.state);
-        if let Some(wait) = end.try_end(&mut state) {
+        if let Some(wait) = end.try_end(call, &mut state) {
             return Poll::Ready(wait);
         }
         match *end.waker {
@@ -276,9 +291,9 @@ struct Ending<'f, 'a, K, V, E> {
 
 impl<'a, K, V: Clone, E> Ending<'_, 'a, K, V, E> {
     /// The outcome or the leadership, if either is there; unregisters then.
-    fn try_end(&mut self, state: &mut State<V, E>) -> Option<Wait<'a, K, V, E>> {
+    fn try_end(&mut self, call: &Call<V, E>, state: &mut State) -> Option<Wait<'a, K, V, E>> {
         debug_assert!(*self.registered);
-        if let Some(outcome) = &state.outcome {
+        if let Some(outcome) = call.outcome.get() {
             *self.registered = false;
             return Some(Wait::Done(outcome.to_result()));
         }
@@ -302,7 +317,7 @@ impl<K, V, E> Drop for Follower<'_, K, V, E> {
         }
         let mut shard = lock(self.shards.shard(self.hash));
         let mut state = lock(&self.call.state);
-        if state.outcome.is_some() {
+        if self.call.outcome.get().is_some() {
             return; // the flight ended; the slot is gone already
         }
         state.waiters -= 1;

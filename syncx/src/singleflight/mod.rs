@@ -78,7 +78,8 @@
 //! mutex. A leader that nobody joins inserts its key, runs, and removes the key: two short
 //! critical sections and no allocation. The state followers wait on (outcome, condition
 //! variable, wakers) is allocated by the first follower and published to by the leader when
-//! it ends.
+//! it ends. The outcome is written once and read without a lock: the followers a leader wakes
+//! all at once do not queue on a lock to read it.
 
 mod call;
 mod error;
