@@ -232,6 +232,45 @@ fn cancelled_follower_unregisters_and_releases_its_waker() {
     assert_eq!(flights.in_flight(), 0);
 }
 
+/// A follower that joins a flight whose leader was cancelled looks at once: the follower
+/// woken for the hand-over may never poll again, and nobody else would wake the newcomer.
+#[test]
+fn follower_joining_a_leaderless_flight_leads_at_its_first_poll() {
+    let flights = Flights::new();
+    let mut leader = Task::new(flights.run_ex_async("k", std::future::pending));
+    let mut woken = Task::new(flights.run_ex_async("k", || async { Ok(1) }));
+    assert!(leader.poll().is_pending());
+    assert!(woken.poll().is_pending());
+    drop(leader);
+    assert_eq!(woken.wakes(), 1, "the hand-over wakes the waiting follower");
+    let mut late = Task::new(flights.run_ex_async("k", || async { Ok(2) }));
+    assert_eq!(
+        late.poll(),
+        Poll::Ready((Ok(2), true)),
+        "the newcomer leads"
+    );
+    // The follower woken for the hand-over gets the newcomer's value.
+    assert_eq!(woken.poll(), Poll::Ready((Ok(2), false)));
+    assert_eq!(flights.in_flight(), 0);
+}
+
+/// A follower's waker is stored as it joins: once the leader publishes, it is woken without
+/// having been polled a second time.
+#[test]
+fn follower_is_woken_after_one_poll() {
+    let flights = Flights::new();
+    let gate = Rc::new(Cell::new(0));
+    let mut leader = Task::new(flights.run_ex_async("k", || stepped(Rc::clone(&gate), 1, 5)));
+    let mut follower = Task::new(flights.run_ex_async("k", || async { Ok(6) }));
+    assert!(leader.poll().is_pending());
+    assert!(follower.poll().is_pending());
+    assert_eq!(follower.wakes(), 0);
+    gate.set(1);
+    assert_eq!(leader.poll(), Poll::Ready((Ok(5), true)));
+    assert_eq!(follower.wakes(), 1);
+    assert_eq!(follower.poll(), Poll::Ready((Ok(5), false)));
+}
+
 #[test]
 fn leaderless_flight_whose_followers_all_leave_is_removed() {
     let flights = Flights::new();

@@ -416,37 +416,53 @@ impl CoalescerUnderTest for SpawnOnly {
     }
 }
 
-/// The floor of any coalescer whose followers wait: the first caller of a batch runs the work
-/// and then wakes every other caller, who each suspended on one `tokio::sync::Notify`. No key,
-/// no map, no value hand-over, no cancellation: what is left is the runtime's cost of a
-/// follower (a suspended first poll, a wake-up, a second poll), which every waiting follower
-/// pays whatever the coalescer.
+/// The floor of any coalescer whose followers wait: the first caller of a batch runs the work,
+/// the others each store a waker in one `Mutex<Vec<Waker>>` and are suspended, and the leader
+/// bumps a generation and wakes them all; a woken follower sees the new generation without a
+/// lock. No key, no map, no value hand-over, no cancellation, no panic safety: what is left is
+/// the runtime's cost of a follower (a suspended first poll, a wake-up, a second poll) and one
+/// short critical section, which every waiting follower pays whatever the coalescer.
 #[derive(Debug, Default)]
 pub struct WakeFloor {
     led: AtomicBool,
-    done: Notify,
+    generation: AtomicU64,
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl WakeFloor {
     async fn lead_or_wait(&self, work: impl Future<Output = u64>) -> u64 {
-        // `notify_waiters` wakes every `Notified` created before it, polled or not, and
-        // each caller creates its own before the election: no follower misses the wake.
-        let done = self.done.notified();
         if self.led.swap(true, Ordering::AcqRel) {
-            done.await;
-            VALUE
+            // A batch's work is released only after every caller's first poll, so this is
+            // the generation before the leader's bump.
+            let joined = self.generation.load(Ordering::Acquire);
+            poll_fn(|cx| {
+                if self.generation.load(Ordering::Acquire) != joined {
+                    return Poll::Ready(VALUE);
+                }
+                let mut wakers = self.wakers.lock();
+                if self.generation.load(Ordering::Acquire) != joined {
+                    return Poll::Ready(VALUE);
+                }
+                wakers.push(cx.waker().clone());
+                Poll::Pending
+            })
+            .await
         } else {
-            drop(done);
             let value = work.await;
             self.led.store(false, Ordering::Release);
-            self.done.notify_waiters();
+            let wakers = {
+                let mut wakers = self.wakers.lock();
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                std::mem::take(&mut *wakers)
+            };
+            wakers.into_iter().for_each(Waker::wake);
             value
         }
     }
 }
 
 impl CoalescerUnderTest for WakeFloor {
-    const NAME: &'static str = "leader + Notify (wake floor)";
+    const NAME: &'static str = "leader + waker list (wake floor)";
 
     fn call(&self, work: impl Future<Output = u64> + Send) -> impl Future<Output = u64> + Send {
         self.lead_or_wait(work)

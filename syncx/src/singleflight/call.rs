@@ -84,9 +84,15 @@ impl<V, E> Call<V, E> {
         lock(&self.state).waiters
     }
 
-    /// Registers a follower; the caller holds the shard lock.
-    pub(super) fn register(&self) {
-        lock(&self.state).waiters += 1;
+    /// Registers a follower, and an async one's waker (returning its index) unless the
+    /// flight is leaderless (that follower must look at once: it may have to lead); the
+    /// caller holds the shard lock.
+    pub(super) fn register(&self, waker: Option<&Waker>) -> Option<usize> {
+        let mut state = lock(&self.state);
+        state.waiters += 1;
+        let waker = waker.filter(|_| !state.leaderless)?;
+        state.wakers.push(Some(waker.clone()));
+        Some(state.wakers.len() - 1)
     }
 
     /// Stores the outcome and wakes every follower.
@@ -206,6 +212,11 @@ pub(super) struct Follower<'a, K, V, E> {
     call: Arc<Call<V, E>>,
     /// This follower's index in `wakers`, once it polled.
     waker: Option<usize>,
+    /// Its waker was stored as it joined, in the poll that will now return `Pending`: its
+    /// first `poll_wait` need not look. The flight was neither over (the leader publishes
+    /// only after removing the slot the join found) nor leaderless then, so the leader's
+    /// outcome or a hand-over will wake it.
+    parked: bool,
     /// Registered in `waiters`, with no outcome or leadership received yet.
     registered: bool,
 }
@@ -216,13 +227,15 @@ impl<'a, K, V: Clone, E> Follower<'a, K, V, E> {
         hash: u64,
         id: u64,
         call: Arc<Call<V, E>>,
+        waker: Option<usize>,
     ) -> Self {
         Self {
             shards,
             hash,
             id,
             call,
-            waker: None,
+            waker,
+            parked: waker.is_some(),
             registered: true,
         }
     }
@@ -241,6 +254,9 @@ impl<'a, K, V: Clone, E> Follower<'a, K, V, E> {
 
     /// Polls for the end of the flight or a leadership handover.
     pub(super) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Wait<'a, K, V, E>> {
+        if std::mem::take(&mut self.parked) {
+            return Poll::Pending;
+        }
         let (call, mut end) = self.parts();
         if let Some(outcome) = call.outcome.get() {
             *end.registered = false;

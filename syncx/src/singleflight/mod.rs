@@ -92,6 +92,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::hash::Hash;
 use std::pin::pin;
+use std::task::{Poll, Waker};
 
 use call::{Call, Follower, Leader, Wait};
 pub use error::FlightError;
@@ -246,7 +247,7 @@ impl<K: Hash + Eq, V: Clone, E> SingleFlight<K, V, E> {
     where
         F: FnOnce() -> Result<V, E>,
     {
-        let mut leader = match self.join(key) {
+        let mut leader = match self.join(key, None) {
             Joined::Leader(leader) => leader,
             Joined::Follower(follower) => match follower.wait() {
                 Wait::Done(result) => {
@@ -305,7 +306,15 @@ impl<K: Hash + Eq, V: Clone, E> SingleFlight<K, V, E> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        let mut leader = match self.join(key) {
+        // Joined inside a poll: a follower stores its waker while it registers (one visit to
+        // the flight's lock, not two) and is suspended at once.
+        let mut key = Some(key);
+        let joined = poll_fn(|cx| match key.take() {
+            Some(key) => Poll::Ready(self.join(key, Some(cx.waker()))),
+            None => unreachable!("ready at its first poll"),
+        })
+        .await;
+        let mut leader = match joined {
             Joined::Leader(leader) => leader,
             Joined::Follower(mut follower) => match poll_fn(|cx| follower.poll_wait(cx)).await {
                 Wait::Done(result) => {
@@ -331,8 +340,9 @@ impl<K: Hash + Eq, V: Clone, E> SingleFlight<K, V, E> {
         (leader.finish(result), true)
     }
 
-    /// Leads a new flight for `key`, or joins the one in flight.
-    fn join(&self, key: K) -> Joined<'_, K, V, E> {
+    /// Leads a new flight for `key`, or joins the one in flight; an async follower's `waker`
+    /// is stored as it registers.
+    fn join(&self, key: K, waker: Option<&Waker>) -> Joined<'_, K, V, E> {
         let hash = self.shards.hash(&key);
         let mut shard = lock(self.shards.shard(hash));
         match shard.find_or_insert(hash, key) {
@@ -340,9 +350,9 @@ impl<K: Hash + Eq, V: Clone, E> SingleFlight<K, V, E> {
             Found::Existing(slot) => {
                 let call = slot.call.get_or_insert_with(|| Arc::new(Call::new()));
                 // Registered under the shard lock: a leader leaving sees this follower.
-                call.register();
+                let waker = call.register(waker);
                 let call = Arc::clone(call);
-                Joined::Follower(Follower::new(&self.shards, hash, slot.id(), call))
+                Joined::Follower(Follower::new(&self.shards, hash, slot.id(), call, waker))
             }
         }
     }
