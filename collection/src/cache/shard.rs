@@ -133,8 +133,15 @@ impl<K, V> Entry<K, V> {
     fn visit(&self) {
         let stamp = self.stamp();
         if stamp & VISITED == 0 {
-            self.stamp.store(stamp | VISITED, Ordering::Relaxed);
+            self.mark_visited(stamp);
         }
+    }
+
+    /// Sets the visited bit of `stamp`, the entry's stamp as just read. A plain store: under
+    /// the shared lock only this bit changes, and every reader stores the same word.
+    #[inline(always)]
+    fn mark_visited(&self, stamp: u64) {
+        self.stamp.store(stamp | VISITED, Ordering::Relaxed);
     }
 
     #[inline(always)]
@@ -331,10 +338,14 @@ impl<K: Hash + Eq, V: Clone> Shard<K, V> {
             return Some(Found::Absent);
         };
         let entry = self.entry(idx);
-        if entry.deadline() <= now || self.config.policy == Policy::Lru {
+        // One load of the stamp for the deadline and the visited bit.
+        let stamp = entry.stamp();
+        if stamp & MAX_DEADLINE <= now || self.config.policy == Policy::Lru {
             return None;
         }
-        entry.visit();
+        if stamp & VISITED == 0 {
+            entry.mark_visited(stamp);
+        }
         Some(Found::Live(entry.value.clone()))
     }
 
