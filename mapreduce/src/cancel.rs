@@ -17,7 +17,8 @@ pub struct Cancel<E> {
 
 struct State<E> {
     reason: Mutex<Option<StopError<E>>>,
-    /// Raised on the first stop of any kind; every stage watches it.
+    /// Raised on the first stop of any kind; every stage watches it. A child of the
+    /// caller's token, if any, so that token's cancel raises it at once.
     done: CancelToken,
 }
 
@@ -30,11 +31,12 @@ impl<E> Clone for Cancel<E> {
 }
 
 impl<E> Cancel<E> {
-    pub(crate) fn new() -> Cancel<E> {
+    /// A call's stop state, raised (with `TokenCancelled`) when `token` is cancelled.
+    pub(crate) fn new(token: Option<&CancelToken>) -> Cancel<E> {
         Cancel {
             inner: Arc::new(State {
                 reason: Mutex::new(None),
-                done: CancelToken::new(),
+                done: token.map_or_else(CancelToken::new, CancelToken::child),
             }),
         }
     }
@@ -59,7 +61,9 @@ impl<E> Cancel<E> {
     pub(crate) fn stop(&self, reason: StopError<E>) {
         {
             let mut first = self.inner.reason.lock();
-            if first.is_none() {
+            // The caller's token records no reason of its own: it stopped the call first
+            // if it raised the done signal.
+            if first.is_none() && !self.inner.done.cancelled_by_parent() {
                 *first = Some(reason);
             }
         }
@@ -68,7 +72,13 @@ impl<E> Cancel<E> {
 
     /// The first stop, if any (taken: call once, at the end).
     pub(crate) fn take_reason(&self) -> Option<StopError<E>> {
-        self.inner.reason.lock().take()
+        let recorded = self.inner.reason.lock().take();
+        recorded.or_else(|| {
+            self.inner
+                .done
+                .cancelled_by_parent()
+                .then_some(StopError::TokenCancelled)
+        })
     }
 
     /// The done signal.
@@ -91,12 +101,36 @@ mod tests {
 
     #[test]
     fn the_first_stop_wins() {
-        let c: Cancel<&str> = Cancel::new();
+        let c: Cancel<&str> = Cancel::new(None);
         assert!(!c.is_cancelled());
         c.clone().cancel(Some("first"));
         c.cancel(Some("second"));
         c.stop(StopError::DeadlineExceeded);
         assert!(c.is_cancelled());
         assert_eq!(c.take_reason(), Some(StopError::Cancelled("first")));
+    }
+
+    #[test]
+    fn the_callers_token_stops_the_call_at_once_unless_it_came_second() {
+        let token = CancelToken::new();
+        let c: Cancel<&str> = Cancel::new(Some(&token));
+        token.cancel();
+        assert!(c.is_cancelled(), "no thread has to look at the token");
+        c.cancel(Some("later"));
+        assert_eq!(c.take_reason(), Some(StopError::TokenCancelled));
+
+        let token = CancelToken::new();
+        let c: Cancel<&str> = Cancel::new(Some(&token));
+        c.cancel(Some("first"));
+        token.cancel();
+        assert_eq!(c.take_reason(), Some(StopError::Cancelled("first")));
+
+        // The reducer returning raises the signal without a reason: a token cancelled
+        // after that does not turn a finished call into a stopped one.
+        let token = CancelToken::new();
+        let c: Cancel<&str> = Cancel::new(Some(&token));
+        c.done().cancel();
+        token.cancel();
+        assert_eq!(c.take_reason(), None);
     }
 }

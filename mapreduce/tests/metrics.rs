@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use keel_mapreduce::{CancelToken, MapReduceError, Options, StopError, thread};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
@@ -117,8 +118,9 @@ fn send_all(source: &thread::Source<u64>, n: u64) {
 fn handles_registered_in_the_call_follow_the_work_to_other_threads() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    // The generator, the mappers and (with a token to watch) the reducer all run on
-    // threads of their own: their counts still land in the caller's local recorder.
+    // The generator, the mappers and (with a deadline to watch, far enough never to pass)
+    // the reducer all run on threads of their own: their counts still land in the
+    // caller's local recorder.
     let r: Result<u64, MapReduceError<()>> = metrics::with_local_recorder(&recorder, || {
         thread::map_reduce(
             |source| send_all(source, 100),
@@ -127,7 +129,7 @@ fn handles_registered_in_the_call_follow_the_work_to_other_threads() {
             Options::new()
                 .workers(4)
                 .name("local")
-                .token(CancelToken::new()),
+                .timeout(Duration::from_secs(24 * 3600)),
         )
     });
     assert_eq!(r, Ok(4950));
@@ -183,7 +185,9 @@ fn thread_runs_that_end_well_count_every_item_of_every_stage() {
             |source| send_all(source, N),
             |i, writer, _| (0..outputs_of(i)).for_each(|_| writer.write(1)),
             |outputs, _| total = outputs.sum::<u64>(),
-            Options::new().name("void").token(CancelToken::new()),
+            Options::new()
+                .name("void")
+                .timeout(Duration::from_secs(24 * 3600)),
         );
         assert_eq!((r, total), (Ok(()), outputs_of_all(N)));
     });
@@ -409,10 +413,8 @@ fn thread_runs_stopped_without_an_error_count_as_cancelled() {
                 }
                 assert!(source.flush());
                 token_in_generator.cancel();
-                // Hand-off: the caller's watch turns the token into a stop.
-                while !source.is_stopping() {
-                    std::thread::yield_now();
-                }
+                // The token's cancel stops the call itself: no watcher to wait for.
+                assert!(source.is_stopping());
                 assert!(!source.send(5));
             },
             |i: u64, writer, _| writer.write(i),

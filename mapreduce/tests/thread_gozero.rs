@@ -385,12 +385,18 @@ fn cancel_tells_the_generator_to_stop() {
     assert_eq!(r.unwrap_err().to_string(), "mapreduce cancelled: anything");
 }
 
-fn cancel_token_at_eight(token: &CancelToken) -> impl FnOnce(&thread::Source<i32>) + Send + '_ {
+/// A generator that cancels `token` at item 8 and sends until refused; `offered` ends as
+/// the first item refused.
+fn cancel_token_at_eight<'a>(
+    token: &'a CancelToken,
+    offered: &'a AtomicI32,
+) -> impl FnOnce(&thread::Source<i32>) + Send + 'a {
     move |source| {
         for i in 0.. {
             if i == 8 {
                 token.cancel();
             }
+            offered.store(i, Ordering::Relaxed);
             if !source.send(i) {
                 return;
             }
@@ -400,22 +406,28 @@ fn cancel_token_at_eight(token: &CancelToken) -> impl FnOnce(&thread::Source<i32
 
 #[test]
 fn token_cancelled_at_item_eight() {
+    // The token's cancel stops the call before it returns, however busy the machine: the
+    // very next send is refused, so the reducer sums at most items 0..8.
     let token = CancelToken::new();
+    let offered = AtomicI32::new(-1);
     let r: Result<i32, MapReduceError<()>> = thread::map_reduce(
-        cancel_token_at_eight(&token),
+        cancel_token_at_eight(&token, &offered),
         |v, w, _| w.write(v),
         |outputs, w, _| w.write(outputs.sum()),
         Options::new().token(token.clone()),
     );
     assert_eq!(r, Err(MapReduceError::TokenCancelled));
+    assert_eq!(offered.load(Ordering::Relaxed), 8);
 
     let token = CancelToken::new();
+    let offered = AtomicI32::new(-1);
     thread::for_each(
-        cancel_token_at_eight(&token),
+        cancel_token_at_eight(&token, &offered),
         |_| {},
         Options::new().token(token.clone()),
     );
     assert!(token.is_cancelled());
+    assert_eq!(offered.load(Ordering::Relaxed), 8);
 
     let r: Result<i32, MapReduceError<()>> = thread::map_reduce(
         |s: &thread::Source<i32>| {

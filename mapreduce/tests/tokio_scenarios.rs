@@ -571,6 +571,37 @@ async fn token_at_item_8() {
     assert!(n.load(Ordering::Relaxed) < 1000);
 }
 
+#[tokio::test]
+async fn a_token_cancelled_by_the_generator_refuses_its_next_send() {
+    // The token's cancel stops the call before it returns: the generator's next send is
+    // refused whether or not the driver has run since (no polling of the token).
+    let token = CancelToken::new();
+    let t = token.clone();
+    let offered = AtomicUsize::new(usize::MAX);
+    let r: Stopped = mr::map_reduce_void(
+        |s| {
+            let offered = &offered;
+            async move {
+                for i in 0..1_000_000u64 {
+                    if i == 8 {
+                        t.cancel();
+                    }
+                    offered.store(i as usize, Ordering::Relaxed);
+                    if !s.send(i).await {
+                        return;
+                    }
+                }
+            }
+        },
+        |i, w: mr::Writer<u64>, _c| async move { w.write(i).await },
+        |mut out, _c| async move { while out.recv().await.is_some() {} },
+        Options::new().token(token.clone()),
+    )
+    .await;
+    assert_eq!(r, Err(StopError::TokenCancelled));
+    assert_eq!(offered.load(Ordering::Relaxed), 8);
+}
+
 #[tokio::test(start_paused = true)]
 async fn deadline_exceeded() {
     let r: Res<u64> = mr::map_reduce(

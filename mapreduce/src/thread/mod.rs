@@ -12,8 +12,7 @@
 //!   `workers` says;
 //! - the **reducer** reads the mappers' results, in arrival order, from [`Outputs`]: on
 //!   the caller's thread, or on a thread of its own when the caller's thread has a
-//!   [`CancelToken`](crate::CancelToken) or a deadline of the [`Options`] to watch (it
-//!   then turns them into a stop);
+//!   deadline of the [`Options`] to watch (it then turns it into a stop);
 //! - the caller joins every thread before returning: **no thread outlives the call**.
 //!
 //! Items and results travel in batches through bounded crossbeam channels (the source and
@@ -46,8 +45,10 @@
 //! - A second reducer write is [`MapReduceError::MultipleOutputs`] (go-zero panics).
 //! - The caller's token gives `TokenCancelled`, the deadline `DeadlineExceeded` (go-zero
 //!   reports both as `DeadlineExceeded`).
-//!   The token is looked at every millisecond while the call runs; a token already
-//!   cancelled or a deadline already past returns at once, without running anything.
+//!   Cancelling the token stops the call before [`CancelToken::cancel`](crate::CancelToken::cancel)
+//!   returns (no thread has to look at it first): from then on [`Source::send`] returns
+//!   `false` and no mapper starts. A token already cancelled or a deadline already past
+//!   returns at once, without running anything.
 //! - A panic's payload is re-raised as it is (go-zero panics with a string of the value
 //!   and the stack).
 //! - Items reach the workers in batches; arrival order at the reducer is unspecified, as

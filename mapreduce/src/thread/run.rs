@@ -1,6 +1,7 @@
 //! The pipeline shared by every entry point: a generator thread, up to `workers`
 //! long-lived worker threads, the reducer (on the caller's thread, or on its own while the
-//! caller watches the token and the deadline), all in one `std::thread::scope`.
+//! caller watches the deadline), all in one `std::thread::scope`. The caller's token needs
+//! no watcher: the call's stop signal is its child, raised by the token's cancel itself.
 //!
 //! Workers start as they are needed: one at first, and each worker that takes a batch
 //! while no other worker waits for one starts another (up to `workers`). So some worker is
@@ -13,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::{Scope, ScopedJoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use parking_lot::Mutex;
@@ -23,10 +24,6 @@ use crate::Options;
 use crate::StopError;
 use crate::cancel::Cancel;
 use crate::metrics::{Outcome, Run, Tally};
-
-/// How often the caller looks at its [`CancelToken`](crate::CancelToken) while the call
-/// runs (only when one was given).
-const TOKEN_POLL: Duration = Duration::from_millis(1);
 
 type Payload = Box<dyn Any + Send + 'static>;
 
@@ -72,7 +69,7 @@ where
     }
     let workers = opts.workers.max(1);
     let shared = Shared {
-        cancel: Cancel::new(),
+        cancel: Cancel::new(opts.token.as_ref()),
         panic: Mutex::new(None),
     };
     // Room for a batch in flight per worker and one queued, so stages rarely wait in
@@ -112,9 +109,9 @@ where
         };
         handles.push(s.spawn(move || pool.work(s, first)));
 
-        // With nothing to watch (no token, no deadline) the caller's thread would only
-        // wait: it runs the reducer itself, one thread fewer to start per call.
-        let watching = opts.token.is_some() || opts.deadline.is_some();
+        // With no deadline to watch the caller's thread would only wait: it runs the
+        // reducer itself, one thread fewer to start per call.
+        let watching = opts.deadline.is_some();
         let mut inline_reducer = None;
         match reducer {
             Some(reducer) if watching => {
@@ -315,36 +312,22 @@ impl<E, M> Pool<'_, E, M> {
     }
 }
 
-/// On the caller's thread, until every stage has ended: turns the caller's token and the
-/// deadline into a stop.
+/// On the caller's thread, until every stage has ended: turns the deadline into a stop.
 fn watch<E>(opts: &Options, cancel: &Cancel<E>, alive: &Receiver<()>) {
-    if opts.token.is_none() && opts.deadline.is_none() {
+    let Some(deadline) = opts.deadline else {
         return;
-    }
+    };
     loop {
         if cancel.is_cancelled() {
             // Already stopping (or the reducer returned): nothing left to watch.
             return;
         }
-        if opts.token.as_ref().is_some_and(|t| t.is_cancelled()) {
-            cancel.stop(StopError::TokenCancelled);
+        let now = Instant::now();
+        if now >= deadline {
+            cancel.stop(StopError::DeadlineExceeded);
             return;
         }
-        let now = Instant::now();
-        let wait = match opts.deadline {
-            Some(d) if now >= d => {
-                cancel.stop(StopError::DeadlineExceeded);
-                return;
-            }
-            Some(d) => d - now,
-            None => TOKEN_POLL,
-        };
-        let wait = if opts.token.is_some() {
-            wait.min(TOKEN_POLL)
-        } else {
-            wait
-        };
-        if let Err(RecvTimeoutError::Disconnected) = alive.recv_timeout(wait) {
+        if let Err(RecvTimeoutError::Disconnected) = alive.recv_timeout(deadline - now) {
             return;
         }
     }

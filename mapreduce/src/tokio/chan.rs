@@ -17,6 +17,9 @@ use crate::metrics::Tally;
 /// which re-enters the queue).
 pub(super) struct Chan<T> {
     state: Mutex<ChanState<T>>,
+    /// The call's stop signal: sends are refused as soon as it is raised (the caller's
+    /// token raises it from any thread), before the driver gets to close the queue.
+    done: crate::CancelToken,
 }
 
 struct ChanState<T> {
@@ -46,9 +49,11 @@ fn wake_all(list: &mut Vec<Waker>) {
 }
 
 impl<T> Chan<T> {
-    /// A queue of `cap` items, counting those it accepts in `accepted`.
-    pub(super) fn new(cap: usize, accepted: Tally) -> Chan<T> {
+    /// A queue of `cap` items, counting those it accepts in `accepted`, refusing sends
+    /// once `done` is raised.
+    pub(super) fn new(cap: usize, accepted: Tally, done: crate::CancelToken) -> Chan<T> {
         Chan {
+            done,
             state: Mutex::new(ChanState {
                 items: VecDeque::with_capacity(cap.min(1024)),
                 cap: cap.max(1),
@@ -61,11 +66,11 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Sends `item` (taken from the option) if there is room; `Ready(false)` once closed
-    /// or finished (the item is dropped).
+    /// Sends `item` (taken from the option) if there is room; `Ready(false)` once the call
+    /// is stopping, closed or finished (the item is dropped).
     pub(super) fn poll_send(&self, cx: &mut Context<'_>, item: &mut Option<T>) -> Poll<bool> {
         let mut s = self.state.lock();
-        if s.closed || s.finished {
+        if s.closed || s.finished || self.done.is_cancelled() {
             drop(s);
             *item = None;
             return Poll::Ready(false);

@@ -1,5 +1,6 @@
 //! The state machine behind every call: it polls the generator, the mappers (through an
-//! [`Exec`]) and the reducer inside the caller's task, watches the token and the deadline,
+//! [`Exec`]) and the reducer inside the caller's task, watches the stop signal (the caller's
+//! token raises it itself) and the deadline,
 //! and turns the first stop or panic into the call's outcome.
 
 use std::any::Any;
@@ -344,8 +345,8 @@ pub(super) struct Parts<T, U, E> {
 }
 
 enum Why {
+    /// Any stop, the caller's token included (the call's stop signal is its child).
     Done,
-    Token,
     Deadline,
 }
 
@@ -360,7 +361,6 @@ pub(super) struct Driver<T, U, V, E, GF, RF, X> {
     red_fut: Option<Pin<Box<RF>>>,
     red_stage: Stage,
     stopper: Option<BoxFut<Why>>,
-    token: Option<crate::CancelToken>,
     exec: X,
     ready: Vec<usize>,
     panic: Option<Payload>,
@@ -369,15 +369,8 @@ pub(super) struct Driver<T, U, V, E, GF, RF, X> {
 }
 
 fn stopper(opts: &Options, done: crate::CancelToken) -> BoxFut<Why> {
-    let token = opts.token.clone();
     let deadline = opts.deadline.map(::tokio::time::Instant::from_std);
     Box::pin(async move {
-        let token_fut = async {
-            match &token {
-                Some(t) => t.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
         let deadline_fut = async {
             match deadline {
                 Some(d) => ::tokio::time::sleep_until(d).await,
@@ -387,7 +380,6 @@ fn stopper(opts: &Options, done: crate::CancelToken) -> BoxFut<Why> {
         ::tokio::select! {
             biased;
             _ = done.cancelled() => Why::Done,
-            _ = token_fut => Why::Token,
             _ = deadline_fut => Why::Deadline,
         }
     })
@@ -411,10 +403,10 @@ where
     RF: Future<Output = ()>,
     X: Exec,
 {
-    let cancel = Cancel::new();
+    let cancel = Cancel::new(opts.token.as_ref());
     let parts = Parts {
-        source: Arc::new(Chan::new(cap, metrics.generated())),
-        collector: Arc::new(Chan::new(cap, Tally::none())),
+        source: Arc::new(Chan::new(cap, metrics.generated(), cancel.done().clone())),
+        collector: Arc::new(Chan::new(cap, Tally::none(), cancel.done().clone())),
         cancel: cancel.clone(),
         mapped: metrics.mapped(),
     };
@@ -433,7 +425,6 @@ where
         gen_fut: None,
         red_fut: None,
         stopper: Some(stop),
-        token: opts.token.clone(),
         ready: Vec::new(),
         panic: None,
         collector_finished: false,
@@ -488,11 +479,6 @@ where
     X: Exec,
 {
     fn stopping(&self) -> bool {
-        if let Some(t) = &self.token
-            && t.is_cancelled()
-        {
-            self.parts.cancel.stop(StopError::TokenCancelled);
-        }
         self.panic.is_some() || self.parts.cancel.is_cancelled()
     }
 
@@ -506,7 +492,6 @@ where
         {
             match why {
                 Why::Done => {}
-                Why::Token => self.parts.cancel.stop(StopError::TokenCancelled),
                 Why::Deadline => self.parts.cancel.stop(StopError::DeadlineExceeded),
             }
             self.stopper = None;
