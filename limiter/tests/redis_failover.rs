@@ -13,8 +13,9 @@ use keel_limiter::redis::{RedisErrorKind, RedisStats, RedisStore};
 use keel_limiter::{Denied, FailurePolicy, PeriodLimiter, PeriodState, Rate, TokenLimiter};
 use support::eventually;
 
-/// How long a switch back may take after the server answers again (polled, not slept).
-const BACK_WITHIN: Duration = Duration::from_secs(5);
+/// How long a switch back (or the prober's pings, or a switch) may take: polled, not
+/// slept, with a deadline far beyond the probe interval (100 ms) for a loaded machine.
+const BACK_WITHIN: Duration = Duration::from_secs(30);
 
 fn token(url: &str, prefix: &str, policy: FailurePolicy) -> TokenLimiter {
     TokenLimiter::builder(Rate::per_second(5), 10)
@@ -95,7 +96,7 @@ fn the_rescue_decides_while_the_server_is_down_and_redis_again_after() {
     assert_eq!(l.snapshot().policy_decisions, 101);
 
     // The prober keeps pinging (one prober) while the server is down.
-    assert!(eventually(Duration::from_secs(5), || stats(&l).probes >= 3));
+    assert!(eventually(BACK_WITHIN, || stats(&l).probes >= 3));
     assert_one_prober(&stats(&l), down.elapsed());
     assert!(!stats(&l).healthy);
 
@@ -155,7 +156,7 @@ async fn killed_under_200_async_tasks() {
     server.stop();
     let down = Instant::now();
     while stats(&l).healthy || period_stats(&p).healthy {
-        assert!(down.elapsed() < Duration::from_secs(5), "{:?}", stats(&l));
+        assert!(down.elapsed() < BACK_WITHIN, "{:?}", stats(&l));
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -217,7 +218,12 @@ fn fail_open_and_fail_closed() {
     let mut server = redis_or_skip!();
     let url = server.url();
     let open = token(&url, "open", FailurePolicy::FailOpen);
-    let closed = token(&url, "closed", FailurePolicy::FailClosed);
+    // A token a minute: the refusals on Redis below cannot be undone by a slow machine.
+    let closed = TokenLimiter::builder(Rate::per_minute(1), 10)
+        .redis(support::store(&url), "closed")
+        .failure_policy(FailurePolicy::FailClosed)
+        .build()
+        .unwrap();
     let p_open = period(&url, "p-open", FailurePolicy::FailOpen);
     let p_closed = period(&url, "p-closed", FailurePolicy::FailClosed);
     assert_eq!(closed.allow_n(10), Ok(()));
@@ -315,7 +321,9 @@ fn rescue_then_redis() {
 }
 
 /// A stalled server (SIGSTOP: connections are accepted, nothing is answered) cannot hang
-/// callers: the decision times out after the store's timeout and the policy decides.
+/// callers: the decision times out after the store's timeout and the policy decides. (Not
+/// before the timeout; how long after it depends on the machine's load: the upper bound is
+/// only a bound against a hang.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_server_times_out() {
     let server = redis_or_skip!();
@@ -342,14 +350,14 @@ async fn a_stalled_server_times_out() {
     let took = start.elapsed();
     assert_eq!(decided, Ok(()), "the rescue decides");
     assert!(took >= Duration::from_millis(200), "{took:?}");
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
     assert_eq!(stats(&sync).last_error_kind, Some(RedisErrorKind::Timeout));
 
     let start = Instant::now();
     assert_eq!(asynchronous.allow_n_async(1).await, Ok(()));
     let took = start.elapsed();
     assert!(took >= Duration::from_millis(200), "{took:?}");
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
     let s = stats(&asynchronous);
     assert_eq!(s.last_error_kind, Some(RedisErrorKind::Timeout), "{s:?}");
     assert!(!s.healthy);

@@ -750,10 +750,12 @@ async fn spawned_returns_with_no_task_left() {
 
 /// The call has joined every task it spawned (their futures are dropped), but tokio
 /// removes a finished task from its live count just after it wakes the joiner: give the
-/// count a moment (on another runtime thread) to catch up.
+/// count a moment (on another runtime thread, which a loaded machine may not run at once)
+/// to catch up. Polled, with a deadline far beyond that moment.
 async fn settle(before: usize) {
     let metrics = tokio::runtime::Handle::current().metrics();
-    for _ in 0..1000 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         if metrics.num_alive_tasks() == before {
             return;
         }

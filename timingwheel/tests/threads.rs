@@ -224,8 +224,9 @@ fn stop_ends_the_thread_and_pending_timers_never_fire() {
             })
             .unwrap()
     };
+    // An hour: none can come due before `stop`, however long this thread is descheduled.
     for key in 0..100 {
-        wheel.set(key, (), Duration::from_secs(5)).unwrap();
+        wheel.set(key, (), Duration::from_secs(3600)).unwrap();
     }
     let other = wheel.clone();
     wheel.stop();
