@@ -32,6 +32,11 @@
 //!   every trace of keel-benches but a moving hot set, and at least quick_cache's and
 //!   moka's on all of them (table at [`Eviction`]). A hit only sets a bit in its entry,
 //!   under the shard's shared lock, so concurrent readers of a shard do not take turns.
+//!   The shard lock is reader-biased: while a shard has not been written lately, a read
+//!   marks a slot on its own thread's cache line instead of the lock word every reader
+//!   shares, so hits on two threads do not pass the lock's line between the cores (2×
+//!   faster than a plain shared lock on two threads in keel-benches); a write first waits
+//!   for those readers, and a shard written often goes back to the plain shared lock.
 //!   go-zero's LRU scenarios give the same result with every policy.
 //! - [`take`](Cache::take) returns the cached value, or runs the loader once for all the
 //!   concurrent callers of that key (on keel-syncx's [`SingleFlight`]). An error or a panic in
@@ -85,6 +90,8 @@
 //!
 //! [`SingleFlight`]: keel_syncx::singleflight::SingleFlight
 
+#[allow(unsafe_code)]
+mod biased;
 mod builder;
 mod error;
 mod shard;
@@ -100,7 +107,6 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 use keel_syncx::singleflight::SingleFlight;
 use keel_timex::{Clock, CoarseClock, Nanos};
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::sync::Arc;
 
 pub use builder::{Builder, DEFAULT_JITTER, Eviction};
@@ -108,6 +114,9 @@ pub use error::{ConfigError, TakeError};
 pub use stats::CacheStats;
 
 use crate::metrics::CacheMetrics;
+use biased::{
+    BiasedRwLock as RwLock, ReadGuard as RwLockReadGuard, WriteGuard as RwLockWriteGuard,
+};
 use error::Failure;
 use foldhash::SharedSeed;
 use shard::{Found, KeyHasher, Shard, ShardConfig};
