@@ -75,11 +75,24 @@ fn concurrent_tasks_on_two_instances_never_exceed_the_bucket() {
             t.await.unwrap();
         }
     });
-    // Every grant came out of the shared bucket of 500; leased but unspent tokens are the
-    // only loss (at most a batch per instance here, with racing refills a few more).
-    let granted = granted.load(Ordering::Relaxed);
+    // Every grant came out of the shared bucket of 500.
+    let mut granted = granted.load(Ordering::Relaxed);
     assert!(granted <= 500, "{granted}");
-    assert!(granted >= 500 - 4 * 40, "{granted}");
+    // Tokens still leased when the tasks ended (how many depends on how the last tasks
+    // were scheduled: each refill racing at the end leaves up to a batch behind) are not
+    // lost: spending them now, until each instance is refused, accounts for every token
+    // the bucket held, unless a round trip failed after its script ran.
+    for l in [&a, &b] {
+        while l.allow_key("k") {
+            granted += 1;
+        }
+    }
+    let errors = a.snapshot().redis.unwrap().errors + b.snapshot().redis.unwrap().errors;
+    assert!(granted <= 500, "{granted}");
+    assert!(
+        granted + 40 * errors >= 500,
+        "{granted} granted, {errors} errors"
+    );
 }
 
 #[test]
